@@ -1,0 +1,33 @@
+"""The project's exceptions: messages a user can act on, printed by the CLI in one line."""
+
+
+class BinaryVitError(Exception):
+    """Base of every error the CLI reports as a one-line message and a non-zero exit."""
+
+
+class ConfigError(BinaryVitError):
+    """An unknown config name, or parameters that contradict each other."""
+
+
+class CheckpointError(BinaryVitError):
+    """A missing, corrupt or incompatible checkpoint or integer model."""
+
+
+class DataError(BinaryVitError):
+    """Input data of the wrong shape, channels or labels."""
+
+
+class FoldingError(BinaryVitError):
+    """A (pe, simd) folding that does not divide a dimension, or a target it cannot meet."""
+
+
+class OverflowProofError(BinaryVitError):
+    """An accumulator or intermediate that can overflow its chosen width."""
+
+
+class OutputPathError(BinaryVitError):
+    """An output path that exists already (without --force) or cannot be written."""
+
+
+class ToolError(BinaryVitError):
+    """An external tool (Verilator, Yosys, nextpnr) missing or failing."""
