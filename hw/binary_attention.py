@@ -1,0 +1,355 @@
+"""Binary attention: ±1 scores against a key buffer, an exp LUT, a row-sum threshold, AND-popcount.
+
+One kernel computes, for every query token and head, the integer context of BinaryViT's
+binarized attention (``docs/integer-semantics.md``, ``binaryvit.golden.intref``)::
+
+    s_ik = xnor_popcount_dot(q_i, k_k)            (attention_scores)
+    e_ik = lut[(s_ik + d) / 2] = lut[popcount(XNOR(q_i, k_k))]
+    S_i  = Σ_k e_ik
+    b_ik = (e_ik << theta_shift) > theta · S_i    (attention_mask, strict, no divide)
+    ctx_ic = 2·popcount(b_i AND v⁺_c) − popcount(b_i)   (and_popcount_context)
+
+The design and its cycle counts are explained in ``docs/kernels-attention.md``.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from amaranth import Array, Const, Module, Signal, unsigned, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from binaryvit.errors import ConfigError
+from binaryvit.golden import intref
+from binaryvit.hw.parameter_checks import check_int, check_lanes, check_shift
+
+
+def _popcount(m: Module, bits: Signal, name: str) -> Signal:
+    """A balanced adder tree over the bits of ``bits``; its result materialised in a Signal."""
+    terms = [bits[i] for i in range(len(bits))]
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    count = Signal(range(len(bits) + 1), name=name)
+    m.d.comb += count.eq(terms[0])
+    return count
+
+
+class BinaryAttention(wiring.Component):
+    """Multi-head binary attention over a buffer of ``key_tokens`` keys and values.
+
+    Parameters
+    ----------
+    heads : number of heads ``h`` (≥ 1).
+    head_dim : ``d``, bits per head of a query, key or value token (``dv = d``); ``C = h·d``.
+    query_tokens : ``Tq``, query tokens per image (≥ 1).
+    key_tokens : ``Tk``, key (and value) tokens per image (≥ 1).
+    lut : the exp table ``E[0 … d]`` (``intref.exp_lut``): ``d + 1`` non-negative ints.
+    theta, theta_shift : the threshold ``θ = theta / 2^theta_shift`` (both ints ≥ 0).
+    keys_per_cycle : ``P``, keys scored (and accumulated) per cycle; must divide ``Tk``.
+    lanes : context values per output word; must divide ``d`` (default ``d``).
+    lut_width : unsigned width of the LUT entries (default: the widest entry's bit length).
+
+    Members
+    -------
+    q : ``In(stream.Signature(StructLayout({"data": unsigned(C), "last": 1})))``
+        One query token per word, all heads: bit ``h·d + j`` is channel ``j`` of head ``h``.
+        ``Tq`` words per image.
+    k, v : the same layout, ``Tk`` words per image each (key / value tokens).
+    o : ``Out(stream.Signature(StructLayout({"data": ArrayLayout(signed(ctx_width), lanes),
+        "last": 1})))``: the context, ``C / lanes`` words per query token, channels in
+        heads-concat order (word ``w`` of a token holds channels ``w·lanes … w·lanes+lanes−1``),
+        values in ``[−Tk, Tk]``; ``last`` on the final word of an image.
+
+    Framing is by count: ``last`` on the inputs is not read. An image's ``Tk`` keys and
+    values are buffered first (``k`` and ``v`` are accepted in any interleaving), then its
+    ``Tq`` queries are accepted; the next image's keys and values are accepted once the
+    image's final head has been scored and accumulated (single buffer).
+
+    Cycles: per head ``Tk/P + 1`` (scoring and accumulation overlap in a two-stage pipeline),
+    per query ``h·(Tk/P + 1)``, per image about ``Tk + 2 + Tq·h·(Tk/P + 1) + Tk/P + 2`` with
+    no bubbles or back-pressure. ``latency`` is ``2·Tk/P + 3``.
+    """
+
+    def __init__(self, *, heads: int, head_dim: int, query_tokens: int, key_tokens: int,
+                 lut: Sequence[int], theta: int, theta_shift: int, keys_per_cycle: int = 1,
+                 lanes: int | None = None, lut_width: int | None = None) -> None:
+        self.heads = check_int(heads, "heads", 1)
+        self.head_dim = check_int(head_dim, "head_dim", 1)
+        self.query_tokens = check_int(query_tokens, "query_tokens", 1)
+        self.key_tokens = check_int(key_tokens, "key_tokens", 1)
+        self.theta = check_int(theta, "theta", 0)
+        self.theta_shift = check_shift(theta_shift, "theta_shift")
+        self.keys_per_cycle = check_lanes(keys_per_cycle, "keys_per_cycle", self.key_tokens, "key_tokens")
+        self.lanes = self.head_dim if lanes is None else check_lanes(lanes, "lanes", self.head_dim, "head_dim")
+        self.lut = self._check_lut(lut, self.head_dim)
+        widest = max(1, max(value.bit_length() for value in self.lut))
+        if lut_width is None:
+            self.lut_width = widest
+        else:
+            self.lut_width = check_int(lut_width, "lut_width", 1)
+            if widest > self.lut_width:
+                raise ConfigError(f"lut: entry {max(self.lut)} does not fit lut_width={self.lut_width} "
+                                  f"unsigned bits (valid entries: 0 … {2 ** self.lut_width - 1})")
+        self.channels = heads * head_dim
+        self.row_sum_width = self.lut_width + key_tokens.bit_length()
+        self.ctx_width = key_tokens.bit_length() + 1
+        super().__init__({
+            "q": In(stream.Signature(self.token_layout)),
+            "k": In(stream.Signature(self.token_layout)),
+            "v": In(stream.Signature(self.token_layout)),
+            "o": Out(stream.Signature(self.context_layout)),
+        })
+
+    @staticmethod
+    def _check_lut(lut: Sequence[int], head_dim: int) -> list[int]:
+        if isinstance(lut, torch.Tensor):
+            lut = lut.tolist()
+        try:
+            entries = list(lut)
+        except TypeError:
+            raise ConfigError(f"lut must be a sequence of {head_dim + 1} ints, got {lut!r}") from None
+        if len(entries) != head_dim + 1:
+            raise ConfigError(f"lut must have head_dim + 1 = {head_dim + 1} entries, got {len(entries)}")
+        return [check_int(value, f"lut[{index}]", 0) for index, value in enumerate(entries)]
+
+    @property
+    def token_layout(self) -> data.StructLayout:
+        """Payload of ``q``, ``k`` and ``v``: one token's ``C`` bits and ``last``."""
+        return data.StructLayout({"data": unsigned(self.channels), "last": 1})
+
+    @property
+    def context_layout(self) -> data.StructLayout:
+        """Payload of ``o``: ``lanes`` signed context values and ``last``."""
+        return data.StructLayout({"data": data.ArrayLayout(signed(self.ctx_width), self.lanes), "last": 1})
+
+    @property
+    def blocks_per_head(self) -> int:
+        """Cycles spent scoring (or accumulating) one head: ``Tk / P``."""
+        return self.key_tokens // self.keys_per_cycle
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a query transfer (with K and V loaded) to its first context word: ``2·Tk/P + 3``."""
+        return 2 * self.blocks_per_head + 3
+
+    @property
+    def cycles_per_query(self) -> int:
+        """Steady-state cycles per query token: ``h·(Tk/P + 1)``."""
+        return self.heads * (self.blocks_per_head + 1)
+
+    @property
+    def ideal_cycles_per_image(self) -> int:
+        """``Tq·h·Tk/P``: every cycle scoring ``P`` keys, no overhead."""
+        return self.query_tokens * self.heads * self.blocks_per_head
+
+    # -- stream words ------------------------------------------------------------------------
+
+    def token_words(self, bits: Any) -> list[int]:
+        """``bits[B, T, C]`` (bool/0-1) → ``q``/``k``/``v`` payload ints, ``last`` on each image's final token."""
+        tensor = torch.as_tensor(bits)
+        if tensor.dim() != 3 or tensor.shape[-1] != self.channels:
+            raise ConfigError(f"bits: expected shape [batch, tokens, {self.channels}], got {tuple(tensor.shape)}")
+        words = []
+        for image in tensor:
+            for index, token in enumerate(image):
+                last = int(index == image.shape[0] - 1)
+                words.append(intref.pack_bits_to_int(token) | last << self.channels)
+        return words
+
+    def context_words(self, context: Any) -> list[int]:
+        """``context[B, Tq, C]`` ints → ``o`` payload ints, ``last`` on each image's final word."""
+        tensor = torch.as_tensor(context)
+        if tensor.dim() != 3 or tensor.shape[-1] != self.channels:
+            raise ConfigError(f"context: expected shape [batch, Tq, {self.channels}], got {tuple(tensor.shape)}")
+        mask = (1 << self.ctx_width) - 1
+        flat = tensor.reshape(tensor.shape[0], -1, self.lanes).tolist()
+        words = []
+        for image in flat:
+            for index, lanes in enumerate(image):
+                word = sum((value & mask) << (j * self.ctx_width) for j, value in enumerate(lanes))
+                words.append(word | int(index == len(image) - 1) << (self.lanes * self.ctx_width))
+        return words
+
+    def words_to_context(self, words: Sequence[int]) -> torch.Tensor:
+        """Inverse of :meth:`context_words`: ``o`` payload ints → int64 ``[B, Tq, C]``."""
+        per_image = self.query_tokens * self.channels // self.lanes
+        if len(words) % per_image:
+            raise ConfigError(f"words: {len(words)} is not a multiple of {per_image} words per image")
+        mask = (1 << self.ctx_width) - 1
+        values = []
+        for word in words:
+            for j in range(self.lanes):
+                value = (word >> (j * self.ctx_width)) & mask
+                values.append(value - (1 << self.ctx_width) if value >> (self.ctx_width - 1) else value)
+        return torch.tensor(values, dtype=torch.int64).reshape(-1, self.query_tokens, self.channels)
+
+    # -- reference ---------------------------------------------------------------------------
+
+    def model(self, q_bits: Any, k_bits: Any, v_bits: Any) -> torch.Tensor:
+        """The expected context ``[B, Tq, C]`` for bits ``q[B, Tq, C]``, ``k[B, Tk, C]``, ``v[B, Tk, C]``.
+
+        Computed by ``intref.attention_scores``, ``attention_mask`` and
+        ``and_popcount_context`` per head, heads concatenated.
+        """
+        def per_head(bits: Any, tokens: int, name: str) -> torch.Tensor:
+            tensor = torch.as_tensor(bits)
+            if tensor.dim() != 3 or tuple(tensor.shape[1:]) != (tokens, self.channels):
+                raise ConfigError(f"{name}: expected shape [batch, {tokens}, {self.channels}], "
+                                  f"got {tuple(tensor.shape)}")
+            return tensor.reshape(tensor.shape[0], tokens, self.heads, self.head_dim).transpose(1, 2)
+
+        q = per_head(q_bits, self.query_tokens, "q_bits")
+        k = per_head(k_bits, self.key_tokens, "k_bits")
+        v = per_head(v_bits, self.key_tokens, "v_bits")
+        scores = intref.attention_scores(q, k)
+        mask = intref.attention_mask(scores, self.lut, self.theta, self.theta_shift)
+        context = intref.and_popcount_context(mask, v)
+        return context.transpose(1, 2).reshape(q.shape[0], self.query_tokens, self.channels)
+
+    # -- hardware ----------------------------------------------------------------------------
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        d, tk, P = self.head_dim, self.key_tokens, self.keys_per_cycle
+        blocks = self.blocks_per_head
+        words_per_head = d // self.lanes
+
+        def head_slice(word: Signal, head: Signal) -> Any:
+            return Array(word[h * d:(h + 1) * d] for h in range(self.heads))[head]
+
+        # Key/value buffers: shift registers. Loading shifts one token in at the top; scoring
+        # and accumulation rotate by P keys a cycle, so keys 0 … P−1 are always the ones read
+        # and a head's Tk/P cycles leave the buffer as it was.
+        kbuf = [Signal(self.channels, name=f"kbuf{i}") for i in range(tk)]
+        vbuf = [Signal(self.channels, name=f"vbuf{i}") for i in range(tk)]
+        k_count = Signal(range(tk + 1))
+        v_count = Signal(range(tk + 1))
+        loading = Signal(init=1)
+        q_count = Signal(range(self.query_tokens + 1))
+
+        m.d.comb += [self.k.ready.eq(loading & (k_count != tk)),
+                     self.v.ready.eq(loading & (v_count != tk))]
+        with m.If(self.k.valid & self.k.ready):
+            m.d.sync += [kbuf[i].eq(kbuf[i + 1]) for i in range(tk - 1)]
+            m.d.sync += [kbuf[tk - 1].eq(self.k.payload.data), k_count.eq(k_count + 1)]
+        with m.If(self.v.valid & self.v.ready):
+            m.d.sync += [vbuf[i].eq(vbuf[i + 1]) for i in range(tk - 1)]
+            m.d.sync += [vbuf[tk - 1].eq(self.v.payload.data), v_count.eq(v_count + 1)]
+        with m.If(loading & (k_count == tk) & (v_count == tk)):
+            m.d.sync += [loading.eq(0), k_count.eq(0), v_count.eq(0), q_count.eq(0)]
+
+        # Stage A: scores, exp LUT and row sum of one (query, head), P keys a cycle.
+        qreg = Signal(self.channels)
+        a_head = Signal(range(self.heads))
+        a_block = Signal(range(blocks))
+        a_last_query = Signal()
+        a_exp = [Signal(self.lut_width, name=f"a_exp{i}") for i in range(tk)]
+        a_row_sum = Signal(self.row_sum_width)
+        a_scoring = Signal()
+        a_done = Signal()
+
+        # Stage B: mask bits and AND-popcount of one (query, head) against the value buffer.
+        b_exp = [Signal(self.lut_width, name=f"b_exp{i}") for i in range(tk)]
+        b_threshold = Signal(self.row_sum_width + max(1, self.theta.bit_length()))
+        b_head = Signal(range(self.heads))
+        b_block = Signal(range(blocks))
+        b_last_image = Signal()
+        b_running = Signal()
+        b_done = Signal()
+        b_ones = [Signal(range(tk + 1), name=f"b_ones{c}") for c in range(d)]
+        b_marked = Signal(range(tk + 1))
+
+        # Output stage: one head's context, sent as d/lanes words.
+        out_full = Signal()
+        out_values = [Signal(signed(self.ctx_width), name=f"out_value{c}") for c in range(d)]
+        out_word = Signal(range(words_per_head))
+        out_last_image = Signal()
+        out_final_word = Signal()
+        out_can_take = Signal()
+        m.d.comb += [
+            out_final_word.eq(out_word == words_per_head - 1),
+            out_can_take.eq(~out_full | (self.o.ready & out_final_word)),
+            self.o.valid.eq(out_full),
+            self.o.payload.last.eq(out_last_image & out_final_word),
+        ]
+        m.d.comb += [self.o.payload.data[j].eq(out_values[j]) for j in range(self.lanes)]
+
+        b_can_take = Signal()
+        handoff = Signal()
+        m.d.comb += [b_can_take.eq(~b_running & (~b_done | out_can_take)),
+                     handoff.eq(a_done & b_can_take)]
+
+        # Stage A datapath.
+        lut = Array(Const(value, self.lut_width) for value in self.lut)
+        q_head = Signal(d)
+        m.d.comb += q_head.eq(head_slice(qreg, a_head))
+        new_exp = []
+        for j in range(P):
+            agree = Signal(d, name=f"agree{j}")
+            m.d.comb += agree.eq(~(q_head ^ head_slice(kbuf[j], a_head)))
+            count = _popcount(m, agree, f"agree_count{j}")
+            exp = Signal(self.lut_width, name=f"exp{j}")
+            m.d.comb += exp.eq(lut[count])
+            new_exp.append(exp)
+
+        take_query = Signal()
+        m.d.comb += [
+            take_query.eq(~loading & (q_count != self.query_tokens)
+                          & (~(a_scoring | a_done) | (handoff & (a_head == self.heads - 1)))),
+            self.q.ready.eq(take_query),
+        ]
+        with m.If(a_scoring):
+            m.d.sync += [kbuf[i].eq(kbuf[(i + P) % tk]) for i in range(tk)]
+            m.d.sync += [a_exp[i].eq(a_exp[i + P]) for i in range(tk - P)]
+            m.d.sync += [a_exp[tk - P + j].eq(new_exp[j]) for j in range(P)]
+            m.d.sync += a_row_sum.eq(a_row_sum + sum(new_exp))
+            m.d.sync += a_block.eq(a_block + 1)
+            with m.If(a_block == blocks - 1):
+                m.d.sync += [a_block.eq(0), a_scoring.eq(0), a_done.eq(1)]
+        with m.If(handoff):
+            m.d.sync += a_done.eq(0)
+            with m.If(a_head != self.heads - 1):
+                m.d.sync += [a_head.eq(a_head + 1), a_row_sum.eq(0), a_scoring.eq(1)]
+        with m.If(self.q.valid & take_query):
+            m.d.sync += [qreg.eq(self.q.payload.data), a_head.eq(0), a_row_sum.eq(0), a_scoring.eq(1),
+                         a_last_query.eq(q_count == self.query_tokens - 1), q_count.eq(q_count + 1)]
+
+        # Stage B datapath.
+        marks = []
+        for j in range(P):
+            mark = Signal(name=f"mark{j}")
+            m.d.comb += mark.eq((b_exp[j] << self.theta_shift) > b_threshold)
+            marks.append(mark)
+        v_heads = []
+        for j in range(P):
+            v_head = Signal(d, name=f"v_head{j}")
+            m.d.comb += v_head.eq(head_slice(vbuf[j], b_head))
+            v_heads.append(v_head)
+        with m.If(b_running):
+            m.d.sync += [vbuf[i].eq(vbuf[(i + P) % tk]) for i in range(tk)]
+            m.d.sync += [b_exp[i].eq(b_exp[(i + P) % tk]) for i in range(tk)]
+            m.d.sync += [b_ones[c].eq(b_ones[c] + sum(marks[j] & v_heads[j][c] for j in range(P)))
+                         for c in range(d)]
+            m.d.sync += b_marked.eq(b_marked + sum(marks))
+            m.d.sync += b_block.eq(b_block + 1)
+            with m.If(b_block == blocks - 1):
+                m.d.sync += [b_block.eq(0), b_running.eq(0), b_done.eq(1)]
+
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += [out_values[c].eq(out_values[c + self.lanes]) for c in range(d - self.lanes)]
+            m.d.sync += out_word.eq(out_word + 1)
+            with m.If(out_final_word):
+                m.d.sync += [out_full.eq(0), out_word.eq(0)]
+        with m.If(b_done & out_can_take):
+            m.d.sync += [out_values[c].eq((b_ones[c] << 1) - b_marked) for c in range(d)]
+            m.d.sync += [out_full.eq(1), out_word.eq(0), out_last_image.eq(b_last_image), b_done.eq(0)]
+            with m.If(b_last_image):
+                m.d.sync += loading.eq(1)
+        with m.If(handoff):
+            m.d.sync += [b_exp[i].eq(a_exp[i]) for i in range(tk)]
+            m.d.sync += [b_threshold.eq(a_row_sum * self.theta), b_head.eq(a_head),
+                         b_last_image.eq(a_last_query & (a_head == self.heads - 1)),
+                         b_running.eq(1), b_marked.eq(0)]
+            m.d.sync += [b_ones[c].eq(0) for c in range(d)]
+        return m
