@@ -1,44 +1,11 @@
 """The Amaranth-simulator stream harness: conversions, transfers under bubbles and
 back-pressure, cycle counts and the deadlock guard, checked on tiny hand-written DUTs."""
 import pytest
-from amaranth import Module, signed
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth import signed
+from stream_duts import WORD, PairSummer, RegisterSlice
 
 from binaryvit.sim.amaranth_streams import (int_to_payload, payload_to_int,
                                             simulate_streams)
-
-WORD = data.StructLayout({"data": data.ArrayLayout(signed(4), 2), "last": 1})
-
-
-class RegisterSlice(wiring.Component):
-    """One-word pipeline register with a correct skid-free handshake (latency 1)."""
-    i: In(stream.Signature(WORD))
-    o: Out(stream.Signature(WORD))
-
-    def elaborate(self, platform):
-        m = Module()
-        with m.If(self.o.ready | ~self.o.valid):
-            m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload)]
-        m.d.comb += self.i.ready.eq(self.o.ready | ~self.o.valid)
-        return m
-
-
-class PairSummer(wiring.Component):
-    """Emits a+b for every pair of words on `a` and `b`: two inputs, one output."""
-    a: In(stream.Signature(8))
-    b: In(stream.Signature(8))
-    o: Out(stream.Signature(9))
-
-    def elaborate(self, platform):
-        m = Module()
-        both = self.a.valid & self.b.valid
-        with m.If(self.o.ready | ~self.o.valid):
-            m.d.sync += [self.o.valid.eq(both), self.o.payload.eq(self.a.payload + self.b.payload)]
-        take = both & (self.o.ready | ~self.o.valid)
-        m.d.comb += [self.a.ready.eq(take), self.b.ready.eq(take)]
-        return m
-
 
 def test_payload_round_trip_hand_derived():
     # data[0] = -1 -> 0b1111 at bits 0..3, data[1] = 2 -> 0b0010 at bits 4..7, last at bit 8.
