@@ -1,0 +1,138 @@
+"""``GlobalAvgPool``: the mean over all tokens of an image, per channel, streaming.
+
+The classifier head's GAP. Integer definition: ``binaryvit.golden.intref.global_avgpool``
+(``mul / 2^shift ≈ 1/T``).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from binaryvit.golden import intref
+from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
+from binaryvit.hw.multiply_round_shift import check_scale, multiply_round_shift, sum_width
+from binaryvit.hw.parameter_checks import check_int, check_lanes, check_width
+
+
+class GlobalAvgPool(wiring.Component):
+    """Per-channel ``saturate(round_shift(S·mul, shift), out_width)``, ``S`` the sum over the
+    ``tokens`` tokens of an image; one output token per image.
+
+    Parameters
+    ----------
+    tokens : int
+        Tokens per image (``T ≥ 1``).
+    channels, lanes : int
+        Channels per token and per stream word (``lanes`` divides ``channels``).
+    in_width, out_width : int
+        Signed element widths of the input and output words, in ``[2, 63]``.
+    mul, shift : int
+        The divisor as ``mul / 2^shift``; ``shift`` in ``[0, 62]``.
+
+    Members
+    -------
+    i : ``In(stream.Signature(fixed_point_layout(in_width, lanes)))``
+        ``T·C/lanes`` words per image; ``last`` is not used (the kernel counts tokens).
+    o : ``Out(stream.Signature(fixed_point_layout(out_width, lanes)))``
+        ``C/lanes`` words per image (the pooled token); ``last`` on the final one.
+
+    The ``C/lanes`` running sums (``in_width + ⌈log2 T⌉`` bits per lane) sit in a small
+    memory, read, added and written back in one cycle (asynchronous read). Output word
+    ``w`` leaves 1 cycle (``latency``) after input word ``w`` of the last token, so the
+    kernel takes one input word per cycle with no stall of its own; back-pressure stalls
+    the input only during the last token.
+    """
+
+    def __init__(self, *, tokens: int, channels: int, lanes: int, in_width: int,
+                 out_width: int, mul: int, shift: int):
+        self.tokens = check_int(tokens, "tokens", 1)
+        self.channels = check_int(channels, "channels", 1)
+        self.lanes = check_lanes(lanes, "lanes", self.channels, "channels")
+        self.in_width = check_width(in_width, "in_width")
+        self.out_width = check_width(out_width, "out_width")
+        self.mul, self.shift = check_scale(mul, shift)
+        self.words_per_token = self.channels // self.lanes
+        self.sum_width = sum_width(self.in_width, self.tokens)
+        super().__init__({
+            "i": In(stream.Signature(fixed_point_layout(self.in_width, self.lanes))),
+            "o": Out(stream.Signature(fixed_point_layout(self.out_width, self.lanes))),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input word of the last token to the matching output word being valid."""
+        return 1
+
+    @property
+    def input_words_per_image(self) -> int:
+        return self.tokens * self.words_per_token
+
+    @property
+    def output_words_per_image(self) -> int:
+        return self.words_per_token
+
+    def model(self, x: Any) -> torch.Tensor:
+        """Expected output ``[B, 1, C]`` (one token per image) for input ``x[B, T, C]``."""
+        return intref.global_avgpool(x, self.mul, self.shift, self.out_width).unsqueeze(1)
+
+    def encode_input(self, x: Any) -> list[int]:
+        """Input tokens ``[B, T, C]`` → flat input words."""
+        return encode_fixed_point(x, self.in_width, self.lanes)
+
+    def encode_output(self, y: Any) -> list[int]:
+        """Pooled tokens ``[B, 1, C]`` → flat output words."""
+        return encode_fixed_point(y, self.out_width, self.lanes)
+
+    def decode_output(self, words: Sequence[int]) -> torch.Tensor:
+        """Flat output words → pooled tokens ``[B, 1, C]``."""
+        return decode_fixed_point(words, self.out_width, self.lanes, self.channels)
+
+    def elaborate(self, platform):
+        m = Module()
+        cw = self.words_per_token
+        m.submodules.sums = sums_memory = Memory(
+            shape=data.ArrayLayout(signed(self.sum_width), self.lanes), depth=cw, init=[])
+        read = sums_memory.read_port(domain="comb")
+        write = sums_memory.write_port()
+
+        word = Signal(range(cw))
+        token = Signal(range(self.tokens))
+        first_token = Signal()
+        last_token = Signal()
+        m.d.comb += [
+            first_token.eq(token == 0),
+            last_token.eq(token == self.tokens - 1),
+            read.addr.eq(word),
+            write.addr.eq(word),
+            self.i.ready.eq(~last_token | ~self.o.valid | self.o.ready),
+        ]
+
+        sums = Signal(data.ArrayLayout(signed(self.sum_width), self.lanes))
+        for lane in range(self.lanes):
+            m.d.comb += sums[lane].eq(Mux(first_token, 0, read.data[lane])
+                                      + self.i.payload.data[lane])
+        m.d.comb += write.data.eq(sums)
+        averages = [multiply_round_shift(m, sums[lane], mul=self.mul, shift=self.shift,
+                                         width=self.out_width, name=f"average_{lane}")
+                    for lane in range(self.lanes)]
+
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(last_token):
+                m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(word == cw - 1)]
+                for lane, value in enumerate(averages):
+                    m.d.sync += self.o.payload.data[lane].eq(value)
+            with m.Else():
+                m.d.comb += write.en.eq(1)
+            m.d.sync += word.eq(word + 1)
+            with m.If(word == cw - 1):
+                m.d.sync += [word.eq(0), token.eq(token + 1)]
+                with m.If(last_token):
+                    m.d.sync += token.eq(0)
+        return m

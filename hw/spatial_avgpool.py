@@ -1,0 +1,177 @@
+"""``SpatialAvgPool``: r×r average pooling with stride r over a token grid, streaming.
+
+Used for the spatial-reduction (SR) pooling of attention keys/values and the 2×2
+patch-merge shortcut. Integer definition: ``binaryvit.golden.intref.avgpool2d`` with
+``kh = kw = stride = r`` and no padding.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from binaryvit.errors import ConfigError
+from binaryvit.golden import intref
+from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
+from binaryvit.hw.multiply_round_shift import check_scale, multiply_round_shift, sum_width
+from binaryvit.hw.parameter_checks import check_int, check_lanes, check_width
+
+
+class SpatialAvgPool(wiring.Component):
+    """Average pooling of an ``H × W`` token grid over ``r × r`` windows with stride ``r``.
+
+    Output token ``(i, j)`` of the ``(H/r) × (W/r)`` grid is
+    ``saturate(round_shift(S·mul, shift), out_width)`` per channel, ``S`` the exact sum of
+    input tokens ``(i·r + a, j·r + b)``, ``0 ≤ a, b < r`` (``mul / 2^shift ≈ 1/r²``).
+
+    Parameters
+    ----------
+    height, width : int
+        Input grid; both multiples of ``factor``.
+    channels, lanes : int
+        Channels per token and per stream word (``lanes`` divides ``channels``).
+    factor : int
+        ``r ≥ 2``: window side and stride.
+    in_width, out_width : int
+        Signed element widths of the input and output words, in ``[2, 63]``.
+    mul, shift : int
+        The divisor as ``mul / 2^shift``; ``shift`` in ``[0, 62]``.
+
+    Members
+    -------
+    i : ``In(stream.Signature(fixed_point_layout(in_width, lanes)))``
+        ``H·W·C/lanes`` words per image, tokens in raster order; ``last`` is not used
+        (the kernel counts positions).
+    o : ``Out(stream.Signature(fixed_point_layout(out_width, lanes)))``
+        ``(H/r)·(W/r)·C/lanes`` words per image; ``last`` on the final one.
+
+    Window sums are accumulated exactly (``in_width + ⌈log2 r²⌉`` bits per lane) in a row
+    accumulator of ``(W/r)·C/lanes`` words: read, add and write back in one cycle (an
+    asynchronous read port, i.e. distributed RAM). Throughput: one input word per cycle,
+    with no stall of its own. Latency: 1 cycle from the window's last input word to its
+    output word. Back-pressure stalls the input only on a word that completes a window.
+    """
+
+    def __init__(self, *, height: int, width: int, channels: int, lanes: int, factor: int,
+                 in_width: int, out_width: int, mul: int, shift: int):
+        self.factor = check_int(factor, "factor", 2)
+        self.height = check_int(height, "height", 1)
+        self.width = check_int(width, "width", 1)
+        for side, length in (("height", self.height), ("width", self.width)):
+            if length % self.factor:
+                divisors = [d for d in range(2, length + 1) if length % d == 0]
+                raise ConfigError(f"factor: must divide the grid {side} = {length}; valid "
+                                  f"values are {divisors}, got {self.factor}")
+        self.channels = check_int(channels, "channels", 1)
+        self.lanes = check_lanes(lanes, "lanes", self.channels, "channels")
+        self.in_width = check_width(in_width, "in_width")
+        self.out_width = check_width(out_width, "out_width")
+        self.mul, self.shift = check_scale(mul, shift)
+        self.words_per_token = self.channels // self.lanes
+        self.out_height = self.height // self.factor
+        self.out_width_tokens = self.width // self.factor
+        self.sum_width = sum_width(self.in_width, self.factor * self.factor)
+        super().__init__({
+            "i": In(stream.Signature(fixed_point_layout(self.in_width, self.lanes))),
+            "o": Out(stream.Signature(fixed_point_layout(self.out_width, self.lanes))),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the input word that completes a window to its output word being valid."""
+        return 1
+
+    @property
+    def input_words_per_image(self) -> int:
+        return self.height * self.width * self.words_per_token
+
+    @property
+    def output_words_per_image(self) -> int:
+        return self.out_height * self.out_width_tokens * self.words_per_token
+
+    def model(self, x: Any) -> torch.Tensor:
+        """Expected output tokens ``[B, (H/r)·(W/r), C]`` for input tokens ``x[B, H·W, C]``."""
+        grid = intref.tokens_to_grid(x, self.height, self.width)
+        pooled = intref.avgpool2d(grid, self.factor, self.factor, self.factor, 0, 0,
+                                  self.mul, self.shift, self.out_width)
+        return intref.grid_to_tokens(pooled)
+
+    def encode_input(self, x: Any) -> list[int]:
+        """Input tokens ``[B, H·W, C]`` → flat input words."""
+        return encode_fixed_point(x, self.in_width, self.lanes)
+
+    def encode_output(self, y: Any) -> list[int]:
+        """Output tokens ``[B, (H/r)·(W/r), C]`` → flat output words."""
+        return encode_fixed_point(y, self.out_width, self.lanes)
+
+    def decode_output(self, words: Sequence[int]) -> torch.Tensor:
+        """Flat output words → output tokens ``[B, (H/r)·(W/r), C]``."""
+        return decode_fixed_point(words, self.out_width, self.lanes, self.channels)
+
+    def elaborate(self, platform):
+        m = Module()
+        r, cw = self.factor, self.words_per_token
+        m.submodules.row_sums = row_sums = Memory(
+            shape=data.ArrayLayout(signed(self.sum_width), self.lanes),
+            depth=self.out_width_tokens * cw, init=[])
+        read = row_sums.read_port(domain="comb")
+        write = row_sums.write_port()
+
+        word = Signal(range(cw))
+        column = Signal(range(self.width))
+        row = Signal(range(self.height))
+        column_in_window = Signal(range(r))
+        row_in_window = Signal(range(r))
+        out_column = Signal(range(self.out_width_tokens))
+
+        starts_window = Signal()
+        completes_window = Signal()
+        m.d.comb += [
+            starts_window.eq((row_in_window == 0) & (column_in_window == 0)),
+            completes_window.eq((row_in_window == r - 1) & (column_in_window == r - 1)),
+            read.addr.eq(out_column * cw + word),
+            write.addr.eq(read.addr),
+            self.i.ready.eq(~completes_window | ~self.o.valid | self.o.ready),
+        ]
+
+        sums = Signal(data.ArrayLayout(signed(self.sum_width), self.lanes))
+        for lane in range(self.lanes):
+            m.d.comb += sums[lane].eq(Mux(starts_window, 0, read.data[lane])
+                                      + self.i.payload.data[lane])
+        m.d.comb += write.data.eq(sums)
+        averages = [multiply_round_shift(m, sums[lane], mul=self.mul, shift=self.shift,
+                                         width=self.out_width, name=f"average_{lane}")
+                    for lane in range(self.lanes)]
+
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            with m.If(completes_window):
+                m.d.sync += [
+                    self.o.valid.eq(1),
+                    self.o.payload.last.eq((row == self.height - 1) & (column == self.width - 1)
+                                           & (word == cw - 1)),
+                ]
+                for lane, value in enumerate(averages):
+                    m.d.sync += self.o.payload.data[lane].eq(value)
+            with m.Else():
+                m.d.comb += write.en.eq(1)
+
+            m.d.sync += word.eq(word + 1)
+            with m.If(word == cw - 1):
+                m.d.sync += [word.eq(0), column.eq(column + 1),
+                             column_in_window.eq(column_in_window + 1)]
+                with m.If(column_in_window == r - 1):
+                    m.d.sync += [column_in_window.eq(0), out_column.eq(out_column + 1)]
+                with m.If(column == self.width - 1):
+                    m.d.sync += [column.eq(0), out_column.eq(0), row.eq(row + 1),
+                                 row_in_window.eq(row_in_window + 1)]
+                    with m.If(row_in_window == r - 1):
+                        m.d.sync += row_in_window.eq(0)
+                    with m.If(row == self.height - 1):
+                        m.d.sync += row.eq(0)
+        return m

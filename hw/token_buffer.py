@@ -1,0 +1,166 @@
+"""``TokenBuffer`` and ``NearestUpsample``: store one token map, replay it enlarged.
+
+Attention's ``up(k̃)`` / ``up(ṽ)``: keys and values computed on the SR-pooled grid are
+brought back to the full grid by nearest-neighbour upsampling. Integer definition:
+``binaryvit.golden.intref.nearest_upsample``.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from binaryvit.golden import intref
+from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
+from binaryvit.hw.parameter_checks import check_int, check_lanes, check_width
+
+
+class TokenBuffer(wiring.Component):
+    """Stores an ``h × w`` token map and replays it as the ``(h·f) × (w·f)`` map in raster
+    order, token ``(i, j)`` copying stored token ``(i div f, j div f)`` (``f = 1``: a frame
+    buffer that replays the map as it came).
+
+    Parameters
+    ----------
+    height, width : int
+        The stored grid ``h × w``.
+    channels, lanes : int
+        Channels per token and per stream word (``lanes`` divides ``channels``).
+    data_width : int
+        Signed element width, in ``[2, 63]``; values pass through unchanged.
+    factor : int
+        ``f ≥ 1``, the upsampling factor along both axes.
+
+    Members
+    -------
+    i : ``In(stream.Signature(fixed_point_layout(data_width, lanes)))``
+        ``h·w·C/lanes`` words per image; ``last`` is not used (the kernel counts words).
+    o : ``Out(stream.Signature(fixed_point_layout(data_width, lanes)))``
+        ``h·f·w·f·C/lanes`` words per image; ``last`` on the final one.
+
+    One memory of ``h·w·C/lanes`` words (synchronous read, so block RAM fits) holds the
+    map; its read register is the output register. The kernel loads a whole image, then
+    replays it, and takes the next image only once the replay has been issued (single
+    buffer): ``h·w·C/lanes·(1 + f²)`` cycles per image with no stalls. ``latency``: 2
+    cycles from the image's last input word to its first output word.
+    """
+
+    def __init__(self, *, height: int, width: int, channels: int, lanes: int,
+                 data_width: int, factor: int = 1):
+        self.height = check_int(height, "height", 1)
+        self.width = check_int(width, "width", 1)
+        self.channels = check_int(channels, "channels", 1)
+        self.lanes = check_lanes(lanes, "lanes", self.channels, "channels")
+        self.data_width = check_width(data_width, "data_width")
+        self.factor = self._check_factor(factor)
+        self.words_per_token = self.channels // self.lanes
+        layout = fixed_point_layout(self.data_width, self.lanes)
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    @staticmethod
+    def _check_factor(factor: Any) -> int:
+        return check_int(factor, "factor", 1)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the image's last input word to its first output word being valid."""
+        return 2
+
+    @property
+    def input_words_per_image(self) -> int:
+        return self.height * self.width * self.words_per_token
+
+    @property
+    def output_words_per_image(self) -> int:
+        return self.input_words_per_image * self.factor * self.factor
+
+    @property
+    def cycles_per_image(self) -> int:
+        """Cycles per image with no bubbles or back-pressure: load, then replay."""
+        return self.input_words_per_image + self.output_words_per_image
+
+    def model(self, x: Any) -> torch.Tensor:
+        """Expected output ``[B, h·f·w·f, C]`` for input ``x[B, h·w, C]``."""
+        return intref.nearest_upsample(x, self.height, self.width, self.factor)
+
+    def encode_input(self, x: Any) -> list[int]:
+        """Input tokens ``[B, h·w, C]`` → flat input words."""
+        return encode_fixed_point(x, self.data_width, self.lanes)
+
+    def encode_output(self, y: Any) -> list[int]:
+        """Output tokens ``[B, h·f·w·f, C]`` → flat output words."""
+        return encode_fixed_point(y, self.data_width, self.lanes)
+
+    def decode_output(self, words: Sequence[int]) -> torch.Tensor:
+        """Flat output words → output tokens ``[B, h·f·w·f, C]``."""
+        return decode_fixed_point(words, self.data_width, self.lanes, self.channels)
+
+    def elaborate(self, platform):
+        m = Module()
+        cw, f = self.words_per_token, self.factor
+        m.submodules.tokens = tokens = Memory(
+            shape=data.ArrayLayout(signed(self.data_width), self.lanes),
+            depth=self.input_words_per_image, init=[])
+        read = tokens.read_port()
+        write = tokens.write_port()
+
+        loading = Signal(init=1)
+        load_address = Signal(range(self.input_words_per_image))
+        m.d.comb += [
+            self.i.ready.eq(loading),
+            write.addr.eq(load_address),
+            write.data.eq(self.i.payload.data),
+            write.en.eq(self.i.valid & self.i.ready),
+        ]
+        with m.If(write.en):
+            m.d.sync += load_address.eq(load_address + 1)
+            with m.If(load_address == self.input_words_per_image - 1):
+                m.d.sync += [load_address.eq(0), loading.eq(0)]
+
+        # Replay position: source row, its repeat, source column, its repeat, word.
+        word = Signal(range(cw))
+        column_repeat = Signal(range(f))
+        column = Signal(range(self.width))
+        row_repeat = Signal(range(f))
+        row = Signal(range(self.height))
+        final = Signal()
+        m.d.comb += [
+            final.eq((row == self.height - 1) & (row_repeat == f - 1)
+                     & (column == self.width - 1) & (column_repeat == f - 1) & (word == cw - 1)),
+            read.addr.eq((row * self.width + column) * cw + word),
+            read.en.eq(~self.o.valid | self.o.ready),
+            self.o.payload.data.eq(read.data),
+        ]
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(read.en & ~loading):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(final),
+                         word.eq(word + 1)]
+            with m.If(word == cw - 1):
+                m.d.sync += [word.eq(0), column_repeat.eq(column_repeat + 1)]
+                with m.If(column_repeat == f - 1):
+                    m.d.sync += [column_repeat.eq(0), column.eq(column + 1)]
+                    with m.If(column == self.width - 1):
+                        m.d.sync += [column.eq(0), row_repeat.eq(row_repeat + 1)]
+                        with m.If(row_repeat == f - 1):
+                            m.d.sync += [row_repeat.eq(0), row.eq(row + 1)]
+                            with m.If(row == self.height - 1):
+                                m.d.sync += [row.eq(0), loading.eq(1)]
+        return m
+
+
+class NearestUpsample(TokenBuffer):
+    """A ``TokenBuffer`` that enlarges: ``factor ≥ 2`` (see ``TokenBuffer`` for the contract)."""
+
+    def __init__(self, *, height: int, width: int, channels: int, lanes: int,
+                 data_width: int, factor: int):
+        super().__init__(height=height, width=width, channels=channels, lanes=lanes,
+                         data_width=data_width, factor=factor)
+
+    @staticmethod
+    def _check_factor(factor: Any) -> int:
+        return check_int(factor, "factor", 2)
