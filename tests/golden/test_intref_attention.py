@@ -19,6 +19,8 @@ def test_exp_lut_by_hand():
     # d = 4, sqrt(d) = 2: E[j] = round(16 * exp(j - 4)) = 0.29, 0.80, 2.17, 5.89, 16
     assert exp_lut(4, 4, 5).tolist() == [0, 1, 2, 6, 16]
     assert exp_lut(16, 8, 9)[-1].item() == 256
+    # d = 16: E[0] = round(2^frac · e^-8); 2048 · 0.000335 = 0.69 -> 1, 1024 · 0.000335 = 0.34 -> 0
+    assert exp_lut(16, 11, 12)[0].item() == 1 and exp_lut(16, 10, 11)[0].item() == 0
     with pytest.raises(ConfigError, match="width"):
         exp_lut(4, 4, 4)
 
