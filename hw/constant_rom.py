@@ -37,7 +37,11 @@ def constant_rom(fields: Mapping[str, tuple[torch.Tensor, ShapeCastable]], lanes
     depth = next(iter(lengths)) // lanes
     columns = {name: values.reshape(depth, lanes).tolist() for name, (values, _) in fields.items()}
     init = [{name: columns[name][row] for name in fields} for row in range(depth)]
-    return memory.Memory(shape=layout, depth=depth, init=init)
+    # A one-row ROM would have a zero-width address, which Verilog cannot declare cleanly;
+    # a copy of the row keeps the address one bit wide (and always 0).
+    if depth == 1:
+        init.append(init[0])
+    return memory.Memory(shape=layout, depth=len(init), init=init)
 
 
 def row_counter(m: Module, step: Value, rows: int, name: str = "row") -> Signal:

@@ -176,8 +176,9 @@ class FixedMAC(wiring.Component):
         x1 = Signal(word_layout)
         from_input1 = Signal()
         if groups > 1:
-            # Later output groups re-read the vector from here instead of the input.
-            m.submodules.buffer = buffer = memory.Memory(shape=word_layout, depth=words, init=[])
+            # Later output groups re-read the vector from here instead of the input (at
+            # least two rows, so the address is never zero bits wide).
+            m.submodules.buffer = buffer = memory.Memory(shape=word_layout, depth=max(words, 2), init=[])
             write, read = buffer.write_port(), buffer.read_port()
             m.d.comb += [write.addr.eq(k), write.data.eq(self.i.payload.data),
                          write.en.eq(self.i.valid & self.i.ready),

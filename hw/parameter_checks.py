@@ -25,8 +25,8 @@ def _is_int(value: Any) -> bool:
 def check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high]`` (``high=None``: no upper bound)."""
     if not _is_int(value) or value < low or (high is not None and value > high):
-        valid = f"[{low}, {high}]" if high is not None else f"≥ {low}"
-        raise ConfigError(f"{name}: expected an integer in {valid}, got {value!r}")
+        valid = f"in [{low}, {high}]" if high is not None else f"≥ {low}"
+        raise ConfigError(f"{name}: expected an integer {valid}, got {value!r}")
     return int(value)
 
 
