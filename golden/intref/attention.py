@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from binaryvit.errors import ConfigError, DataError
-from binaryvit.golden.intref.exact_matmul import bits_to_pm1, int_matmul
+from binaryvit.golden.intref.exact_matmul import bits_matmul
 from binaryvit.golden.intref.validation import (
     as_bit_tensor,
     as_int_tensor,
@@ -36,7 +36,7 @@ def attention_scores(q_bits: Any, k_bits: Any) -> torch.Tensor:
     check_min_dims(k, 2, "k_bits", "[..., Tk, d]")
     if q.shape[-1] != k.shape[-1]:
         raise DataError(f"q_bits has d={q.shape[-1]} but k_bits has d={k.shape[-1]}")
-    return int_matmul(bits_to_pm1(q), bits_to_pm1(k).transpose(-1, -2), "attention_scores")
+    return bits_matmul(q, k.transpose(-1, -2), a_pm1=True, b_pm1=True)
 
 
 def exp_lut(d: int, frac: int, width: int) -> torch.Tensor:
@@ -106,4 +106,4 @@ def and_popcount_context(b: Any, v_bits: Any) -> torch.Tensor:
     check_min_dims(tv, 2, "v_bits", "[..., Tk, dv]")
     if tb.shape[-1] != tv.shape[-2]:
         raise DataError(f"b has Tk={tb.shape[-1]} keys but v_bits has Tk={tv.shape[-2]}")
-    return int_matmul(tb.to(torch.int64), bits_to_pm1(tv), "and_popcount_context")
+    return bits_matmul(tb, tv, a_pm1=False, b_pm1=True)

@@ -6,7 +6,7 @@ from typing import Any
 import torch
 
 from binaryvit.errors import DataError
-from binaryvit.golden.intref.exact_matmul import bits_to_pm1, int_matmul
+from binaryvit.golden.intref.exact_matmul import bits_matmul
 from binaryvit.golden.intref.validation import as_bit_tensor, check_min_dims
 
 
@@ -30,4 +30,4 @@ def xnor_popcount_dot(a_bits: Any, w_bits: Any) -> torch.Tensor:
         raise DataError(f"w_bits: expected shape [N, K], got {tuple(w.shape)}")
     if a.shape[-1] != w.shape[1]:
         raise DataError(f"a_bits has K={a.shape[-1]} inputs but w_bits has K={w.shape[1]}")
-    return int_matmul(bits_to_pm1(a), bits_to_pm1(w).T, "xnor_popcount_dot")
+    return bits_matmul(a, w.T, a_pm1=True, b_pm1=True)

@@ -75,3 +75,18 @@ def test_fixed_mac_errors():
         fixed_mac(torch.tensor([1, 2]), torch.tensor([[1, 2]]), torch.tensor([1, 2]), 0, 8)
     with pytest.raises(DataError, match="K=2"):
         fixed_mac(torch.tensor([1, 2]), torch.tensor([[1, 2, 3]]), torch.tensor([1]), 0, 8)
+
+
+def test_fixed_mac_exact_on_every_matmul_path():
+    # bounds max|x|·max|w|·K below 2^24 (float32), below 2^53 (float64) and above (int64)
+    gen = torch.Generator().manual_seed(13)
+    for x_max, w_max in [(100, 100), (1 << 20, 1 << 20), (1 << 30, 1 << 21)]:
+        x = torch.randint(-x_max, x_max, (3, 300), generator=gen)
+        w = torch.randint(-w_max, w_max, (2, 300), generator=gen)
+        out = fixed_mac(x, w, torch.tensor([1, -1]), 0, None)
+        for i in range(3):
+            for n in range(2):
+                acc = sum(a * b for a, b in zip(x[i].tolist(), w[n].tolist())) + (1 if n == 0 else -1)
+                assert out[i, n].item() == acc
+    with pytest.raises(DataError, match="int64"):
+        fixed_mac(torch.tensor([[1 << 40]]), torch.tensor([[1 << 30]]), torch.tensor([0]), 0, None)
