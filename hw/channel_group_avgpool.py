@@ -18,6 +18,7 @@ from binaryvit.golden import intref
 from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
 from binaryvit.hw.multiply_round_shift import check_scale, multiply_round_shift, sum_width
 from binaryvit.hw.parameter_checks import check_int, check_lanes, check_width
+from binaryvit.hw.position_counter import position_counter
 
 
 class ChannelGroupAvgPool(wiring.Component):
@@ -108,28 +109,31 @@ class ChannelGroupAvgPool(wiring.Component):
                        for j in range(lanes_per_sum)]
             m.d.comb += partial[out_lane].eq(sum(members))
 
-        # group > lanes: the group spans several input words; keep a running sum.
-        running = Signal(partial_layout)
-        word = Signal(range(self.words_per_output))
-        sums = Signal(partial_layout)
-        for out_lane in range(self.out_lanes):
-            m.d.comb += sums[out_lane].eq(Mux(word == 0, 0, running[out_lane]) + partial[out_lane])
+        completes = Signal()
+        if self.words_per_output == 1:
+            sums = partial
+            m.d.comb += completes.eq(1)
+        else:
+            # group > lanes: the group spans several input words; keep a running sum.
+            running = Signal(partial_layout)
+            word = position_counter(self.words_per_output, "word")
+            sums = Signal(partial_layout)
+            m.d.comb += [
+                sums[0].eq(Mux(word == 0, 0, running[0]) + partial[0]),
+                completes.eq(word == self.words_per_output - 1),
+            ]
+            with m.If(self.i.valid & self.i.ready):
+                m.d.sync += [running.eq(sums), word.eq(Mux(completes, 0, word + 1))]
         averages = [multiply_round_shift(m, sums[lane], mul=self.mul, shift=self.shift,
                                          width=self.out_width, name=f"average_{lane}")
                     for lane in range(self.out_lanes)]
 
-        completes = Signal()
-        m.d.comb += [
-            completes.eq(word == self.words_per_output - 1),
-            self.i.ready.eq(~completes | ~self.o.valid | self.o.ready),
-        ]
+        m.d.comb += self.i.ready.eq(~completes | ~self.o.valid | self.o.ready)
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [running.eq(sums), word.eq(word + 1)]
             with m.If(completes):
-                m.d.sync += [word.eq(0), self.o.valid.eq(1),
-                             self.o.payload.last.eq(self.i.payload.last)]
+                m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(self.i.payload.last)]
                 for lane, value in enumerate(averages):
                     m.d.sync += self.o.payload.data[lane].eq(value)
         return m

@@ -17,6 +17,7 @@ from binaryvit.golden import intref
 from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
 from binaryvit.hw.multiply_round_shift import check_scale, multiply_round_shift, sum_width
 from binaryvit.hw.parameter_checks import check_int, check_lanes, check_width
+from binaryvit.hw.position_counter import position_counter
 
 
 class GlobalAvgPool(wiring.Component):
@@ -96,12 +97,12 @@ class GlobalAvgPool(wiring.Component):
         m = Module()
         cw = self.words_per_token
         m.submodules.sums = sums_memory = Memory(
-            shape=data.ArrayLayout(signed(self.sum_width), self.lanes), depth=cw, init=[])
+            shape=data.ArrayLayout(signed(self.sum_width), self.lanes), depth=max(cw, 2), init=[])
         read = sums_memory.read_port(domain="comb")
         write = sums_memory.write_port()
 
-        word = Signal(range(cw))
-        token = Signal(range(self.tokens))
+        word = position_counter(cw, "word")
+        token = position_counter(self.tokens, "token")
         first_token = Signal()
         last_token = Signal()
         m.d.comb += [

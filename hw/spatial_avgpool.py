@@ -19,6 +19,7 @@ from binaryvit.golden import intref
 from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
 from binaryvit.hw.multiply_round_shift import check_scale, multiply_round_shift, sum_width
 from binaryvit.hw.parameter_checks import check_int, check_lanes, check_width
+from binaryvit.hw.position_counter import position_counter
 
 
 class SpatialAvgPool(wiring.Component):
@@ -117,16 +118,16 @@ class SpatialAvgPool(wiring.Component):
         r, cw = self.factor, self.words_per_token
         m.submodules.row_sums = row_sums = Memory(
             shape=data.ArrayLayout(signed(self.sum_width), self.lanes),
-            depth=self.out_width_tokens * cw, init=[])
+            depth=max(self.out_width_tokens * cw, 2), init=[])
         read = row_sums.read_port(domain="comb")
         write = row_sums.write_port()
 
-        word = Signal(range(cw))
-        column = Signal(range(self.width))
-        row = Signal(range(self.height))
-        column_in_window = Signal(range(r))
-        row_in_window = Signal(range(r))
-        out_column = Signal(range(self.out_width_tokens))
+        word = position_counter(cw, "word")
+        column = position_counter(self.width, "column")
+        row = position_counter(self.height, "row")
+        column_in_window = position_counter(r, "column_in_window")
+        row_in_window = position_counter(r, "row_in_window")
+        out_column = position_counter(self.out_width_tokens, "out_column")
 
         starts_window = Signal()
         completes_window = Signal()

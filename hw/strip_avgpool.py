@@ -19,6 +19,7 @@ from binaryvit.golden import intref
 from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
 from binaryvit.hw.multiply_round_shift import check_scale, multiply_round_shift, sum_width
 from binaryvit.hw.parameter_checks import check_int, check_lanes, check_width
+from binaryvit.hw.position_counter import position_counter
 
 
 class StripAvgPool(wiring.Component):
@@ -136,13 +137,13 @@ class StripAvgPool(wiring.Component):
             outer_extent, middle_extent, axis_length = self.height + p, self.width, self.height
         else:
             outer_extent, middle_extent, axis_length = self.height, self.width + p, self.width
-        word = Signal(range(cw))
-        middle = Signal(range(middle_extent))
-        outer = Signal(range(outer_extent))
+        word = position_counter(cw, "word")
+        middle = position_counter(middle_extent, "middle")
+        outer = position_counter(outer_extent, "outer")
         axis = outer if self.vertical else middle
 
         m.submodules.history = history = Memory(
-            shape=history_layout, depth=(self.width * cw if self.vertical else cw), init=[])
+            shape=history_layout, depth=max(self.width * cw if self.vertical else cw, 2), init=[])
         read = history.read_port(domain="comb")
         write = history.write_port()
         m.d.comb += [

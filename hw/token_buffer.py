@@ -17,6 +17,7 @@ from amaranth.lib.wiring import In, Out
 from binaryvit.golden import intref
 from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
 from binaryvit.hw.parameter_checks import check_int, check_lanes, check_width
+from binaryvit.hw.position_counter import position_counter
 
 
 class TokenBuffer(wiring.Component):
@@ -104,12 +105,12 @@ class TokenBuffer(wiring.Component):
         cw, f = self.words_per_token, self.factor
         m.submodules.tokens = tokens = Memory(
             shape=data.ArrayLayout(signed(self.data_width), self.lanes),
-            depth=self.input_words_per_image, init=[])
+            depth=max(self.input_words_per_image, 2), init=[])
         read = tokens.read_port()
         write = tokens.write_port()
 
         loading = Signal(init=1)
-        load_address = Signal(range(self.input_words_per_image))
+        load_address = position_counter(self.input_words_per_image, "load_address")
         m.d.comb += [
             self.i.ready.eq(loading),
             write.addr.eq(load_address),
@@ -122,11 +123,11 @@ class TokenBuffer(wiring.Component):
                 m.d.sync += [load_address.eq(0), loading.eq(0)]
 
         # Replay position: source row, its repeat, source column, its repeat, word.
-        word = Signal(range(cw))
-        column_repeat = Signal(range(f))
-        column = Signal(range(self.width))
-        row_repeat = Signal(range(f))
-        row = Signal(range(self.height))
+        word = position_counter(cw, "word")
+        column_repeat = position_counter(f, "column_repeat")
+        column = position_counter(self.width, "column")
+        row_repeat = position_counter(f, "row_repeat")
+        row = position_counter(self.height, "row")
         final = Signal()
         m.d.comb += [
             final.eq((row == self.height - 1) & (row_repeat == f - 1)
