@@ -20,13 +20,29 @@ from amaranth import Array, Const, Module, Signal, unsigned, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from binaryvit.errors import ConfigError
+from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.golden import intref
 from binaryvit.hw.parameter_checks import check_int, check_lanes, check_shift
 
 
+def _counter(limit: int, name: str) -> Signal:
+    """A counter for ``0 … limit − 1``, at least 1 bit wide (no zero-width vectors in the Verilog)."""
+    return Signal(range(max(limit, 2)), name=name)
+
+
+def _full_array(items: list[Any], index_width: int) -> Array:
+    """``items`` padded with copies of ``items[0]`` to all ``2^index_width`` indices.
+
+    The padding is unreachable; it makes every index value a case of the generated
+    multiplexer, so the Verilog has no incomplete ``case``.
+    """
+    return Array(items + [items[0]] * ((1 << index_width) - len(items)))
+
+
 def _popcount(m: Module, bits: Signal, name: str) -> Signal:
     """A balanced adder tree over the bits of ``bits``; its result materialised in a Signal."""
+    if len(bits) == 1:
+        return bits
     terms = [bits[i] for i in range(len(bits))]
     while len(terms) > 1:
         terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
@@ -66,14 +82,34 @@ class BinaryAttention(wiring.Component):
     ``Tq`` queries are accepted; the next image's keys and values are accepted once the
     image's final head has been scored and accumulated (single buffer).
 
-    Cycles: per head ``Tk/P + 1`` (scoring and accumulation overlap in a two-stage pipeline),
-    per query ``h·(Tk/P + 1)``, per image about ``Tk + 2 + Tq·h·(Tk/P + 1) + Tk/P + 2`` with
-    no bubbles or back-pressure. ``latency`` is ``2·Tk/P + 3``.
+    Cycles (no bubbles or back-pressure, ``d/lanes ≤ Tk/P + 1``): per head ``Tk/P + 1``
+    (scoring and accumulation overlap in a two-stage pipeline), per query ``h·(Tk/P + 1)``,
+    per image ``Tk + Tq·h·(Tk/P + 1) + Tk/P + 3`` (``cycles_per_image``: the loads of K and V
+    and the final head's drain do not overlap the queries). ``latency`` is ``2·Tk/P + 3``.
     """
 
     def __init__(self, *, heads: int, head_dim: int, query_tokens: int, key_tokens: int,
                  lut: Sequence[int], theta: int, theta_shift: int, keys_per_cycle: int = 1,
                  lanes: int | None = None, lut_width: int | None = None) -> None:
+        try:
+            self._check_parameters(heads, head_dim, query_tokens, key_tokens, lut, theta, theta_shift,
+                                   keys_per_cycle, lanes, lut_width)
+        except (ConfigError, FoldingError):
+            # A kernel that failed to construct is never elaborated: no "never used" warning.
+            self._MustUse__silence = True
+            raise
+        self.channels = self.heads * self.head_dim
+        self.row_sum_width = self.lut_width + self.key_tokens.bit_length()
+        self.ctx_width = self.key_tokens.bit_length() + 1
+        super().__init__({
+            "q": In(stream.Signature(self.token_layout)),
+            "k": In(stream.Signature(self.token_layout)),
+            "v": In(stream.Signature(self.token_layout)),
+            "o": Out(stream.Signature(self.context_layout)),
+        })
+
+    def _check_parameters(self, heads, head_dim, query_tokens, key_tokens, lut, theta, theta_shift,
+                          keys_per_cycle, lanes, lut_width) -> None:
         self.heads = check_int(heads, "heads", 1)
         self.head_dim = check_int(head_dim, "head_dim", 1)
         self.query_tokens = check_int(query_tokens, "query_tokens", 1)
@@ -91,15 +127,6 @@ class BinaryAttention(wiring.Component):
             if widest > self.lut_width:
                 raise ConfigError(f"lut: entry {max(self.lut)} does not fit lut_width={self.lut_width} "
                                   f"unsigned bits (valid entries: 0 … {2 ** self.lut_width - 1})")
-        self.channels = heads * head_dim
-        self.row_sum_width = self.lut_width + key_tokens.bit_length()
-        self.ctx_width = key_tokens.bit_length() + 1
-        super().__init__({
-            "q": In(stream.Signature(self.token_layout)),
-            "k": In(stream.Signature(self.token_layout)),
-            "v": In(stream.Signature(self.token_layout)),
-            "o": Out(stream.Signature(self.context_layout)),
-        })
 
     @staticmethod
     def _check_lut(lut: Sequence[int], head_dim: int) -> list[int]:
@@ -137,6 +164,11 @@ class BinaryAttention(wiring.Component):
     def cycles_per_query(self) -> int:
         """Steady-state cycles per query token: ``h·(Tk/P + 1)``."""
         return self.heads * (self.blocks_per_head + 1)
+
+    @property
+    def cycles_per_image(self) -> int:
+        """Cycles from an image's first key to the next image's first key, no stalls: ``Tk + Tq·h·(Tk/P + 1) + Tk/P + 3``."""
+        return self.key_tokens + self.query_tokens * self.cycles_per_query + self.blocks_per_head + 3
 
     @property
     def ideal_cycles_per_image(self) -> int:
@@ -216,7 +248,7 @@ class BinaryAttention(wiring.Component):
         words_per_head = d // self.lanes
 
         def head_slice(word: Signal, head: Signal) -> Any:
-            return Array(word[h * d:(h + 1) * d] for h in range(self.heads))[head]
+            return _full_array([word[h * d:(h + 1) * d] for h in range(self.heads)], len(head))[head]
 
         # Key/value buffers: shift registers. Loading shifts one token in at the top; scoring
         # and accumulation rotate by P keys a cycle, so keys 0 … P−1 are always the ones read
@@ -241,8 +273,8 @@ class BinaryAttention(wiring.Component):
 
         # Stage A: scores, exp LUT and row sum of one (query, head), P keys a cycle.
         qreg = Signal(self.channels)
-        a_head = Signal(range(self.heads))
-        a_block = Signal(range(blocks))
+        a_head = _counter(self.heads, "a_head")
+        a_block = _counter(blocks, "a_block")
         a_last_query = Signal()
         a_exp = [Signal(self.lut_width, name=f"a_exp{i}") for i in range(tk)]
         a_row_sum = Signal(self.row_sum_width)
@@ -252,8 +284,8 @@ class BinaryAttention(wiring.Component):
         # Stage B: mask bits and AND-popcount of one (query, head) against the value buffer.
         b_exp = [Signal(self.lut_width, name=f"b_exp{i}") for i in range(tk)]
         b_threshold = Signal(self.row_sum_width + max(1, self.theta.bit_length()))
-        b_head = Signal(range(self.heads))
-        b_block = Signal(range(blocks))
+        b_head = _counter(self.heads, "b_head")
+        b_block = _counter(blocks, "b_block")
         b_last_image = Signal()
         b_running = Signal()
         b_done = Signal()
@@ -261,16 +293,14 @@ class BinaryAttention(wiring.Component):
         b_marked = Signal(range(tk + 1))
 
         # Output stage: one head's context, sent as d/lanes words.
-        out_full = Signal()
         out_values = [Signal(signed(self.ctx_width), name=f"out_value{c}") for c in range(d)]
-        out_word = Signal(range(words_per_head))
+        out_word = _counter(words_per_head, "out_word")
         out_last_image = Signal()
         out_final_word = Signal()
         out_can_take = Signal()
         m.d.comb += [
             out_final_word.eq(out_word == words_per_head - 1),
-            out_can_take.eq(~out_full | (self.o.ready & out_final_word)),
-            self.o.valid.eq(out_full),
+            out_can_take.eq(~self.o.valid | (self.o.ready & out_final_word)),
             self.o.payload.last.eq(out_last_image & out_final_word),
         ]
         m.d.comb += [self.o.payload.data[j].eq(out_values[j]) for j in range(self.lanes)]
@@ -281,7 +311,7 @@ class BinaryAttention(wiring.Component):
                      handoff.eq(a_done & b_can_take)]
 
         # Stage A datapath.
-        lut = Array(Const(value, self.lut_width) for value in self.lut)
+        lut = _full_array([Const(value, self.lut_width) for value in self.lut], d.bit_length())
         q_head = Signal(d)
         m.d.comb += q_head.eq(head_slice(qreg, a_head))
         new_exp = []
@@ -293,12 +323,8 @@ class BinaryAttention(wiring.Component):
             m.d.comb += exp.eq(lut[count])
             new_exp.append(exp)
 
-        take_query = Signal()
-        m.d.comb += [
-            take_query.eq(~loading & (q_count != self.query_tokens)
-                          & (~(a_scoring | a_done) | (handoff & (a_head == self.heads - 1)))),
-            self.q.ready.eq(take_query),
-        ]
+        m.d.comb += self.q.ready.eq(~loading & (q_count != self.query_tokens)
+                                    & (~(a_scoring | a_done) | (handoff & (a_head == self.heads - 1))))
         with m.If(a_scoring):
             m.d.sync += [kbuf[i].eq(kbuf[(i + P) % tk]) for i in range(tk)]
             m.d.sync += [a_exp[i].eq(a_exp[i + P]) for i in range(tk - P)]
@@ -311,7 +337,7 @@ class BinaryAttention(wiring.Component):
             m.d.sync += a_done.eq(0)
             with m.If(a_head != self.heads - 1):
                 m.d.sync += [a_head.eq(a_head + 1), a_row_sum.eq(0), a_scoring.eq(1)]
-        with m.If(self.q.valid & take_query):
+        with m.If(self.q.valid & self.q.ready):
             m.d.sync += [qreg.eq(self.q.payload.data), a_head.eq(0), a_row_sum.eq(0), a_scoring.eq(1),
                          a_last_query.eq(q_count == self.query_tokens - 1), q_count.eq(q_count + 1)]
 
@@ -340,10 +366,10 @@ class BinaryAttention(wiring.Component):
             m.d.sync += [out_values[c].eq(out_values[c + self.lanes]) for c in range(d - self.lanes)]
             m.d.sync += out_word.eq(out_word + 1)
             with m.If(out_final_word):
-                m.d.sync += [out_full.eq(0), out_word.eq(0)]
+                m.d.sync += [self.o.valid.eq(0), out_word.eq(0)]
         with m.If(b_done & out_can_take):
             m.d.sync += [out_values[c].eq((b_ones[c] << 1) - b_marked) for c in range(d)]
-            m.d.sync += [out_full.eq(1), out_word.eq(0), out_last_image.eq(b_last_image), b_done.eq(0)]
+            m.d.sync += [self.o.valid.eq(1), out_word.eq(0), out_last_image.eq(b_last_image), b_done.eq(0)]
             with m.If(b_last_image):
                 m.d.sync += loading.eq(1)
         with m.If(handoff):
