@@ -36,6 +36,7 @@ from pathlib import Path
 
 from binaryvit.atomic import write_bytes_atomic, write_text_atomic
 from binaryvit.errors import CheckpointError, ConfigError
+from binaryvit.golden.intref.validation import is_integer
 from binaryvit.quantize.rom_image import RomImage
 
 ROM_FORMATS = ("hex", "mem", "mif", "coe", "bin")
@@ -98,6 +99,12 @@ def write_rom_image(image: RomImage, path: str | os.PathLike, fmt: str | None = 
     else:
         write_text_atomic(path, rom_image_text(image, name))
     return path
+
+
+def write_rom_images(image: RomImage, folder: str | os.PathLike, stem: str,
+                     formats: tuple[str, ...] = ROM_FORMATS) -> list[Path]:
+    """Write ``image`` as ``folder/stem.<fmt>`` for every format in ``formats`` (each atomically)."""
+    return [write_rom_image(image, Path(folder) / f"{stem}.{fmt}", fmt) for fmt in formats]
 
 
 def _word(text: str, width: int, where: str, exact_digits: bool) -> int:
@@ -246,7 +253,7 @@ def read_rom_image(path: str | os.PathLike, width: int | None = None, depth: int
     path = Path(path)
     name = _format_of(path, fmt)
     for label, value in (("width", width), ("depth", depth)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        if value is not None and (not is_integer(value) or value < 1):
             raise ConfigError(f"{label}: expected a positive integer, got {value!r}")
     try:
         data = path.read_bytes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from binaryvit.errors import ConfigError, DataError
+from binaryvit.golden.intref.validation import is_integer
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,13 @@ class RomImage:
     k: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
-            raise ConfigError(f"width: expected a positive integer, got {self.width!r}")
-        if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 1:
-            raise ConfigError(f"depth: expected a positive integer, got {self.depth!r}")
+        for name in ("width", "depth", "pe", "simd", "n", "k"):
+            value = getattr(self, name)
+            if value is None and name not in ("width", "depth"):
+                continue
+            if not is_integer(value) or value < 1:
+                raise ConfigError(f"{name}: expected a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
         words = [int(w) for w in self.words]
         object.__setattr__(self, "words", words)
         if len(words) != self.depth:

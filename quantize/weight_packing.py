@@ -17,7 +17,7 @@ import torch
 
 from binaryvit.errors import ConfigError, DataError, FoldingError
 from binaryvit.golden.intref import pack_bits_to_int
-from binaryvit.golden.intref.validation import as_bit_tensor
+from binaryvit.golden.intref.validation import as_bit_tensor, is_integer
 from binaryvit.quantize.rom_image import RomImage
 
 
@@ -29,7 +29,7 @@ def divisors(value: int) -> list[int]:
 def check_folding(n: int, k: int, pe: int, simd: int) -> None:
     """Raise ``FoldingError`` unless ``pe`` divides ``n`` and ``simd`` divides ``k``."""
     for name, value, dim, dim_name in (("pe", pe, n, "N (outputs)"), ("simd", simd, k, "K (inputs)")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or dim % value:
+        if not is_integer(value) or value < 1 or dim % value:
             raise FoldingError(f"{name}={value!r} does not divide {dim_name}={dim}; valid {name} values: {divisors(dim)}")
 
 
@@ -40,6 +40,7 @@ def pack_weight_rom(w_bits: Any, pe: int, simd: int) -> RomImage:
         raise DataError(f"w_bits: expected a non-empty [N, K] bit matrix, got shape {tuple(w.shape)}")
     n, k = w.shape
     check_folding(n, k, pe, simd)
+    pe, simd = int(pe), int(simd)
     nf, sf = n // pe, k // simd
     # [N, K] -> [nf, pe, sf, simd] -> [nf, sf, pe, simd]: one row of pe·simd bits per address,
     # element p·simd + j = w[nf·pe + p, sf·simd + j], so LSB-first packing gives the word layout.

@@ -6,7 +6,7 @@ from typing import Any
 import torch
 
 from binaryvit.errors import ConfigError, DataError
-from binaryvit.golden.intref.validation import as_bit_tensor, as_int_tensor, check_min_dims
+from binaryvit.golden.intref.validation import as_bit_tensor, as_int_tensor, check_min_dims, is_integer
 
 MAX_TENSOR_WORD_WIDTH = 62
 
@@ -26,10 +26,10 @@ def sign_bits(x: Any) -> torch.Tensor:
 
 
 def _check_word_width(word_width: Any) -> int:
-    if isinstance(word_width, bool) or not isinstance(word_width, int) or not 1 <= word_width <= MAX_TENSOR_WORD_WIDTH:
+    if not is_integer(word_width) or not 1 <= word_width <= MAX_TENSOR_WORD_WIDTH:
         raise ConfigError(f"word_width: expected an integer in [1, {MAX_TENSOR_WORD_WIDTH}] for int64 words "
                           f"(use pack_bits_to_int for wider words), got {word_width!r}")
-    return word_width
+    return int(word_width)
 
 
 def pack_bits(bits: Any, word_width: int) -> torch.Tensor:
@@ -57,7 +57,7 @@ def unpack_bits(words: Any, k: int, word_width: int) -> torch.Tensor:
     t = as_int_tensor(words, "words")
     check_min_dims(t, 1, "words", "[..., n_words]")
     w = _check_word_width(word_width)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+    if not is_integer(k) or k < 0:
         raise ConfigError(f"k: expected a non-negative integer, got {k!r}")
     n_words = -(-k // w)
     if t.shape[-1] != n_words:
@@ -90,7 +90,7 @@ def unpack_int_to_bits(value: int, k: int) -> torch.Tensor:
     """
     if isinstance(value, bool) or not isinstance(value, int):
         value = int(value)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+    if not is_integer(k) or k < 0:
         raise ConfigError(f"k: expected a non-negative integer, got {k!r}")
     if value < 0 or value >> k:
         raise DataError(f"value: must lie in [0, 2^{k}), got {value}")

@@ -20,13 +20,15 @@ from binaryvit.golden.intref.validation import (
     check_product_fits,
     check_shift,
     check_width,
+    is_integer,
     max_abs,
 )
 
 
 def _scale(sums: torch.Tensor, mul: int, shift: int, width: int | None) -> torch.Tensor:
-    if isinstance(mul, bool) or not isinstance(mul, int):
+    if not is_integer(mul):
         raise ConfigError(f"mul: expected an integer, got {mul!r}")
+    mul = int(mul)
     s = check_shift(shift)
     check_width(width)
     check_product_fits(max_abs(sums) * abs(mul) + (1 << s), "pooling S·mul")

@@ -46,8 +46,13 @@ def as_bit_tensor(x: Any, name: str) -> torch.Tensor:
     return x.to(torch.bool)
 
 
+def is_integer(value: Any) -> bool:
+    """A Python or numpy integer (not a bool)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_shift(shift: Any, name: str = "shift") -> int:
-    if isinstance(shift, bool) or not isinstance(shift, (int, np.integer)) or shift < 0 or shift > 62:
+    if not is_integer(shift) or shift < 0 or shift > 62:
         raise ConfigError(f"{name}: expected an integer in [0, 62], got {shift!r}")
     return int(shift)
 
@@ -55,19 +60,19 @@ def check_shift(shift: Any, name: str = "shift") -> int:
 def check_width(width: Any, name: str = "width", allow_none: bool = True) -> int | None:
     if width is None and allow_none:
         return None
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or not 2 <= width <= 63:
+    if not is_integer(width) or not 2 <= width <= 63:
         raise ConfigError(f"{name}: expected an integer in [2, 63]{' or None' if allow_none else ''}, got {width!r}")
     return int(width)
 
 
 def check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ConfigError(f"{name}: expected a positive integer, got {value!r}")
     return int(value)
 
 
 def check_nonnegative_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+    if not is_integer(value) or value < 0:
         raise ConfigError(f"{name}: expected a non-negative integer, got {value!r}")
     return int(value)
 

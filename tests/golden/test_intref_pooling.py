@@ -82,3 +82,12 @@ def test_token_grid_round_trip_and_upsample():
     assert up == [10, 10, 11, 11, 10, 10, 11, 11, 12, 12, 13, 13, 12, 12, 13, 13]
     with pytest.raises(DataError, match="2×3"):
         tokens_to_grid(x, 2, 3)
+
+
+def test_numpy_integer_constants_accepted():
+    import numpy as np
+
+    x = np.arange(16, dtype=np.int32).reshape(1, 4, 4, 1)
+    assert avgpool2d(x, 2, 2, np.int64(2), 0, 0, np.int64(1), np.int64(2), np.int64(8)).flatten().tolist() == [3, 5, 11, 13]
+    with pytest.raises(ConfigError, match="mul"):
+        avgpool2d(x, 2, 2, 2, 0, 0, 0.5, 2, 8)

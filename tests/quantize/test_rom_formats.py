@@ -124,3 +124,17 @@ def test_failed_write_leaves_no_file(tmp_path):
         write_rom_image(RomImage(width=2, depth=1, words=[3]), target, fmt="xyz")
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.hex"]
+
+
+def test_write_every_format_at_once_with_numpy_folding(tmp_path):
+    import numpy as np
+
+    from binaryvit.quantize.rom_formats import write_rom_images
+
+    w = np.array([[1, 0, 1], [0, 1, 1]], dtype=np.uint8)
+    image = pack_weight_rom(w, np.int64(2), np.int64(3))
+    assert (image.width, image.pe, type(image.width)) == (6, 2, int)
+    paths = write_rom_images(image, tmp_path / "weights", "fc1")
+    assert sorted(p.name for p in paths) == ["fc1.bin", "fc1.coe", "fc1.hex", "fc1.mem", "fc1.mif"]
+    for path in paths:
+        assert read_rom_image(path, width=6).words == [53]
