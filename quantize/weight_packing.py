@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from binaryvit.errors import ConfigError, DataError, FoldingError
-from binaryvit.golden.intref import pack_bits_to_int
 from binaryvit.golden.intref.validation import as_bit_tensor, is_integer
 from binaryvit.quantize.rom_image import RomImage
 
@@ -45,7 +45,9 @@ def pack_weight_rom(w_bits: Any, pe: int, simd: int) -> RomImage:
     # [N, K] -> [nf, pe, sf, simd] -> [nf, sf, pe, simd]: one row of pe·simd bits per address,
     # element p·simd + j = w[nf·pe + p, sf·simd + j], so LSB-first packing gives the word layout.
     rows = w.reshape(nf, pe, sf, simd).permute(0, 2, 1, 3).reshape(nf * sf, pe * simd)
-    words = [pack_bits_to_int(row) for row in rows]
+    # LSB-first bytes, little-endian: the same integer as pack_bits_to_int, for a whole ROM at once
+    packed = np.packbits(rows.numpy(), axis=1, bitorder="little")
+    words = [int.from_bytes(row, "little") for row in map(bytes, packed)]
     return RomImage(width=pe * simd, depth=nf * sf, words=words, pe=pe, simd=simd, n=n, k=k)
 
 
@@ -56,9 +58,9 @@ def unpack_weight_rom(image: RomImage) -> torch.Tensor:
                           "dataclasses.replace(image, pe=..., simd=..., n=..., k=...)")
     pe, simd, n, k = image.pe, image.simd, image.n, image.k
     nbytes = -(-image.width // 8)
-    raw = torch.tensor([list(word.to_bytes(nbytes, "little")) for word in image.words], dtype=torch.int64)
-    shifts = torch.arange(8, dtype=torch.int64)
-    bits = ((raw.unsqueeze(-1) >> shifts) & 1).reshape(image.depth, nbytes * 8)[:, : image.width].bool()
+    raw = np.frombuffer(b"".join(word.to_bytes(nbytes, "little") for word in image.words), dtype=np.uint8)
+    bits = np.unpackbits(raw.reshape(image.depth, nbytes), axis=1, bitorder="little")[:, : image.width]
+    bits = torch.from_numpy(bits.astype(bool))
     return bits.reshape(n // pe, k // simd, pe, simd).permute(0, 2, 1, 3).reshape(n, k)
 
 
