@@ -12,7 +12,6 @@ import torch
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from binaryvit.golden import intref
 from binaryvit.hw.constant_rom import constant_rom, row_counter

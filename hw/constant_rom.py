@@ -14,6 +14,8 @@ import torch
 from amaranth.hdl import Module, Mux, ShapeCastable, Signal, Value
 from amaranth.lib import data, memory
 
+from binaryvit.errors import ConfigError
+
 __all__ = ["constant_rom", "row_counter"]
 
 
@@ -33,7 +35,8 @@ def constant_rom(fields: Mapping[str, tuple[torch.Tensor, ShapeCastable]], lanes
                                 for name, (_, shape) in fields.items()})
     lengths = {len(values) for values, _ in fields.values()}
     if len(lengths) != 1 or next(iter(lengths)) % lanes:
-        raise ValueError(f"constant_rom: field lengths {sorted(lengths)} are not one multiple of lanes={lanes}")
+        raise ConfigError(f"constant_rom: field lengths {sorted(lengths)} are not one multiple "
+                         f"of lanes={lanes}")
     depth = next(iter(lengths)) // lanes
     columns = {name: values.reshape(depth, lanes).tolist() for name, (values, _) in fields.items()}
     init = [{name: columns[name][row] for name in fields} for row in range(depth)]

@@ -154,7 +154,8 @@ class PositionEmbeddingAdd(wiring.Component):
         return 2
 
     def model(self, x: Any) -> torch.Tensor:
-        """``intref.residual_add(x, embedding, out_width)`` for ``x`` ``[tokens, C]`` or ``[images, tokens, C]``."""
+        """``intref.residual_add(x, embedding, out_width)``; ``x`` is ``[tokens, C]`` or
+        ``[images, tokens, C]`` (the embedding repeats per image)."""
         t = torch.as_tensor(x)
         embedding = self.embedding.expand(t.shape) if t.dim() == 3 else self.embedding
         return intref.residual_add(t, embedding, self.out_width)

@@ -22,7 +22,13 @@ from binaryvit.hw.fixed_point_stream import (
     encode_fixed_point,
     fixed_point_layout,
 )
-from binaryvit.hw.parameter_checks import check_bits, check_declared_constants, check_int, check_lanes, check_width
+from binaryvit.hw.parameter_checks import (
+    check_bits,
+    check_declared_constants,
+    check_int,
+    check_lanes,
+    check_width,
+)
 
 __all__ = ["ThresholdUnit"]
 
