@@ -82,10 +82,12 @@ class BinaryAttention(wiring.Component):
     ``Tq`` queries are accepted; the next image's keys and values are accepted once the
     image's final head has been scored and accumulated (single buffer).
 
-    Cycles (no bubbles or back-pressure, ``d/lanes ≤ Tk/P + 1``): per head ``Tk/P + 1``
-    (scoring and accumulation overlap in a two-stage pipeline), per query ``h·(Tk/P + 1)``,
-    per image ``Tk + Tq·h·(Tk/P + 1) + Tk/P + 3`` (``cycles_per_image``: the loads of K and V
-    and the final head's drain do not overlap the queries). ``latency`` is ``2·Tk/P + 3``.
+    Cycles (no bubbles or back-pressure): a head takes ``max(Tk/P, d/lanes)`` cycles in steady
+    state: scoring (stage A) and mask + accumulation (stage B) of consecutive heads overlap,
+    and each stage hands over on its last block, so there is no bubble between heads or
+    queries. Per query ``h·max(Tk/P, d/lanes)``; per image, with ``d/lanes ≤ Tk/P``,
+    ``Tk + 2 + Tq·h·Tk/P + Tk/P`` (``cycles_per_image``: the load of K and V and the final
+    head's accumulation do not overlap the queries). ``latency`` is ``2·Tk/P + 1``.
     """
 
     def __init__(self, *, heads: int, head_dim: int, query_tokens: int, key_tokens: int,
@@ -99,7 +101,7 @@ class BinaryAttention(wiring.Component):
             self._MustUse__silence = True
             raise
         self.channels = self.heads * self.head_dim
-        self.row_sum_width = self.lut_width + self.key_tokens.bit_length()
+        self.threshold_width = max(1, self.theta * max(self.lut)).bit_length() + self.key_tokens.bit_length()
         self.ctx_width = self.key_tokens.bit_length() + 1
         super().__init__({
             "q": In(stream.Signature(self.token_layout)),
@@ -157,18 +159,24 @@ class BinaryAttention(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from a query transfer (with K and V loaded) to its first context word: ``2·Tk/P + 3``."""
-        return 2 * self.blocks_per_head + 3
+        """Cycles from a query transfer (with K and V loaded) to its first context word: ``2·Tk/P + 1``."""
+        return 2 * self.blocks_per_head + 1
+
+    @property
+    def cycles_per_head(self) -> int:
+        """Steady-state cycles per (query, head): ``max(Tk/P, d/lanes)``."""
+        return max(self.blocks_per_head, self.head_dim // self.lanes)
 
     @property
     def cycles_per_query(self) -> int:
-        """Steady-state cycles per query token: ``h·(Tk/P + 1)``."""
-        return self.heads * (self.blocks_per_head + 1)
+        """Steady-state cycles per query token: ``h·max(Tk/P, d/lanes)``."""
+        return self.heads * self.cycles_per_head
 
     @property
     def cycles_per_image(self) -> int:
-        """Cycles from an image's first key to the next image's first key, no stalls: ``Tk + Tq·h·(Tk/P + 1) + Tk/P + 3``."""
-        return self.key_tokens + self.query_tokens * self.cycles_per_query + self.blocks_per_head + 3
+        """Cycles from an image's first key to the next image's first key with no stalls:
+        ``Tk + 2 + Tq·h·max(Tk/P, d/lanes) + Tk/P`` (exact when ``d/lanes ≤ Tk/P``)."""
+        return self.key_tokens + 2 + self.query_tokens * self.cycles_per_query + self.blocks_per_head
 
     @property
     def ideal_cycles_per_image(self) -> int:
@@ -271,28 +279,28 @@ class BinaryAttention(wiring.Component):
         with m.If(loading & (k_count == tk) & (v_count == tk)):
             m.d.sync += [loading.eq(0), k_count.eq(0), v_count.eq(0), q_count.eq(0)]
 
-        # Stage A: scores, exp LUT and row sum of one (query, head), P keys a cycle.
+        # Stage A: scores and exp LUT of one (query, head), P keys a cycle. Besides e it
+        # accumulates θ·S = Σ_k theta·e_k from a second table (theta·E[j]), so the threshold
+        # needs no multiplier.
         qreg = Signal(self.channels)
         a_head = _counter(self.heads, "a_head")
         a_block = _counter(blocks, "a_block")
         a_last_query = Signal()
         a_exp = [Signal(self.lut_width, name=f"a_exp{i}") for i in range(tk)]
-        a_row_sum = Signal(self.row_sum_width)
+        a_threshold = Signal(self.threshold_width)
         a_scoring = Signal()
-        a_done = Signal()
 
         # Stage B: mask bits and AND-popcount of one (query, head) against the value buffer.
         b_exp = [Signal(self.lut_width, name=f"b_exp{i}") for i in range(tk)]
-        b_threshold = Signal(self.row_sum_width + max(1, self.theta.bit_length()))
+        b_threshold = Signal(self.threshold_width)
         b_head = _counter(self.heads, "b_head")
         b_block = _counter(blocks, "b_block")
         b_last_image = Signal()
         b_running = Signal()
-        b_done = Signal()
         b_ones = [Signal(range(tk + 1), name=f"b_ones{c}") for c in range(d)]
         b_marked = Signal(range(tk + 1))
 
-        # Output stage: one head's context, sent as d/lanes words.
+        # Output stage: one head's context, sent as d/lanes words; o.valid is its "full" flag.
         out_values = [Signal(signed(self.ctx_width), name=f"out_value{c}") for c in range(d)]
         out_word = _counter(words_per_head, "out_word")
         out_last_image = Signal()
@@ -305,40 +313,52 @@ class BinaryAttention(wiring.Component):
         ]
         m.d.comb += [self.o.payload.data[j].eq(out_values[j]) for j in range(self.lanes)]
 
+        # A finishes a head on its last block: it hands e and θ·S to B on that same cycle
+        # (B idle, or B on its own last block with the output free), else it holds.
+        a_final = Signal()
+        b_final = Signal()
         b_can_take = Signal()
         handoff = Signal()
-        m.d.comb += [b_can_take.eq(~b_running & (~b_done | out_can_take)),
-                     handoff.eq(a_done & b_can_take)]
+        m.d.comb += [
+            a_final.eq(a_scoring & (a_block == blocks - 1)),
+            b_final.eq(b_running & (b_block == blocks - 1)),
+            b_can_take.eq(~b_running | (b_final & out_can_take)),
+            handoff.eq(a_final & b_can_take),
+        ]
 
         # Stage A datapath.
-        lut = _full_array([Const(value, self.lut_width) for value in self.lut], d.bit_length())
+        exp_table = _full_array([Const(value, self.lut_width) for value in self.lut], d.bit_length())
+        threshold_table = _full_array([Const(self.theta * value, self.threshold_width) for value in self.lut],
+                                      d.bit_length())
         q_head = Signal(d)
         m.d.comb += q_head.eq(head_slice(qreg, a_head))
-        new_exp = []
+        new_exp, new_threshold = [], []
         for j in range(P):
             agree = Signal(d, name=f"agree{j}")
             m.d.comb += agree.eq(~(q_head ^ head_slice(kbuf[j], a_head)))
             count = _popcount(m, agree, f"agree_count{j}")
             exp = Signal(self.lut_width, name=f"exp{j}")
-            m.d.comb += exp.eq(lut[count])
+            threshold = Signal(self.threshold_width, name=f"threshold_term{j}")
+            m.d.comb += [exp.eq(exp_table[count]), threshold.eq(threshold_table[count])]
             new_exp.append(exp)
+            new_threshold.append(threshold)
+        threshold_sum = a_threshold + sum(new_threshold)
+        exp_row = [a_exp[i + P] for i in range(tk - P)] + new_exp
 
-        m.d.comb += self.q.ready.eq(~loading & (q_count != self.query_tokens)
-                                    & (~(a_scoring | a_done) | (handoff & (a_head == self.heads - 1))))
-        with m.If(a_scoring):
+        with m.If(a_scoring & (~a_final | b_can_take)):
             m.d.sync += [kbuf[i].eq(kbuf[(i + P) % tk]) for i in range(tk)]
-            m.d.sync += [a_exp[i].eq(a_exp[i + P]) for i in range(tk - P)]
-            m.d.sync += [a_exp[tk - P + j].eq(new_exp[j]) for j in range(P)]
-            m.d.sync += a_row_sum.eq(a_row_sum + sum(new_exp))
-            m.d.sync += a_block.eq(a_block + 1)
-            with m.If(a_block == blocks - 1):
-                m.d.sync += [a_block.eq(0), a_scoring.eq(0), a_done.eq(1)]
-        with m.If(handoff):
-            m.d.sync += a_done.eq(0)
-            with m.If(a_head != self.heads - 1):
-                m.d.sync += [a_head.eq(a_head + 1), a_row_sum.eq(0), a_scoring.eq(1)]
+            m.d.sync += [a_exp[i].eq(exp_row[i]) for i in range(tk)]
+            m.d.sync += [a_threshold.eq(threshold_sum), a_block.eq(a_block + 1)]
+            with m.If(a_final):
+                m.d.sync += [a_block.eq(0), a_threshold.eq(0)]
+                with m.If(a_head == self.heads - 1):
+                    m.d.sync += a_scoring.eq(0)
+                with m.Else():
+                    m.d.sync += a_head.eq(a_head + 1)
+        m.d.comb += self.q.ready.eq(~loading & (q_count != self.query_tokens)
+                                    & (~a_scoring | (handoff & (a_head == self.heads - 1))))
         with m.If(self.q.valid & self.q.ready):
-            m.d.sync += [qreg.eq(self.q.payload.data), a_head.eq(0), a_row_sum.eq(0), a_scoring.eq(1),
+            m.d.sync += [qreg.eq(self.q.payload.data), a_head.eq(0), a_scoring.eq(1),
                          a_last_query.eq(q_count == self.query_tokens - 1), q_count.eq(q_count + 1)]
 
         # Stage B datapath.
@@ -352,29 +372,29 @@ class BinaryAttention(wiring.Component):
             v_head = Signal(d, name=f"v_head{j}")
             m.d.comb += v_head.eq(head_slice(vbuf[j], b_head))
             v_heads.append(v_head)
-        with m.If(b_running):
-            m.d.sync += [vbuf[i].eq(vbuf[(i + P) % tk]) for i in range(tk)]
-            m.d.sync += [b_exp[i].eq(b_exp[(i + P) % tk]) for i in range(tk)]
-            m.d.sync += [b_ones[c].eq(b_ones[c] + sum(marks[j] & v_heads[j][c] for j in range(P)))
-                         for c in range(d)]
-            m.d.sync += b_marked.eq(b_marked + sum(marks))
-            m.d.sync += b_block.eq(b_block + 1)
-            with m.If(b_block == blocks - 1):
-                m.d.sync += [b_block.eq(0), b_running.eq(0), b_done.eq(1)]
+        ones_next = [b_ones[c] + sum(marks[j] & v_heads[j][c] for j in range(P)) for c in range(d)]
+        marked_next = b_marked + sum(marks)
 
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += [out_values[c].eq(out_values[c + self.lanes]) for c in range(d - self.lanes)]
             m.d.sync += out_word.eq(out_word + 1)
             with m.If(out_final_word):
                 m.d.sync += [self.o.valid.eq(0), out_word.eq(0)]
-        with m.If(b_done & out_can_take):
-            m.d.sync += [out_values[c].eq((b_ones[c] << 1) - b_marked) for c in range(d)]
-            m.d.sync += [self.o.valid.eq(1), out_word.eq(0), out_last_image.eq(b_last_image), b_done.eq(0)]
-            with m.If(b_last_image):
-                m.d.sync += loading.eq(1)
+        with m.If(b_running & (~b_final | out_can_take)):
+            m.d.sync += [vbuf[i].eq(vbuf[(i + P) % tk]) for i in range(tk)]
+            m.d.sync += [b_exp[i].eq(b_exp[(i + P) % tk]) for i in range(tk)]
+            m.d.sync += [b_ones[c].eq(ones_next[c]) for c in range(d)]
+            m.d.sync += [b_marked.eq(marked_next), b_block.eq(b_block + 1)]
+            with m.If(b_final):
+                # ctx = 2·popcount(b AND v⁺) − popcount(b), written straight to the output.
+                m.d.sync += [out_values[c].eq((ones_next[c] << 1) - marked_next) for c in range(d)]
+                m.d.sync += [self.o.valid.eq(1), out_word.eq(0), out_last_image.eq(b_last_image),
+                             b_block.eq(0), b_running.eq(0)]
+                with m.If(b_last_image):
+                    m.d.sync += loading.eq(1)
         with m.If(handoff):
-            m.d.sync += [b_exp[i].eq(a_exp[i]) for i in range(tk)]
-            m.d.sync += [b_threshold.eq(a_row_sum * self.theta), b_head.eq(a_head),
+            m.d.sync += [b_exp[i].eq(exp_row[i]) for i in range(tk)]
+            m.d.sync += [b_threshold.eq(threshold_sum), b_head.eq(a_head),
                          b_last_image.eq(a_last_query & (a_head == self.heads - 1)),
                          b_running.eq(1), b_marked.eq(0)]
             m.d.sync += [b_ones[c].eq(0) for c in range(d)]

@@ -178,9 +178,9 @@ def test_cycles_without_bubbles_match_documented_count(config, images):
     assert result.outputs["o"] == dut.context_words(dut.model(q, k, v))
     tq, tk, heads = dut.query_tokens, dut.key_tokens, dut.heads
     blocks = tk // dut.keys_per_cycle
-    # Per image: Tk loads, 1 cycle to start, Tq·h heads of Tk/P + 1 cycles, then the final
-    # head's Tk/P + 2 cycles of accumulation and hand-over before the next load.
-    period = tk + 1 + tq * heads * (blocks + 1) + blocks + 2
+    # Per image: Tk loads, 2 cycles to start the queries, Tq·h heads of Tk/P cycles each
+    # back to back, then the final head's Tk/P cycles of accumulation.
+    period = tk + 2 + tq * heads * blocks + blocks
     assert dut.cycles_per_image == period
     # The last image ends with its final head's d/lanes context words, not the next load.
     assert result.cycles == images * period + dut.head_dim // dut.lanes
@@ -209,7 +209,7 @@ def test_latency_is_cycles_from_query_to_first_context_word():
     sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
-    assert measured == [dut.latency] and dut.latency == 2 * 3 + 3
+    assert measured == [dut.latency] and dut.latency == 2 * 3 + 1
 
 
 @pytest.mark.parametrize("change, error, words", [
