@@ -6,6 +6,8 @@ from the operands, so nothing wraps before the clamp.
 """
 from __future__ import annotations
 
+import numbers
+
 from amaranth.hdl import Const, Module, Signal, Value, signed
 
 from binaryvit.errors import ConfigError
@@ -15,9 +17,9 @@ from binaryvit.hw.saturate import saturate
 
 def check_scale(mul: int, shift: int) -> tuple[int, int]:
     """The quantizer's divisor ``mul / 2^shift``: ``mul`` any integer, ``shift`` in ``[0, 62]``."""
-    if isinstance(mul, bool) or not isinstance(mul, int):
+    if isinstance(mul, bool) or not isinstance(mul, numbers.Integral):
         raise ConfigError(f"mul: expected an integer, got {mul!r}")
-    return mul, check_shift(shift)
+    return int(mul), check_shift(shift)
 
 
 def sum_width(element_width: int, count: int) -> int:

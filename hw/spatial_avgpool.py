@@ -73,8 +73,8 @@ class SpatialAvgPool(wiring.Component):
         self.out_width = check_width(out_width, "out_width")
         self.mul, self.shift = check_scale(mul, shift)
         self.words_per_token = self.channels // self.lanes
-        self.out_height = self.height // self.factor
-        self.out_width_tokens = self.width // self.factor
+        self.out_grid_height = self.height // self.factor
+        self.out_grid_width = self.width // self.factor
         self.sum_width = sum_width(self.in_width, self.factor * self.factor)
         super().__init__({
             "i": In(stream.Signature(fixed_point_layout(self.in_width, self.lanes))),
@@ -92,7 +92,7 @@ class SpatialAvgPool(wiring.Component):
 
     @property
     def output_words_per_image(self) -> int:
-        return self.out_height * self.out_width_tokens * self.words_per_token
+        return self.out_grid_height * self.out_grid_width * self.words_per_token
 
     def model(self, x: Any) -> torch.Tensor:
         """Expected output tokens ``[B, (H/r)·(W/r), C]`` for input tokens ``x[B, H·W, C]``."""
@@ -118,7 +118,7 @@ class SpatialAvgPool(wiring.Component):
         r, cw = self.factor, self.words_per_token
         m.submodules.row_sums = row_sums = Memory(
             shape=data.ArrayLayout(signed(self.sum_width), self.lanes),
-            depth=max(self.out_width_tokens * cw, 2), init=[])
+            depth=max(self.out_grid_width * cw, 2), init=[])
         read = row_sums.read_port(domain="comb")
         write = row_sums.write_port()
 
@@ -127,7 +127,7 @@ class SpatialAvgPool(wiring.Component):
         row = position_counter(self.height, "row")
         column_in_window = position_counter(r, "column_in_window")
         row_in_window = position_counter(r, "row_in_window")
-        out_column = position_counter(self.out_width_tokens, "out_column")
+        out_column = position_counter(self.out_grid_width, "out_column")
 
         starts_window = Signal()
         completes_window = Signal()

@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """GlobalAvgPool: the per-channel mean over an image's tokens equals intref.global_avgpool
 word for word, one output token per image, at one input word per cycle."""
+import numpy as np
 import pytest
 import torch
 
@@ -31,6 +32,14 @@ def test_random_images_back_to_back_under_backpressure(tokens, channels, lanes):
     dut = make(tokens=tokens, channels=channels, lanes=lanes, mul=167, shift=13, out_width=7)
     x = random_tokens(4, tokens, channels, dut.in_width, seed=tokens)
     run_amaranth(dut, x, seed=channels)
+
+
+def test_negative_and_numpy_integer_scale():
+    # A negative mul (allowed by intref) flips signs before rounding: sums 3 and −3 over
+    # 2 tokens times −1/2 give −1.5 → −1 and 1.5 → 2 (half up).
+    dut = make(tokens=2, channels=2, lanes=2, mul=np.int64(-1), shift=np.int64(1))
+    run = run_amaranth(dut, torch.tensor([[[1, -1], [2, -2]]]))
+    assert dut.decode_output(run.outputs["o"]).tolist() == [[[-1, 2]]]
 
 
 @pytest.mark.parametrize("value", [127, -128])
