@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -109,26 +109,30 @@ class ChannelGroupAvgPool(wiring.Component):
                        for j in range(lanes_per_sum)]
             m.d.comb += partial[out_lane].eq(sum(members))
 
-        completes = Signal()
         if self.words_per_output == 1:
-            sums = partial
-            m.d.comb += completes.eq(1)
+            sums, completes = partial, Const(1)
         else:
-            # group > lanes: the group spans several input words; keep a running sum.
+            # group > lanes: the group spans several input words; keep a running sum,
+            # cleared by the word that completes the group.
             running = Signal(partial_layout)
             word = position_counter(self.words_per_output, "word")
             sums = Signal(partial_layout)
+            completes = Signal()
             m.d.comb += [
-                sums[0].eq(Mux(word == 0, 0, running[0]) + partial[0]),
+                sums[0].eq(running[0] + partial[0]),
                 completes.eq(word == self.words_per_output - 1),
             ]
             with m.If(self.i.valid & self.i.ready):
-                m.d.sync += [running.eq(sums), word.eq(Mux(completes, 0, word + 1))]
+                m.d.sync += [running.eq(Mux(completes, 0, sums)),
+                             word.eq(Mux(completes, 0, word + 1))]
         averages = [multiply_round_shift(m, sums[lane], mul=self.mul, shift=self.shift,
                                          width=self.out_width, name=f"average_{lane}")
                     for lane in range(self.out_lanes)]
 
-        m.d.comb += self.i.ready.eq(~completes | ~self.o.valid | self.o.ready)
+        output_free = ~self.o.valid | self.o.ready
+        # A word that completes no output word never waits for the output register.
+        m.d.comb += self.i.ready.eq(output_free if self.words_per_output == 1
+                                    else ~completes | output_free)
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(self.i.valid & self.i.ready):

@@ -1,5 +1,5 @@
 """Shared steps of the pooling and token-buffer tests: seeded stimulus, an Amaranth run
-compared word for word with ``model()``, and the Verilator lint check."""
+compared word for word with ``model()``, and the Verilator lint (``binaryvit.sim.lint``)."""
 # amaranth: UnusedElaboratable=no
 from __future__ import annotations
 
@@ -8,13 +8,6 @@ import torch
 from binaryvit.hw.verilog import to_verilog
 from binaryvit.sim.amaranth_streams import simulate_streams
 from binaryvit.sim.lint import lint_verilog
-
-# Warnings that come from how Amaranth's Yosys back end writes Verilog, not from a design:
-# signed operands and constants at their natural width (Verilog extends them implicitly:
-# WIDTHEXPAND / WIDTHTRUNC), and unread debug aliases of named signals and `$N`
-# temporaries whose top bits Yosys leaves unread (UNUSEDSIGNAL). sim/lint.py does not
-# waive these yet (see docs/kernels-pooling.md); every other warning fails the test.
-AMARANTH_STYLE_WARNINGS = ("WIDTHEXPAND", "WIDTHTRUNC", "UNUSEDSIGNAL")
 
 
 def random_tokens(images: int, tokens: int, channels: int, width: int, seed: int) -> torch.Tensor:
@@ -35,6 +28,5 @@ def run_amaranth(dut, x, *, bubble_prob: float = 0.3, stall_prob: float = 0.3, s
 
 
 def lint_problems(dut, name: str) -> list[str]:
-    """Verilator ``-Wall`` findings on ``dut``'s Verilog beyond the back end's style warnings."""
-    problems = lint_verilog(to_verilog(dut, name), name)
-    return [p for p in problems if p.split(":", 1)[0] not in AMARANTH_STYLE_WARNINGS]
+    """Verilator ``-Wall`` findings on ``dut``'s Verilog (``[]`` when clean)."""
+    return lint_verilog(to_verilog(dut, name), name)

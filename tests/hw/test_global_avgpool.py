@@ -68,8 +68,9 @@ def test_bad_parameters_name_the_parameter(kwargs, error, match):
         make(**kwargs)
 
 
-def test_verilog_lint_clean():
-    assert lint_problems(make(), "global_avgpool") == []
+@pytest.mark.parametrize("lanes", [2, 4])
+def test_verilog_lint_clean(lanes):
+    assert lint_problems(make(lanes=lanes), "global_avgpool") == []
 
 
 def test_generated_verilog_matches_model():

@@ -78,8 +78,9 @@ def test_bad_parameters_name_the_parameter(kwargs, error, match):
         make(**kwargs)
 
 
-def test_verilog_lint_clean():
-    assert lint_problems(make(), "spatial_avgpool") == []
+@pytest.mark.parametrize("lanes", [2, 4])  # lanes = C: 1-word tokens, 1-bit counters
+def test_verilog_lint_clean(lanes):
+    assert lint_problems(make(height=2, width=4, lanes=lanes), "spatial_avgpool") == []
 
 
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])

@@ -77,6 +77,8 @@ def test_bad_parameters_name_the_parameter(cls, kwargs, error, match):
 
 def test_verilog_lint_clean():
     assert lint_problems(make(), "nearest_upsample") == []
+    one_word = TokenBuffer(height=1, width=1, channels=4, lanes=4, data_width=8)
+    assert lint_problems(one_word, "token_buffer") == []
 
 
 def test_generated_verilog_matches_model():
