@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from amaranth import Array, Const, Module, Signal, unsigned, signed
+from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -40,7 +40,7 @@ def _full_array(items: list[Any], index_width: int) -> Array:
 
 
 def _popcount(m: Module, bits: Signal, name: str) -> Signal:
-    """A balanced adder tree over the bits of ``bits``; its result materialised in a Signal."""
+    """``popcount(bits)`` through a balanced adder tree, in a named Signal (``bits`` itself for 1 bit)."""
     if len(bits) == 1:
         return bits
     terms = [bits[i] for i in range(len(bits))]
@@ -258,24 +258,36 @@ class BinaryAttention(wiring.Component):
         def head_slice(word: Signal, head: Signal) -> Any:
             return _full_array([word[h * d:(h + 1) * d] for h in range(self.heads)], len(head))[head]
 
-        # Key/value buffers: shift registers. Loading shifts one token in at the top; scoring
-        # and accumulation rotate by P keys a cycle, so keys 0 … P−1 are always the ones read
-        # and a head's Tk/P cycles leave the buffer as it was.
-        kbuf = [Signal(self.channels, name=f"kbuf{i}") for i in range(tk)]
-        vbuf = [Signal(self.channels, name=f"vbuf{i}") for i in range(tk)]
-        k_count = Signal(range(tk + 1))
-        v_count = Signal(range(tk + 1))
+        # Key/value buffers: P banks of Tk/P tokens; bank j holds tokens j, P + j, 2P + j, …
+        # Loading shifts a token into the top of its bank; scoring (K) and accumulation (V)
+        # rotate every bank by one, so the bank heads are always the P tokens read, and a
+        # head's Tk/P cycles leave the buffer as it was. Shifting and rotating differ only in
+        # each bank's top entry, so the buffer needs no multiplexer per bit.
         loading = Signal(init=1)
         q_count = Signal(range(self.query_tokens + 1))
+        a_advance = Signal()
+        b_advance = Signal()
+        rows = tk // P
 
-        m.d.comb += [self.k.ready.eq(loading & (k_count != tk)),
-                     self.v.ready.eq(loading & (v_count != tk))]
-        with m.If(self.k.valid & self.k.ready):
-            m.d.sync += [kbuf[i].eq(kbuf[i + 1]) for i in range(tk - 1)]
-            m.d.sync += [kbuf[tk - 1].eq(self.k.payload.data), k_count.eq(k_count + 1)]
-        with m.If(self.v.valid & self.v.ready):
-            m.d.sync += [vbuf[i].eq(vbuf[i + 1]) for i in range(tk - 1)]
-            m.d.sync += [vbuf[tk - 1].eq(self.v.payload.data), v_count.eq(v_count + 1)]
+        def token_buffer(port: Any, rotate: Signal, name: str) -> tuple[Signal, list[Signal]]:
+            banks = [[Signal(self.channels, name=f"{name}{j}_{r}") for r in range(rows)] for j in range(P)]
+            count = Signal(range(tk + 1), name=f"{name}_count")
+            bank = Signal(range(P), name=f"{name}_bank")  # the bank the next token goes to
+            m.d.comb += port.ready.eq(loading & (count != tk))
+            with m.If(port.valid & port.ready):
+                m.d.sync += count.eq(count + 1)
+                if P > 1:
+                    m.d.sync += bank.eq(Mux(bank == P - 1, 0, bank + 1))
+                for j in range(P):
+                    with m.If((bank == j) if P > 1 else 1):
+                        m.d.sync += [banks[j][r].eq(banks[j][r + 1]) for r in range(rows - 1)]
+                        m.d.sync += banks[j][rows - 1].eq(port.payload.data)
+            with m.If(rotate):
+                m.d.sync += [banks[j][r].eq(banks[j][(r + 1) % rows]) for j in range(P) for r in range(rows)]
+            return count, [banks[j][0] for j in range(P)]
+
+        k_count, keys = token_buffer(self.k, a_advance, "kbuf")
+        v_count, values = token_buffer(self.v, b_advance, "vbuf")
         with m.If(loading & (k_count == tk) & (v_count == tk)):
             m.d.sync += [loading.eq(0), k_count.eq(0), v_count.eq(0), q_count.eq(0)]
 
@@ -335,7 +347,7 @@ class BinaryAttention(wiring.Component):
         new_exp, new_threshold = [], []
         for j in range(P):
             agree = Signal(d, name=f"agree{j}")
-            m.d.comb += agree.eq(~(q_head ^ head_slice(kbuf[j], a_head)))
+            m.d.comb += agree.eq(~(q_head ^ head_slice(keys[j], a_head)))
             count = _popcount(m, agree, f"agree_count{j}")
             exp = Signal(self.lut_width, name=f"exp{j}")
             threshold = Signal(self.threshold_width, name=f"threshold_term{j}")
@@ -345,8 +357,8 @@ class BinaryAttention(wiring.Component):
         threshold_sum = a_threshold + sum(new_threshold)
         exp_row = [a_exp[i + P] for i in range(tk - P)] + new_exp
 
-        with m.If(a_scoring & (~a_final | b_can_take)):
-            m.d.sync += [kbuf[i].eq(kbuf[(i + P) % tk]) for i in range(tk)]
+        m.d.comb += a_advance.eq(a_scoring & (~a_final | b_can_take))
+        with m.If(a_advance):
             m.d.sync += [a_exp[i].eq(exp_row[i]) for i in range(tk)]
             m.d.sync += [a_threshold.eq(threshold_sum), a_block.eq(a_block + 1)]
             with m.If(a_final):
@@ -370,7 +382,7 @@ class BinaryAttention(wiring.Component):
         v_heads = []
         for j in range(P):
             v_head = Signal(d, name=f"v_head{j}")
-            m.d.comb += v_head.eq(head_slice(vbuf[j], b_head))
+            m.d.comb += v_head.eq(head_slice(values[j], b_head))
             v_heads.append(v_head)
         ones_next = [b_ones[c] + sum(marks[j] & v_heads[j][c] for j in range(P)) for c in range(d)]
         marked_next = b_marked + sum(marks)
@@ -380,8 +392,8 @@ class BinaryAttention(wiring.Component):
             m.d.sync += out_word.eq(out_word + 1)
             with m.If(out_final_word):
                 m.d.sync += [self.o.valid.eq(0), out_word.eq(0)]
-        with m.If(b_running & (~b_final | out_can_take)):
-            m.d.sync += [vbuf[i].eq(vbuf[(i + P) % tk]) for i in range(tk)]
+        m.d.comb += b_advance.eq(b_running & (~b_final | out_can_take))
+        with m.If(b_advance):
             m.d.sync += [b_exp[i].eq(b_exp[(i + P) % tk]) for i in range(tk)]
             m.d.sync += [b_ones[c].eq(ones_next[c]) for c in range(d)]
             m.d.sync += [b_marked.eq(marked_next), b_block.eq(b_block + 1)]
