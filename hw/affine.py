@@ -108,16 +108,13 @@ class AffineUnit(wiring.Component):
         rounding = (1 << (self.shift - 1)) if self.shift else 0
         rounded_bias = self.bias + rounding
         rom_bias_width = signed_width_of(int(rounded_bias.min()), int(rounded_bias.max()))
-        m.submodules.constants = rom = constant_rom(
-            {"mul": (self.mul, signed(self.mul_width)), "bias": (rounded_bias, signed(rom_bias_width))},
-            self.lanes)
-        read = rom.read_port()
-
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
-
         group = row_counter(m, self.i.valid & advance, self.groups, "group")
-        m.d.comb += [read.addr.eq(group), read.en.eq(advance)]
+        constants = constant_rom(
+            m, "constants",
+            {"mul": (self.mul, signed(self.mul_width)), "bias": (rounded_bias, signed(rom_bias_width))},
+            self.lanes, addr=group, en=advance)
 
         # Stage 1: the input word beside its channel group's constants.
         x1 = Signal(data.ArrayLayout(signed(self.in_width), self.lanes))
@@ -130,8 +127,8 @@ class AffineUnit(wiring.Component):
         with m.If(advance):
             m.d.sync += [x1.eq(self.i.payload.data), valid1.eq(self.i.valid),
                          last1.eq(self.i.payload.last)]
-            m.d.sync += [product2[j].eq(x1[j] * read.data.mul[j]) for j in range(self.lanes)]
-            m.d.sync += [bias2.eq(read.data.bias), valid2.eq(valid1), last2.eq(last1)]
+            m.d.sync += [product2[j].eq(x1[j] * constants.mul[j]) for j in range(self.lanes)]
+            m.d.sync += [bias2.eq(constants.bias), valid2.eq(valid1), last2.eq(last1)]
             m.d.sync += [self.o.payload.data[j].eq(
                 saturate((product2[j] + bias2[j]) >> self.shift, self.out_width))
                 for j in range(self.lanes)]

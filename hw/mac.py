@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -147,38 +147,52 @@ class FixedMAC(wiring.Component):
         bias_width = signed_width_of(int(rounded_bias.min()), int(rounded_bias.max()))
         acc_width = self._accumulator_width(rounded_bias)
 
-        # Row g·words + k of the weight ROM holds w[g·pe + p, k·simd + s] at lane p·simd + s.
-        weight_rows = (self.weights.reshape(groups, pe, words, simd).permute(0, 2, 1, 3).reshape(-1))
-        m.submodules.weights = weight_rom = constant_rom(
-            {"w": (weight_rows, signed(self.weight_width))}, pe * simd)
-        m.submodules.bias = bias_rom = constant_rom({"bias": (rounded_bias, signed(bias_width))}, pe)
-        weight_read, bias_read = weight_rom.read_port(), bias_rom.read_port()
-
         advance = Signal()
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        group_is_first = Signal()
         step = Signal()
         k = row_counter(m, step, words, "k")
-        group = row_counter(m, step & (k == words - 1), groups, "group")
+        # Plain constants where a dimension is one word or one group: a compare against a
+        # constant would leave an unused constant wire in the Verilog.
+        first_word = (k == 0) if words > 1 else Const(1)
+        final_word = (k == words - 1) if words > 1 else Const(1)
+        group = row_counter(m, step & final_word, groups, "group")
         row = row_counter(m, step, groups * words, "row")
-        m.d.comb += [group_is_first.eq(group == 0),
-                     self.i.ready.eq(advance & group_is_first),
-                     step.eq(advance & Mux(group_is_first, self.i.valid, 1)),
-                     weight_read.addr.eq(row), weight_read.en.eq(advance),
-                     bias_read.addr.eq(group), bias_read.en.eq(advance)]
+        if groups > 1:
+            group_is_first = Signal()
+            vector_last = Signal()
+            m.d.comb += group_is_first.eq(group == 0)
+            with m.If(step & group_is_first & final_word):
+                m.d.sync += vector_last.eq(self.i.payload.last)
+            issue_valid = Mux(group_is_first, self.i.valid, 1)
+            issue_last = (group == groups - 1) & final_word & vector_last
+            m.d.comb += self.i.ready.eq(advance & group_is_first)
+        else:
+            issue_valid = self.i.valid
+            issue_last = final_word & self.i.payload.last
+            m.d.comb += self.i.ready.eq(advance)
+        if groups * words > 1:  # otherwise no counter reads it
+            m.d.comb += step.eq(advance & issue_valid)
 
-        vector_last = Signal()
-        with m.If(step & group_is_first & (k == words - 1)):
-            m.d.sync += vector_last.eq(self.i.payload.last)
+        # Row g·words + k of the weight ROM holds w[g·pe + p, k·simd + s] at lane p·simd + s.
+        weight_rows = self.weights.reshape(groups, pe, words, simd).permute(0, 2, 1, 3).reshape(-1)
+        w1 = constant_rom(m, "weights", {"w": (weight_rows, signed(self.weight_width))}, pe * simd,
+                          addr=row, en=advance).w
+        bias1 = constant_rom(m, "bias", {"bias": (rounded_bias, signed(bias_width))}, pe,
+                             addr=group, en=advance).bias
 
+        # The input word register loads only on a transfer, so with one word per vector it
+        # holds the whole vector for every output group.
         word_layout = data.ArrayLayout(element, simd)
         x_in1 = Signal(word_layout)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += x_in1.eq(self.i.payload.data)
         x1 = Signal(word_layout)
-        from_input1 = Signal()
-        if groups > 1:
-            # Later output groups re-read the vector from here instead of the input (at
-            # least two rows, so the address is never zero bits wide).
-            m.submodules.buffer = buffer = memory.Memory(shape=word_layout, depth=max(words, 2), init=[])
+        if groups > 1 and words > 1:
+            from_input1 = Signal()
+            with m.If(advance):
+                m.d.sync += from_input1.eq(group_is_first)
+            # Later output groups re-read the vector from here instead of the input.
+            m.submodules.buffer = buffer = memory.Memory(shape=word_layout, depth=words, init=[])
             write, read = buffer.write_port(), buffer.read_port()
             m.d.comb += [write.addr.eq(k), write.data.eq(self.i.payload.data),
                          write.en.eq(self.i.valid & self.i.ready),
@@ -188,7 +202,6 @@ class FixedMAC(wiring.Component):
             m.d.comb += x1.eq(x_in1)
 
         valid1, first1, endk1, last1 = Signal(), Signal(), Signal(), Signal()
-        w1 = weight_read.data.w
         products = [[(x1[s] * w1[p * simd + s]) for s in range(simd)] for p in range(pe)]
         product2 = [[Signal(products[p][s].shape(), name=f"product_{p}_{s}") for s in range(simd)]
                     for p in range(pe)]
@@ -197,13 +210,10 @@ class FixedMAC(wiring.Component):
         acc = [Signal(signed(acc_width), name=f"acc_{p}") for p in range(pe)]
         valid3, last3 = Signal(), Signal()
         with m.If(advance):
-            m.d.sync += [x_in1.eq(self.i.payload.data), from_input1.eq(group_is_first),
-                         valid1.eq(Mux(group_is_first, self.i.valid, 1)), first1.eq(k == 0),
-                         endk1.eq(k == words - 1),
-                         last1.eq((group == groups - 1) & (k == words - 1)
-                                  & Mux(group_is_first, self.i.payload.last, vector_last))]
+            m.d.sync += [valid1.eq(issue_valid), first1.eq(first_word), endk1.eq(final_word),
+                         last1.eq(issue_last)]
             m.d.sync += [product2[p][s].eq(products[p][s]) for p in range(pe) for s in range(simd)]
-            m.d.sync += [bias2.eq(bias_read.data.bias), valid2.eq(valid1), first2.eq(first1),
+            m.d.sync += [bias2.eq(bias1), valid2.eq(valid1), first2.eq(first1),
                          endk2.eq(endk1), last2.eq(last1)]
             with m.If(valid2):
                 m.d.sync += [acc[p].eq(Mux(first2, bias2[p], acc[p]) + _adder_tree(product2[p]))

@@ -173,13 +173,12 @@ class PositionEmbeddingAdd(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.embedding = rom = constant_rom(
-            {"embedding": (self.embedding.reshape(-1), signed(self.embedding_width))}, self.lanes)
-        read = rom.read_port()
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
         row = row_counter(m, self.i.valid & advance, self.tokens * self.channels // self.lanes, "row")
-        m.d.comb += [read.addr.eq(row), read.en.eq(advance)]
+        table = constant_rom(
+            m, "embedding", {"embedding": (self.embedding.reshape(-1), signed(self.embedding_width))},
+            self.lanes, addr=row, en=advance)
 
         x1 = Signal(data.ArrayLayout(signed(self.in_width), self.lanes))
         valid1, last1 = Signal(), Signal()
@@ -187,6 +186,6 @@ class PositionEmbeddingAdd(wiring.Component):
             m.d.sync += [x1.eq(self.i.payload.data), valid1.eq(self.i.valid),
                          last1.eq(self.i.payload.last)]
             m.d.sync += [self.o.payload.data[j].eq(
-                saturate(x1[j] + read.data.embedding[j], self.out_width)) for j in range(self.lanes)]
+                saturate(x1[j] + table.embedding[j], self.out_width)) for j in range(self.lanes)]
             m.d.sync += [self.o.payload.last.eq(last1), self.o.valid.eq(valid1)]
         return m

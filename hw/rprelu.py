@@ -113,22 +113,23 @@ class RPReLUUnit(wiring.Component):
         rounding = (1 << (self.shift - 1)) if self.shift else 0
         rounded_post = self.post_bias + rounding
         post_width = signed_width_of(int(rounded_post.min()), int(rounded_post.max()))
-        # Two ROMs read one stage apart, so each constant arrives where it is used and
-        # the slopes need no pipeline registers of their own.
-        m.submodules.pre_constants = pre_rom = constant_rom(
-            {"pre_bias": (self.pre_bias, signed(self.pre_bias_width))}, lanes)
-        m.submodules.slope_constants = slope_rom = constant_rom(
-            {"mul_pos": (self.mul_pos, signed(self.mul_width)),
-             "mul_neg": (self.mul_neg, signed(self.mul_width)),
-             "post_bias": (rounded_post, signed(post_width))}, lanes)
-        pre_read, slope_read = pre_rom.read_port(), slope_rom.read_port()
-
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
         group = row_counter(m, self.i.valid & advance, self.groups, "group")
-        group1 = Signal.like(group)
-        m.d.comb += [pre_read.addr.eq(group), pre_read.en.eq(advance),
-                     slope_read.addr.eq(group1), slope_read.en.eq(advance)]
+        # The slope ROM's address: the group of the word now in stage 1.
+        group1 = Signal(group.shape(), name="group1") if self.groups > 1 else group
+        if self.groups > 1:
+            with m.If(advance):
+                m.d.sync += group1.eq(group)
+        # Two ROMs read one stage apart, so each constant arrives where it is used and
+        # the slopes need no pipeline registers of their own.
+        pre = constant_rom(m, "pre_constants", {"pre_bias": (self.pre_bias, signed(self.pre_bias_width))},
+                           lanes, addr=group, en=advance)
+        slope = constant_rom(m, "slope_constants",
+                             {"mul_pos": (self.mul_pos, signed(self.mul_width)),
+                              "mul_neg": (self.mul_neg, signed(self.mul_width)),
+                              "post_bias": (rounded_post, signed(post_width))},
+                             lanes, addr=group1, en=advance)
 
         t_width = max(self.in_width, self.pre_bias_width) + 1
         x1 = Signal(data.ArrayLayout(signed(self.in_width), lanes))
@@ -138,14 +139,14 @@ class RPReLUUnit(wiring.Component):
         valid1, valid2, valid3 = Signal(), Signal(), Signal()
         last1, last2, last3 = Signal(), Signal(), Signal()
         with m.If(advance):
-            m.d.sync += [x1.eq(self.i.payload.data), group1.eq(group),
+            m.d.sync += [x1.eq(self.i.payload.data),
                          valid1.eq(self.i.valid), last1.eq(self.i.payload.last)]
-            m.d.sync += [t2[j].eq(x1[j] + pre_read.data.pre_bias[j]) for j in range(lanes)]
+            m.d.sync += [t2[j].eq(x1[j] + pre.pre_bias[j]) for j in range(lanes)]
             m.d.sync += [valid2.eq(valid1), last2.eq(last1)]
             m.d.sync += [product3[j].eq(
-                Mux(t2[j] >= 0, slope_read.data.mul_pos[j], slope_read.data.mul_neg[j]) * t2[j])
+                Mux(t2[j] >= 0, slope.mul_pos[j], slope.mul_neg[j]) * t2[j])
                 for j in range(lanes)]
-            m.d.sync += [post3.eq(slope_read.data.post_bias), valid3.eq(valid2), last3.eq(last2)]
+            m.d.sync += [post3.eq(slope.post_bias), valid3.eq(valid2), last3.eq(last2)]
             m.d.sync += [self.o.payload.data[j].eq(
                 saturate((product3[j] + post3[j]) >> self.shift, self.out_width))
                 for j in range(lanes)]

@@ -101,19 +101,25 @@ class ThresholdUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lanes = self.lanes
-        m.submodules.constants = rom = constant_rom(
-            {"thresh": (self.thresh, signed(self.thresh_width)), "flip": (self.flip, unsigned(1))}, lanes)
-        read = rom.read_port()
-
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
         group = row_counter(m, self.i.valid & advance, self.groups, "group")
-        m.d.comb += [read.addr.eq(group), read.en.eq(advance)]
+        constants = constant_rom(
+            m, "constants",
+            {"thresh": (self.thresh, signed(self.thresh_width)), "flip": (self.flip, unsigned(1))},
+            lanes, addr=group, en=advance)
 
         x1 = Signal(data.ArrayLayout(signed(self.in_width), lanes))
         valid1, last1 = Signal(), Signal()
-        th, flip = read.data.thresh, read.data.flip
-        bits = Cat(Mux(flip[j], x1[j] <= th[j], x1[j] >= th[j]) for j in range(lanes))
+        th, flip = constants.thresh, constants.flip
+
+        def compare(j: int):
+            # A one-row table gives plain ints: pick the compare here, not with a mux.
+            if isinstance(flip[j], int):
+                return x1[j] <= th[j] if flip[j] else x1[j] >= th[j]
+            return Mux(flip[j], x1[j] <= th[j], x1[j] >= th[j])
+
+        bits = Cat(compare(j) for j in range(lanes))
         with m.If(advance):
             m.d.sync += [x1.eq(self.i.payload.data), valid1.eq(self.i.valid),
                          last1.eq(self.i.payload.last)]

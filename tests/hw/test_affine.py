@@ -1,7 +1,7 @@
 """AffineUnit: y = saturate(round_shift(mul·x + bias, shift), out_width), word for word."""
 import pytest
 import torch
-from pointwise_test_support import design_lint_warnings, random_ints, run_amaranth, signed_extremes
+from pointwise_test_support import lint_warnings, random_ints, run_amaranth, signed_extremes
 
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.hw.affine import AffineUnit
@@ -100,9 +100,10 @@ def test_bad_parameters_name_the_parameter(kwargs, exc, fragment):
     assert fragment in str(info.value)
 
 
-def test_lint_clean():
-    dut, _ = make_random(8, 4, seed=6)
-    assert design_lint_warnings(dut, "affine_unit") == []
+@pytest.mark.parametrize("lanes", [1, 4, 8])
+def test_lint_clean(lanes):
+    dut, _ = make_random(8, lanes, seed=6)
+    assert lint_warnings(dut, "affine_unit") == []
 
 
 @pytest.mark.parametrize("simulator", ["verilator", "icarus"])

@@ -1,7 +1,7 @@
 """FixedMAC, StemUnit, ClassifierUnit: saturate(round_shift(W·x + bias, shift), out_width), folded."""
 import pytest
 import torch
-from pointwise_test_support import design_lint_warnings, random_ints, run_amaranth, signed_extremes
+from pointwise_test_support import lint_warnings, random_ints, run_amaranth, signed_extremes
 from sklearn.datasets import load_digits
 
 from binaryvit.errors import ConfigError, FoldingError
@@ -111,8 +111,13 @@ def test_lint_clean():
     stem = StemUnit(weights=random_ints(g, -40, 40, (32, 1)), bias=[0] * 32, shift=2, out_width=8, pe=8)
     classifier = ClassifierUnit(weights=random_ints(g, -9, 9, (10, 64)), bias=[3] * 10, shift=4,
                                 out_width=12, in_width=8, simd=8, pe=5)
-    assert design_lint_warnings(stem, "stem_unit") == []
-    assert design_lint_warnings(classifier, "classifier_unit") == []
+    assert lint_warnings(stem, "stem_unit") == []
+    assert lint_warnings(classifier, "classifier_unit") == []
+    weights = random_ints(g, -9, 9, (6, 4))
+    for simd, pe in [(1, 1), (4, 6), (1, 6), (4, 1)]:  # every fold extreme
+        mac = FixedMAC(weights=weights, bias=[1] * 6, shift=1, out_width=8, in_width=6,
+                       simd=simd, pe=pe)
+        assert lint_warnings(mac, "fixed_mac") == [], (simd, pe)
 
 
 def test_verilator_stem_on_real_digits():

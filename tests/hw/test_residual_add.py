@@ -1,7 +1,7 @@
 """ResidualAdd and PositionEmbeddingAdd: saturate(a + b, out_width) per element."""
 import pytest
 import torch
-from pointwise_test_support import design_lint_warnings, random_ints, run_amaranth, signed_extremes
+from pointwise_test_support import lint_warnings, random_ints, run_amaranth, signed_extremes
 
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.hw.residual_add import PositionEmbeddingAdd, ResidualAdd
@@ -107,10 +107,12 @@ def test_bad_parameters_name_the_parameter(make, exc, fragment):
     assert fragment in str(info.value)
 
 
-def test_lint_clean():
-    assert design_lint_warnings(ResidualAdd(channels=6, lanes=3, in_width=8, out_width=8),
-                                "residual_add") == []
-    assert design_lint_warnings(make_embedding(4, 6, 2, seed=1), "position_embedding_add") == []
+@pytest.mark.parametrize("lanes", [1, 6])
+def test_lint_clean(lanes):
+    assert lint_warnings(ResidualAdd(channels=6, lanes=lanes, in_width=8, out_width=8),
+                         "residual_add") == []
+    assert lint_warnings(make_embedding(4, 6, lanes, seed=1), "position_embedding_add") == []
+    assert lint_warnings(make_embedding(1, 6, 6, seed=1), "position_embedding_add") == []
 
 
 def test_verilator_residual_matches_model():

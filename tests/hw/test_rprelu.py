@@ -1,7 +1,7 @@
 """RPReLUUnit: t = x + pre_bias; y = saturate(round_shift(m·t + post_bias, shift)), m by sign of t."""
 import pytest
 import torch
-from pointwise_test_support import design_lint_warnings, random_ints, run_amaranth, signed_extremes
+from pointwise_test_support import lint_warnings, random_ints, run_amaranth, signed_extremes
 
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.hw.rprelu import RPReLUUnit
@@ -95,9 +95,10 @@ def test_bad_parameters_name_the_parameter(kwargs, exc, fragment):
     assert fragment in str(info.value)
 
 
-def test_lint_clean():
-    dut, _ = make_random(6, 3, seed=6)
-    assert design_lint_warnings(dut, "rprelu_unit") == []
+@pytest.mark.parametrize("lanes", [1, 3, 6])
+def test_lint_clean(lanes):
+    dut, _ = make_random(6, lanes, seed=6)
+    assert lint_warnings(dut, "rprelu_unit") == []
 
 
 def test_verilator_matches_model():

@@ -1,7 +1,7 @@
 """ThresholdUnit: bit c = x_c >= thresh_c (flip 0) or x_c <= thresh_c (flip 1), packed LSB-first."""
 import pytest
 import torch
-from pointwise_test_support import design_lint_warnings, random_ints, run_amaranth
+from pointwise_test_support import lint_warnings, random_ints, run_amaranth
 
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.hw.threshold import ThresholdUnit
@@ -79,9 +79,10 @@ def test_bad_parameters_name_the_parameter(kwargs, exc, fragment):
     assert fragment in str(info.value)
 
 
-def test_lint_clean():
-    dut, _ = make_random(8, 4, seed=6)
-    assert design_lint_warnings(dut, "threshold_unit") == []
+@pytest.mark.parametrize("lanes", [1, 4, 8])
+def test_lint_clean(lanes):
+    dut, _ = make_random(8, lanes, seed=6)
+    assert lint_warnings(dut, "threshold_unit") == []
 
 
 def test_verilator_matches_model():
