@@ -23,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.golden import intref
 from binaryvit.hw.parameter_checks import check_int, check_lanes, check_shift
+from binaryvit.hw.popcount import POPCOUNT_STYLES, xnor_popcount
 
 
 def _counter(limit: int, name: str) -> Signal:
@@ -39,18 +40,6 @@ def _full_array(items: list[Any], index_width: int) -> Array:
     return Array(items + [items[0]] * ((1 << index_width) - len(items)))
 
 
-def _popcount(m: Module, bits: Signal, name: str) -> Signal:
-    """``popcount(bits)`` through a balanced adder tree, in a named Signal (``bits`` itself for 1 bit)."""
-    if len(bits) == 1:
-        return bits
-    terms = [bits[i] for i in range(len(bits))]
-    while len(terms) > 1:
-        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
-    count = Signal(range(len(bits) + 1), name=name)
-    m.d.comb += count.eq(terms[0])
-    return count
-
-
 class BinaryAttention(wiring.Component):
     """Multi-head binary attention over a buffer of ``key_tokens`` keys and values.
 
@@ -65,6 +54,7 @@ class BinaryAttention(wiring.Component):
     keys_per_cycle : ``P``, keys scored (and accumulated) per cycle; must divide ``Tk``.
     lanes : context values per output word; must divide ``d`` (default ``d``).
     lut_width : unsigned width of the LUT entries (default: the widest entry's bit length).
+    popcount_style : the score tree, one of ``hw.popcount.POPCOUNT_STYLES`` (combinational).
 
     Members
     -------
@@ -92,10 +82,13 @@ class BinaryAttention(wiring.Component):
 
     def __init__(self, *, heads: int, head_dim: int, query_tokens: int, key_tokens: int,
                  lut: Sequence[int], theta: int, theta_shift: int, keys_per_cycle: int = 1,
-                 lanes: int | None = None, lut_width: int | None = None) -> None:
+                 lanes: int | None = None, lut_width: int | None = None, popcount_style: str = "plain") -> None:
         try:
             self._check_parameters(heads, head_dim, query_tokens, key_tokens, lut, theta, theta_shift,
                                    keys_per_cycle, lanes, lut_width)
+            if popcount_style not in POPCOUNT_STYLES:
+                raise ConfigError(f"popcount_style: expected one of {POPCOUNT_STYLES}, got {popcount_style!r}")
+            self.popcount_style = popcount_style
         except (ConfigError, FoldingError):
             # A kernel that failed to construct is never elaborated: no "never used" warning.
             self._MustUse__silence = True
@@ -338,17 +331,17 @@ class BinaryAttention(wiring.Component):
             handoff.eq(a_final & b_can_take),
         ]
 
-        # Stage A datapath.
-        exp_table = _full_array([Const(value, self.lut_width) for value in self.lut], d.bit_length())
-        threshold_table = _full_array([Const(self.theta * value, self.threshold_width) for value in self.lut],
-                                      d.bit_length())
+        # Stage A datapath. The tree's count may be wider than bit_length(d); the tables are
+        # indexed by all of it (entries above d unreachable), so no count bit is left unread.
         q_head = Signal(d)
         m.d.comb += q_head.eq(head_slice(qreg, a_head))
+        counts = [xnor_popcount(m, q_head, head_slice(keys[j], a_head), style=self.popcount_style,
+                                name=f"score{j}")[0] for j in range(P)]
+        exp_table = _full_array([Const(value, self.lut_width) for value in self.lut], len(counts[0]))
+        threshold_table = _full_array([Const(self.theta * value, self.threshold_width) for value in self.lut],
+                                      len(counts[0]))
         new_exp, new_threshold = [], []
-        for j in range(P):
-            agree = Signal(d, name=f"agree{j}")
-            m.d.comb += agree.eq(~(q_head ^ head_slice(keys[j], a_head)))
-            count = _popcount(m, agree, f"agree_count{j}")
+        for j, count in enumerate(counts):
             exp = Signal(self.lut_width, name=f"exp{j}")
             threshold = Signal(self.threshold_width, name=f"threshold_term{j}")
             m.d.comb += [exp.eq(exp_table[count]), threshold.eq(threshold_table[count])]
