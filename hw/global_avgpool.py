@@ -43,10 +43,11 @@ class GlobalAvgPool(wiring.Component):
         ``C/lanes`` words per image (the pooled token); ``last`` on the final one.
 
     The ``C/lanes`` running sums (``in_width + ⌈log2 T⌉`` bits per lane) sit in a small
-    memory, read, added and written back in one cycle (asynchronous read). Output word
-    ``w`` leaves 1 cycle (``latency``) after input word ``w`` of the last token, so the
-    kernel takes one input word per cycle with no stall of its own; back-pressure stalls
-    the input only during the last token.
+    memory with a synchronous, write-transparent read port (block RAM): taking a word
+    issues the read of its sum, and the next cycle adds and writes back. Output word ``w``
+    leaves 2 cycles (``latency``) after input word ``w`` of the last token, so the kernel
+    takes one input word per cycle with no stall of its own; back-pressure stalls the
+    input only behind words of the last token.
     """
 
     def __init__(self, *, tokens: int, channels: int, lanes: int, in_width: int,
@@ -67,7 +68,7 @@ class GlobalAvgPool(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from an input word of the last token to the matching output word being valid."""
-        return 1
+        return 2
 
     @property
     def input_words_per_image(self) -> int:
@@ -96,44 +97,66 @@ class GlobalAvgPool(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cw = self.words_per_token
-        m.submodules.sums = sums_memory = Memory(
-            shape=data.ArrayLayout(signed(self.sum_width), self.lanes), depth=max(cw, 2), init=[])
-        read = sums_memory.read_port(domain="comb")
+        sums_layout = data.ArrayLayout(signed(self.sum_width), self.lanes)
+        m.submodules.sums = sums_memory = Memory(shape=sums_layout, depth=max(cw, 2), init=[])
         write = sums_memory.write_port()
+        # Synchronous read (block RAM); transparent, because with one word per token the
+        # next word reads the sum being written.
+        read = sums_memory.read_port(transparent_for=(write,))
 
+        # Stage A: the position of the next input word; taking it issues the read of its
+        # running sum. Stage B: the word with its sum, added, then written back or (last
+        # token) scaled into the output register.
         word = position_counter(cw, "word")
         token = position_counter(self.tokens, "token")
-        first_token = Signal()
-        last_token = Signal()
+        b_valid = Signal()
+        b_data = Signal.like(self.i.payload.data)
+        b_first = Signal()
+        b_final = Signal()
+        b_last = Signal()
+        b_word = Signal.like(word)
+        b_fires = Signal()
+        advance = Signal()
         m.d.comb += [
-            first_token.eq(token == 0),
-            last_token.eq(token == self.tokens - 1),
+            b_fires.eq(b_valid & (~b_final | ~self.o.valid | self.o.ready)),
+            advance.eq(~b_valid | b_fires),
+            self.i.ready.eq(advance),
+            read.en.eq(advance),
             read.addr.eq(word),
-            write.addr.eq(word),
-            self.i.ready.eq(~last_token | ~self.o.valid | self.o.ready),
         ]
 
-        sums = Signal(data.ArrayLayout(signed(self.sum_width), self.lanes))
+        sums = Signal(sums_layout)
         for lane in range(self.lanes):
-            m.d.comb += sums[lane].eq(Mux(first_token, 0, read.data[lane])
-                                      + self.i.payload.data[lane])
-        m.d.comb += write.data.eq(sums)
+            m.d.comb += sums[lane].eq(Mux(b_first, 0, read.data[lane]) + b_data[lane])
+        m.d.comb += [
+            write.addr.eq(b_word),
+            write.data.eq(sums),
+            write.en.eq(b_fires & ~b_final),
+        ]
         averages = [multiply_round_shift(m, sums[lane], mul=self.mul, shift=self.shift,
                                          width=self.out_width, name=f"average_{lane}")
                     for lane in range(self.lanes)]
 
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+        with m.If(b_fires & b_final):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(b_last)]
+            for lane, value in enumerate(averages):
+                m.d.sync += self.o.payload.data[lane].eq(value)
+
+        with m.If(advance):
+            m.d.sync += b_valid.eq(self.i.valid)
         with m.If(self.i.valid & self.i.ready):
-            with m.If(last_token):
-                m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(word == cw - 1)]
-                for lane, value in enumerate(averages):
-                    m.d.sync += self.o.payload.data[lane].eq(value)
-            with m.Else():
-                m.d.comb += write.en.eq(1)
-            m.d.sync += word.eq(word + 1)
+            m.d.sync += [
+                b_data.eq(self.i.payload.data),
+                b_first.eq(token == 0),
+                b_final.eq(token == self.tokens - 1),
+                b_last.eq(word == cw - 1),
+                b_word.eq(word),
+                word.eq(word + 1),
+            ]
             with m.If(word == cw - 1):
                 m.d.sync += [word.eq(0), token.eq(token + 1)]
-                with m.If(last_token):
+                with m.If(token == self.tokens - 1):
                     m.d.sync += token.eq(0)
         return m

@@ -51,10 +51,11 @@ class SpatialAvgPool(wiring.Component):
         ``(H/r)·(W/r)·C/lanes`` words per image; ``last`` on the final one.
 
     Window sums are accumulated exactly (``in_width + ⌈log2 r²⌉`` bits per lane) in a row
-    accumulator of ``(W/r)·C/lanes`` words: read, add and write back in one cycle (an
-    asynchronous read port, i.e. distributed RAM). Throughput: one input word per cycle,
-    with no stall of its own. Latency: 1 cycle from the window's last input word to its
-    output word. Back-pressure stalls the input only on a word that completes a window.
+    accumulator of ``(W/r)·C/lanes`` words, a memory with a synchronous, write-transparent
+    read port (block RAM): taking a word issues the read of its row sum, and the next cycle
+    adds and writes back. Throughput: one input word per cycle, with no stall of its own.
+    Latency: 2 cycles from the window's last input word to its output word. Back-pressure
+    stalls the input only behind a word that completes a window.
     """
 
     def __init__(self, *, height: int, width: int, channels: int, lanes: int, factor: int,
@@ -84,7 +85,7 @@ class SpatialAvgPool(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the input word that completes a window to its output word being valid."""
-        return 1
+        return 2
 
     @property
     def input_words_per_image(self) -> int:
@@ -116,12 +117,17 @@ class SpatialAvgPool(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         r, cw = self.factor, self.words_per_token
+        sums_layout = data.ArrayLayout(signed(self.sum_width), self.lanes)
         m.submodules.row_sums = row_sums = Memory(
-            shape=data.ArrayLayout(signed(self.sum_width), self.lanes),
-            depth=max(self.out_grid_width * cw, 2), init=[])
-        read = row_sums.read_port(domain="comb")
+            shape=sums_layout, depth=max(self.out_grid_width * cw, 2), init=[])
         write = row_sums.write_port()
+        # Synchronous read (block RAM). Transparent, because the word read right after a
+        # write may be the same row sum (one word per token, two tokens in a window row).
+        read = row_sums.read_port(transparent_for=(write,))
 
+        # Stage A: the position of the next input word; taking it issues the read of its
+        # row sum. Stage B: the word with its row sum, added, then written back or scaled
+        # into the output register.
         word = position_counter(cw, "word")
         column = position_counter(self.width, "column")
         row = position_counter(self.height, "row")
@@ -129,40 +135,52 @@ class SpatialAvgPool(wiring.Component):
         row_in_window = position_counter(r, "row_in_window")
         out_column = position_counter(self.out_grid_width, "out_column")
 
-        starts_window = Signal()
-        completes_window = Signal()
+        b_valid = Signal()
+        b_data = Signal.like(self.i.payload.data)
+        b_starts = Signal()
+        b_completes = Signal()
+        b_last = Signal()
+        b_address = Signal.like(read.addr)
+        b_fires = Signal()
+        advance = Signal()
         m.d.comb += [
-            starts_window.eq((row_in_window == 0) & (column_in_window == 0)),
-            completes_window.eq((row_in_window == r - 1) & (column_in_window == r - 1)),
+            b_fires.eq(b_valid & (~b_completes | ~self.o.valid | self.o.ready)),
+            advance.eq(~b_valid | b_fires),
+            self.i.ready.eq(advance),
+            read.en.eq(advance),
             read.addr.eq(out_column * cw + word),
-            write.addr.eq(read.addr),
-            self.i.ready.eq(~completes_window | ~self.o.valid | self.o.ready),
         ]
 
-        sums = Signal(data.ArrayLayout(signed(self.sum_width), self.lanes))
+        sums = Signal(sums_layout)
         for lane in range(self.lanes):
-            m.d.comb += sums[lane].eq(Mux(starts_window, 0, read.data[lane])
-                                      + self.i.payload.data[lane])
-        m.d.comb += write.data.eq(sums)
+            m.d.comb += sums[lane].eq(Mux(b_starts, 0, read.data[lane]) + b_data[lane])
+        m.d.comb += [
+            write.addr.eq(b_address),
+            write.data.eq(sums),
+            write.en.eq(b_fires & ~b_completes),
+        ]
         averages = [multiply_round_shift(m, sums[lane], mul=self.mul, shift=self.shift,
                                          width=self.out_width, name=f"average_{lane}")
                     for lane in range(self.lanes)]
 
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(self.i.valid & self.i.ready):
-            with m.If(completes_window):
-                m.d.sync += [
-                    self.o.valid.eq(1),
-                    self.o.payload.last.eq((row == self.height - 1) & (column == self.width - 1)
-                                           & (word == cw - 1)),
-                ]
-                for lane, value in enumerate(averages):
-                    m.d.sync += self.o.payload.data[lane].eq(value)
-            with m.Else():
-                m.d.comb += write.en.eq(1)
+        with m.If(b_fires & b_completes):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(b_last)]
+            for lane, value in enumerate(averages):
+                m.d.sync += self.o.payload.data[lane].eq(value)
 
-            m.d.sync += word.eq(word + 1)
+        with m.If(advance):
+            m.d.sync += b_valid.eq(self.i.valid)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [
+                b_data.eq(self.i.payload.data),
+                b_starts.eq((row_in_window == 0) & (column_in_window == 0)),
+                b_completes.eq((row_in_window == r - 1) & (column_in_window == r - 1)),
+                b_last.eq((row == self.height - 1) & (column == self.width - 1) & (word == cw - 1)),
+                b_address.eq(read.addr),
+                word.eq(word + 1),
+            ]
             with m.If(word == cw - 1):
                 m.d.sync += [word.eq(0), column.eq(column + 1),
                              column_in_window.eq(column_in_window + 1)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -51,12 +51,14 @@ class StripAvgPool(wiring.Component):
 
     A delay line keeps the previous ``k − 1`` inputs of each word position along the
     pooled axis: ``C/lanes`` entries for 1×k, ``W·C/lanes`` entries (``k − 1`` token rows)
-    for k×1, each ``(k − 1)·lanes`` elements wide, read, shifted and written back in one
-    cycle (asynchronous read, distributed RAM). Output ``(i, j)`` leaves with input
-    ``(i, j + p)`` (1×k) or ``(i + p, j)`` (k×1), ``p = (k − 1)/2``; where that input lies
-    beyond the grid, the kernel flushes with zeros on its own, taking no input meanwhile.
+    for k×1, each ``(k − 1)·lanes`` elements wide, in a memory with a synchronous,
+    write-transparent read port (block RAM): a step issues the read of its entry, and the
+    next cycle sums the window and writes the shifted entry back. Output ``(i, j)`` leaves
+    with input ``(i, j + p)`` (1×k) or ``(i + p, j)`` (k×1), ``p = (k − 1)/2``; where that
+    input lies beyond the grid, the kernel flushes with zeros on its own, taking no input
+    meanwhile.
     Cycles per image with no stalls: ``H·(W + p)·C/lanes`` (1×k) or ``(H + p)·W·C/lanes``
-    (k×1), against ``H·W·C/lanes`` words in. Latency: 1 cycle from the input word that
+    (k×1), against ``H·W·C/lanes`` words in. Latency: 2 cycles from the input word that
     completes a window (or the flush step standing in for it) to the output word.
     """
 
@@ -91,7 +93,7 @@ class StripAvgPool(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the input word that completes a window to its output word being valid."""
-        return 1
+        return 2
 
     @property
     def words_per_image(self) -> int:
@@ -144,34 +146,47 @@ class StripAvgPool(wiring.Component):
 
         m.submodules.history = history = Memory(
             shape=history_layout, depth=max(self.width * cw if self.vertical else cw, 2), init=[])
-        read = history.read_port(domain="comb")
         write = history.write_port()
-        m.d.comb += [
-            read.addr.eq(middle * cw + word if self.vertical else word),
-            write.addr.eq(read.addr),
-        ]
+        # Synchronous read (block RAM); transparent, because with one word per token a 1×k
+        # step reads the entry the previous step is writing.
+        read = history.read_port(transparent_for=(write,))
 
+        # Stage A: the next step (an input word, or a flush step standing in for an input
+        # beyond the grid); issuing it reads its delay-line entry. Stage B: the step with
+        # its entry: the window sum goes to the output register, the shifted entry back.
         flushing = Signal()
-        emits = Signal()
-        step = Signal()
+        b_valid = Signal()
+        b_newest = Signal(element)
+        b_inside = Signal(k - 1)  # bit d: the input d + 1 steps back lies inside the grid
+        b_emits = Signal()
+        b_last = Signal()
+        b_address = Signal.like(read.addr)
+        b_fires = Signal()
+        advance = Signal()
+        issue = Signal()
         m.d.comb += [
             flushing.eq(axis >= axis_length),
-            emits.eq(axis >= p),
-            self.i.ready.eq(~flushing & (~emits | ~self.o.valid | self.o.ready)),
-            step.eq(Mux(flushing, ~self.o.valid | self.o.ready, self.i.valid & self.i.ready)),
+            b_fires.eq(b_valid & (~b_emits | ~self.o.valid | self.o.ready)),
+            advance.eq(~b_valid | b_fires),
+            self.i.ready.eq(advance & ~flushing),
+            issue.eq(advance & (flushing | self.i.valid)),
+            read.en.eq(advance),
+            read.addr.eq(middle * cw + word if self.vertical else word),
         ]
 
-        newest = Signal(element)
-        m.d.comb += newest.eq(Mux(flushing, 0, self.i.payload.data))
-        # history[d] holds the input d + 1 steps back along the axis; before the axis start
-        # it is the previous row's or image's data and must count as zero padding.
-        m.d.comb += write.data[0].eq(newest)
+        # Before the axis start the entry holds the previous row's or image's data, which
+        # must count as zero padding: b_inside masks it.
+        m.d.comb += [
+            write.addr.eq(b_address),
+            write.en.eq(b_fires),
+            write.data[0].eq(b_newest),
+        ]
         for delay in range(1, k - 1):
             m.d.comb += write.data[delay].eq(read.data[delay - 1])
         sums = Signal(data.ArrayLayout(signed(self.sum_width), self.lanes))
         for lane in range(self.lanes):
-            terms = [newest[lane]] + [Mux(axis > delay, read.data[delay][lane], 0)
-                                      for delay in range(k - 1)]
+            terms = [b_newest[lane]] + [Mux(b_inside[delay], read.data[delay][lane], 0)
+                                        for delay in range(k - 1)]
             m.d.comb += sums[lane].eq(sum(terms))
         averages = [multiply_round_shift(m, sums[lane], mul=self.mul, shift=self.shift,
                                          width=self.out_width, name=f"average_{lane}")
@@ -179,17 +194,23 @@ class StripAvgPool(wiring.Component):
 
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(step):
-            m.d.comb += write.en.eq(1)
-            with m.If(emits):
-                m.d.sync += [
-                    self.o.valid.eq(1),
-                    self.o.payload.last.eq((outer == outer_extent - 1)
-                                           & (middle == middle_extent - 1) & (word == cw - 1)),
-                ]
-                for lane, value in enumerate(averages):
-                    m.d.sync += self.o.payload.data[lane].eq(value)
-            m.d.sync += word.eq(word + 1)
+        with m.If(b_fires & b_emits):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(b_last)]
+            for lane, value in enumerate(averages):
+                m.d.sync += self.o.payload.data[lane].eq(value)
+
+        with m.If(advance):
+            m.d.sync += b_valid.eq(issue)
+        with m.If(issue):
+            m.d.sync += [
+                b_newest.eq(Mux(flushing, 0, self.i.payload.data)),
+                b_inside.eq(Cat(axis > delay for delay in range(k - 1))),
+                b_emits.eq(axis >= p),
+                b_last.eq((outer == outer_extent - 1) & (middle == middle_extent - 1)
+                          & (word == cw - 1)),
+                b_address.eq(read.addr),
+                word.eq(word + 1),
+            ]
             with m.If(word == cw - 1):
                 m.d.sync += [word.eq(0), middle.eq(middle + 1)]
                 with m.If(middle == middle_extent - 1):
