@@ -140,3 +140,16 @@ def test_icarus_classifier_matches_model():
     run_stream_vectors(dut, "classifier_unit", {"i": dut.encode_input(features)},
                        {"o": dut.encode_output(dut.model(features))}, simulator="icarus",
                        seed=17, bubble_prob=0.3, stall_prob=0.3)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_heavy_backpressure_with_buffered_groups(seed):
+    # words > 1 and groups > 1: the buffer path, stalled most of the time on both sides.
+    g = torch.Generator().manual_seed(40 + seed)
+    dut = FixedMAC(weights=random_ints(g, -30, 30, (6, 6)), bias=random_ints(g, -99, 99, (6,)),
+                   shift=2, out_width=9, in_width=6, simd=2, pe=2)
+    x = random_ints(g, -32, 31, (2, 5, 6))
+    expected = dut.encode_output(dut.model(x))
+    run = run_amaranth(dut, {"i": dut.encode_input(x)}, len(expected), seed=seed,
+                       bubble_prob=0.6, stall_prob=0.8)
+    assert run.outputs["o"] == expected
