@@ -60,6 +60,18 @@ def fill_point(values, bits: int, minimum: int = 0) -> int:
     return int(min(max(point, minimum), MAX_POINT))
 
 
+def mac_point_within(weight, bits: int, x_peak: int, acc_width: int, minimum: int = 0) -> int:
+    """``fill_point`` of a MAC's weights, lowered until the worst-case partial sum
+    ``Σ_k |w_nk|·x_peak`` of every row fits ``acc_width − 1`` signed bits (one bit for the bias)."""
+    point = fill_point(weight, bits, minimum)
+    while point > minimum:
+        row_sums = np.abs(round_half_up(np.asarray(weight) * 2.0 ** point)).sum(axis=1)
+        if int(row_sums.max()) * x_peak < 1 << (acc_width - 2):
+            break
+        point -= 1
+    return point
+
+
 def batchnorm_scale_offset(bn: nn.BatchNorm1d) -> tuple[np.ndarray, np.ndarray]:
     """Eval-mode BatchNorm as ``y = g·x + c`` per channel (float64)."""
     var = bn.running_var.detach().double().numpy()
@@ -166,11 +178,12 @@ class _ProgramBuilder:
                          "width": self.width})
 
 
-def attention_lut_frac(d: int, tk: int, formats: QuantFormats) -> int:
+def attention_lut_frac(d: int, tk: int, theta_shift: int, formats: QuantFormats) -> int:
     """Binary point of the exp LUT: 8 bits beyond the least that keeps ``E[0] ≥ 1`` (so no
-    row loses all its attention), fewer if ``theta·Σe`` would not fit ``acc_width``."""
+    row loses all its attention), fewer if either side of the compare, ``e·2^theta_shift``
+    or ``theta·Σe``, would not fit ``acc_width``."""
     least = math.ceil(2 * math.sqrt(d) * math.log2(math.e) - 1)
-    fits = formats.acc_width - 1 - formats.theta_bits - (tk - 1).bit_length()
+    fits = formats.acc_width - 2 - max(theta_shift, formats.theta_bits + tk.bit_length())
     return max(least, min(least + LUT_EXTRA_BITS, fits))
 
 
@@ -194,9 +207,9 @@ def _fold_attention(b: _ProgramBuilder, p: str, att: BinaryAttention, u: str,
     d = att.q_proj.weight.shape[0] // heads
     alpha = float(att.prob_binarizer.alpha().detach().double())
     tk = (grid[0] // r) * (grid[1] // r)
-    lut_frac = attention_lut_frac(d, tk, b.f)
     theta_real = alpha / 2
     theta_shift = max(0, b.f.theta_bits - 1 - math.floor(math.log2(theta_real)))
+    lut_frac = attention_lut_frac(d, tk, theta_shift, b.f)
     scores = b.add(f"{a}.scores", "attention_scores", [q_bits, k_bits],
                    {"heads": heads, "head_dim": d})
     mask = b.add(f"{a}.prob_binarizer", "attention_mask", [scores],
@@ -286,7 +299,8 @@ def _fold_head(b: _ProgramBuilder, model: BinaryViT, h: str, tokens: int) -> str
     total = b.add("head.token_sum", "global_avgpool", [h],
                   {"mul": 1, "shift": 0, "width": b.width + tokens.bit_length(),
                    "tokens": tokens})
-    point = fill_point(weight, b.f.const_bits)
+    x_peak = 1 << (b.width + tokens.bit_length() - 1)
+    point = mac_point_within(weight, b.f.const_bits, x_peak, b.f.acc_width)
     return b.add("classifier", "fixed_mac", [total],
                  {"shift": point, "width": b.f.logit_width},
                  {"weight": round_half_up(weight * 2.0 ** point),
