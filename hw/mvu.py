@@ -85,6 +85,14 @@ class XnorPopcountMVU(wiring.Component):
     pass from the transfer of a vector's final input word to its first output word.
     Back-pressure on ``o`` stalls the whole compute pipeline (a global enable); the input
     keeps filling the free buffer half.
+
+    Memories (``amaranth.lib.memory``): the input double buffer (``2·K/simd`` × ``simd``)
+    and the per-PE weight ROMs (``(N/pe)·(K/simd)`` × ``simd``, init from
+    ``split_per_pe(pack_weight_rom(...))``) have synchronous, non-transparent read ports
+    enabled by the global enable (block RAM / LUTRAM friendly; a buffer half is never
+    read and written in the same cycle). The fused thresholds are a per-PE ROM of
+    ``N/pe`` rows with an asynchronous read, addressed by the neuron fold in the output
+    stage.
     """
 
     def __init__(self, K: int, N: int, pe: int, simd: int, weights: Any, *,
