@@ -1,0 +1,78 @@
+"""The board wrapper's UART protocol at the bit level, in cocotb against its generated Verilog.
+
+The accelerator is a real kernel: a StemUnit taking a whole 8×8 digit as one 64-pixel token
+(5-bit unsigned pixels) to 10 signed logits, i.e. a linear classifier over pixels. Its
+expected logits come from the integer reference (``StemUnit.model`` → ``intref.fixed_mac``),
+the expected class from ``torch.argmax`` (first maximum), and frames are checked by the
+host's own decoder, so the RTL, the host code and the reference must all agree.
+"""
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from binaryvit import host
+from binaryvit.hw.board_wrapper import UARTBoardWrapper
+from binaryvit.hw.mac import StemUnit
+from binaryvit.sim.uart_bits_test import run_uart_exchange
+
+DIVISOR = 6
+PIXELS, CLASSES = 64, 10
+
+
+def linear_classifier() -> StemUnit:
+    g = torch.Generator().manual_seed(11)
+    weights = torch.randint(-8, 8, (CLASSES, PIXELS), generator=g)
+    bias = torch.randint(-200, 200, (CLASSES,), generator=g)
+    return StemUnit(weights=weights, bias=bias, shift=2, out_width=12, pe=2, simd=4)
+
+
+def wrapper() -> UARTBoardWrapper:
+    return UARTBoardWrapper(linear_classifier(), pixels=PIXELS, num_logits=CLASSES,
+                            divisor=DIVISOR)
+
+
+def expected(stem: StemUnit, image: torch.Tensor) -> host.Classification:
+    logits = stem.model(image.reshape(1, PIXELS))[0]
+    return host.Classification(label=int(torch.argmax(logits)), logits=logits.tolist())
+
+
+def digits(count: int) -> torch.Tensor:
+    return torch.tensor(load_digits().images[:count], dtype=torch.int64).reshape(count, PIXELS)
+
+
+def test_digits_classified_over_the_uart_pins_match_the_integer_reference():
+    dut = wrapper()
+    info = dut.info
+    images = list(digits(2))
+    # a tie on purpose: all-zero pixels give logits = rounded bias only; check argmax ties too
+    images.append(torch.zeros(PIXELS, dtype=torch.int64))
+    images.append(torch.full((PIXELS,), 31, dtype=torch.int64))     # maximal 5-bit pixels
+    requests = [bytes([host.COMMAND_INFO])] + [host.encode_request(im.tolist(), info) for im in images]
+    lengths = [host.DesignInfo.INFO_LENGTH] + [info.response_length] * len(images)
+    answers = run_uart_exchange(dut, "uart_wrapper_stem", requests, lengths, divisor=DIVISOR,
+                                host_skew=0.015, seed=3)
+    assert host.DesignInfo.decode(answers[0]) == info
+    for image, answer in zip(images, answers[1:]):
+        assert host.decode_response(answer, info) == expected(dut.accelerator, image)
+
+
+def test_bad_checksum_and_out_of_range_pixels_are_refused_with_status_bits():
+    dut = wrapper()
+    info = dut.info
+    image = digits(1)[0].tolist()
+    good = host.encode_request(image, info)
+    bad_checksum = good[:-1] + bytes([(good[-1] + 1) & 0xFF])
+    too_bright = bytearray(good)
+    too_bright[5] = 32                     # 32 does not fit 5 unsigned bits
+    too_bright[-1] = host.checksum(too_bright[1:-1])
+    # a stray byte before a command is ignored; the later good request still works
+    requests = [bad_checksum, bytes(too_bright), b"\x00" + good]
+    answers = run_uart_exchange(dut, "uart_wrapper_stem", requests, [info.response_length] * 3,
+                                divisor=DIVISOR, host_skew=-0.015, gap_prob=0.0, seed=4)
+    assert answers[0][1] == host.STATUS_CHECKSUM
+    assert answers[1][1] == host.STATUS_PIXEL_RANGE
+    for answer in answers[:2]:
+        assert host.checksum(answer[1:-1]) == answer[-1]
+        with pytest.raises(Exception, match="refused"):
+            host.decode_response(answer, info)
+    assert host.decode_response(answers[2], info) == expected(dut.accelerator, torch.tensor(image))
