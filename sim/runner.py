@@ -121,12 +121,20 @@ def _check_words(port: str, words: Sequence[int], width: int) -> list[int]:
     return checked
 
 
+def _fst_supported() -> bool:
+    """Verilator's FST writer needs the lz4 headers (Debian: liblz4-dev)."""
+    folders = ["/usr/include", "/usr/local/include",
+               *filter(None, os.environ.get("CPATH", "").split(os.pathsep))]
+    return any((Path(folder) / "lz4.h").exists() for folder in folders)
+
+
 def _build(simulator: str, name: str, verilog: str, build_dir: Path, waves: bool) -> bool:
     """Build the simulator in ``build_dir`` unless an identical build is there.
     Returns True when it built."""
     from cocotb_tools.runner import get_runner
 
-    stamp = hashlib.sha256(f"{BUILD_RECIPE_VERSION}|{simulator}|{waves}|{verilog}"
+    trace = ("fst" if _fst_supported() else "vcd") if waves else False
+    stamp = hashlib.sha256(f"{BUILD_RECIPE_VERSION}|{simulator}|{trace}|{verilog}"
                            .encode()).hexdigest()
     marker = build_dir / ".built"
     if marker.exists() and marker.read_text() == stamp:
@@ -136,7 +144,7 @@ def _build(simulator: str, name: str, verilog: str, build_dir: Path, waves: bool
     write_text_atomic(source, verilog)
     runner = get_runner(simulator)
     build_args = list(VERILATOR_BUILD_ARGS) if simulator == "verilator" else []
-    if waves and simulator == "verilator":
+    if waves and simulator == "verilator" and _fst_supported():
         build_args.append("--trace-fst")
     log = build_dir / "build.log"
     try:
@@ -178,7 +186,8 @@ def run_stream_vectors(component: wiring.Component, name: str,
     seed : int
         Seeds the bubble and stall patterns (each port its own stream).
     waves : bool
-        Record a waveform: FST for Verilator (``--trace-fst``), Icarus' dump file.
+        Record a waveform: Verilator FST (``--trace-fst``) when the lz4 headers are
+        installed (Debian ``liblz4-dev``), else Verilator's VCD; Icarus' FST dump.
     build_dir : path, optional
         Default: ``<cache>/sim/<name>-<simulator>[-waves]-<hash of the Verilog>``, where
         ``<cache>`` is ``$BINARYVIT_CACHE`` or ``~/.cache/binaryvit``.
