@@ -261,7 +261,8 @@ def run_stream_vectors(component: wiring.Component, name: str,
         else:
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
             message = f"the cocotb run failed without a verdict; log {log}:\n{tail}"
-        raise AssertionError(f"{simulator} simulation of {name} (seed {seed}): {message}")
+        raise AssertionError(f"{simulator} simulation of {name} (seed {seed}): {message}\n"
+                             f"(vectors, log and results kept in {run_dir})")
 
     wave_file = None
     if waves:
