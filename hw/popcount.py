@@ -193,7 +193,8 @@ def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter6",
 
 
 def popcount_stages(lanes: int, style: str, register_every: int) -> int:
-    """The ``stages`` ``xnor_popcount`` gives for these parameters (without building)."""
+    """The ``stages`` ``xnor_popcount`` gives for these parameters (elaborates a throw-away
+    module; no simulation or synthesis)."""
     m = Module()
     _, stages = xnor_popcount(m, Signal(lanes), Signal(lanes), style=style,
                               register_every=register_every)
