@@ -1,6 +1,6 @@
 """Quantizer fidelity and speed: integer model vs float model on the digits test split.
 
-    python bench/bench_quantize.py [CKPT] [--stream-width 24] [--layers]
+    python bench/bench_quantize.py [CKPT] [--stream-width 24 ...] [--acc-width 48] [--layers]
 
 Prints top-1 of both models, per-image agreement (targets: within 1.0 point, >= 98%), the
 calibrated format, the widest proven intermediate, timings, and with --layers the error of
@@ -24,6 +24,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", nargs="?", default="out/model.pt")
     parser.add_argument("--stream-width", type=int, nargs="+", default=[24])
+    parser.add_argument("--acc-width", type=int, default=QuantFormats().acc_width,
+                        help="widths above 24 bits need more than the default 48")
     parser.add_argument("--layers", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -38,7 +40,7 @@ def main() -> None:
     for width in args.stream_width:
         start = time.perf_counter()
         q = quantize_model(model, data.train_images[:DEFAULT_CALIBRATION_IMAGES],
-                           QuantFormats(stream_width=width))
+                           QuantFormats(stream_width=width, acc_width=args.acc_width))
         quantize_s = time.perf_counter() - start
         start = time.perf_counter()
         fid = measure_fidelity(model, q.intmodel, data.test_images, data.test_labels,
