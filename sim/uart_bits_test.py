@@ -91,10 +91,12 @@ async def uart_exchange(dut):
 
 def run_uart_exchange(component, name: str, requests: Sequence[bytes], answer_lengths: Sequence[int],
                       *, divisor: int, simulator: str = "icarus", host_skew: float = 0.0,
-                      gap_prob: float = 0.3, seed: int = 0, compute_cycles: int = 20000) -> list[bytes]:
+                      gap_prob: float = 0.3, seed: int = 0, compute_cycles: int = 20000,
+                      extra_sources: dict[str, str] | None = None) -> list[bytes]:
     """Send ``requests`` over ``component``'s ``rx`` pin; return the ``answer_lengths[k]``
     bytes decoded from ``tx`` after each. ``AssertionError`` on a malformed frame or a
-    timeout (``compute_cycles`` bounds the clock cycles between request and answer)."""
+    timeout (``compute_cycles`` bounds the clock cycles between request and answer).
+    ``extra_sources`` (file name → Verilog) holds modules the component instantiates."""
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
@@ -103,17 +105,21 @@ def run_uart_exchange(component, name: str, requests: Sequence[bytes], answer_le
     from binaryvit.sim.toolchain import cache_dir, require_tool
 
     verilog = to_verilog(component, name)
-    digest = hashlib.sha256(verilog.encode()).hexdigest()[:16]
+    extra_sources = dict(extra_sources or {})
+    digest = hashlib.sha256("\0".join([verilog, *extra_sources.values()]).encode()).hexdigest()[:16]
     build_dir = (cache_dir() / "sim" / f"{name}-uart-{simulator}-{digest}").resolve()
     with _tool_environment():
         require_tool("verilator" if simulator == "verilator" else "iverilog")
         with _locked(build_dir):
             marker = build_dir / ".built"
             if not marker.exists():
-                source = build_dir / f"{name}.v"
-                source.write_text(verilog)
+                sources = [build_dir / f"{name}.v"]
+                sources[0].write_text(verilog)
+                for file_name, text in extra_sources.items():
+                    sources.append(build_dir / file_name)
+                    sources[-1].write_text(text)
                 get_runner(simulator).build(
-                    sources=[source], hdl_toplevel=name, build_dir=build_dir,
+                    sources=sources, hdl_toplevel=name, build_dir=build_dir,
                     timescale=("1ns", "1ps"), build_args=BUILD_ARGS[simulator],
                     log_file=build_dir / "build.log")
                 marker.write_text(digest)

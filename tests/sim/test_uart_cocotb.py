@@ -6,6 +6,8 @@ expected logits come from the integer reference (``StemUnit.model`` → ``intref
 the expected class from ``torch.argmax`` (first maximum), and frames are checked by the
 host's own decoder, so the RTL, the host code and the reference must all agree.
 """
+import json
+
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -13,6 +15,8 @@ from sklearn.datasets import load_digits
 from binaryvit import host
 from binaryvit.hw.board_wrapper import UARTBoardWrapper
 from binaryvit.hw.mac import StemUnit
+from binaryvit.hw.verilog import to_verilog
+from binaryvit.hw.verilog_accelerator import load_generated_accelerator
 from binaryvit.sim.uart_bits_test import run_uart_exchange
 
 DIVISOR = 6
@@ -76,3 +80,24 @@ def test_bad_checksum_and_out_of_range_pixels_are_refused_with_status_bits():
         with pytest.raises(Exception, match="refused"):
             host.decode_response(answer, info)
     assert host.decode_response(answers[2], info) == expected(dut.accelerator, torch.tensor(image))
+
+
+def test_a_generated_network_behind_its_verilog_instance_answers_over_the_uart(tmp_path):
+    """The `binaryvit build` path: OUT/rtl/<top>.v + network.json become a VerilogAccelerator
+    (an Instance of the file's module); here the module is the linear classifier's Verilog."""
+    stem = linear_classifier()
+    rtl = tmp_path / "rtl"
+    rtl.mkdir()
+    (rtl / "binaryvit_top.v").write_text(to_verilog(stem, "binaryvit_top"))
+    (rtl / "network.json").write_text(json.dumps({
+        "top": "binaryvit_top", "verilog": "binaryvit_top.v", "pixel_width": 5,
+        "input_lanes": 4, "logit_width": 12, "logit_lanes": 2, "classes": CLASSES,
+        "pixels": PIXELS}))
+    accelerator, description = load_generated_accelerator(tmp_path)
+    dut = UARTBoardWrapper(accelerator, pixels=description["pixels"], num_logits=CLASSES,
+                           divisor=DIVISOR)
+    image = digits(3)[2]
+    answers = run_uart_exchange(dut, "uart_wrapper_instance", [host.encode_request(image.tolist(), dut.info)],
+                                [dut.info.response_length], divisor=DIVISOR, seed=6,
+                                extra_sources={"binaryvit_top.v": (rtl / "binaryvit_top.v").read_text()})
+    assert host.decode_response(answers[0], dut.info) == expected(stem, image)

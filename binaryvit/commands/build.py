@@ -1,0 +1,81 @@
+"""Build the generated network for a board: the UART wrapper around OUT/rtl's accelerator.
+
+iCEBreaker (iCE40UP5K) and ULX3S (ECP5-85F) go through Yosys and nextpnr from YoWASP
+(PyPI) to a bitstream; the Arty A7 gets Verilog and XDC for Vivado plus a LUT count from
+Yosys. Everything lands in OUT/build/<board>/: the bitstream, the tool logs (top.rpt
+Yosys, top.tim nextpnr), nextpnr's report and build.json (utilisation, Fmax, overflow).
+A design that does not fit still leaves OUT/build/<board>/ and names each resource that
+overflows and by how much. The host protocol is in docs/boards.md (`binaryvit run`).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from binaryvit.atomic import atomic_directory
+from binaryvit.errors import ToolError
+from binaryvit.hw.board_build import build_board
+from binaryvit.hw.board_wrapper import UARTBoardWrapper
+from binaryvit.hw.boards import BOARDS, BoardTop, get_board
+from binaryvit.hw.uart import baud_divisor
+from binaryvit.hw.verilog_accelerator import load_generated_accelerator
+
+NAME = "build"
+HELP = "build OUT's generated network for a board (bitstream, Fmax, utilisation)"
+ORDER = 60
+DEFAULT_BAUD = 115200
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", metavar="OUT", nargs="?", default="out",
+                        help="output folder with rtl/ from `binaryvit generate` (default out/)")
+    parser.add_argument("--board", default="icebreaker", choices=sorted(BOARDS),
+                        help="target board (default icebreaker)")
+    parser.add_argument("--baud", type=int, default=DEFAULT_BAUD,
+                        help=f"UART baud rate (default {DEFAULT_BAUD})")
+    parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+
+
+def image_pixels(out: Path, description: dict) -> int:
+    """Pixels per image: network.json's ``pixels``, else from OUT's integer model
+    (channels × height × width)."""
+    if "pixels" in description:
+        return int(description["pixels"])
+    from binaryvit.quantize.intmodel import load_intmodel
+    config = load_intmodel(out / "intmodel.npz").config
+    return config.in_channels * config.image_size[0] * config.image_size[1]
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    board = get_board(args.board)
+    accelerator, description = load_generated_accelerator(out)
+    wrapper = UARTBoardWrapper(accelerator, pixels=image_pixels(out, description),
+                               num_logits=int(description["classes"]),
+                               divisor=baud_divisor(board.clock_hz, args.baud))
+    target = out / "build" / board.name
+    failure = None
+    with atomic_directory(target, force=True) as folder:
+        try:
+            result = build_board(BoardTop(wrapper), board, folder, seed=args.seed)
+        except ToolError as exc:   # keep the folder: its tool logs say what went wrong
+            failure = exc
+    if failure is not None:
+        raise ToolError(f"{failure} (logs kept in {target})")
+    print(f"{board.description}: {'built' if result.ok else 'FAILED'} in {result.seconds:.0f} s "
+          f"-> {target}")
+    for name, usage in result.utilisation.items():
+        if usage.used and name in board.capacity:
+            print(f"  {name:>14}: {usage.used:6d} / {usage.available:6d} "
+                  f"({100 * usage.used / usage.available:.0f} %)")
+    for clock, fmax in result.fmax_mhz.items():
+        print(f"  Fmax {clock}: {fmax['achieved']:.1f} MHz (board clock {fmax['constraint']:.1f} MHz)")
+    if result.yosys_cells and board.family == "xilinx":
+        luts = sum(n for cell, n in result.yosys_cells.items() if cell.startswith("LUT"))
+        print(f"  LUTs (yosys synth_xilinx): {luts}; Verilog + XDC for Vivado in {target}")
+    if result.overflows:
+        raise ToolError(f"the design does not fit the {board.description}: "
+                        + "; ".join(result.overflows) + f" (logs in {target})")
+    if result.bitstream:
+        print(f"  bitstream: {target / result.bitstream}")
+    return 0
