@@ -58,7 +58,7 @@ def test_saturating_output_is_not_an_overflow():
 def trained(trained_checkpoint):
     model = load_checkpoint(trained_checkpoint).build_model()
     data = load_digits_dataset()
-    return model, quantize_model(model, data.train_images[:256]), data
+    return model, quantize_model(model, data.train_images[:64]), data
 
 
 def test_proof_is_sound_on_digit_images(trained):
@@ -76,7 +76,7 @@ def test_proof_is_sound_on_digit_images(trained):
         assert lo <= int(out.min()) and int(out.max()) <= hi, step.name
         seen.append(step.name)
 
-    run_int_network(q.intmodel, data.test_images, observer=check)
+    run_int_network(q.intmodel, data.test_images[:120], observer=check)
     assert len(seen) > 150
 
 

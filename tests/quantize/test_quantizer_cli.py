@@ -35,7 +35,7 @@ def quantized(trained_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("quantized")
     folding = json.dumps({Q_PROJ: {"pe": 4, "simd": 8}})
     code = main(["quantize", str(trained_checkpoint), "-o", str(out), "--folding", folding,
-                 "--calibration-images", "256"])
+                 "--calibration-images", "64"])
     assert code == 0
     return out
 
