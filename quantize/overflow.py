@@ -63,7 +63,7 @@ def _list(step: Step, key: str) -> list[int]:
     return [int(v) for v in step.arrays[key].reshape(-1)]
 
 
-def _step_bounds(step: Step, ins: list, ) -> tuple[Interval | None, dict[str, Interval]]:
+def _step_bounds(step: Step, ins: list) -> tuple[Interval | None, dict[str, Interval]]:
     """Output interval (None for bits) and the named intermediates of one step."""
     p, op = step.params, step.op
     width = p.get("width") or None
