@@ -19,16 +19,20 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
+
+import numpy as np
 
 from binaryvit.atomic import atomic_file
 from binaryvit.errors import ConfigError, DataError, ToolError
 from binaryvit.hw.board_build import TOP_NAME
 from binaryvit.hw.boards import Board, yowasp_env
+from binaryvit.quantize.intmodel import Step
 from binaryvit.quantize.rom_image import RomImage
+from binaryvit.quantize.weight_packing import pack_weight_rom, split_per_pe
 
-__all__ = ["RomSwap", "swap_rom_contents", "bitstream_holds", "write_hex_image",
-           "textual_bitstream"]
+__all__ = ["RomSwap", "swap_rom_contents", "bitstream_holds", "weight_swaps",
+           "write_hex_image", "textual_bitstream"]
 
 
 @dataclass(frozen=True)
@@ -169,3 +173,47 @@ def swap_rom_contents(build_dir: str | Path, board: Board, swaps: Sequence[RomSw
         with atomic_file(bitstream) as staged:
             shutil.copyfile(packed, staged)
     return bitstream
+
+
+def weight_swaps(old_steps: Sequence[Step], new_steps: Sequence[Step],
+                 folds: Mapping[str, Mapping[str, int]]) -> list[RomSwap]:
+    """The per-PE weight ROM swaps that turn a design built from ``old_steps`` into one
+    computing ``new_steps`` (two integer programs of the same network).
+
+    ``folds`` maps each binary layer to its hardware folding ``{"pe": P, "simd": S}``; each
+    layer's ROMs are ``split_per_pe(pack_weight_rom(weight_bits, pe, simd))``, named
+    ``<layer>.pe<p>``. Layers whose weights did not change give no swap. Raises
+    ``DataError`` when the programs differ in anything but binary weights (structure,
+    parameters, thresholds and other constants live in logic: that needs a new build),
+    naming every differing step and array.
+    """
+    if [(s.name, s.op, tuple(s.inputs)) for s in old_steps] != \
+            [(s.name, s.op, tuple(s.inputs)) for s in new_steps]:
+        raise DataError("the new model has a different structure (steps, ops or wiring): "
+                        "run `binaryvit generate` and `binaryvit build` again")
+    swaps, blockers = [], []
+    for old, new in zip(old_steps, new_steps):
+        if old.params != new.params:
+            blockers.append(f"{old.name} params")
+        for key in sorted(set(old.arrays) | set(new.arrays)):
+            a, b = old.arrays.get(key), new.arrays.get(key)
+            same = a is not None and b is not None and a.shape == b.shape and np.array_equal(a, b)
+            if same:
+                continue
+            if key == "weight_bits" and old.op == "xnor_popcount_dot" and a is not None \
+                    and b is not None and a.shape == b.shape:
+                if old.name not in folds:
+                    raise DataError(f"no folding recorded for binary layer {old.name}")
+                pe, simd = int(folds[old.name]["pe"]), int(folds[old.name]["simd"])
+                old_roms = split_per_pe(pack_weight_rom(a, pe, simd))
+                new_roms = split_per_pe(pack_weight_rom(b, pe, simd))
+                swaps += [RomSwap(f"{old.name}.pe{p}", o, n)
+                          for p, (o, n) in enumerate(zip(old_roms, new_roms)) if o != n]
+            else:
+                blockers.append(f"{old.name}.{key}")
+    if blockers:
+        shown = ", ".join(blockers[:8]) + (f", … ({len(blockers)} in all)" if len(blockers) > 8 else "")
+        raise DataError(f"the new model changes constants held in logic, not block RAM "
+                        f"({shown}); only binary weights can be swapped in place: run "
+                        f"`binaryvit generate` and `binaryvit build` again")
+    return swaps

@@ -1,0 +1,110 @@
+"""Put a new checkpoint's binary weights into OUT's built bitstreams, without place and route.
+
+NEW is a checkpoint (.pt, quantized here with OUT's formats and folding) or an integer
+model (.npz). Every binary layer's per-PE weight ROM that changed is rewritten in the
+block RAMs of each iCE40 / ECP5 build in OUT/build/<board>/ (yowasp-icebram /
+yowasp-ecpbram), and the bitstream is packed again: seconds instead of a full build.
+Only binary weights can change this way: if the new model changes anything else
+(thresholds, affine constants, structure), the command names what changed and asks for
+`binaryvit generate` + `binaryvit build`. A ROM that Yosys put in logic instead of block
+RAM is named too. OUT/intmodel.npz and OUT/rtl are left as they were; each updated build
+records the weights it now holds in OUT/build/<board>/weights.json.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+
+from binaryvit.atomic import write_text_atomic
+from binaryvit.errors import DataError, OutputPathError
+from binaryvit.hw.board_build import BUILD_JSON
+from binaryvit.hw.boards import BOARDS
+from binaryvit.hw.bram_update import swap_rom_contents, weight_swaps
+from binaryvit.quantize.intmodel import IntModel, load_intmodel
+from binaryvit.quantize.manifest import sha256_file
+
+NAME = "update-weights"
+HELP = "swap a new checkpoint's binary weights into OUT's bitstreams (no place and route)"
+ORDER = 65
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", metavar="OUT", help="output folder with build/<board>/")
+    parser.add_argument("new", metavar="NEW_CKPT",
+                        help="new checkpoint (.pt) or integer model (.npz) of the same network")
+    parser.add_argument("--board", action="append", choices=sorted(BOARDS), default=None,
+                        help="update only this board's build (repeatable; default all built)")
+
+
+def hardware_folds(out: Path) -> dict[str, dict[str, int]]:
+    """Each binary layer's ``{"pe", "simd"}`` as the hardware was generated
+    (``reports/estimate.json``), else as the quantizer packed it (``manifest.json``)."""
+    estimate = out / "reports" / "estimate.json"
+    if estimate.is_file():
+        layers = json.loads(estimate.read_text()).get("layers", [])
+        folds = {layer["name"]: layer["fold"] for layer in layers
+                 if layer.get("op") == "xnor_popcount_dot"}
+        if folds:
+            return folds
+    manifest = out / "manifest.json"
+    if manifest.is_file():
+        return {name: {"pe": f["pe"], "simd": f["simd"]}
+                for name, f in json.loads(manifest.read_text()).get("folding", {}).items()}
+    raise OutputPathError(f"{out} records no folding (reports/estimate.json or manifest.json)")
+
+
+def new_model(out: Path, new: Path) -> IntModel:
+    """``new`` as an integer model: loaded (.npz) or quantized like OUT's (.pt)."""
+    if not new.is_file():
+        raise OutputPathError(f"{new} not found")
+    if new.suffix == ".npz":
+        return load_intmodel(new)
+    from binaryvit.quantize.formats import QuantFormats
+    from binaryvit.quantize.quantizer import quantize_checkpoint
+    manifest = json.loads((out / "manifest.json").read_text()) \
+        if (out / "manifest.json").is_file() else {}
+    known = {f.name for f in dataclasses.fields(QuantFormats)}
+    kwargs = {k: v for k, v in manifest.get("formats", {}).items() if k in known}
+    if "input_range" in manifest:
+        kwargs["input_range"] = tuple(manifest["input_range"])
+    formats = QuantFormats(**kwargs)
+    folding = {name: {"pe": f["pe"], "simd": f["simd"]}
+               for name, f in manifest.get("folding", {}).items()} or None
+    with tempfile.TemporaryDirectory(prefix="update-weights-") as tmp:
+        return quantize_checkpoint(new, Path(tmp) / "q", formats=formats, folding=folding).intmodel
+
+
+def run(args: argparse.Namespace) -> int:
+    out, new = Path(args.out), Path(args.new)
+    names = args.board or [name for name in BOARDS if (out / "build" / name / BUILD_JSON).is_file()]
+    builds = []
+    for name in names:
+        board = BOARDS[name]
+        if not (out / "build" / name / BUILD_JSON).is_file():
+            raise OutputPathError(f"{out}/build/{name} has no build: run "
+                                  f"`binaryvit build {out} --board {name}` first")
+        if board.family not in ("ice40", "ecp5"):
+            if args.board:
+                raise DataError(f"board {name}: no open bitstream flow ({board.family}); "
+                                "rebuild in Vivado with the new weights")
+            continue
+        builds.append(board)
+    if not builds:
+        raise OutputPathError(f"{out}/build/ holds no iCE40 or ECP5 build: run "
+                              f"`binaryvit build {out} --board icebreaker|ulx3s` first")
+    old = load_intmodel(out / "intmodel.npz")
+    swaps = weight_swaps(old.steps, new_model(out, new).steps, hardware_folds(out))
+    if not swaps:
+        print(f"{new}: same binary weights as the built design; nothing to do")
+        return 0
+    for board in builds:
+        folder = out / "build" / board.name
+        bitstream = swap_rom_contents(folder, board, swaps)
+        write_text_atomic(folder / "weights.json", json.dumps({
+            "source": str(new), "sha256": sha256_file(new),
+            "roms_swapped": [s.name for s in swaps]}, indent=2) + "\n")
+        print(f"{board.name}: {len(swaps)} weight ROMs swapped -> {bitstream}")
+    return 0
