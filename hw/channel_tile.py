@@ -1,7 +1,7 @@
 """Channel tiling: each token's ``C`` channels repeated ``copies`` times (the MLP shortcut)."""
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -48,32 +48,37 @@ class ChannelTile(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         bits = self.width * self.lanes
-        store = Array(Signal(bits, name=f"word{k}") for k in range(self.words))
-        word = Signal(range(self.words + 1))
-        copy = Signal(range(self.copies + 1))
+        # A ring of registers instead of an indexed memory: storing shifts a word in,
+        # replaying rotates by one word, and after ``words`` steps the ring is back in order.
+        ring = [Signal(bits, name=f"word{k}") for k in range(self.words)]
+        word = Signal(range(self.words)) if self.words > 1 else None
+        copy = Signal(range(self.copies))
         token_last = Signal()
         free = ~self.o.valid | self.o.ready
-        end_word = word == self.words - 1
+        end_word = (word == self.words - 1) if word is not None else 1
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         m.d.comb += self.i.ready.eq(free & (copy == 0))
         with m.If(copy == 0):
             with m.If(self.i.valid & self.i.ready):
-                m.d.sync += [store[word].eq(self.i.payload.data.as_value()),
+                m.d.sync += [ring[-1].eq(self.i.payload.data.as_value()),
+                             *(ring[k].eq(ring[k + 1]) for k in range(self.words - 1)),
                              self.o.payload.data.eq(self.i.payload.data), self.o.valid.eq(1),
                              self.o.payload.last.eq(0)]
+                self._advance(m, word, end_word, copy)
                 with m.If(end_word):
-                    m.d.sync += [word.eq(0), copy.eq(1), token_last.eq(self.i.payload.last)]
-                with m.Else():
-                    m.d.sync += word.eq(word + 1)
+                    m.d.sync += token_last.eq(self.i.payload.last)
         with m.Elif(free):
             final_copy = copy == self.copies - 1
-            m.d.sync += [self.o.payload.data.as_value().eq(store[word]), self.o.valid.eq(1),
-                         self.o.payload.last.eq(token_last & final_copy & end_word)]
-            with m.If(end_word):
-                m.d.sync += [word.eq(0), copy.eq(copy + 1)]
-                with m.If(final_copy):
-                    m.d.sync += copy.eq(0)
-            with m.Else():
-                m.d.sync += word.eq(word + 1)
+            m.d.sync += [self.o.payload.data.as_value().eq(ring[0]), self.o.valid.eq(1),
+                         self.o.payload.last.eq(token_last & final_copy & end_word),
+                         ring[-1].eq(ring[0]),
+                         *(ring[k].eq(ring[k + 1]) for k in range(self.words - 1))]
+            self._advance(m, word, end_word, copy)
         return m
+
+    def _advance(self, m: Module, word, end_word, copy) -> None:
+        if word is not None:
+            m.d.sync += word.eq(Mux(end_word, 0, word + 1))
+        with m.If(end_word):
+            m.d.sync += copy.eq(Mux(copy == self.copies - 1, 0, copy + 1))

@@ -82,7 +82,7 @@ def describe_network(model: IntModel, network: BinaryViTAccelerator, estimate: d
             "patch_size": model.steps[0].params["size"], "pixel_width": pixels.width,
             "input_lanes": network.input_lanes, "logit_width": logits.width,
             "logit_lanes": network.produced_lanes[network.logits],
-            "classes": logits.channels, "taps": taps,
+            "classes": logits.channels, "class_bits": network.argmax.index_bits, "taps": taps,
             "estimate": {"cycles_per_image": estimate["cycles_per_image"],
                          "ideal_cycles_per_image": estimate["ideal_cycles_per_image"],
                          "luts": estimate["luts"]}}

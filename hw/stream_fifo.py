@@ -43,7 +43,7 @@ class StreamFIFO(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         width = Shape.cast(self.layout).width
-        m.submodules.storage = storage = fifo.SyncFIFOBuffered(width=width, depth=self.depth)
+        m.submodules.queue = storage = fifo.SyncFIFOBuffered(width=width, depth=self.depth)
         m.d.comb += [
             storage.w_data.eq(self.i.payload.as_value()),
             storage.w_en.eq(self.i.valid),

@@ -26,7 +26,8 @@ async def network_inference(dut):
     """Stream all images through the accelerator and record outputs, cycles and taps."""
     job = json.loads(Path(os.environ[JOB_ENV]).read_text())
     result = {"logits": [], "classes": [], "image_done": [], "first_input": None,
-              "taps": {str(k): [] for k in job["taps"]}, "error": None, "cycles": 0}
+              "taps": {str(k): [] for k in job["taps"]},
+              "tap_cycles": {str(k): [] for k in job["taps"]}, "error": None, "cycles": 0}
     try:
         await _run(dut, job, result)
     except AssertionError as exc:
@@ -87,6 +88,7 @@ async def _run(dut, job: dict, result: dict) -> None:
         for key, valid, payload in taps:
             if valid.value == 1:
                 result["taps"][key].append(int(payload.value))
+                result["tap_cycles"][key].append(cycle)
                 progress = True
         await RisingEdge(dut.clk)
         cycle += 1

@@ -1,0 +1,101 @@
+"""The network generator: kernel per step, FIFO depths from the token-demand analysis,
+errors for what hardware cannot express, deterministic Verilog that lints clean."""
+import copy
+
+import numpy as np
+import pytest
+from network_models import int_model
+
+from binaryvit.errors import ConfigError
+from binaryvit.hw.fifo_sizing import fifo_depths, token_demand
+from binaryvit.hw.folding import fold_network
+from binaryvit.hw.network import BinaryViTAccelerator
+from binaryvit.hw.network_graph import TensorInfo, infer_tensors
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
+
+def test_token_demands_by_hand():
+    grid = TensorInfo("fixed", 8, 4, 16, (4, 4))
+    pooled = TensorInfo("fixed", 8, 4, 4, (2, 2))
+    # 2×2 windows of a 4×4 grid close on tokens (1,1)=5, (1,3)=7, (3,1)=13, (3,3)=15
+    assert token_demand("spatial_pool", grid, pooled, factor=2).tolist() == [5, 7, 13, 15]
+    strip_grid = TensorInfo("fixed", 8, 4, 6, (2, 3))
+    # a 1×3 strip centred on (i, j) needs (i, j+1), clipped to the last column
+    assert token_demand("strip_pool", strip_grid, strip_grid, reach=(0, 1)).tolist() == \
+        [1, 2, 2, 4, 5, 5]
+    # a 3×1 strip needs the next row, clipped to the last row
+    assert token_demand("strip_pool", strip_grid, strip_grid, reach=(1, 0)).tolist() == \
+        [3, 4, 5, 3, 4, 5]
+    assert token_demand("whole_image", grid, pooled).tolist() == [15] * 4
+
+
+@pytest.fixture(scope="module")
+def tiny_network():
+    model = int_model("tiny-digits")
+    return BinaryViTAccelerator(model, fold_network(model))
+
+
+def test_every_step_has_its_kernel(tiny_network):
+    model = tiny_network.model
+    no_stream = {"constant", "attention_scores", "attention_mask", "image_patches"}
+    for step in model.steps:
+        assert (step.name in tiny_network.nodes) == (step.op not in no_stream), step.name
+    kinds = {n.op: type(n.component).__name__ for n in tiny_network.nodes.values()}
+    assert kinds["and_popcount_context"] == "BinaryAttention"
+    assert kinds["xnor_popcount_dot"] == "XnorPopcountMVU"
+    assert type(tiny_network.nodes["stem"].component).__name__ == "PositionEmbeddingAdd"
+
+
+def test_fifo_skews_follow_the_kernels_buffering(tiny_network):
+    skews = fifo_depths(tiny_network)
+    a = "stages.0.blocks.0.attention"
+    # Attention needs all 16 keys, i.e. the whole 64-token norm1 image, before the first
+    # query leaves: the query branch must hold 63 tokens while the key branch fills.
+    assert skews[f"stages.0.blocks.0.norm1->{a}.q_proj.input_sign.i"] == 63
+    assert skews[f"stages.0.blocks.0.norm1->{a}.sr_pool.i"] == 0
+    # The 5×1 strip pool emits token (i, j) with input (i+2, j): the other branches of
+    # norm2 (MLP, 1×3, 3×1, 1×5) wait two 8-token rows = 16 tokens. The 5×1 branch waits
+    # only on the last row, where it needs (7, j) and the 1×5 branch (7, j+2): 2 tokens.
+    b = "stages.0.blocks.0"
+    assert skews[f"{b}.norm2->{b}.pool_branches.5x1.sum.i"] == 2
+    assert skews[f"{b}.norm2->{b}.mlp.fc1.input_sign.i"] == 16
+    # The upsampler and attention both take the whole 16-token key image before their first
+    # output, so the two branches of k_act meet (in ctx_sum_k) without skew.
+    assert skews[f"{a}.k_act->{a}.k_up.i"] == 0
+    assert skews[f"{a}.k_act->{a}.k_sign.i"] == 0
+    for edge in tiny_network.edges:
+        if edge.fifo_depth:
+            words = tiny_network.tensors[edge.tensor].channels // \
+                tiny_network.produced_lanes[edge.tensor]
+            assert edge.fifo_depth >= (skews[f"{edge.tensor}->{edge.consumer or 'output'}."
+                                             f"{edge.port}"] + 2) * words
+
+
+def test_taps_and_unsupported_steps_are_refused():
+    model = int_model("micro")
+    folding = fold_network(model)
+    with pytest.raises(ConfigError, match="taps: 'stages.0.blocks.0.attention.scores' is not"):
+        BinaryViTAccelerator(model, folding, taps=["stages.0.blocks.0.attention.scores"])
+    broken = copy.deepcopy(model)
+    broken.step("stages.0.blocks.0.attention.sr_pool").params["pad_h"] = 1
+    with pytest.raises(ConfigError, match="sr_pool.*only r×r pooling"):
+        BinaryViTAccelerator(broken, folding)
+    broken = copy.deepcopy(model)
+    broken.steps[-1].op = "mystery"
+    with pytest.raises(ConfigError, match="operation 'mystery' has no hardware kernel"):
+        fold_network(broken)
+
+
+def test_tensor_shapes_of_the_tiny_model():
+    t = infer_tensors(int_model("tiny-digits"))
+    assert (t["input"].kind, t["input"].width, t["input"].tokens) == ("pixel", 5, 64)
+    assert (t["stem"].tokens, t["stem"].channels) == (64, 32)
+    assert (t["stages.1.merge.conv.patches"].kind, t["stages.1.merge.conv.patches"].channels,
+            t["stages.1.merge.conv.patches"].tokens) == ("binary", 128, 16)
+    # dot of 32 ±1 products lies in [−32, 32]: 7 signed bits; context of 16 keys: 6 bits
+    assert t["stages.0.blocks.0.attention.q_proj"].width == 7
+    assert t["stages.0.blocks.0.attention.context"].width == 6
+    assert t["classifier"].tokens == 1 and t["classifier"].channels == 10
+    assert np.all([t[s].kind != "scores" for s in t if not s.endswith(("scores",
+                                                                       "prob_binarizer"))])
