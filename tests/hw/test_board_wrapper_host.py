@@ -1,0 +1,122 @@
+"""`binaryvit run` and binaryvit.host over a real tty: a pseudo-terminal whose other end
+plays the board (answering with the protocol bytes of docs/boards.md).
+
+The fake board's logits are a hand-chosen function of the bytes it received, so the test
+checks the pixel order on the wire (hand-derived patch order), the framing and the decoding.
+"""
+import json
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from binaryvit import host
+from binaryvit.cli import main
+from binaryvit.errors import DataError, ToolError
+
+INFO = host.DesignInfo(pixels=16, num_logits=3, logit_bytes=2, pixel_width=5,
+                       pixel_signed=False, logit_signed=True)
+
+
+def read_exactly(fd, count):
+    data = b""
+    while len(data) < count:
+        data += os.read(fd, count - len(data))
+    return data
+
+
+def fake_board(master, received, corrupt=False):
+    assert read_exactly(master, 1) == bytes([host.COMMAND_INFO])
+    os.write(master, INFO.encode())
+    request = read_exactly(master, INFO.request_length)
+    received.append(request)
+    pixels = list(request[1:-1])
+    # logits: first pixel, minus the second, and -300 (two's complement on the wire)
+    logits = [pixels[0], -pixels[1], -300]
+    body = bytes([0, max(range(3), key=lambda k: logits[k])]) + b"".join(
+        v.to_bytes(2, "little", signed=True) for v in logits)
+    frame = bytes([host.RESPONSE_SYNC]) + body + bytes([host.checksum(body)])
+    if corrupt:   # one bit flipped on the line after the board computed its checksum
+        frame = frame[:4] + bytes([frame[4] ^ 1]) + frame[5:]
+    os.write(master, frame)
+
+
+@pytest.fixture
+def board_out(tmp_path):
+    out = tmp_path / "out"
+    (out / "rtl").mkdir(parents=True)
+    (out / "rtl" / "network.json").write_text(json.dumps({"patch_size": 2}))
+    image = tmp_path / "image.npy"
+    np.save(image, np.arange(16).reshape(4, 4))
+    return out, image
+
+
+def test_run_sends_pixels_in_patch_order_and_prints_class_and_logits(board_out, capsys):
+    out, image = board_out
+    master, slave = os.openpty()
+    received = []
+    board = threading.Thread(target=fake_board, args=(master, received))
+    board.start()
+    try:
+        code = main(["run", str(image), "--port", os.ttyname(slave), "--out", str(out),
+                     "--timeout", "5"])
+    finally:
+        board.join(10)
+        os.close(master)
+        os.close(slave)
+    assert code == 0
+    # 4×4 image 0..15 in 2×2 patches, raster order: rows (0,1) cols (0,1), then cols (2,3)…
+    patch_order = [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15]
+    assert received[0] == bytes([host.COMMAND_CLASSIFY]
+                                + patch_order + [sum(patch_order) & 0xFF])
+    assert capsys.readouterr().out == "class 0\nlogits 0 -1 -300\n"
+
+
+def test_a_corrupted_answer_is_reported_not_decoded(board_out, capsys):
+    out, image = board_out
+    master, slave = os.openpty()
+    board = threading.Thread(target=fake_board, args=(master, [], True))
+    board.start()
+    try:
+        code = main(["run", str(image), "--port", os.ttyname(slave), "--out", str(out)])
+    finally:
+        board.join(10)
+        os.close(master)
+        os.close(slave)
+    assert code == 2
+    assert "checksum" in capsys.readouterr().err
+
+
+def test_a_silent_port_times_out_with_a_hint(board_out):
+    master, slave = os.openpty()
+    try:
+        with host.SerialPort(os.ttyname(slave)) as port:
+            with pytest.raises(ToolError, match="timed out .* got 0.*programmed"):
+                host.query_info(port, timeout=0.2)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_pixels_outside_the_input_element_are_refused_before_sending():
+    with pytest.raises(DataError, match="pixel 3 = 32 is outside the input range"):
+        host.encode_request([0, 1, 2, 32] + [0] * 12, INFO)
+    with pytest.raises(DataError, match="15 pixels, the design expects 16"):
+        host.encode_request([0] * 15, INFO)
+
+
+def test_a_non_tty_and_a_missing_port_are_clear_errors(tmp_path):
+    plain = tmp_path / "file"
+    plain.write_text("")
+    with pytest.raises(ToolError, match="not a serial port"):
+        host.SerialPort(plain)
+    with pytest.raises(ToolError, match="cannot open serial port"):
+        host.SerialPort(tmp_path / "ttyNONE")
+
+
+def test_info_block_round_trips_and_rejects_damage():
+    block = INFO.encode()
+    assert host.DesignInfo.decode(block) == INFO
+    with pytest.raises(DataError, match="checksum"):
+        host.DesignInfo.decode(block[:-1] + bytes([block[-1] ^ 0x40]))
