@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 from binaryvit import host
 from binaryvit.errors import ConfigError
 from binaryvit.hw.parameter_checks import check_int
-from binaryvit.hw.uart import UARTReceiver, UARTTransmitter
+from binaryvit.hw.uart import UARTReceiver, UARTTransmitter, check_divisor
 
 __all__ = ["StreamFormat", "stream_format", "UARTBoardWrapper"]
 
@@ -114,7 +114,7 @@ class UARTBoardWrapper(wiring.Component):
         if self.num_logits % fout.lanes:
             raise ConfigError(f"num_logits={self.num_logits} is not a multiple of the "
                               f"accelerator's {fout.lanes} output lanes")
-        self.divisor = divisor
+        self.divisor = check_divisor(divisor)
         self.logit_bytes = (fout.width + 7) // 8
         self.info = host.DesignInfo(pixels=self.pixels, num_logits=self.num_logits,
                                     logit_bytes=self.logit_bytes, pixel_width=fin.width,

@@ -13,7 +13,8 @@ from amaranth.lib.wiring import In, Out
 from binaryvit.errors import ConfigError
 from binaryvit.hw.parameter_checks import check_int
 
-__all__ = ["UARTReceiver", "UARTTransmitter", "baud_divisor", "MIN_DIVISOR", "MAX_BAUD_ERROR"]
+__all__ = ["UARTReceiver", "UARTTransmitter", "baud_divisor", "check_divisor", "MIN_DIVISOR",
+           "MAX_BAUD_ERROR"]
 
 MIN_DIVISOR = 4          # the receiver samples at the middle of a bit: needs a few cycles per bit
 MAX_BAUD_ERROR = 0.02    # 8N1 samples 9.5 bit times after the start edge: 2 % keeps well inside
@@ -37,7 +38,8 @@ def baud_divisor(clock_hz: float, baud: int) -> int:
     return divisor
 
 
-def _check_divisor(divisor: int) -> int:
+def check_divisor(divisor: int) -> int:
+    """``divisor`` (clock cycles per bit) as an int in ``[MIN_DIVISOR, 2**24]``."""
     return check_int(divisor, "divisor (clock cycles per bit)", MIN_DIVISOR, 1 << 24)
 
 
@@ -68,7 +70,7 @@ class UARTReceiver(wiring.Component):
     """
 
     def __init__(self, divisor: int):
-        self.divisor = _check_divisor(divisor)
+        self.divisor = check_divisor(divisor)
         super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(unsigned(8))),
                           "frame_error": Out(1), "overrun": Out(1)})
 
@@ -134,7 +136,7 @@ class UARTTransmitter(wiring.Component):
     """
 
     def __init__(self, divisor: int):
-        self.divisor = _check_divisor(divisor)
+        self.divisor = check_divisor(divisor)
         super().__init__({"i": In(stream.Signature(unsigned(8))), "tx": Out(1, init=1)})
 
     def elaborate(self, platform) -> Module:
