@@ -64,6 +64,8 @@ class Board:
     clock_hz : the board oscillator the design runs from.
     capacity : resources of the FPGA under nextpnr's cell names (for the fit check).
     lut_resource : the capacity entry that counts logic (LUT4 cells).
+    block_ram_bits : bits of block RAM (EBR / DP16KD / RAMB36; not the UP5K's SPRAM, which
+        has no initial contents and a single port).
     bitstream : the bitstream file name the build leaves (``None``: no bitstream).
     fmax_target_mhz, gops_per_klut_target : the project's performance targets
         (``/work/shared/research/anchors_hw.md`` §6), or ``None``.
@@ -76,6 +78,7 @@ class Board:
     clock_hz: float
     capacity: dict[str, int]
     lut_resource: str
+    block_ram_bits: int
     bitstream: str | None
     fmax_target_mhz: float | None = None
     gops_per_klut_target: float | None = None
@@ -87,21 +90,21 @@ BOARDS: dict[str, Board] = {
         family="ice40", platform=_icebreaker, clock_hz=12e6,
         capacity={"ICESTORM_LC": 5280, "ICESTORM_RAM": 30, "ICESTORM_SPRAM": 4,
                   "ICESTORM_DSP": 8},
-        lut_resource="ICESTORM_LC", bitstream="top.bin",
+        lut_resource="ICESTORM_LC", block_ram_bits=30 * 4096, bitstream="top.bin",
         fmax_target_mhz=40, gops_per_klut_target=25),
     "ulx3s": Board(
         name="ulx3s", description="Radiona ULX3S, Lattice ECP5 LFE5U-85F-6BG381",
         family="ecp5", platform=_ulx3s_85f, clock_hz=25e6,
         capacity={"TRELLIS_COMB": 83640, "TRELLIS_FF": 83640, "DP16KD": 208,
                   "MULT18X18D": 156},
-        lut_resource="TRELLIS_COMB", bitstream="top.bit",
+        lut_resource="TRELLIS_COMB", block_ram_bits=208 * 18432, bitstream="top.bit",
         fmax_target_mhz=100, gops_per_klut_target=80),
     "arty": Board(
         name="arty", description="Digilent Arty A7-35T, Xilinx XC7A35T-1LCSG324 "
                                  "(Verilog + XDC for Vivado; LUTs from yosys synth_xilinx)",
         family="xilinx", platform=_arty_a7_35, clock_hz=100e6,
         capacity={"LUT": 20800, "FF": 41600, "RAMB36": 50, "DSP48E1": 90},
-        lut_resource="LUT", bitstream=None),
+        lut_resource="LUT", block_ram_bits=50 * 36864, bitstream=None),
 }
 
 

@@ -172,19 +172,24 @@ def board_rows(inputs: ReportInputs) -> list[list[Any]]:
 
 
 def fit_lines(inputs: ReportInputs) -> list[str]:
-    """Before any build: the cost model's LUTs against each FPGA's logic capacity."""
-    luts = (inputs.estimate or {}).get("luts")
+    """Before any build: the cost model's LUTs and on-chip memory bits (weights + FIFOs)
+    against each FPGA's logic and block RAM."""
+    estimate = inputs.estimate or {}
+    luts = estimate.get("luts")
     if luts is None:
         return []
+    bits = estimate.get("weight_bits", 0) + estimate.get("fifo_bits", 0)
     lines = []
     for board in BOARDS.values():
-        capacity = board.capacity[board.lut_resource]
-        verdict = (f"fits ({100 * luts / capacity:.0f} %)" if luts <= capacity else
-                   f"does not fit: {luts} > {capacity}, {luts - capacity} over "
-                   f"({100 * luts / capacity:.0f} %)")
-        lines.append(f"- {board.description}: estimated {luts} LUT4 against "
-                     f"{capacity} {board.lut_resource} — {verdict}")
-    return lines + [""]
+        verdicts = []
+        for what, need, have in (("LUT4", luts, board.capacity[board.lut_resource]),
+                                 ("memory bits", bits, board.block_ram_bits)):
+            verdicts.append(f"{what} {need} of {have} " + (
+                f"(fits, {100 * need / have:.0f} %)" if need <= have else
+                f"(does not fit: {need - have} over, {100 * need / have:.0f} %)"))
+        lines.append(f"- {board.description}: " + "; ".join(verdicts))
+    return lines + ["", "Memory bits = weight ROM bits + FIFO bits (estimate.json), against "
+                    "block RAM (UP5K: 30 EBR of 4 kbit; its 1 Mbit SPRAM is not counted)." , ""]
 
 
 def write_report(out: str | Path) -> Path:

@@ -27,7 +27,8 @@ def test_report_tables_hold_hand_computed_figures_and_the_overflow(tmp_path):
                                   "checkpoint": {"metrics": {"test_accuracy": 0.9525}}})
     write(out / "reports" / "estimate.json", {
         "cycles_per_image": 1200, "ideal_cycles_per_image": 1000, "bottleneck": "block0.mlp",
-        "luts": 6000, "xnor_lanes": 64, "xnor_utilisation": 0.5,
+        "luts": 6000, "xnor_lanes": 64, "xnor_utilisation": 0.5, "weight_bits": 100000,
+        "fifo_bits": 30000,
         "layers": [{"name": "stem", "op": "fixed_mac", "fold": {"pe": 2, "simd": 1},
                     "cycles_per_image": 1024, "ideal_cycles_per_image": 1000, "luts": 900},
                    {"name": "block0.mlp", "op": "xnor_popcount_dot", "fold": {"pe": 4, "simd": 16},
@@ -52,7 +53,10 @@ def test_report_tables_hold_hand_computed_figures_and_the_overflow(tmp_path):
     # 50 MHz / 1000 cycles = 50,000 images/s; 2·64·50e6·0.5 / 5 kLUT = 0.64 GOPS/kLUT
     assert "| icebreaker | 5000/5280 | ICESTORM_RAM 12/30 | 50.0 (meets 40) | 50,000 | 0.6 | fits |" in text
     assert "TRELLIS_COMB: 90000 used of 83640 available (108 %, 6360 over)" in text
-    assert "does not fit: 6000 > 5280, 720 over (114 %)" in text
+    assert "LUT4 6000 of 5280 (does not fit: 720 over, 114 %)" in text
+    # 130,000 bits against 30 EBR · 4096 = 122,880: 7,120 over
+    assert "memory bits 130000 of 122880 (does not fit: 7120 over, 106 %)" in text
+    assert "LUT4 6000 of 83640 (fits, 7 %); memory bits 130000 of 3833856 (fits, 3 %)" in text
     for png in ("cycles_per_layer.png", "luts_per_layer.png", "utilisation.png"):
         assert (out / "reports" / png).read_bytes()[:8] == PNG_MAGIC
         assert f"]({png})" in text
