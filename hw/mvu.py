@@ -20,7 +20,8 @@ from binaryvit.golden.intref.validation import as_bit_tensor, as_int_tensor
 from binaryvit.hw.fixed_point_stream import (binary_layout, decode_binary, decode_fixed_point,
                                              encode_binary, encode_fixed_point,
                                              fixed_point_layout)
-from binaryvit.hw.popcount import POPCOUNT_STYLES, popcount_stages, xnor_popcount
+from binaryvit.hw.popcount import (POPCOUNT_STYLES, activation_features, encode_weight_word,
+                                   feature_width, popcount_stages, xnor_popcount)
 from binaryvit.quantize.rom_image import RomImage
 from binaryvit.quantize.weight_packing import pack_weight_rom, split_per_pe, unpack_weight_rom
 
@@ -61,8 +62,11 @@ class XnorPopcountMVU(wiring.Component):
         Fuse a sign unit: output bit ``n`` is ``intref.threshold(dot, thresholds, flip)``.
     flip : 0/1 sequence ``[N]``, optional
         Per-channel compare direction of the fused threshold (default all 0: ``>=``).
-    popcount : {"plain", "counter6", "counter4"}
-        Popcount datapath structure (``binaryvit.hw.popcount``).
+    popcount : {"plain", "counter6", "counter4", "shared4"}
+        Popcount datapath structure (``binaryvit.hw.popcount``). ``"shared4"`` stores the
+        activation features (``activation_features``, ``feature_width(simd)`` bits per
+        word, built once at the buffer's write port and shared by all PEs) in the input
+        buffer and the ``encode_weight_word`` re-encoding of every ROM word.
     register_every : int
         Register the popcount tree after every this many levels (0: combinational).
 
@@ -86,9 +90,10 @@ class XnorPopcountMVU(wiring.Component):
     Back-pressure on ``o`` stalls the whole compute pipeline (a global enable); the input
     keeps filling the free buffer half.
 
-    Memories (``amaranth.lib.memory``): the input double buffer (``2·K/simd`` × ``simd``)
-    and the per-PE weight ROMs (``(N/pe)·(K/simd)`` × ``simd``, init from
-    ``split_per_pe(pack_weight_rom(...))``) have synchronous, non-transparent read ports
+    Memories (``amaranth.lib.memory``): the input double buffer (``2·K/simd`` ×
+    ``feature_width(simd, popcount)``) and the per-PE weight ROMs (``(N/pe)·(K/simd)`` ×
+    ``simd``, init from ``split_per_pe(pack_weight_rom(...))``, each word passed through
+    ``encode_weight_word``; ``rom`` stays the canonical image) have synchronous, non-transparent read ports
     enabled by the global enable (block RAM / LUTRAM friendly; a buffer half is never
     read and written in the same cycle). The fused thresholds are a per-PE ROM of
     ``N/pe`` rows with an asynchronous read, addressed by the neuron fold in the output
@@ -207,18 +212,22 @@ class XnorPopcountMVU(wiring.Component):
         m.d.comb += enable.eq(~self.o.valid | out_ready)
 
         # Input double buffer: words 0..SF-1 are half 0, SF..2SF-1 half 1.
-        m.submodules.buffer = buffer = memory.Memory(shape=unsigned(simd), depth=2 * SF, init=[])
+        features = feature_width(simd, self.popcount)
+        m.submodules.buffer = buffer = memory.Memory(shape=unsigned(features), depth=2 * SF,
+                                                     init=[])
         buf_write = buffer.write_port()
         buf_read = buffer.read_port(domain="sync")
         full = [Signal(name=f"half{h}_full") for h in range(2)]
         half_last = [Signal(name=f"half{h}_last") for h in range(2)]
 
+        written = Signal(features)  # built once here, read by every PE
+        m.d.comb += written.eq(activation_features(self.i.payload.data, self.popcount))
         write_half = Signal()
         write_index = Signal(range(max(SF, 2)))
         m.d.comb += [
             self.i.ready.eq(~Mux(write_half, full[1], full[0])),
             buf_write.addr.eq(Mux(write_half, SF, 0) + write_index),
-            buf_write.data.eq(self.i.payload.data),
+            buf_write.data.eq(written),
             buf_write.en.eq(self.i.valid & self.i.ready),
         ]
         write_done = Signal()
@@ -264,7 +273,9 @@ class XnorPopcountMVU(wiring.Component):
         # Per-PE weight ROMs, read in step with the buffer.
         rom_data = []
         for p, image in enumerate(split_per_pe(self.rom)):
-            rom = memory.Memory(shape=unsigned(simd), depth=image.depth, init=image.words)
+            rom = memory.Memory(shape=unsigned(simd), depth=image.depth,
+                                init=[encode_weight_word(word, simd, self.popcount)
+                                      for word in image.words])
             m.submodules[f"weights_pe{p}"] = rom
             port = rom.read_port(domain="sync")
             m.d.comb += [port.addr.eq(rom_addr), port.en.eq(enable)]
@@ -286,7 +297,7 @@ class XnorPopcountMVU(wiring.Component):
         for p in range(pe):
             count, stages = xnor_popcount(m, buf_read.data, rom_data[p], style=self.popcount,
                                           register_every=self.register_every, enable=enable,
-                                          name=f"popcount_pe{p}")
+                                          name=f"popcount_pe{p}", encoded=True)
             counts.append(count)
         for stage in range(stages):
             delayed = {name: Signal(shape, name=f"tag_{name}_{stage + 1}")

@@ -2,7 +2,7 @@
 # (popcount_stages builds a throw-away Module only to count the stages.)
 """XNOR-popcount datapaths: ``popcount(XNOR(a, w))`` over ``lanes`` bit pairs.
 
-Three structures, chosen by ``style``, so a benchmark can put Yosys's mapping of a plain
+Four structures, chosen by ``style``, so a benchmark can put Yosys's mapping of a plain
 popcount beside the deliberate ones in the same run:
 
 ``"plain"``
@@ -13,9 +13,22 @@ popcount beside the deliberate ones in the same run:
     with 6:3 counters (three 6-input functions per six bits of one weight, Wallace style)
     until every column holds at most two bits; one carry-chain adder finishes.
 ``"counter4"`` (for 4-input LUTs with a carry chain, e.g. iCE40)
-    The same 3-lane XNOR counters, then a balanced tree of carry-chain adders over the
-    2-bit counts: on LUT4 devices an adder bit costs one logic cell (LUT + carry), which
-    beats full adders built from LUTs (two cells per eliminated bit).
+    The same 3-lane XNOR counters, then the bit heap is reduced with carry-chain adders
+    (``_carry_reduce``): two bits per column over as many columns as hold two, plus a
+    third bit of the lowest column as carry-in. On iCE40 an adder bit is one LUT4 + one
+    SB_CARRY, so such an adder removes one bit per LUT, where a full adder built from
+    LUTs needs two.
+``"shared4"`` (for 4-input LUTs when many PEs see the same activation word, e.g. iCE40)
+    The activations and weights are re-encoded per 3-lane group so that the lanes' count
+    needs 3 LUT4s (1 LUT/lane) instead of 4: activation features ``(a1, a1^a2, a1^a3,
+    a1^a2^a3)`` (``activation_features``; built once and shared by every PE) and weights
+    ``(w1, w1^w2, w1^w3)`` (``encode_weight_word``; free in a weight ROM, done when the
+    ROM's init is built). With ``d1 = a1^w1`` and ``e1k = (a1^ak)^(w1^wk)``, the count
+    of three XNORs is ``bit0 = ~(a1^a2^a3 ^ w1^w2^w3)`` (one LUT4) and ``bit1 =
+    ~d1 ^ (e12 & e13)`` (a LUT4 for ``e12 & e13``, registered, then a LUT3). The same
+    carry-chain heap as ``"counter4"`` follows. ``xnor_popcount(..., encoded=True)``
+    takes the features and encoded weights; with ``encoded=False`` it builds both from
+    ``a`` and ``w`` itself (correct, but without the sharing it is no cheaper).
 
 Counters are written as boolean full / half adders, never ``+``, so Yosys maps them to
 LUTs (a ``+`` becomes a carry chain); only the final two-row adder is a ``+``.
@@ -23,7 +36,8 @@ LUTs (a ``+`` becomes a carry chain); only the final two-row adder is a ``+``.
 Every reduction level may be registered (``register_every``). With ``register_every=1``
 the mapping is also the tightest: the registers keep ABC from restructuring the counters
 (measured in ``bench/bench_mvu.py``), and a flip-flop shares the logic cell / slice with
-the LUT that feeds it.
+the LUT that feeds it (except ``"shared4"``'s delayed ``a1`` and ``w1``: flip-flops
+without a LUT of their own, one per group).
 """
 from __future__ import annotations
 
@@ -35,9 +49,11 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError
 
-__all__ = ["POPCOUNT_STYLES", "xnor_popcount", "popcount_stages", "XnorPopcount"]
+__all__ = ["POPCOUNT_STYLES", "xnor_popcount", "popcount_stages", "XnorPopcount",
+           "XnorPopcountArray", "feature_width", "activation_features", "encode_weight_word"]
 
-POPCOUNT_STYLES = ("plain", "counter6", "counter4")
+POPCOUNT_STYLES = ("plain", "counter6", "counter4", "shared4")
+_GROUP = 3  # lanes per "shared4" group
 
 
 def _check(lanes: int, style: str, register_every: int) -> None:
@@ -155,31 +171,190 @@ def _heap_reduce(builder: _Builder, heap: dict[int, list[Value]]) -> Value:
     return builder.end_level([total])[0]
 
 
+def _carry_reduce(builder: _Builder, heap: dict[int, list[Value]]) -> Value:
+    """Reduce a bit heap with carry-chain adders until every column holds ≤ 2 bits, then
+    add the two remaining rows.
+
+    Per level, from the lowest column up: an adder takes two bits of column ``lo`` (and a
+    third as carry-in when there is one) and two bits of every following column that
+    still has two; it returns its sum bits to columns ``lo…hi + 1``. A one-column adder
+    (a full adder: two LUTs for one bit removed) is built only when a level would
+    otherwise change nothing.
+    """
+    heap = {weight: list(bits) for weight, bits in heap.items() if bits}
+    full_adders = False
+    while max(len(bits) for bits in heap.values()) > 2:
+        reduced: dict[int, list[Value]] = defaultdict(list)
+        columns = {weight: list(bits) for weight, bits in heap.items()}
+        progress = False
+        for lo in range(min(columns), max(columns) + 1):
+            column = columns.get(lo, [])
+            while len(column) >= 2:
+                hi = lo
+                while len(columns.get(hi + 1, ())) >= 2:
+                    hi += 1
+                if hi == lo and (len(column) < 3 or not full_adders):
+                    break
+                rows = [[column.pop(0)], [column.pop(0)]]
+                carry_in = column.pop(0) if column else None
+                for weight in range(lo + 1, hi + 1):
+                    rows[0].append(columns[weight].pop(0))
+                    rows[1].append(columns[weight].pop(0))
+                total = Cat(*rows[0]) + Cat(*rows[1])
+                if carry_in is not None:
+                    total = total + carry_in
+                total = builder.wire(total, hi - lo + 2)
+                for k in range(hi - lo + 2):
+                    reduced[lo + k].append(total[k])
+                progress = True
+            reduced[lo].extend(column)
+        full_adders = not progress
+        if not progress:
+            continue
+        flat = [(weight, k) for weight in sorted(reduced) for k in range(len(reduced[weight]))]
+        registered = builder.end_level([reduced[w][k] for w, k in flat])
+        heap = defaultdict(list)
+        for (weight, _), bit in zip(flat, registered):
+            heap[weight].append(bit)
+    top = max(heap) + 1
+    doubles = [weight for weight in heap if len(heap[weight]) == 2]
+    if not doubles:
+        return Cat(*(heap[w][0] if heap.get(w) else Const(0, 1) for w in range(top)))
+    lo = min(doubles)
+    low = [heap[w][0] if heap.get(w) else Const(0, 1) for w in range(lo)]
+    rows = [Cat(*(heap[w][r] if r < len(heap.get(w, ())) else Const(0, 1)
+                  for w in range(lo, top))) for r in range(2)]
+    total = builder.wire(rows[0] + rows[1], top - lo + 1)
+    return Cat(*builder.end_level([Cat(*low, total)]))
+
+
+def _groups(lanes: int) -> list[range]:
+    return [range(start, min(start + _GROUP, lanes)) for start in range(0, lanes, _GROUP)]
+
+
+def feature_width(lanes: int, style: str) -> int:
+    """Bits of ``activation_features`` for ``lanes`` lanes: ``lanes`` plus one parity bit
+    per full 3-lane group for ``"shared4"``; ``lanes`` for the other styles."""
+    _check(lanes, style, 0)
+    return lanes + lanes // _GROUP if style == "shared4" else lanes
+
+
+def activation_features(a: Value, style: str) -> Value:
+    """The activation encoding ``xnor_popcount(..., encoded=True)`` expects (pure logic,
+    ``feature_width`` bits). ``"shared4"``, per group of lanes ``(a1, a2, a3)`` (the
+    last group may hold fewer): ``a1, a1^a2, a1^a3`` then, for a full group,
+    ``a1^a2^a3``. Other styles: ``a`` itself."""
+    _check(len(a), style, 0)
+    if style != "shared4":
+        return a
+    # One XOR of two rearrangements of ``a`` (one operator, so the Verilog names it as a
+    # single net): left = a1 repeated, right = (0, a2, a3, a2^a3).
+    left, right = [], []
+    for group in _groups(len(a)):
+        first = a[group[0]]
+        left += [first] * len(group)
+        right += [Const(0, 1)] + [a[k] for k in group[1:]]
+        if len(group) == _GROUP:
+            left.append(first)
+            right.append(a[group[1]] ^ a[group[2]])
+    return Cat(*left) ^ Cat(*right)
+
+
+def encode_weight_word(word: int, lanes: int, style: str) -> int:
+    """A ``lanes``-bit weight word as ``xnor_popcount(..., encoded=True)`` expects it.
+    ``"shared4"``, per group ``(w1, w2, w3)``: ``(w1, w1^w2, w1^w3)`` (a bijection, same
+    width: a weight ROM stores it instead of the plain word). Other styles: ``word``."""
+    _check(lanes, style, 0)
+    if isinstance(word, bool) or not isinstance(word, int) or not 0 <= word < 1 << lanes:
+        raise ConfigError(f"word: expected an integer in [0, 2**{lanes}), got {word!r}")
+    if style != "shared4":
+        return word
+    encoded = 0
+    for group in _groups(lanes):
+        first = (word >> group[0]) & 1
+        encoded |= first << group[0]
+        for k in group[1:]:
+            encoded |= (first ^ ((word >> k) & 1)) << k
+    return encoded
+
+
+def _shared_counters(builder: _Builder, features: Value, w: Value) -> dict[int, list[Value]]:
+    """The bit heap of the 3-lane counts from features and encoded weights (``"shared4"``)."""
+    first_level, later = [], []  # later: how to finish each group after the register
+    position = 0
+    for group in _groups(len(w)):
+        f = [features[position + k] for k in range(len(group) + (len(group) == _GROUP))]
+        position += len(f)
+        v = [w[k] for k in group]
+        if len(group) == 1:
+            first_level.append(builder.wire(~(f[0] ^ v[0]), 1))
+            later.append(("one", 1))
+        elif len(group) == 2:
+            e12 = f[1] ^ v[1]  # = x1 ^ x2: the two XNORs differ
+            first_level += [builder.wire(e12, 1), builder.wire(~e12 & ~(f[0] ^ v[0]), 1)]
+            later.append(("two", 2))
+        else:
+            parity = builder.wire(~(f[3] ^ v[0] ^ v[1] ^ v[2]), 1)
+            both = builder.wire((f[1] ^ v[1]) & (f[2] ^ v[2]), 1)  # e12 & e13
+            # a1 and w1 go through this level unchanged: bit1 needs them after the register,
+            # so that Yosys cannot spread the 6-input bit1 over more than two LUTs.
+            first_level += [parity, both, f[0], v[0]]
+            later.append(("three", 4))
+    registered = builder.end_level(first_level)
+    heap: dict[int, list[Value]] = defaultdict(list)
+    position = 0
+    for kind, size in later:
+        values = registered[position:position + size]
+        position += size
+        if kind == "one":
+            heap[0].append(values[0])
+        elif kind == "two":
+            heap[0].append(values[0])
+            heap[1].append(values[1])
+        else:
+            parity, both, a1, w1 = values
+            heap[0].append(parity)
+            heap[1].append(builder.wire(~(a1 ^ w1) ^ both, 1))
+    return heap
+
+
 def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter6",
                   register_every: int = 0, enable: Value = Const(1),
-                  name: str = "popcount") -> tuple[Value, int]:
+                  name: str = "popcount", encoded: bool = False) -> tuple[Value, int]:
     """Build ``popcount(~(a ^ w))`` into ``m``.
 
     Returns ``(count, stages)``: ``count`` is an unsigned value of at least
     ``lanes.bit_length()`` bits, valid ``stages`` clock cycles (of those where ``enable``
     is high) after ``a`` and ``w``. Registers sit after every ``register_every``-th
     reduction level (0: none, the whole tree combinational).
+
+    ``encoded=True``: ``a`` is ``activation_features(a_bits, style)`` and ``w`` is the
+    ``encode_weight_word`` of the weights (both identities except for ``"shared4"``);
+    ``lanes = len(w)``. ``encoded=False``: ``a`` and ``w`` are the plain bits.
     """
-    lanes = len(a)
+    lanes = len(w)
     _check(lanes, style, register_every)
-    if len(w) != lanes:
-        raise ConfigError(f"w: expected {lanes} bits like a, got {len(w)}")
+    if encoded:
+        if len(a) != feature_width(lanes, style):
+            raise ConfigError(f"a: expected feature_width({lanes}, {style!r}) = "
+                              f"{feature_width(lanes, style)} feature bits, got {len(a)}")
+    elif len(a) != lanes:
+        raise ConfigError(f"w: expected {len(a)} bits like a, got {lanes}")
     builder = _Builder(m, enable, register_every, name)
-    if style == "plain":
+    if style == "shared4":
+        if not encoded:
+            features = builder.wire(activation_features(a, style), feature_width(lanes, style))
+            weights = builder.wire(Cat(*(_encode_lanes(w, group) for group in _groups(lanes))),
+                                   lanes)
+            a, w = features, weights
+        count = _carry_reduce(builder, _shared_counters(builder, a, w))
+    elif style == "plain":
         xnor = builder.wire(~(a ^ w), lanes)
         count = _adder_tree(builder, builder.end_level([xnor[i] for i in range(lanes)]))
     else:
         counts = _lane_counters(builder, a, w, 3)
         if lanes <= 3:
             count = Cat(*builder.end_level(counts[0]))
-        elif style == "counter4":
-            numbers = [builder.wire(Cat(*bits), len(bits)) for bits in counts]
-            count = _adder_tree(builder, builder.end_level(numbers))
         else:
             flat = builder.end_level([bit for bits in counts for bit in bits])
             heap: dict[int, list[Value]] = defaultdict(list)
@@ -188,8 +363,13 @@ def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter6",
                 for weight in range(len(bits)):
                     heap[weight].append(flat[position])
                     position += 1
-            count = _heap_reduce(builder, heap)
+            count = (_carry_reduce if style == "counter4" else _heap_reduce)(builder, heap)
     return count, builder.stages
+
+
+def _encode_lanes(w: Value, group: range) -> Value:
+    first = w[group[0]]
+    return Cat(first, *(first ^ w[k] for k in group[1:]))
 
 
 def popcount_stages(lanes: int, style: str, register_every: int) -> int:
@@ -239,4 +419,59 @@ class XnorPopcount(wiring.Component):
                                  register_every=self.register_every, enable=self.en)
         with m.If(self.en):
             m.d.sync += self.count.eq(count)
+        return m
+
+
+class XnorPopcountArray(wiring.Component):
+    """``pe`` XNOR-popcount datapaths that see the same activation word, as in
+    ``XnorPopcountMVU`` (benchmarks and tests).
+
+    The activation features are built once and registered (the MVU's input buffer read),
+    each PE's weight word is registered (the MVU's ROM read), then each PE has its own
+    ``xnor_popcount(..., encoded=True)``.
+
+    Members
+    -------
+    a : In(lanes)
+        Plain activation bits.
+    w : In(pe · lanes)
+        PE ``p``'s word at bits ``[p·lanes, (p+1)·lanes)``, already
+        ``encode_weight_word``-encoded (as a weight ROM holds it).
+    en : In(1)
+        Advances every register.
+    count : Out(pe · (lanes.bit_length()))
+        PE ``p``'s ``popcount(~(a ^ w_p))`` (plain weights) at bits ``[p·c, (p+1)·c)``,
+        ``c = lanes.bit_length()``, ``latency`` enabled cycles after ``a`` and ``w``.
+    """
+
+    def __init__(self, lanes: int, pe: int, *, style: str = "counter6",
+                 register_every: int = 1):
+        _check(lanes, style, register_every)
+        if isinstance(pe, bool) or not isinstance(pe, int) or pe < 1:
+            raise ConfigError(f"pe: expected an integer ≥ 1, got {pe!r}")
+        self.lanes, self.pe, self.style, self.register_every = lanes, pe, style, register_every
+        self.count_width = lanes.bit_length()
+        super().__init__({"a": In(lanes), "w": In(pe * lanes), "en": In(1),
+                          "count": Out(pe * self.count_width)})
+
+    @property
+    def latency(self) -> int:
+        """Input registers + tree stages + output register."""
+        return popcount_stages(self.lanes, self.style, self.register_every) + 2
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        features = Signal(feature_width(self.lanes, self.style))
+        weights = Signal(self.pe * self.lanes)
+        with m.If(self.en):
+            m.d.sync += [features.eq(activation_features(self.a, self.style)),
+                         weights.eq(self.w)]
+        counts = []
+        for p in range(self.pe):
+            count, _ = xnor_popcount(m, features, weights[p * self.lanes:(p + 1) * self.lanes],
+                                     style=self.style, register_every=self.register_every,
+                                     enable=self.en, name=f"popcount_pe{p}", encoded=True)
+            counts.append(count[:self.count_width])
+        with m.If(self.en):
+            m.d.sync += self.count.eq(Cat(*counts))
         return m

@@ -9,6 +9,7 @@ import torch
 
 from binaryvit.errors import ConfigError, DataError, FoldingError
 from binaryvit.hw.mvu import XnorPopcountMVU
+from binaryvit.hw.popcount import POPCOUNT_STYLES
 from binaryvit.quantize.weight_packing import pack_weight_rom
 from binaryvit.sim.amaranth_streams import simulate_streams
 
@@ -42,21 +43,23 @@ def test_hand_derived_dot_products():
     (8, 4, 4, 8),     # fully parallel: pe = N, simd = K
     (64, 8, 4, 16),
 ])
-def test_random_vectors_match_reference(K, N, pe, simd):
-    dut = XnorPopcountMVU(K, N, pe, simd, random_bits((N, K), seed=K + N))
+@pytest.mark.parametrize("popcount", ["counter6", "shared4"])  # shared4: re-encoded ROM
+def test_random_vectors_match_reference(K, N, pe, simd, popcount):
+    dut = XnorPopcountMVU(K, N, pe, simd, random_bits((N, K), seed=K + N), popcount=popcount)
     check(dut, random_bits((2, 5, K), seed=K * N + pe), seed=pe * 10 + simd)
 
 
+@pytest.mark.parametrize("popcount", ["counter6", "shared4"])
 @pytest.mark.parametrize("a_value,w_value", [(0, 0), (1, 1), (0, 1), (1, 0)])
-def test_all_minus_and_plus_one(a_value, w_value):
+def test_all_minus_and_plus_one(a_value, w_value, popcount):
     K, N = 20, 4
-    dut = XnorPopcountMVU(K, N, 2, 5, torch.full((N, K), bool(w_value)))
+    dut = XnorPopcountMVU(K, N, 2, 5, torch.full((N, K), bool(w_value)), popcount=popcount)
     run = check(dut, torch.full((3, K), bool(a_value)), seed=a_value * 2 + w_value)
     dots = dut.decode_output(run.outputs["o"])
     assert dots.unique().tolist() == [K if a_value == w_value else -K]  # the extremes of out_width
 
 
-@pytest.mark.parametrize("style", ["plain", "counter4", "counter6"])
+@pytest.mark.parametrize("style", POPCOUNT_STYLES)
 @pytest.mark.parametrize("register_every", [0, 1])
 def test_every_popcount_structure(style, register_every):
     K, N = 24, 4
@@ -87,16 +90,19 @@ def test_last_marks_each_image_end():
     assert lasts == ([0] * (words_per_image - 1) + [1]) * 3
 
 
-@pytest.mark.parametrize("K,N,pe,simd", [(64, 16, 4, 16), (8, 4, 4, 8), (20, 6, 2, 5)])
-def test_steady_state_throughput_and_latency(K, N, pe, simd):
-    dut = XnorPopcountMVU(K, N, pe, simd, random_bits((N, K), seed=3))
+@pytest.mark.parametrize("K,N,pe,simd,popcount", [(64, 16, 4, 16, "counter6"),
+                                                   (8, 4, 4, 8, "counter6"),
+                                                   (20, 6, 2, 5, "counter6"),
+                                                   (64, 16, 4, 16, "shared4")])
+def test_steady_state_throughput_and_latency(K, N, pe, simd, popcount):
+    dut = XnorPopcountMVU(K, N, pe, simd, random_bits((N, K), seed=3), popcount=popcount)
     assert dut.cycles_per_vector == (K // simd) * (N // pe)
     one = check(dut, random_bits((1, K), seed=4), bubble_prob=0, stall_prob=0)
     # cycles = first input .. last output: (K/simd) input words, the latency, then the
     # remaining N/pe - 1 output words one neuron fold (K/simd cycles) apart.
     assert one.cycles == (K // simd) + dut.latency + (N // pe - 1) * (K // simd)
     vectors = 64
-    dut = XnorPopcountMVU(K, N, pe, simd, random_bits((N, K), seed=3))
+    dut = XnorPopcountMVU(K, N, pe, simd, random_bits((N, K), seed=3), popcount=popcount)
     batch = check(dut, random_bits((vectors, K), seed=5), bubble_prob=0, stall_prob=0)
     ideal = vectors * dut.cycles_per_vector
     # Double buffering hides the input: only the latency is added to the ideal.
@@ -104,10 +110,13 @@ def test_steady_state_throughput_and_latency(K, N, pe, simd):
     assert ideal / batch.cycles >= 0.9
 
 
-def test_weights_from_a_rom_image_are_the_same_unit():
+@pytest.mark.parametrize("popcount", ["counter6", "shared4"])
+def test_weights_from_a_rom_image_are_the_same_unit(popcount):
     w = random_bits((6, 20), seed=8)
-    from_image = XnorPopcountMVU(20, 6, 2, 5, pack_weight_rom(w, 2, 5))
-    assert torch.equal(from_image.weights, w)
+    image = pack_weight_rom(w, 2, 5)
+    from_image = XnorPopcountMVU(20, 6, 2, 5, image, popcount=popcount)
+    # The canonical image is kept; shared4 re-encodes only the ROM init it builds.
+    assert from_image.rom is image and torch.equal(from_image.weights, w)
     check(from_image, random_bits((3, 20), seed=9))
 
 

@@ -1,6 +1,6 @@
 """XnorPopcountMVU's generated Verilog: bit-exact against the integer reference in cocotb
 on Verilator (integer and fused-threshold variants) and Icarus, under random bubbles and
-back-pressure, and lint-clean. Two hardware configurations only (each a Verilator build);
+back-pressure, and lint-clean. Three hardware configurations only (each a Verilator build);
 the stimulus is what varies."""
 import pytest
 import torch
@@ -35,6 +35,12 @@ def threshold_mvu():
                            register_every=1)
 
 
+def shared4_mvu():
+    # simd = 10: three full 3-lane groups and a 1-lane remainder (the Amaranth-simulator
+    # tests cover the 2-lane remainder with simd = 5).
+    return XnorPopcountMVU(K, N, 3, 10, weights(), popcount="shared4", register_every=1)
+
+
 STIMULI = {
     "random": bits((3, 4, K), seed=7),                      # 3 images of 4 vectors
     "all_minus_one": torch.zeros(2, K, dtype=torch.bool),
@@ -58,6 +64,14 @@ def test_fused_threshold_on_verilator():
                        {"o": dut.output_words(a_bits)}, bubble_prob=0.5, stall_prob=0.5, seed=2)
 
 
+@pytest.mark.parametrize("stimulus", ["random", "all_plus_one", "alternating"])
+def test_shared4_output_on_verilator(stimulus):
+    dut = shared4_mvu()
+    a_bits = STIMULI[stimulus]
+    run_stream_vectors(dut, "xnor_mvu_shared4", {"i": dut.input_words(a_bits)},
+                       {"o": dut.output_words(a_bits)}, seed=len(stimulus) + 1)
+
+
 def test_integer_output_on_icarus():
     dut = integer_mvu()
     a_bits = STIMULI["random"]
@@ -73,6 +87,6 @@ def test_verilator_cycles_match_the_documented_throughput():
     assert result.cycles == 40 * dut.cycles_per_vector + dut.latency
 
 
-@pytest.mark.parametrize("make", [integer_mvu, threshold_mvu])
+@pytest.mark.parametrize("make", [integer_mvu, threshold_mvu, shared4_mvu])
 def test_generated_verilog_is_lint_clean(make):
     assert lint_verilog(to_verilog(make(), "xnor_mvu"), "xnor_mvu") == []

@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """XNOR-popcount datapaths: every style and pipelining equals the integer reference
-(``xnor_popcount_dot = 2·popcount − K``) on corner and random inputs, and the stage
+(``xnor_popcount_dot = 2·popcount − K``) on corner and random inputs, alone and as
+several PEs sharing one activation word (encoded weights, shared features), and the stage
 count it reports is the delay the simulator sees."""
 import random
 
@@ -10,7 +11,8 @@ from amaranth.sim import Simulator
 
 from binaryvit.errors import ConfigError
 from binaryvit.golden.intref import xnor_popcount_dot
-from binaryvit.hw.popcount import POPCOUNT_STYLES, XnorPopcount
+from binaryvit.hw.popcount import (POPCOUNT_STYLES, XnorPopcount, XnorPopcountArray,
+                                   encode_weight_word, feature_width)
 
 
 def reference_popcount(a: int, w: int, lanes: int) -> int:
@@ -69,3 +71,68 @@ def test_bad_parameters_are_named():
         XnorPopcount(8, style="fast")
     with pytest.raises(ConfigError, match="register_every"):
         XnorPopcount(8, register_every=-1)
+
+
+def run_array(dut: XnorPopcountArray, stimulus: list[tuple[int, list[int]]]) -> list[list[int]]:
+    """Feed (a, [w_p]) per cycle, weights encoded as a ROM holds them; read every PE's
+    count ``latency`` cycles later."""
+    results = []
+    mask = (1 << dut.count_width) - 1
+
+    async def bench(ctx):
+        ctx.set(dut.en, 1)
+        for cycle in range(len(stimulus) + dut.latency):
+            if cycle < len(stimulus):
+                a, words = stimulus[cycle]
+                ctx.set(dut.a, a)
+                ctx.set(dut.w, sum(encode_weight_word(w, dut.lanes, dut.style) << (p * dut.lanes)
+                                   for p, w in enumerate(words)))
+            if cycle >= dut.latency:
+                count = ctx.get(dut.count)
+                results.append([(count >> (p * dut.count_width)) & mask for p in range(dut.pe)])
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return results
+
+
+@pytest.mark.parametrize("style", POPCOUNT_STYLES)
+@pytest.mark.parametrize("lanes,pe,register_every", [(1, 1, 1), (2, 2, 0), (3, 3, 1),
+                                                     (20, 3, 1), (64, 2, 1), (65, 2, 2)])
+def test_array_counts_equal_reference(style, lanes, pe, register_every):
+    dut = XnorPopcountArray(lanes, pe, style=style, register_every=register_every)
+    full = (1 << lanes) - 1
+    rng = random.Random(lanes * 13 + pe)
+    pairs = stimulus(lanes, seed=lanes + pe)
+    cycles = [(a, [w] + [rng.getrandbits(lanes) for _ in range(pe - 1)]) for a, w in pairs]
+    cycles.append((full, [full] * pe))  # every PE agrees everywhere: count = lanes
+    results = run_array(dut, cycles)
+    assert results == [[reference_popcount(a, w, lanes) for w in words] for a, words in cycles]
+    assert results[-1] == [lanes] * pe
+
+
+def test_shared4_weight_encoding_by_hand():
+    # (w1, w2, w3) -> (w1, w1^w2, w1^w3), bit 0 first; a trailing 2-lane group likewise.
+    assert encode_weight_word(0b110, 3, "shared4") == 0b110  # w1 = 0: unchanged
+    assert encode_weight_word(0b001, 3, "shared4") == 0b111
+    assert encode_weight_word(0b011, 3, "shared4") == 0b101
+    assert encode_weight_word(0b01_001, 5, "shared4") == 0b11_111
+    assert encode_weight_word(0b10110, 5, "counter4") == 0b10110
+
+
+def test_shared4_encoding_is_a_bijection_and_features_add_one_bit_per_group():
+    assert len({encode_weight_word(w, 7, "shared4") for w in range(1 << 7)}) == 1 << 7
+    assert [feature_width(n, "shared4") for n in (1, 2, 3, 5, 6, 64)] == [1, 2, 4, 6, 8, 85]
+    assert feature_width(64, "counter4") == 64
+
+
+def test_bad_array_parameters_are_named():
+    with pytest.raises(ConfigError, match="pe: expected an integer ≥ 1"):
+        XnorPopcountArray(8, 0)
+    with pytest.raises(ConfigError, match=r"word: expected an integer in \[0, 2\*\*3\)"):
+        encode_weight_word(8, 3, "shared4")
+    with pytest.raises(ConfigError, match="popcount style"):
+        feature_width(8, "fast")
