@@ -88,9 +88,10 @@ class UARTBoardWrapper(wiring.Component):
     Behaviour: the image is stored in an on-chip buffer (``pixels`` elements), checked
     (checksum, element range), then streamed into the accelerator at one word per cycle
     (bubbles only where the accelerator's ``i.ready`` is low). Output words are accepted
-    on every cycle and stored; the class is the index of the first maximal logit (signed
-    or unsigned compare, as the output elements are). Only then the response is sent,
-    so back-pressure never reaches the accelerator from the UART.
+    on every cycle and stored; then one registered comparator scans them (``num_logits``
+    cycles plus one per output word, plus one) for the class, the index of the first maximal logit (signed or
+    unsigned compare, as the output elements are). Only then the response is sent, so
+    back-pressure never reaches the accelerator from the UART.
     """
 
     def __init__(self, accelerator: wiring.Component, *, pixels: int, num_logits: int,
@@ -168,24 +169,20 @@ class UARTBoardWrapper(wiring.Component):
         if "first" in fin.fields:
             m.d.comb += acc.i.payload.first.eq(feed_addr == 0)
 
-        # Results: stored as they come; a running argmax picks the class.
+        # Results: stored as they come; afterwards one comparator scans them for the class
+        # (a comparison chain across the lanes of a word was the design's critical path).
         collecting = Signal()
         out_count = Signal(range(out_words + 2))
         best = Signal(Shape(fout.width, fout.signed))
         best_index = Signal(8)
-        have_best = Signal()
+        scan_index = Signal(8)
+        scan_done = Signal()
+        settle = Signal()     # the logits buffer's read port needs a cycle after an address change
+        candidate = Signal(Shape(fout.width, fout.signed))   # registered: RAM read, then compare
+        candidate_index = Signal(8)
+        candidate_valid = Signal()
         m.d.comb += acc.o.ready.eq(collecting)
         out_data = Value.cast(acc.o.payload.data)
-        lanes_out = [out_data[j * fout.width:(j + 1) * fout.width] for j in range(fout.lanes)]
-        if fout.signed:
-            lanes_out = [v.as_signed() for v in lanes_out]
-        chain_best, chain_index, chain_have = best, best_index, have_best
-        base = Signal(8)
-        for j, value in enumerate(lanes_out):
-            better = ~chain_have | (value > chain_best)
-            chain_best = Mux(better, value, chain_best)
-            chain_index = Mux(better, base + j, chain_index)
-            chain_have = Const(1)
         transfer_out = acc.o.valid & acc.o.ready
         m.d.comb += [logits_write.addr.eq(out_count), logits_write.data.eq(out_data),
                      logits_write.en.eq(transfer_out & (out_count < out_words))]
@@ -199,6 +196,7 @@ class UARTBoardWrapper(wiring.Component):
         lane_values = Array(logits_read.data[j * fout.width:(j + 1) * fout.width]
                             for j in range(fout.lanes))
         lane_value = lane_values[logit_lane]
+        scan_value = lane_value.as_signed() if fout.signed else lane_value
         wide = Signal(8 * self.logit_bytes)
         m.d.comb += wide.eq(lane_value.as_signed() if fout.signed else lane_value)
         byte_values = Array(wide[8 * b:8 * b + 8] for b in range(self.logit_bytes))
@@ -240,7 +238,7 @@ class UARTBoardWrapper(wiring.Component):
                             m.d.sync += lane.eq(lane + 1)
             with m.State("check"):
                 # feed_addr is 0 here, so the image read port fetches word 0 for "feed".
-                m.d.sync += [out_count.eq(0), have_best.eq(0), base.eq(0), best_index.eq(0)]
+                m.d.sync += [out_count.eq(0), best_index.eq(0)]
                 with m.If(status != 0):
                     m.d.sync += response.eq(0)
                     m.next = "respond"
@@ -257,8 +255,27 @@ class UARTBoardWrapper(wiring.Component):
             with m.State("respond_start"):
                 with m.If(out_count != out_words):
                     m.d.sync += status.eq(status | host.STATUS_LENGTH)
-                m.d.sync += response.eq(0)
-                m.next = "respond"
+                m.d.sync += [logit_word.eq(0), logit_lane.eq(0), scan_index.eq(0), settle.eq(1),
+                             scan_done.eq(0), candidate_valid.eq(0)]
+                m.next = "argmax"
+            with m.State("argmax"):
+                m.d.sync += [settle.eq(0), candidate_valid.eq(0)]
+                with m.If(~settle & ~scan_done):
+                    m.d.sync += [candidate.eq(scan_value), candidate_index.eq(scan_index),
+                                 candidate_valid.eq(1), scan_index.eq(scan_index + 1)]
+                    with m.If(logit_lane == fout.lanes - 1):
+                        m.d.sync += [logit_lane.eq(0), logit_word.eq(logit_word + 1),
+                                     settle.eq(1)]
+                    with m.Else():
+                        m.d.sync += logit_lane.eq(logit_lane + 1)
+                    with m.If(scan_index == self.num_logits - 1):
+                        m.d.sync += scan_done.eq(1)
+                with m.If(candidate_valid):
+                    with m.If((candidate_index == 0) | (candidate > best)):
+                        m.d.sync += [best.eq(candidate), best_index.eq(candidate_index)]
+                    with m.If(candidate_index == self.num_logits - 1):
+                        m.d.sync += response.eq(0)
+                        m.next = "respond"
             with m.State("respond"):
                 header = Array([Const(host.RESPONSE_SYNC, 8), status, best_index])
                 logit_end = 3 + self.num_logits * self.logit_bytes
@@ -293,8 +310,6 @@ class UARTBoardWrapper(wiring.Component):
 
         with m.If(transfer_out):
             m.d.sync += out_count.eq(Mux(out_count == out_words + 1, out_count, out_count + 1))
-            m.d.sync += [best.eq(chain_best), best_index.eq(chain_index), have_best.eq(1),
-                         base.eq(base + fout.lanes)]
         with m.If(sent & (response == 0)):
             m.d.sync += [send_checksum.eq(0), logit_word.eq(0), logit_lane.eq(0), logit_byte.eq(0)]
         return m

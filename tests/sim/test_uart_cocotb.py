@@ -48,7 +48,6 @@ def test_digits_classified_over_the_uart_pins_match_the_integer_reference():
     dut = wrapper()
     info = dut.info
     images = list(digits(2))
-    # a tie on purpose: all-zero pixels give logits = rounded bias only; check argmax ties too
     images.append(torch.zeros(PIXELS, dtype=torch.int64))
     images.append(torch.full((PIXELS,), 31, dtype=torch.int64))     # maximal 5-bit pixels
     requests = [bytes([host.COMMAND_INFO])] + [host.encode_request(im.tolist(), info) for im in images]
@@ -58,6 +57,22 @@ def test_digits_classified_over_the_uart_pins_match_the_integer_reference():
     assert host.DesignInfo.decode(answers[0]) == info
     for image, answer in zip(images, answers[1:]):
         assert host.decode_response(answer, info) == expected(dut.accelerator, image)
+
+
+def test_tied_logits_give_the_first_class_like_torch_argmax():
+    g = torch.Generator().manual_seed(12)
+    weights = torch.randint(-8, 8, (CLASSES, PIXELS), generator=g)
+    bias = torch.randint(-200, 200, (CLASSES,), generator=g)
+    weights[7] = weights[3] = weights[3].abs()      # rows 3 and 7 equal and large: always tied
+    bias[7] = bias[3] = 1000
+    stem = StemUnit(weights=weights, bias=bias, shift=2, out_width=14, pe=5, simd=8)
+    dut = UARTBoardWrapper(stem, pixels=PIXELS, num_logits=CLASSES, divisor=DIVISOR)
+    image = digits(1)[0]
+    answer = run_uart_exchange(dut, "uart_wrapper_tie", [host.encode_request(image.tolist(), dut.info)],
+                               [dut.info.response_length], divisor=DIVISOR, seed=8)[0]
+    result = host.decode_response(answer, dut.info)
+    assert result.logits[3] == result.logits[7] == max(result.logits)
+    assert result == expected(stem, image) and result.label == 3
 
 
 def test_bad_checksum_and_out_of_range_pixels_are_refused_with_status_bits():
