@@ -69,6 +69,7 @@ def compare_taps(model: IntModel, images: torch.Tensor, network: BinaryViTAccele
             return Divergence(step.name, step.op, -1, -1, -1, 0, 0, len(words), needed)
         got = decode_words(words[:needed], info.kind, info.width, lanes, info.channels,
                            info.tokens).to(torch.int64)
+        expected = expected.reshape(got.shape)  # pooled tensors and logits are [B, C]
         differs = (got != expected).nonzero()
         if len(differs):
             image, token, channel = (int(v) for v in differs[0])

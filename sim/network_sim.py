@@ -45,6 +45,7 @@ class NetworkRun:
         image: from its first pixel word) to its own last logits word.
     taps : tap index → words seen on that tap; ``tap_cycles`` the cycle of each.
     wall_s : wall-clock seconds spent simulating (build excluded).
+    wave_files : VCD files written when ``waves`` (one per cocotb run).
     """
 
     logits_words: list[int] = field(default_factory=list)
@@ -53,6 +54,7 @@ class NetworkRun:
     taps: dict[int, list[int]] = field(default_factory=dict)
     tap_cycles: dict[int, list[int]] = field(default_factory=dict)
     wall_s: float = 0.0
+    wave_files: list[str] = field(default_factory=list)
 
 
 def _environment() -> dict[str, str]:
@@ -75,7 +77,7 @@ def _verilator_commands(name: str, source: Path, build_dir: Path, waves: bool) -
         ["verilator", "-cc", "--exe", "-Mdir", str(build_dir), "--top-module", name, "--vpi",
          "--prefix", "Vtop", "-o", name, "-LDFLAGS",
          f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator", *VERILATOR_BUILD_ARGS,
-         *(["--trace-fst"] if waves else []), "--timescale", "1ns/1ps", str(control),
+         *(["--trace"] if waves else []), "--timescale", "1ns/1ps", str(control),
          str(verilator_cpp), str(source)],
         ["make", "-j", "2", "-C", str(build_dir), "-f", "Vtop.mk", f"VM_TRACE={int(waves)}"],
     ]
@@ -187,7 +189,9 @@ def run_network(build_dir: Path, name: str, images_words: list[list[int]],
             for k in taps:
                 run.taps[k] += result["taps"][str(k)]
                 run.tap_cycles[k] += result["tap_cycles"][str(k)]
-            if not waves:
+            if waves:
+                run.wave_files += [str(p) for p in sorted(run_dir.glob("*.vcd"))]
+            else:
                 shutil.rmtree(run_dir, ignore_errors=True)
             if progress is not None:
                 progress(start + len(chunk), len(images_words))
@@ -231,6 +235,9 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
     reference = run_int_network(model, x).logits
     verilog = (rtl / description["verilog"]).read_text()
     name = description["top"]
+    if progress:
+        print(f"building {name} in Verilator (reused when the Verilog is unchanged)",
+              file=sys.stderr, flush=True)
     build_dir = build_network_sim(verilog, name, waves=waves)
     words = pixel_words(x, description["patch_size"], description["pixel_width"],
                         description["input_lanes"])
@@ -264,6 +271,7 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
         "latency_cycles": run.image_cycles[0],
         "images_per_second_simulated": images / run.wall_s if run.wall_s else None,
         "simulator": "verilator", "stall_prob": stall_prob,
+        "waves": run.wave_files,
     }
     report = {"totals": totals, "images": per_image}
     write_text_atomic(out / "reports" / "sim.json", json.dumps(report, indent=2) + "\n")
