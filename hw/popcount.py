@@ -54,6 +54,10 @@ __all__ = ["POPCOUNT_STYLES", "xnor_popcount", "popcount_stages", "XnorPopcount"
 
 POPCOUNT_STYLES = ("plain", "counter6", "counter4", "shared4")
 _GROUP = 3  # lanes per "shared4" group
+# Columns one carry-chain adder of ``_carry_reduce`` spans at most. Two beat longer
+# chains: a long adder takes the bits that adders starting higher would use with a
+# carry-in (modelled for 20…1024 lanes, and measured with Yosys at 64 and 256 lanes).
+_MAX_SPAN = 2
 
 
 def _check(lanes: int, style: str, register_every: int) -> None:
@@ -176,10 +180,11 @@ def _carry_reduce(builder: _Builder, heap: dict[int, list[Value]]) -> Value:
     add the two remaining rows.
 
     Per level, from the lowest column up: an adder takes two bits of column ``lo`` (and a
-    third as carry-in when there is one) and two bits of every following column that
-    still has two; it returns its sum bits to columns ``lo…hi + 1``. A one-column adder
-    (a full adder: two LUTs for one bit removed) is built only when a level would
-    otherwise change nothing.
+    third as carry-in when there is one) and two bits of the next column if it still has
+    two; it returns its sum bits to columns ``lo…hi + 1``. With the carry-in, such an
+    adder removes as many bits as it has LUTs (Yosys's iCE40 count: the carry-out comes
+    from the SB_CARRY). A one-column adder (a full adder: two LUTs for one bit removed)
+    is built only when a level would otherwise change nothing.
     """
     heap = {weight: list(bits) for weight, bits in heap.items() if bits}
     full_adders = False
@@ -191,7 +196,7 @@ def _carry_reduce(builder: _Builder, heap: dict[int, list[Value]]) -> Value:
             column = columns.get(lo, [])
             while len(column) >= 2:
                 hi = lo
-                while len(columns.get(hi + 1, ())) >= 2:
+                while hi - lo + 1 < _MAX_SPAN and len(columns.get(hi + 1, ())) >= 2:
                     hi += 1
                 if hi == lo and (len(column) < 3 or not full_adders):
                     break
