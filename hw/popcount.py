@@ -393,7 +393,9 @@ class XnorPopcount(wiring.Component):
     ----------
     lanes : int
         Bit pairs per cycle.
-    style : {"plain", "counter6", "counter4"}
+    style : {"plain", "counter6", "counter4", "shared4"}
+        ``"shared4"`` here encodes ``a`` and ``w`` itself (no sharing: see
+        ``XnorPopcountArray`` for its intended use).
     register_every : int
         Register after every this many reduction levels (0: none inside the tree).
 
