@@ -15,6 +15,12 @@ from typing import Iterator
 from binaryvit.errors import OutputPathError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _check_parent_writable(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
@@ -34,6 +40,8 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    # mkstemp creates 0600; the finished file gets the permissions a plain open() would.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
         os.replace(tmp, path)
@@ -63,6 +71,7 @@ def atomic_directory(path: str | os.PathLike, force: bool = False) -> Iterator[P
         raise OutputPathError(f"output folder {path} exists already (use --force to replace it)")
     _check_parent_writable(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())
     try:
         yield tmp
         if path.exists():
