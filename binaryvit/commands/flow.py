@@ -1,0 +1,99 @@
+"""Run the whole flow on one output folder: train → quantize → generate → sim.
+
+This is what `binaryvit` with no arguments runs. On the embedded digits it trains the float
+teacher and the binary student (or reuses OUT/model.pt when it exists, unless --retrain),
+quantizes it into OUT/intmodel.npz and ROM images, generates the accelerator's Verilog,
+simulates --images test images in Verilator and compares every logit with the integer
+reference, then prints one summary: accuracy (float, integer, RTL), mismatches, cycles per
+image and estimated LUTs. The flow owns the derived files in OUT and replaces them on each
+run; the checkpoint is only replaced with --retrain.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from binaryvit.golden.checkpoint import load_checkpoint, save_checkpoint
+from binaryvit.golden.config import get_config
+from binaryvit.golden.data import load_dataset
+from binaryvit.golden.int_network import int_predict
+from binaryvit.golden.train import TrainSettings, distributed_context_from_env, train_binaryvit
+from binaryvit.hw.generate import generate
+from binaryvit.quantize.quantizer import quantize_checkpoint
+from binaryvit.sim.network_sim import simulate
+
+NAME = "flow"
+HELP = "train, quantize, generate and simulate on the embedded digits (the default command)"
+ORDER = 5
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainSettings()
+    parser.add_argument("-o", "--out", default="out", metavar="OUT",
+                        help="output folder for every stage (default out/)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train again even when OUT/model.pt exists")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs,
+                        help=f"binary student epochs (default {defaults.epochs})")
+    parser.add_argument("--teacher-epochs", type=int, default=defaults.teacher_epochs,
+                        help=f"float teacher epochs (default {defaults.teacher_epochs})")
+    parser.add_argument("--images", type=int, default=20, metavar="N",
+                        help="test images simulated in Verilator (default 20)")
+    parser.add_argument("--target-cycles", type=int, default=None, metavar="N",
+                        help="cycles per image the folding must meet (default: the generator's)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+
+
+def _stage(name: str) -> float:
+    print(f"== {name}", flush=True)
+    return time.monotonic()
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    checkpoint = out / "model.pt"
+    data = load_dataset(None)
+
+    start = _stage("train")
+    if checkpoint.exists() and not args.retrain:
+        print(f"using the existing checkpoint {checkpoint} (--retrain to train again)")
+    else:
+        settings = TrainSettings(epochs=args.epochs, teacher_epochs=args.teacher_epochs,
+                                 progress=not args.no_progress)
+        result = train_binaryvit(get_config("tiny-digits"), data, settings,
+                                 distributed_context_from_env())
+        save_checkpoint(checkpoint, result.model, result.metrics)
+        print(f"trained in {time.monotonic() - start:.0f} s; wrote {checkpoint}")
+    float_top1 = load_checkpoint(checkpoint).metrics["test_accuracy"]
+
+    _stage("quantize")
+    quantized = quantize_checkpoint(checkpoint, out, force=True)
+    test_images = torch.as_tensor(data.test_images).to(torch.int64)
+    test_labels = torch.as_tensor(data.test_labels).to(torch.int64)
+    int_top1 = float((int_predict(quantized.intmodel, test_images) == test_labels)
+                     .float().mean())
+
+    _stage("generate")
+    estimate = generate(out, target_cycles=args.target_cycles, model=quantized.intmodel)
+
+    _stage(f"sim ({args.images} images, Verilator)")
+    totals = simulate(out, images=args.images, progress=not args.no_progress)["totals"]
+
+    n_test = len(test_labels)
+    print()
+    print(f"binaryvit flow on {data.source} -> {out}/")
+    print(f"  accuracy  float binary {100 * float_top1:6.2f}%  ({n_test} test images)")
+    print(f"            integer      {100 * int_top1:6.2f}%  ({n_test} test images)")
+    print(f"            RTL          {100 * totals['hw_top1']:6.2f}%  "
+          f"({totals['images']} test images)")
+    print(f"  RTL vs integer reference: {totals['mismatches']} mismatching images of "
+          f"{totals['images']} (every logit compared)")
+    print(f"  cycles per image  {totals['cycles_per_image_measured']:.0f} measured, "
+          f"{totals['cycles_per_image_estimated']} estimated "
+          f"(efficiency {totals['efficiency']:.3f} vs the folding's ideal)")
+    print(f"  estimated LUTs    {estimate['luts']}")
+    print(f"  reports: {out}/reports/estimate.json, {out}/reports/sim.json")
+    return 0 if totals["mismatches"] == 0 else 1
