@@ -30,10 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["Demand", "token_demand", "fifo_depths"]
 
 Demand = np.ndarray
-# The skew alone avoids deadlock; a second skew's worth lets the next image enter while the
-# late branch's consumer (attention, a strip pool) drains the current one, so the fork does
-# not stall the early branch at full throughput (measured: 4835 → see docs/network.md).
-THROUGHPUT_FACTOR = 2
 
 
 def token_demand(kind: str, x: TensorInfo, out: TensorInfo, *, factor: int = 1,
@@ -60,8 +56,13 @@ def token_demand(kind: str, x: TensorInfo, out: TensorInfo, *, factor: int = 1,
 
 
 def fifo_depths(network: "BinaryViTAccelerator", slack_tokens: int = 2) -> dict[str, int]:
-    """Set ``fifo_depth`` (words) on every edge of a forked tensor; returns the skew in
-    tokens per edge as ``{"tensor->consumer.port": tokens}`` for reports."""
+    """Set ``fifo_depth`` (words) on the edges that need a FIFO; returns the skew in tokens
+    per forked edge as ``{"tensor->consumer.port": tokens}`` for reports.
+
+    Deadlock freedom: every output of a fork holds its skew plus ``slack_tokens``.
+    Throughput: ``_image_buffers`` adds one image in front of each port of a kernel that
+    takes whole images (attention), and on the forks feeding those ports.
+    """
     order = [s.name for s in network.model.steps if s.name in network.nodes]
     by_tensor: dict[str, list] = {}
     for edge in network.edges:
@@ -73,10 +74,39 @@ def fifo_depths(network: "BinaryViTAccelerator", slack_tokens: int = 2) -> dict[
         need = _skews(network, order, tensor, edges)
         words_per_token = network.tensors[tensor].channels // network.produced_lanes[tensor]
         for edge, tokens in zip(edges, need):
-            edge.fifo_depth = max(2, (THROUGHPUT_FACTOR * tokens + slack_tokens)
-                                  * words_per_token + 2)
+            edge.fifo_depth = max(2, (tokens + slack_tokens) * words_per_token + 2)
             skews[f"{tensor}->{edge.consumer or 'output'}.{edge.port}"] = tokens
+    _image_buffers(network, by_tensor, slack_tokens)
     return skews
+
+
+def _image_buffers(network, by_tensor: dict, slack_tokens: int) -> None:
+    """A kernel that loads whole images (attention takes all keys and values before the
+    first query, single-buffered) idles the branches feeding it unless the next image can
+    wait in front of it: give each of its ports a FIFO of one image, and each fork that
+    feeds such a port through pointwise kernels (same tokens) one image on every output,
+    so the sibling branches let that branch run an image ahead."""
+    for node in network.nodes.values():
+        if node.op != "and_popcount_context":
+            continue
+        for port, source, lanes in node.inputs:
+            info = network.tensors[source]
+            image = (info.tokens + slack_tokens) * info.channels // lanes + 2
+            for edge in by_tensor[source]:
+                if edge.consumer == node.name and edge.port == port:
+                    edge.fifo_depth = max(edge.fifo_depth, image)
+            tensor = source
+            while tensor in network.nodes and len(by_tensor.get(tensor, ())) < 2:
+                feeder = network.nodes[tensor]
+                if len(feeder.inputs) != 1 \
+                        or network.tensors[feeder.inputs[0][1]].tokens != info.tokens:
+                    break
+                tensor = feeder.inputs[0][1]
+            if len(by_tensor.get(tensor, ())) >= 2:
+                t = network.tensors[tensor]
+                words = t.channels // network.produced_lanes[tensor]
+                for edge in by_tensor[tensor]:
+                    edge.fifo_depth = max(edge.fifo_depth, (t.tokens + slack_tokens) * words + 2)
 
 
 def _skews(network, order: list[str], tensor: str, edges) -> list[int]:

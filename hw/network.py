@@ -325,7 +325,12 @@ class BinaryViTAccelerator(wiring.Component):
             info = self.tensors[tensor]
             layout = self._stream_shape(tensor)
             source = self._source_port(tensor)
-            if len(edges) == 1:
+            if len(edges) == 1 and edges[0].fifo_depth:
+                fifo = StreamFIFO(layout, edges[0].fifo_depth)
+                m.submodules[_module_name(f"{tensor}.fifo")] = fifo
+                wiring.connect(m, source, fifo.i)
+                sources = [fifo.o]
+            elif len(edges) == 1:
                 sources = [source]
             else:
                 fork = StreamFork(layout, len(edges))

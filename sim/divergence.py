@@ -47,9 +47,12 @@ class Divergence:
                 f"RTL {self.got}")
 
 
-def tappable_steps(network: BinaryViTAccelerator) -> list[str]:
-    """Steps with an output stream, in program order."""
-    return [s.name for s in network.model.steps if s.name in network.nodes]
+NO_STREAM_OPS = ("constant", "attention_scores", "attention_mask", "image_patches")
+
+
+def tappable_steps(model: IntModel) -> list[str]:
+    """Steps with an output stream in the accelerator, in program order."""
+    return [s.name for s in model.steps if s.op not in NO_STREAM_OPS]
 
 
 def compare_taps(model: IntModel, images: torch.Tensor, network: BinaryViTAccelerator,
@@ -85,8 +88,7 @@ def find_divergence(model: IntModel, folding: Folding, images: torch.Tensor, *,
     """Build ``model`` with taps on ``steps`` (default all), run ``images`` in Verilator, and
     compare with ``reference`` (default ``model`` itself: the RTL against its own integer
     program). Returns the first divergence or None."""
-    probe = BinaryViTAccelerator(model, folding)
-    taps = list(steps) if steps is not None else tappable_steps(probe)
+    taps = list(steps) if steps is not None else tappable_steps(model)
     network = BinaryViTAccelerator(model, folding, taps=taps)
     build_dir = build_network_sim(to_verilog(network, name), name)
     words = pixel_words(images, model.steps[0].params["size"], network.tensors["input"].width,

@@ -32,5 +32,5 @@ def int_model(name: str):
     return fold_model(model, calibrate(model, images).formats)
 
 
-def test_images(count: int) -> torch.Tensor:
+def digit_images(count: int) -> torch.Tensor:
     return torch.as_tensor(digits().test_images[:count]).to(torch.int64)
