@@ -65,11 +65,15 @@ def test_fifo_skews_follow_the_kernels_buffering(tiny_network):
     assert skews[f"{a}.k_act->{a}.k_up.i"] == 0
     assert skews[f"{a}.k_act->{a}.k_sign.i"] == 0
     for edge in tiny_network.edges:
-        if edge.fifo_depth:
-            words = tiny_network.tensors[edge.tensor].channels // \
-                tiny_network.produced_lanes[edge.tensor]
-            assert edge.fifo_depth >= (skews[f"{edge.tensor}->{edge.consumer or 'output'}."
-                                             f"{edge.port}"] + 2) * words
+        key = f"{edge.tensor}->{edge.consumer or 'output'}.{edge.port}"
+        words = tiny_network.tensors[edge.tensor].channels // \
+            tiny_network.produced_lanes[edge.tensor]
+        if key in skews:  # every fork output holds its skew plus two tokens of slack
+            assert edge.fifo_depth >= (skews[key] + 2) * words
+    # Throughput: each attention port holds a whole image (64 query tokens of one word, 16
+    # key tokens) so the next image can wait while the current one is attended.
+    depth = {(e.consumer, e.port): e.fifo_depth for e in tiny_network.edges}
+    assert depth[(f"{a}.context", "q")] >= 64 and depth[(f"{a}.context", "k")] >= 16
 
 
 def test_taps_and_unsupported_steps_are_refused():

@@ -61,11 +61,13 @@ def test_width_converter_repacks_elements_in_order(kind, width, channels, a, b):
     assert torch.equal(decode(run.outputs["o"]), x)
 
 
-def test_channel_tile_repeats_each_token():
+@pytest.mark.parametrize("lanes,copies", [(2, 3), (4, 2), (1, 4)])
+def test_channel_tile_repeats_each_token(lanes, copies):
     x = torch.tensor([[[1, -2, 3, -4], [5, 6, -7, 7]], [[0, 0, 1, 1], [-8, 7, -8, 7]]])
-    dut = ChannelTile(channels=4, lanes=2, width=4, copies=3)
-    expected = encode_fixed_point(x.repeat(1, 1, 3), 4, 2)
-    run = simulate_streams(dut, {"i": encode_fixed_point(x, 4, 2)}, {"o": len(expected)}, seed=5)
+    dut = ChannelTile(channels=4, lanes=lanes, width=4, copies=copies)
+    expected = encode_fixed_point(x.repeat(1, 1, copies), 4, lanes)
+    run = simulate_streams(dut, {"i": encode_fixed_point(x, 4, lanes)}, {"o": len(expected)},
+                           seed=5)
     assert run.outputs["o"] == expected
 
 
