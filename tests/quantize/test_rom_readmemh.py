@@ -1,5 +1,4 @@
 """Icarus Verilog's $readmemh reads our .hex and .mem files into exactly the packed words."""
-import shutil
 import subprocess
 
 import pytest
@@ -7,8 +6,6 @@ import torch
 
 from binaryvit.quantize.rom_formats import write_rom_image
 from binaryvit.quantize.weight_packing import pack_weight_rom
-
-pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog (iverilog) not installed")
 
 TESTBENCH = """
 module readmem_tb;
