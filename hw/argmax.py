@@ -54,8 +54,9 @@ class ArgMax(wiring.Component):
         for lane in range(self.lanes):
             candidate = self.i.payload.data[lane]
             position = word * self.lanes + lane
-            first = (word == 0) & (lane == 0)
-            better = first | (candidate > value)
+            better = candidate > value
+            if lane == 0:  # the image's first logit starts the search
+                better = better | (word == 0)
             next_value = Signal(signed(self.width), name=f"best_after{lane}")
             next_index = Signal(unsigned(self.index_bits), name=f"index_after{lane}")
             m.d.comb += [next_value.eq(Mux(better, candidate, value)),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -81,6 +81,7 @@ class StreamWidthConverter(wiring.Component):
 
     @staticmethod
     def _split(m: Module, i, o, pieces: int) -> None:
+        # Shift registers rather than indexed slices: no variable shifts, no wide muxes.
         piece_bits = len(Value.cast(o.payload.data))
         buffer = Signal(pieces * piece_bits)
         buffer_last = Signal()
@@ -89,12 +90,12 @@ class StreamWidthConverter(wiring.Component):
         final = index == pieces - 1
         m.d.comb += [
             o.valid.eq(full),
-            o.payload.data.eq(buffer.word_select(index, piece_bits)),
+            o.payload.data.eq(buffer[:piece_bits]),
             o.payload.last.eq(buffer_last & final),
             i.ready.eq(~full | (o.ready & final)),
         ]
         with m.If(o.valid & o.ready):
-            m.d.sync += index.eq(index + 1)
+            m.d.sync += [index.eq(index + 1), buffer.eq(buffer[piece_bits:])]
             with m.If(final):
                 m.d.sync += [index.eq(0), full.eq(0)]
         with m.If(i.valid & i.ready):
@@ -112,7 +113,7 @@ class StreamWidthConverter(wiring.Component):
         with m.If(o.valid & o.ready):
             m.d.sync += full.eq(0)
         with m.If(i.valid & i.ready):
-            m.d.sync += buffer.word_select(count, piece_bits).eq(i.payload.data)
+            m.d.sync += buffer.eq(Cat(buffer[piece_bits:], i.payload.data))
             with m.If(count == pieces - 1):
                 m.d.sync += [count.eq(0), full.eq(1), last.eq(i.payload.last)]
             with m.Else():
