@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: flow test setup tools bench clean
+.PHONY: flow test test-slow setup tools bench clean
 
 $(BIN)/binaryvit: pyproject.toml setup.py requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -17,17 +17,23 @@ $(BIN)/binaryvit: pyproject.toml setup.py requirements.lock
 
 setup: $(BIN)/binaryvit
 
-# Debian packages the simulators need: Icarus Verilog (second cocotb simulator) and ccache
-# (Verilator's C++ builds dominate test time on 2 cores).
+# Debian packages the simulators need: Icarus Verilog (second cocotb simulator), ccache
+# (Verilator's C++ builds dominate test time on 2 cores) and lz4's header (Verilator's FST
+# waveform writer).
 tools:
-	@command -v iverilog >/dev/null && command -v ccache >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog ccache >/dev/null; }
+	@command -v iverilog >/dev/null && command -v ccache >/dev/null && [ -f /usr/include/lz4.h ] || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog ccache liblz4-dev >/dev/null; }
 
 flow: setup
 	$(BIN)/binaryvit flow
 
+# Slow board builds (ECP5, block-RAM overflow, ecpbram) are left to `make test-slow`; one
+# real iCE40 build stays in the default run.
 test: setup tools
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup tools
+	$(BIN)/python -m pytest -n 2 -m slow $(PYTEST_ARGS)
 
 bench: setup tools
 	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
