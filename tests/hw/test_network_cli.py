@@ -8,6 +8,8 @@ from network_models import int_model
 from binaryvit.cli import main
 from binaryvit.quantize.intmodel import save_intmodel
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
 
 def run_cli(argv, capsys):
     code = main(argv)
