@@ -35,8 +35,15 @@ test: setup tools
 test-slow: setup tools
 	$(BIN)/python -m pytest -n 2 -m slow $(PYTEST_ARGS)
 
+# Benchmark tables; the model-level ones read the flow's output folder (run `make flow` first).
 bench: setup tools
-	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+	$(BIN)/python bench/bench_intref.py
+	$(BIN)/python bench/bench_mvu.py
+	$(BIN)/python bench/bench_pooling.py
+	$(BIN)/python bench/bench_attention.py
+	$(BIN)/python bench/bench_quantize.py out/model.pt
+	$(BIN)/python bench/bench_network.py out
+	$(BIN)/python bench/bench_boards.py out
 
 clean:
 	rm -rf $(VENV) out build .pytest_cache

@@ -4,7 +4,7 @@ Streams random images through each kernel in Amaranth's simulator with no bubble
 back-pressure, on shapes from the tiny digits network, and prints a markdown table:
 measured cycles per image (the difference between runs of 2 and 4 images, so the latency
 drops out) against ``max(input words, output words)``, one word per cycle on the busier
-port. Run: ``python bench/pooling_throughput.py``.
+port. Run: ``python bench/bench_pooling.py``.
 """
 from __future__ import annotations
 
