@@ -72,8 +72,8 @@ def fifo_depths(network: "BinaryViTAccelerator", slack_tokens: int = 2) -> dict[
         if len(edges) < 2:
             continue
         need = _skews(network, order, tensor, edges)
-        words_per_token = network.tensors[tensor].channels // network.produced_lanes[tensor]
-        for edge, tokens in zip(edges, need):
+        for edge, tokens in zip(edges, need):  # words at the consumer's lanes
+            words_per_token = network.tensors[tensor].channels // edge.lanes
             edge.fifo_depth = max(2, (tokens + slack_tokens) * words_per_token + 2)
             skews[f"{tensor}->{edge.consumer or 'output'}.{edge.port}"] = tokens
     _image_buffers(network, by_tensor, slack_tokens)
@@ -104,8 +104,8 @@ def _image_buffers(network, by_tensor: dict, slack_tokens: int) -> None:
                 tensor = feeder.inputs[0][1]
             if len(by_tensor.get(tensor, ())) >= 2:
                 t = network.tensors[tensor]
-                words = t.channels // network.produced_lanes[tensor]
                 for edge in by_tensor[tensor]:
+                    words = t.channels // edge.lanes
                     edge.fifo_depth = max(edge.fifo_depth, (t.tokens + slack_tokens) * words + 2)
 
 

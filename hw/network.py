@@ -325,24 +325,18 @@ class BinaryViTAccelerator(wiring.Component):
             info = self.tensors[tensor]
             layout = self._stream_shape(tensor)
             source = self._source_port(tensor)
-            if len(edges) == 1 and edges[0].fifo_depth:
-                fifo = StreamFIFO(layout, edges[0].fifo_depth)
-                m.submodules[_module_name(f"{tensor}.fifo")] = fifo
-                wiring.connect(m, source, fifo.i)
-                sources = [fifo.o]
-            elif len(edges) == 1:
+            if len(edges) == 1:
                 sources = [source]
             else:
                 fork = StreamFork(layout, len(edges))
                 m.submodules[_module_name(f"{tensor}.fork")] = fork
                 wiring.connect(m, source, fork.i)
-                sources = []
-                for k, edge in enumerate(edges):
-                    fifo = StreamFIFO(layout, edge.fifo_depth)
-                    m.submodules[_module_name(f"{tensor}.fifo{k}")] = fifo
-                    wiring.connect(m, fork.output(k), fifo.i)
-                    sources.append(fifo.o)
+                sources = [fork.output(k) for k in range(len(edges))]
             for k, (edge, src) in enumerate(zip(edges, sources)):
+                # Converter first, FIFO second: the FIFO holds the consumer's words, so a
+                # consumer that stalls its input part of the time (a tile replaying, an MVU
+                # computing) finds whole words waiting instead of a converter still
+                # gathering them at the producer's pace.
                 if edge.lanes != self.produced_lanes[tensor]:
                     conv = StreamWidthConverter(kind=info.kind, width=info.width,
                                                 channels=info.channels,
@@ -351,6 +345,12 @@ class BinaryViTAccelerator(wiring.Component):
                     m.submodules[_module_name(f"{tensor}.width{k}")] = conv
                     wiring.connect(m, src, conv.i)
                     src = conv.o
+                if edge.fifo_depth:
+                    fifo = StreamFIFO(element_layout(info.kind, info.width, edge.lanes),
+                                      edge.fifo_depth)
+                    m.submodules[_module_name(f"{tensor}.fifo{k}")] = fifo
+                    wiring.connect(m, src, fifo.i)
+                    src = fifo.o
                 if edge.consumer is None:
                     self._output(m, src)
                 else:

@@ -66,8 +66,7 @@ def test_fifo_skews_follow_the_kernels_buffering(tiny_network):
     assert skews[f"{a}.k_act->{a}.k_sign.i"] == 0
     for edge in tiny_network.edges:
         key = f"{edge.tensor}->{edge.consumer or 'output'}.{edge.port}"
-        words = tiny_network.tensors[edge.tensor].channels // \
-            tiny_network.produced_lanes[edge.tensor]
+        words = tiny_network.tensors[edge.tensor].channels // edge.lanes  # consumer's words
         if key in skews:  # every fork output holds its skew plus two tokens of slack
             assert edge.fifo_depth >= (skews[key] + 2) * words
     # Throughput: each attention port holds a whole image (64 query tokens of one word, 16
