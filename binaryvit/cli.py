@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import signal
 import sys
 
 from binaryvit import __version__, commands
@@ -37,8 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    # Unwinds like Ctrl-C, so the atomic writers remove their temporary files and folders.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     parser = build_parser()
     if not argv:
         names = {m.NAME for m in _command_modules()}

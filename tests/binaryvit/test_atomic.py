@@ -49,3 +49,25 @@ def test_directory_replaced_only_when_complete(tmp_path):
         (tmp / "new").write_text("new")
     assert sorted(p.name for p in out.iterdir()) == ["new"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_sigterm_leaves_no_temporary_output(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from binaryvit.cli import _exit_on_sigterm\n"
+        "import signal\n"
+        "signal.signal(signal.SIGTERM, _exit_on_sigterm)\n"
+        "from binaryvit.atomic import atomic_directory\n"
+        f"with atomic_directory({str(tmp_path / 'out')!r}) as tmp:\n"
+        "    (tmp / 'partial').write_text('x')\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    proc.terminate()
+    assert proc.wait(timeout=30) == 128 + 15
+    assert list(tmp_path.iterdir()) == []
