@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.golden import intref
 from binaryvit.hw.constant_rom import constant_rom, row_counter
-from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
+from binaryvit.hw.fixed_point_stream import FixedPointStreamCodec, fixed_point_layout
 from binaryvit.hw.parameter_checks import (
     check_declared_constants,
     check_int,
@@ -29,7 +29,7 @@ from binaryvit.hw.saturate import saturate
 __all__ = ["AffineUnit"]
 
 
-class AffineUnit(wiring.Component):
+class AffineUnit(FixedPointStreamCodec, wiring.Component):
     """Per-channel multiply, add, round half up, saturate, on a fixed-point stream.
 
     Parameters
@@ -91,17 +91,6 @@ class AffineUnit(wiring.Component):
     def model(self, x: Any) -> torch.Tensor:
         """The expected output for ``x[..., C]``: ``intref.affine`` with this unit's constants."""
         return intref.affine(x, self.mul, self.bias, self.shift, self.out_width)
-
-    def encode_input(self, x: Any) -> list[int]:
-        """Stream words for ``x`` ``[tokens, C]`` or ``[images, tokens, C]``."""
-        return encode_fixed_point(x, self.in_width, self.lanes)
-
-    def encode_output(self, y: Any) -> list[int]:
-        return encode_fixed_point(y, self.out_width, self.lanes)
-
-    def decode_output(self, words: Sequence[int]) -> torch.Tensor:
-        """``[images, tokens, C]`` from output words."""
-        return decode_fixed_point(words, self.out_width, self.lanes, self.channels)
 
     def elaborate(self, platform):
         m = Module()

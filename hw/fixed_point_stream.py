@@ -21,7 +21,7 @@ from binaryvit.errors import DataError
 from binaryvit.golden.intref.validation import as_bit_tensor, as_int_tensor
 
 __all__ = ["fixed_point_layout", "binary_layout", "encode_fixed_point", "decode_fixed_point",
-           "encode_binary", "decode_binary"]
+           "encode_binary", "decode_binary", "FixedPointStreamCodec"]
 
 
 def fixed_point_layout(width: int, lanes: int, *, is_signed: bool = True) -> data.StructLayout:
@@ -128,3 +128,23 @@ def decode_binary(words: Sequence[int], simd: int, channels: int) -> torch.Tenso
                         f"of tokens of {channels} channels")
     bits = [(w >> j) & 1 for w in words for j in range(simd)]
     return torch.tensor(bits, dtype=torch.bool).reshape(len(words) // per_image, -1, channels)
+
+
+class FixedPointStreamCodec:
+    """Stream-word helpers for a kernel whose ``i`` and ``o`` ports are fixed-point streams.
+
+    Mixed into a kernel that provides ``in_width``, ``out_width``, ``lanes`` and
+    ``channels``, so tests and the network generator never pack words by hand.
+    """
+
+    def encode_input(self, x: Any) -> list[int]:
+        """Words for port ``i`` from ``x`` ``[tokens, C]`` or ``[images, tokens, C]``."""
+        return encode_fixed_point(x, self.in_width, self.lanes)
+
+    def encode_output(self, y: Any) -> list[int]:
+        """Words for port ``o`` from ``y`` ``[tokens, C]`` or ``[images, tokens, C]``."""
+        return encode_fixed_point(y, self.out_width, self.lanes)
+
+    def decode_output(self, words: Sequence[int]) -> torch.Tensor:
+        """``[images, tokens, C]`` from port ``o``'s words."""
+        return decode_fixed_point(words, self.out_width, self.lanes, self.channels)

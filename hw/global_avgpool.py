@@ -5,7 +5,7 @@ The classifier head's GAP. Integer definition: ``binaryvit.golden.intref.global_
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from amaranth.hdl import Module, Mux, Signal, signed
@@ -14,13 +14,13 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from binaryvit.golden import intref
-from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
+from binaryvit.hw.fixed_point_stream import FixedPointStreamCodec, fixed_point_layout
 from binaryvit.hw.multiply_round_shift import check_scale, multiply_round_shift, sum_width
 from binaryvit.hw.parameter_checks import check_int, check_lanes, check_width
 from binaryvit.hw.position_counter import position_counter
 
 
-class GlobalAvgPool(wiring.Component):
+class GlobalAvgPool(FixedPointStreamCodec, wiring.Component):
     """Per-channel ``saturate(round_shift(S·mul, shift), out_width)``, ``S`` the sum over the
     ``tokens`` tokens of an image; one output token per image.
 
@@ -81,18 +81,6 @@ class GlobalAvgPool(wiring.Component):
     def model(self, x: Any) -> torch.Tensor:
         """Expected output ``[B, 1, C]`` (one token per image) for input ``x[B, T, C]``."""
         return intref.global_avgpool(x, self.mul, self.shift, self.out_width).unsqueeze(1)
-
-    def encode_input(self, x: Any) -> list[int]:
-        """Input tokens ``[B, T, C]`` → flat input words."""
-        return encode_fixed_point(x, self.in_width, self.lanes)
-
-    def encode_output(self, y: Any) -> list[int]:
-        """Pooled tokens ``[B, 1, C]`` → flat output words."""
-        return encode_fixed_point(y, self.out_width, self.lanes)
-
-    def decode_output(self, words: Sequence[int]) -> torch.Tensor:
-        """Flat output words → pooled tokens ``[B, 1, C]``."""
-        return decode_fixed_point(words, self.out_width, self.lanes, self.channels)
 
     def elaborate(self, platform):
         m = Module()

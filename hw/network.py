@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from amaranth.hdl import Module, Shape
+from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -51,7 +51,7 @@ from binaryvit.hw.folding import Folding, in_lanes, out_lanes
 from binaryvit.hw.global_avgpool import GlobalAvgPool
 from binaryvit.hw.mac import ClassifierUnit, StemUnit
 from binaryvit.hw.mvu import XnorPopcountMVU
-from binaryvit.hw.network_graph import TensorInfo, attention_groups, infer_tensors
+from binaryvit.hw.network_graph import attention_groups, infer_tensors
 from binaryvit.hw.patch_unfold import PatchUnfold
 from binaryvit.hw.residual_add import PositionEmbeddingAdd, ResidualAdd
 from binaryvit.hw.rprelu import RPReLUUnit

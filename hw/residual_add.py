@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.golden import intref
 from binaryvit.hw.constant_rom import constant_rom, row_counter
-from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
+from binaryvit.hw.fixed_point_stream import FixedPointStreamCodec, encode_fixed_point, fixed_point_layout
 from binaryvit.hw.parameter_checks import (
     check_declared_constants,
     check_int,
@@ -28,7 +28,7 @@ from binaryvit.hw.saturate import saturate
 __all__ = ["ResidualAdd", "PositionEmbeddingAdd"]
 
 
-class ResidualAdd(wiring.Component):
+class ResidualAdd(FixedPointStreamCodec, wiring.Component):
     """``o = saturate(i + residual, out_width)``, lane by lane, the two inputs in lock-step.
 
     Parameters
@@ -78,20 +78,9 @@ class ResidualAdd(wiring.Component):
         """``intref.residual_add(x, residual, out_width)``."""
         return intref.residual_add(x, residual, self.out_width)
 
-    def encode_input(self, x: Any) -> list[int]:
-        """Words for port ``i`` from ``[tokens, C]`` or ``[images, tokens, C]``."""
-        return encode_fixed_point(x, self.in_width, self.lanes)
-
     def encode_residual(self, residual: Any) -> list[int]:
         """Words for port ``residual``."""
         return encode_fixed_point(residual, self.residual_width, self.lanes)
-
-    def encode_output(self, y: Any) -> list[int]:
-        return encode_fixed_point(y, self.out_width, self.lanes)
-
-    def decode_output(self, words: Sequence[int]) -> torch.Tensor:
-        """``[images, tokens, C]`` from output words."""
-        return decode_fixed_point(words, self.out_width, self.lanes, self.channels)
 
     def elaborate(self, platform):
         m = Module()
@@ -108,7 +97,7 @@ class ResidualAdd(wiring.Component):
         return m
 
 
-class PositionEmbeddingAdd(wiring.Component):
+class PositionEmbeddingAdd(FixedPointStreamCodec, wiring.Component):
     """``o = saturate(i + embedding[token, c], out_width)`` with the embedding in a ROM.
 
     Parameters
@@ -159,17 +148,6 @@ class PositionEmbeddingAdd(wiring.Component):
         t = torch.as_tensor(x)
         embedding = self.embedding.expand(t.shape) if t.dim() == 3 else self.embedding
         return intref.residual_add(t, embedding, self.out_width)
-
-    def encode_input(self, x: Any) -> list[int]:
-        """Stream words for ``x`` ``[tokens, C]`` or ``[images, tokens, C]``."""
-        return encode_fixed_point(x, self.in_width, self.lanes)
-
-    def encode_output(self, y: Any) -> list[int]:
-        return encode_fixed_point(y, self.out_width, self.lanes)
-
-    def decode_output(self, words: Sequence[int]) -> torch.Tensor:
-        """``[images, tokens, C]`` from output words."""
-        return decode_fixed_point(words, self.out_width, self.lanes, self.channels)
 
     def elaborate(self, platform):
         m = Module()

@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.golden import intref
 from binaryvit.hw.constant_rom import constant_rom, row_counter
-from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
+from binaryvit.hw.fixed_point_stream import FixedPointStreamCodec, fixed_point_layout
 from binaryvit.hw.parameter_checks import (
     check_declared_constants,
     check_int,
@@ -31,7 +31,7 @@ __all__ = ["RPReLUUnit"]
 IntConstants = Sequence[int] | torch.Tensor
 
 
-class RPReLUUnit(wiring.Component):
+class RPReLUUnit(FixedPointStreamCodec, wiring.Component):
     """Per-channel RPReLU on a fixed-point stream, ``lanes`` channels per word.
 
     Parameters
@@ -95,17 +95,6 @@ class RPReLUUnit(wiring.Component):
         """The expected output for ``x[..., C]``: ``intref.rprelu`` with this unit's constants."""
         return intref.rprelu(x, self.pre_bias, self.mul_pos, self.mul_neg, self.post_bias,
                              self.shift, self.out_width)
-
-    def encode_input(self, x: Any) -> list[int]:
-        """Stream words for ``x`` ``[tokens, C]`` or ``[images, tokens, C]``."""
-        return encode_fixed_point(x, self.in_width, self.lanes)
-
-    def encode_output(self, y: Any) -> list[int]:
-        return encode_fixed_point(y, self.out_width, self.lanes)
-
-    def decode_output(self, words: Sequence[int]) -> torch.Tensor:
-        """``[images, tokens, C]`` from output words."""
-        return decode_fixed_point(words, self.out_width, self.lanes, self.channels)
 
     def elaborate(self, platform):
         m = Module()

@@ -6,7 +6,7 @@ patch-merge shortcut. Integer definition: ``binaryvit.golden.intref.avgpool2d`` 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from amaranth.hdl import Module, Mux, Signal, signed
@@ -16,13 +16,13 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError
 from binaryvit.golden import intref
-from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
+from binaryvit.hw.fixed_point_stream import FixedPointStreamCodec, fixed_point_layout
 from binaryvit.hw.multiply_round_shift import check_scale, multiply_round_shift, sum_width
 from binaryvit.hw.parameter_checks import check_int, check_lanes, check_width
 from binaryvit.hw.position_counter import position_counter
 
 
-class SpatialAvgPool(wiring.Component):
+class SpatialAvgPool(FixedPointStreamCodec, wiring.Component):
     """Average pooling of an ``H × W`` token grid over ``r × r`` windows with stride ``r``.
 
     Output token ``(i, j)`` of the ``(H/r) × (W/r)`` grid is
@@ -101,18 +101,6 @@ class SpatialAvgPool(wiring.Component):
         pooled = intref.avgpool2d(grid, self.factor, self.factor, self.factor, 0, 0,
                                   self.mul, self.shift, self.out_width)
         return intref.grid_to_tokens(pooled)
-
-    def encode_input(self, x: Any) -> list[int]:
-        """Input tokens ``[B, H·W, C]`` → flat input words."""
-        return encode_fixed_point(x, self.in_width, self.lanes)
-
-    def encode_output(self, y: Any) -> list[int]:
-        """Output tokens ``[B, (H/r)·(W/r), C]`` → flat output words."""
-        return encode_fixed_point(y, self.out_width, self.lanes)
-
-    def decode_output(self, words: Sequence[int]) -> torch.Tensor:
-        """Flat output words → output tokens ``[B, (H/r)·(W/r), C]``."""
-        return decode_fixed_point(words, self.out_width, self.lanes, self.channels)
 
     def elaborate(self, platform):
         m = Module()
