@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from binaryvit.errors import CheckpointError, DataError
+from binaryvit.golden.binary_layers import BinaryConv2d, BinaryLinear
 from binaryvit.golden.checkpoint import load_checkpoint
 from binaryvit.golden.data import load_digits_dataset
 from binaryvit.golden.int_network import int_predict, run_int_network
@@ -41,7 +42,22 @@ def setup(trained_checkpoint):
     images = data.test_images[:120]
     taps = run_int_network(q.intmodel, images, taps=True).taps
     taps["input"] = images.to(torch.int64)
-    return model, copy.deepcopy(model).double(), q.intmodel, data, images, taps
+    return model, _double_with_float32_weight_signs(model), q.intmodel, data, images, taps
+
+
+def _double_with_float32_weight_signs(model):
+    """The model in float64, binary layers keeping the weights the float32 model binarized.
+
+    Row centring ``W - mean(W)`` in float64 can flip the sign of a weight that float32 put
+    within an ulp of its row mean; the quantizer took float32's bits, so the reference must.
+    """
+    model64 = copy.deepcopy(model).double()
+    layers32 = dict(model.named_modules())
+    for name, layer in model64.named_modules():
+        if isinstance(layer, (BinaryLinear, BinaryConv2d)):
+            weight = layers32[name].effective_weight().detach().double()
+            layer.effective_weight = lambda weight=weight: weight
+    return model64
 
 
 def _real(taps, name, frac):
