@@ -57,6 +57,9 @@ class VerilogAccelerator(wiring.Component):
     i : In(stream.Signature(fixed_point_layout(pixel_width, input_lanes, is_signed=False)))
     o : Out(stream.Signature(fixed_point_layout(logit_width, logit_lanes)))
 
+    The module's ``rst`` follows the domain's reset; on a board whose default domain has no
+    reset (the ECP5 platforms reset through GSR and initial values) it is tied low.
+
     The module's port widths are checked against these layouts, so a stale
     ``network.json`` cannot silently misconnect the design.
     """
@@ -81,7 +84,7 @@ class VerilogAccelerator(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         connections = {
-            "i_clk": ClockSignal(), "i_rst": ResetSignal(),
+            "i_clk": ClockSignal(), "i_rst": ResetSignal(allow_reset_less=True),
             "i_i__payload": self.i.payload, "i_i__valid": self.i.valid, "o_i__ready": self.i.ready,
             "o_o__payload": self.o.payload, "o_o__valid": self.o.valid, "i_o__ready": self.o.ready,
         }
