@@ -10,10 +10,11 @@ A *fold* is a small dict per step:
 * every other kernel: ``lanes``, its elements per word (one word per cycle).
 
 The cost model gives, per step, cycles per image in steady state (``step_cycles``, the
-kernel's documented formula) and a LUT estimate (``step_luts``, a rough count of lane
-logic used to compare foldings, not a synthesis result). The pass picks, for every step,
-the cheapest fold whose cycles stay within the target, so every stage is as slow as the
-target allows and none is needlessly fast.
+kernel's documented formula) and its logic cells (``step_luts``, from
+``binaryvit.hw.resource_model``, calibrated against Yosys). The pass picks, for every
+step, the cheapest fold whose cycles stay within the target, so every stage is as slow
+as the target allows and none is needlessly fast; ``binaryvit.hw.device_fit`` searches
+the target for a device.
 """
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ from typing import Any
 
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.hw.network_graph import TensorInfo, attention_groups, infer_tensors
+from binaryvit.hw.resource_model import FAMILIES, step_resources
 from binaryvit.quantize.intmodel import IntModel, Step
 
 __all__ = ["Folding", "fold_network", "step_cycles", "step_luts", "out_lanes", "default_target",
-           "load_overrides", "NO_HARDWARE_OPS"]
+           "load_overrides", "cycle_range", "NO_HARDWARE_OPS"]
 
 NO_HARDWARE_OPS = ("constant", "attention_scores", "attention_mask")
 FOLD_KEYS = {"xnor_popcount_dot": ("pe", "simd"), "fixed_mac": ("pe", "simd"),
@@ -96,28 +98,15 @@ def step_cycles(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo]
     return out.tokens * out.channels // fold["lanes"]
 
 
-def step_luts(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo]) -> int:
-    """Rough LUT estimate of the step's kernel (lane logic only; memories not counted)."""
-    op = step.op
-    out = tensors[step.name]
-    x = tensors[step.inputs[0]] if step.inputs else None
-    if op in NO_HARDWARE_OPS or op == "image_patches":
+def step_luts(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
+              steps: dict[str, Step] | None = None) -> int:
+    """Logic cells of the step's kernel on an ECP5 (``hw.resource_model``: its datapath,
+    control and the memories Yosys would put in logic; multipliers in DSP blocks). The
+    pass ranks a step's folds by it; ``steps`` (name → step) lets a position-embedding
+    add see its constant."""
+    if step.op in NO_HARDWARE_OPS or step.op == "image_patches":
         return 0
-    if op == "xnor_popcount_dot":
-        return fold["pe"] * (2 * fold["simd"] + 2 * out.width)
-    if op == "fixed_mac":
-        return fold["pe"] * fold["simd"] * x.width * 8 + fold["pe"] * out.width
-    if op == "and_popcount_context":
-        heads = step.params["heads"]
-        d = out.channels // heads
-        return fold["keys_per_cycle"] * (3 * d + 40) + fold["lanes"] * out.width * 2
-    if op == "token_patches":
-        return fold["lanes"] + fold["simd"]
-    lanes = fold["lanes"]
-    per_lane = {"affine": 3 * out.width, "rprelu": 4 * out.width, "threshold": x.width,
-                "residual_add": 2 * out.width, "tile_channels": out.width,
-                "nearest_upsample": out.width}.get(op, 2 * out.width)
-    return lanes * per_lane
+    return round(step_resources(step, fold, tensors, FAMILIES["ecp5"], steps).luts)
 
 
 def _candidates(step: Step, tensors: dict[str, TensorInfo]) -> list[dict[str, int]]:
@@ -205,46 +194,38 @@ def load_overrides(path: str | os.PathLike) -> dict[str, dict[str, int]]:
 def _fold_at(model: IntModel, tensors: dict[str, TensorInfo], target: int,
              overrides: dict[str, dict[str, int]]) -> Folding | tuple[str, int]:
     folds, cycles, luts = {}, {}, {}
-    consumers: dict[str, list[Step]] = {}
+    steps = {s.name: s for s in model.steps}
     for s in model.steps:
-        for name in s.inputs:
-            consumers.setdefault(name, []).append(s)
-    # Reading steps backwards lets a threshold match the simd of the XNOR layer it feeds.
-    for s in reversed(model.steps):
         if s.name in overrides:
-            base = _best(s, tensors, target, {}) or _candidates(s, tensors)[-1]
+            base = _best(s, tensors, target, steps) or _candidates(s, tensors)[-1]
             fold = _validate_fold(s, {**base, **overrides[s.name]}, tensors)
         else:
-            preferred = {}
-            users = consumers.get(s.name, [])
-            if s.op == "threshold" and len(users) == 1 and users[0].name in folds \
-                    and users[0].op == "xnor_popcount_dot":
-                preferred = {"lanes": folds[users[0].name]["simd"]}
-            fold = _best(s, tensors, target, preferred)
+            fold = _best(s, tensors, target, steps)
             if fold is None:
                 best = min(step_cycles(s, c, tensors) for c in _candidates(s, tensors))
                 return s.name, best
         folds[s.name] = fold
         cycles[s.name] = step_cycles(s, fold, tensors)
-        luts[s.name] = step_luts(s, fold, tensors)
-    order = [s.name for s in model.steps]
-    return Folding({n: folds[n] for n in order}, {n: cycles[n] for n in order},
-                   {n: luts[n] for n in order}, target)
+        luts[s.name] = step_luts(s, fold, tensors, steps)
+    return Folding(folds, cycles, luts, target)
 
 
-def _best(step: Step, tensors, target: int, preferred: dict[str, int]) -> dict | None:
+def _best(step: Step, tensors, target: int, steps: dict[str, Step]) -> dict | None:
     options = [c for c in _candidates(step, tensors) if step_cycles(step, c, tensors) <= target]
     if not options:
         return None
-    if preferred and preferred in options:
-        return preferred
-    return min(options, key=lambda c: (step_luts(step, c, tensors),
+    return min(options, key=lambda c: (step_luts(step, c, tensors, steps),
                                        -step_cycles(step, c, tensors), sorted(c.items())))
 
 
-def _best_achievable(model: IntModel, tensors) -> int:
-    return max(min(step_cycles(s, c, tensors) for c in _candidates(s, tensors))
+def cycle_range(model: IntModel) -> tuple[int, int]:
+    """Cycles per image of the most parallel folding and of the slowest one."""
+    tensors = infer_tensors(model)
+    best = max(min(step_cycles(s, c, tensors) for c in _candidates(s, tensors))
                for s in model.steps)
+    slowest = max(step_cycles(s, c, tensors) for s in model.steps
+                  for c in _candidates(s, tensors))
+    return best, slowest
 
 
 def fold_network(model: IntModel, *, target_cycles: int | None = None,
@@ -274,10 +255,8 @@ def fold_network(model: IntModel, *, target_cycles: int | None = None,
             raise FoldingError(f"folding override for {name!r}: no such step in the model")
     if target_cycles is not None and lut_budget is not None:
         raise ConfigError("give either target_cycles or lut_budget, not both")
-    best = _best_achievable(model, tensors)
+    best, slowest = cycle_range(model)
     if lut_budget is not None:
-        slowest = max(step_cycles(s, c, tensors) for s in model.steps
-                      for c in _candidates(s, tensors))
         lo, hi = best, slowest
         result = _fold_at(model, tensors, hi, overrides)
         if isinstance(result, tuple) or result.total_luts > lut_budget:
