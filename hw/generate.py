@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Sequence
 
 from binaryvit.atomic import write_text_atomic
-from binaryvit.errors import OutputPathError
+from binaryvit.errors import ConfigError, OutputPathError
+from binaryvit.hw.boards import Board
+from binaryvit.hw.device_fit import DEFAULT_MARGIN, fold_for_board, resource_report
 from binaryvit.hw.folding import Folding, fold_network, ideal_cycles, load_overrides
 from binaryvit.hw.network import BinaryViTAccelerator
 from binaryvit.hw.network_graph import infer_tensors
@@ -90,13 +92,16 @@ def describe_network(model: IntModel, network: BinaryViTAccelerator, estimate: d
 
 def generate(out_dir: str | os.PathLike, *, target_cycles: int | None = None,
              lut_budget: int | None = None, overrides: str | os.PathLike | dict | None = None,
-             taps: Sequence[str] = (), model: IntModel | None = None) -> dict:
+             taps: Sequence[str] = (), model: IntModel | None = None,
+             board: Board | None = None, margin: float = DEFAULT_MARGIN) -> dict:
     """Fold, generate and write ``OUT/rtl`` and ``OUT/reports/estimate.json``.
 
     Parameters
     ----------
     out_dir : the output folder holding ``intmodel.npz`` (unless ``model`` is given).
     target_cycles, lut_budget : the folding goal (see ``fold_network``).
+    board, margin : instead, the fastest folding whose estimate fits ``board`` with logic
+        at most ``margin`` of the device (``binaryvit.hw.device_fit.fold_for_board``).
     overrides : a JSON file path or a dict of per-step fold overrides.
     taps : steps whose streams the top mirrors on debug ports (divergence finding).
 
@@ -111,10 +116,20 @@ def generate(out_dir: str | os.PathLike, *, target_cycles: int | None = None,
         model = load_intmodel(path)
     if isinstance(overrides, (str, os.PathLike)):
         overrides = load_overrides(overrides)
-    folding = fold_network(model, target_cycles=target_cycles, lut_budget=lut_budget,
-                           overrides=overrides)
+    fit = None
+    if board is not None:
+        if target_cycles is not None or lut_budget is not None:
+            raise ConfigError("give a board or a folding goal (target_cycles, lut_budget), "
+                              "not both")
+        folding, _, fit = fold_for_board(model, board, margin=margin, overrides=overrides)
+    else:
+        folding = fold_network(model, target_cycles=target_cycles, lut_budget=lut_budget,
+                               overrides=overrides)
     network = BinaryViTAccelerator(model, folding, taps=taps)
     estimate = estimate_report(model, folding, network)
+    estimate["resources"] = resource_report(network, fit)
+    if fit is not None:
+        estimate["device"] = fit.to_json()
     description = describe_network(model, network, estimate)
     verilog = to_verilog(network, TOP_NAME)
     write_text_atomic(out / "rtl" / f"{TOP_NAME}.v", verilog)

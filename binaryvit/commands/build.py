@@ -4,19 +4,27 @@ iCEBreaker (iCE40UP5K) and ULX3S (ECP5-85F) go through Yosys and nextpnr from Yo
 (PyPI) to a bitstream; the Arty A7 gets Verilog and XDC for Vivado plus a LUT count from
 Yosys. Everything lands in OUT/build/<board>/: the bitstream, the tool logs (top.rpt
 Yosys, top.tim nextpnr), nextpnr's report and build.json (utilisation, Fmax, overflow).
-A design that does not fit still leaves OUT/build/<board>/ and names each resource that
-overflows and by how much. The host protocol is in docs/boards.md (`binaryvit run`).
+Before any tool runs, the resource estimate in OUT/reports/estimate.json (`binaryvit
+generate`) is checked against the board: a design it says will not fit is refused, naming
+each resource and by how much (--force runs the tools anyway, e.g. to measure the real
+overflow). A design that does not fit still leaves OUT/build/<board>/ and names each
+resource that overflows and by how much. When OUT was generated for this board (`generate
+--board`), the build keeps the block RAM / LUT RAM split the estimate assumed. The host
+protocol is in docs/boards.md (`binaryvit run`).
 """
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from binaryvit.atomic import atomic_directory
-from binaryvit.errors import ToolError
+from binaryvit.errors import ConfigError, ToolError
 from binaryvit.hw.board_build import build_board
 from binaryvit.hw.board_wrapper import UARTBoardWrapper
-from binaryvit.hw.boards import BOARDS, BoardTop, get_board
+from binaryvit.hw.boards import BOARDS, Board, BoardTop, get_board
+from binaryvit.hw.device_fit import check_fit
+from binaryvit.hw.resource_model import FAMILIES, Resources
 from binaryvit.hw.uart import baud_divisor
 from binaryvit.hw.verilog_accelerator import load_generated_accelerator
 
@@ -34,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baud", type=int, default=DEFAULT_BAUD,
                         help=f"UART baud rate (default {DEFAULT_BAUD})")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--force", action="store_true",
+                        help="run the tools even when the estimate says the design does not fit")
 
 
 def image_pixels(out: Path, description: dict) -> int:
@@ -46,10 +56,34 @@ def image_pixels(out: Path, description: dict) -> int:
     return config.in_channels * config.image_size[0] * config.image_size[1]
 
 
+def estimated_fit(out: Path, board: Board):
+    """The estimate's fit on ``board`` (margin 100 %: "will not fit") and the LUT-RAM limits
+    to build with; ``(None, None)`` when OUT has no estimate or the board no model."""
+    path = out / "reports" / "estimate.json"
+    if board.family not in FAMILIES or not path.is_file():
+        return None, None
+    estimate = json.loads(path.read_text())
+    figures = estimate.get("resources", {}).get(board.family)
+    if figures is None:
+        return None, None
+    limits = figures.get("lut_ram_limits")
+    fit = check_fit(Resources(**figures["total"]), board, 1.0,
+                    tuple(limits) if limits else None)
+    return fit, fit.lut_ram_limits
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     board = get_board(args.board)
     accelerator, description = load_generated_accelerator(out)
+    fit, lut_ram_limits = estimated_fit(out, board)
+    if fit is not None and not fit.ok:
+        message = (f"the resource estimate says {out}'s design does not fit the "
+                   f"{board.description}: " + "; ".join(o.line() for o in fit.overflows))
+        if not args.force:
+            raise ConfigError(message + f"; generate for it (binaryvit generate {out} --board "
+                              f"{board.name}) or pass --force to run the tools anyway")
+        print(f"warning: {message}; building anyway (--force)")
     wrapper = UARTBoardWrapper(accelerator, pixels=image_pixels(out, description),
                                num_logits=int(description["classes"]),
                                divisor=baud_divisor(board.clock_hz, args.baud))
@@ -57,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     failure = None
     with atomic_directory(target, force=True) as folder:
         try:
-            result = build_board(BoardTop(wrapper), board, folder, seed=args.seed)
+            result = build_board(BoardTop(wrapper), board, folder, seed=args.seed,
+                                 lut_ram_limits=lut_ram_limits)
         except ToolError as exc:   # keep the folder: its tool logs say what went wrong
             failure = exc
     if failure is not None:

@@ -1,14 +1,19 @@
 """Generate the accelerator: OUT/intmodel.npz → OUT/rtl/*.v and OUT/reports/estimate.json.
 
 The folding pass picks each layer's parallelism to meet --target-cycles per image (default:
-32 cycles per token of the largest grid) or the fastest folding within --lut-budget;
---folding FILE forces per-layer folds ({"step name": {"pe": 4, "simd": 8}}). The Verilog is
-deterministic: the same inputs give byte-identical files.
+32 cycles per token of the largest grid), the fastest folding within --lut-budget, or with
+--board the fastest folding whose resource estimate fits that board (logic within --margin
+of the device, block RAM and DSPs within all of it; otherwise it fails naming each
+resource that overflows and by how much). --folding FILE forces per-layer folds
+({"step name": {"pe": 4, "simd": 8}}). The Verilog is deterministic: the same inputs give
+byte-identical files.
 """
 from __future__ import annotations
 
 import argparse
 
+from binaryvit.hw.boards import BOARDS, get_board
+from binaryvit.hw.device_fit import DEFAULT_MARGIN
 from binaryvit.hw.generate import generate
 
 NAME = "generate"
@@ -23,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="cycles per image every layer must meet")
     goal.add_argument("--lut-budget", type=int, default=None, metavar="LUTS",
                       help="fastest folding whose LUT estimate fits this budget")
+    goal.add_argument("--board", default=None, choices=sorted(b for b in BOARDS if b != "arty"),
+                      help="fastest folding whose resource estimate fits this board")
+    parser.add_argument("--margin", type=float, default=DEFAULT_MARGIN, metavar="SHARE",
+                        help=f"with --board: share of the logic cells and flip-flops the "
+                             f"design may fill (default {DEFAULT_MARGIN})")
     parser.add_argument("--folding", default=None, metavar="FILE",
                         help="JSON file of per-layer fold overrides")
     parser.add_argument("--tap", action="append", default=[], metavar="STEP",
@@ -30,10 +40,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    board = get_board(args.board) if args.board else None
     estimate = generate(args.out, target_cycles=args.target_cycles, lut_budget=args.lut_budget,
-                        overrides=args.folding, taps=args.tap)
+                        overrides=args.folding, taps=args.tap, board=board, margin=args.margin)
     print(f"wrote {args.out}/rtl/binaryvit_top.v: {len(estimate['layers'])} layers, "
           f"{estimate['cycles_per_image']} cycles per image (bottleneck "
-          f"{estimate['bottleneck']}), about {estimate['luts']} LUTs, "
-          f"{estimate['fifo_bits']} FIFO bits; estimate in {args.out}/reports/estimate.json")
+          f"{estimate['bottleneck']}), {estimate['fifo_bits']} FIFO bits; estimate in "
+          f"{args.out}/reports/estimate.json")
+    for family, figures in estimate["resources"].items():
+        total = figures["total"]
+        print(f"  {family}: {total['luts']} logic cells, {total['ffs']} flip-flops, "
+              f"{total['brams']} block RAMs, {total['dsps']} DSPs (estimate)")
+    if board is not None:
+        device = estimate["device"]
+        print(f"  fits the {board.description} (logic within {100 * device['margin']:.0f} %): "
+              + ", ".join(f"{name} {u['needed']}/{u['available']}"
+                          for name, u in device["utilisation"].items()))
     return 0
