@@ -69,6 +69,12 @@ class Board:
     bitstream : the bitstream file name the build leaves (``None``: no bitstream).
     fmax_target_mhz, gops_per_klut_target : the project's performance targets
         (``/work/shared/research/anchors_hw.md`` §6), or ``None``.
+    stream_width, const_bits : integer formats sized to the device, which
+        ``binaryvit flow --board`` quantizes with (``None``: the quantizer's defaults). On
+        the ECP5 a 17-bit stream and 18-bit constants make every multiplier one 18 × 18
+        ``MULT18X18D`` and every stream word (17 bits + ``last``) one 18-bit block RAM word;
+        the default 24 / 20 bits need 2–4 DSP blocks per multiplier (290 for tiny-digits,
+        the device has 156).
     """
 
     name: str
@@ -82,6 +88,8 @@ class Board:
     bitstream: str | None
     fmax_target_mhz: float | None = None
     gops_per_klut_target: float | None = None
+    stream_width: int | None = None
+    const_bits: int | None = None
 
 
 BOARDS: dict[str, Board] = {
@@ -98,7 +106,7 @@ BOARDS: dict[str, Board] = {
         capacity={"TRELLIS_COMB": 83640, "TRELLIS_FF": 83640, "DP16KD": 208,
                   "MULT18X18D": 156},
         lut_resource="TRELLIS_COMB", block_ram_bits=208 * 18432, bitstream="top.bit",
-        fmax_target_mhz=100, gops_per_klut_target=80),
+        fmax_target_mhz=100, gops_per_klut_target=80, stream_width=17, const_bits=18),
     "arty": Board(
         name="arty", description="Digilent Arty A7-35T, Xilinx XC7A35T-1LCSG324 "
                                  "(Verilog + XDC for Vivado; LUTs from yosys synth_xilinx)",

@@ -23,7 +23,8 @@ from binaryvit.hw.resource_model import FAMILIES, NetworkResources, Resources, n
 from binaryvit.quantize.intmodel import IntModel
 
 __all__ = ["Overflow", "DeviceFit", "capacity_of", "check_fit", "board_family",
-           "estimate_network", "fold_for_board", "resource_report", "DEFAULT_MARGIN",
+           "estimate_network", "estimation_network", "fold_for_board", "resource_report",
+           "DEFAULT_MARGIN",
            "LUT_RAM_OPTIONS"]
 
 DEFAULT_MARGIN = 0.85
@@ -146,7 +147,7 @@ def _fit(network, board: Board, margin: float) -> DeviceFit:
     return fit
 
 
-def _network(model: IntModel, folding: Folding):
+def estimation_network(model: IntModel, folding: Folding):
     """The network of ``folding``, built to be estimated: it and its kernels will not
     warn that they were never elaborated (Amaranth's ``MustUse`` flag)."""
     from binaryvit.hw.network import BinaryViTAccelerator
@@ -180,7 +181,7 @@ def fold_for_board(model: IntModel, board: Board, *, margin: float = DEFAULT_MAR
     previous = None
     for target in _targets(model):
         folding = fold_network(model, target_cycles=target, overrides=overrides)
-        network = _network(model, folding)
+        network = estimation_network(model, folding)
         fit = _fit(network, board, margin)
         if fit.ok:
             break
@@ -197,7 +198,7 @@ def fold_for_board(model: IntModel, board: Board, *, margin: float = DEFAULT_MAR
             break
         mid = (lo + hi) // 2
         trial = fold_network(model, target_cycles=mid, overrides=overrides)
-        trial_network = _network(model, trial)
+        trial_network = estimation_network(model, trial)
         trial_fit = _fit(trial_network, board, margin)
         if trial_fit.ok:
             best, hi = (trial, trial_network, trial_fit), mid

@@ -152,6 +152,7 @@ class Family:
     dsp_width : the square multiplier block's operand width (``None``: LUT multipliers).
     soft_multiplier_luts : LUTs per partial-product bit of a LUT multiplier.
     lut_ram_cells : logic cells per LUT RAM cell (with its write-port slice).
+    block_mux_luts : LUTs per bit and extra address block of a block RAM's read mux.
     ff_cell_share : logic cells per flip-flop (iCE40: a flip-flop without a LUT driving
         it takes a cell of its own; ECP5 flip-flops are a separate resource).
     cell_names : nextpnr's names of (logic, flip-flop, block RAM, DSP) cells.
@@ -166,6 +167,7 @@ class Family:
     dsp_width: int | None
     soft_multiplier_luts: float
     lut_ram_cells: float
+    block_mux_luts: float
     ff_cell_share: float
     cell_names: tuple[str, str, str, str]
     lut_ram_limits: tuple[int, int] | None = None
@@ -189,7 +191,7 @@ FAMILIES: dict[str, Family] = {
                     RamPrimitive("SB_RAM40_4K", 11, (2, 4, 8, 16), 64, byte=1,
                                  write_widths=(16,))),
         lut_ram=None, dsp_width=None, soft_multiplier_luts=2.9, lut_ram_cells=0.0,
-        ff_cell_share=0.65,
+        block_mux_luts=0.6, ff_cell_share=0.65,
         cell_names=("ICESTORM_LC", "ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_DSP")),
     "ecp5": Family(
         name="ecp5",
@@ -197,7 +199,8 @@ FAMILIES: dict[str, Family] = {
                     RamPrimitive("PDPW16KD", 14, (1, 2, 4, 9, 18, 36), 128, byte=9,
                                  write_widths=(36,))),
         lut_ram=RamPrimitive("TRELLIS_DPR16X4", 4, (4,), 4, distributed=True),
-        dsp_width=18, soft_multiplier_luts=5.0, lut_ram_cells=6.0, ff_cell_share=0.0,
+        dsp_width=18, soft_multiplier_luts=5.0, lut_ram_cells=6.0, block_mux_luts=1.5,
+        ff_cell_share=0.0,
         cell_names=("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D")),
 }
 
@@ -259,7 +262,9 @@ def map_memory(memory: MemoryShape, family: Family) -> MemoryMapping:
               if logic_cost != math.inf else
               f"{ram.cell}: a RAM of at most {family.lut_ram_limits[0]} words of "
               f"{family.lut_ram_limits[1]} bits is built as LUT RAM (ram_style)")
-    glue = family.cells(0.5 * (blocks - 1) * memory.mapped_width + (blocks if blocks > 1 else 0), 0)
+    # the read mux across address blocks and the write-enable decoder (measured on FIFOs)
+    glue = family.cells(family.block_mux_luts * (blocks - 1) * memory.mapped_width
+                        + (3 * blocks if blocks > 1 else 0), 0)
     if memory.transparent:   # address compare, bypass register and mux
         glue = glue + family.cells(memory.mapped_width + 8, memory.mapped_width + 1)
     if _read_first(memory, ram):   # the written word and address, compare and mux
@@ -279,7 +284,8 @@ def _logic_memory(memory: MemoryShape, family: Family) -> Resources:
         luts = 0.5 * memory.mapped_width * (memory.depth - 1) + memory.depth
         ffs = memory.bits + memory.mapped_width
     else:
-        luts = 0.75 * memory.mapped_width * math.ceil(memory.depth / 16)
+        # 16 words per LUT4, then 2:1 muxes joining them (PFUMX / L6MUX on the ECP5)
+        luts = memory.mapped_width * (1.375 * math.ceil(memory.depth / 16) - 0.375)
         ffs = memory.mapped_width
     return family.cells(luts, ffs)
 
@@ -313,7 +319,7 @@ class KernelCost:
                 tiles = (math.ceil((a - 1) / family.dsp_width)
                          * math.ceil((b - 1) / family.dsp_width))
                 dsps += tiles
-                adder_bits += (tiles - 1) * (a + b)   # joining the partial products
+                adder_bits += (tiles - 1) * (a + b) / 2   # joining the partial products
             else:
                 luts += family.soft_multiplier_luts * a * b
         logic = family.cells(luts + adder_bits, self.ffs) + Resources(dsps=dsps)
@@ -385,11 +391,11 @@ CONTROL_FFS = 4     # valid and last registers
 # what the structure leaves out (Yosys' LUT packing of wide muxes and comparisons, pipeline
 # registers it keeps or merges) is folded into one factor each.
 CALIBRATION = {
-    "affine": (1.27, 0.96), "rprelu": (0.97, 0.92), "window_sum2d": (1.56, 0.73),
-    "residual_add": (1.02, 0.93), "threshold": (0.81, 0.80), "xnor_popcount_dot": (1.58, 0.95),
-    "fixed_mac": (1.47, 1.13), "nearest_upsample": (1.17, 1.58), "avgpool2d": (0.94, 0.87),
-    "channel_group_avgpool": (0.93, 0.58), "global_avgpool": (0.68, 0.81),
-    "tile_channels": (1.39, 0.97),
+    "affine": (1.5, 0.96), "rprelu": (1.03, 0.92), "window_sum2d": (1.9, 0.73),
+    "residual_add": (1.02, 0.93), "threshold": (0.72, 0.80), "xnor_popcount_dot": (1.58, 0.95),
+    "fixed_mac": (1.22, 0.96), "nearest_upsample": (0.56, 0.92), "avgpool2d": (0.94, 0.87),
+    "channel_group_avgpool": (0.93, 0.58), "global_avgpool": (0.6, 0.81),
+    "tile_channels": (1.39, 0.97), "and_popcount_context": (1.16, 1.14),
 }
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from binaryvit.atomic import atomic_directory
 from binaryvit.errors import ConfigError, ToolError
-from binaryvit.hw.board_build import build_board
+from binaryvit.hw.board_build import BuildResult, build_board
 from binaryvit.hw.board_wrapper import UARTBoardWrapper
 from binaryvit.hw.boards import BOARDS, Board, BoardTop, get_board
 from binaryvit.hw.device_fit import check_fit
@@ -72,26 +72,28 @@ def estimated_fit(out: Path, board: Board):
     return fit, fit.lut_ram_limits
 
 
-def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    board = get_board(args.board)
+def build_out(out: Path, board: Board, *, baud: int = DEFAULT_BAUD, seed: int = 1,
+              force: bool = False) -> BuildResult:
+    """Build OUT's generated network for ``board`` into ``OUT/build/<board>``, print what
+    the tools report, and return it; ``ConfigError`` when the estimate says it will not fit
+    (unless ``force``), ``ToolError`` when the tools fail or the design does not fit."""
     accelerator, description = load_generated_accelerator(out)
     fit, lut_ram_limits = estimated_fit(out, board)
     if fit is not None and not fit.ok:
         message = (f"the resource estimate says {out}'s design does not fit the "
                    f"{board.description}: " + "; ".join(o.line() for o in fit.overflows))
-        if not args.force:
+        if not force:
             raise ConfigError(message + f"; generate for it (binaryvit generate {out} --board "
                               f"{board.name}) or pass --force to run the tools anyway")
         print(f"warning: {message}; building anyway (--force)")
     wrapper = UARTBoardWrapper(accelerator, pixels=image_pixels(out, description),
                                num_logits=int(description["classes"]),
-                               divisor=baud_divisor(board.clock_hz, args.baud))
+                               divisor=baud_divisor(board.clock_hz, baud))
     target = out / "build" / board.name
     failure = None
     with atomic_directory(target, force=True) as folder:
         try:
-            result = build_board(BoardTop(wrapper), board, folder, seed=args.seed,
+            result = build_board(BoardTop(wrapper), board, folder, seed=seed,
                                  lut_ram_limits=lut_ram_limits)
         except ToolError as exc:   # keep the folder: its tool logs say what went wrong
             failure = exc
@@ -113,4 +115,10 @@ def run(args: argparse.Namespace) -> int:
                         + "; ".join(result.overflows) + f" (logs in {target})")
     if result.bitstream:
         print(f"  bitstream: {target / result.bitstream}")
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    build_out(Path(args.out), get_board(args.board), baud=args.baud, seed=args.seed,
+              force=args.force)
     return 0

@@ -1,12 +1,17 @@
-"""Run the whole flow on one output folder: train → quantize → generate → sim.
+"""Run the whole flow on one output folder: train → quantize → generate → sim (→ build).
 
 This is what `binaryvit` with no arguments runs. On the embedded digits it trains the float
 teacher and the binary student (or reuses OUT/model.pt when it exists, unless --retrain),
 quantizes it into OUT/intmodel.npz and ROM images, generates the accelerator's Verilog,
 simulates --images test images in Verilator and compares every logit with the integer
 reference, then prints one summary: accuracy (float, integer, RTL), mismatches, cycles per
-image and estimated LUTs. The flow owns the derived files in OUT and replaces them on each
-run; the checkpoint is only replaced with --retrain.
+image and the resource estimate. The flow owns the derived files in OUT and replaces them
+on each run; the checkpoint is only replaced with --retrain.
+
+With --board B the flow targets that board: it quantizes with the board's formats (the
+ULX3S: 17-bit stream, 18-bit constants, one DSP block per multiplier), generates the
+fastest folding whose estimate fits the board, simulates that exact Verilog, and builds it
+(Yosys and nextpnr: long for a whole network). A mismatch stops the flow before the build.
 """
 from __future__ import annotations
 
@@ -21,7 +26,11 @@ from binaryvit.golden.config import get_config
 from binaryvit.golden.data import load_dataset
 from binaryvit.golden.int_network import int_predict
 from binaryvit.golden.train import TrainSettings, distributed_context_from_env, train_binaryvit
+from binaryvit.commands.build import build_out
+from binaryvit.errors import ConfigError
+from binaryvit.hw.boards import BOARDS, get_board
 from binaryvit.hw.generate import generate
+from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.quantizer import quantize_checkpoint
 from binaryvit.sim.network_sim import simulate
 
@@ -44,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test images simulated in Verilator (default 20)")
     parser.add_argument("--target-cycles", type=int, default=None, metavar="N",
                         help="cycles per image the folding must meet (default: the generator's)")
+    parser.add_argument("--board", default=None, choices=sorted(b for b in BOARDS if b != "arty"),
+                        help="quantize, fold and build for this board (see above)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
@@ -52,9 +63,20 @@ def _stage(name: str) -> float:
     return time.monotonic()
 
 
+def board_formats(board) -> QuantFormats:
+    """The quantizer's formats for ``board`` (its stream and constant widths, if any)."""
+    defaults = QuantFormats()
+    return QuantFormats(stream_width=board.stream_width or defaults.stream_width,
+                        const_bits=board.const_bits or defaults.const_bits)
+
+
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     checkpoint = out / "model.pt"
+    board = get_board(args.board) if args.board else None
+    if board is not None and args.target_cycles is not None:
+        raise ConfigError("give --board or --target-cycles, not both: with a board the "
+                          "flow picks the fastest folding that fits it")
     data = load_dataset(None)
 
     start = _stage("train")
@@ -70,14 +92,16 @@ def run(args: argparse.Namespace) -> int:
     float_top1 = load_checkpoint(checkpoint).metrics["test_accuracy"]
 
     _stage("quantize")
-    quantized = quantize_checkpoint(checkpoint, out, force=True)
+    formats = board_formats(board) if board is not None else QuantFormats()
+    quantized = quantize_checkpoint(checkpoint, out, formats=formats, force=True)
     test_images = torch.as_tensor(data.test_images).to(torch.int64)
     test_labels = torch.as_tensor(data.test_labels).to(torch.int64)
     int_top1 = float((int_predict(quantized.intmodel, test_images) == test_labels)
                      .float().mean())
 
     _stage("generate")
-    estimate = generate(out, target_cycles=args.target_cycles, model=quantized.intmodel)
+    estimate = generate(out, target_cycles=args.target_cycles, model=quantized.intmodel,
+                        board=board)
 
     _stage(f"sim ({args.images} images, Verilator)")
     totals = simulate(out, images=args.images, progress=not args.no_progress)["totals"]
@@ -94,6 +118,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"  cycles per image  {totals['cycles_per_image_measured']:.0f} measured, "
           f"{totals['cycles_per_image_estimated']} estimated "
           f"(efficiency {totals['efficiency']:.3f} vs the folding's ideal)")
-    print(f"  estimated LUTs    {estimate['luts']}")
+    for family, figures in estimate["resources"].items():
+        total = figures["total"]
+        print(f"  estimate {family:5s}  {total['luts']} logic cells, {total['ffs']} flip-flops, "
+              f"{total['brams']} block RAMs, {total['dsps']} DSPs")
     print(f"  reports: {out}/reports/estimate.json, {out}/reports/sim.json")
-    return 0 if totals["mismatches"] == 0 else 1
+    if totals["mismatches"]:
+        return 1
+    if board is not None:
+        _stage(f"build ({board.name})")
+        build_out(out, board)
+    return 0
