@@ -172,25 +172,29 @@ def fold_for_board(model: IntModel, board: Board, *, margin: float = DEFAULT_MAR
                    refine: int = 4) -> tuple[Folding, object, DeviceFit]:
     """The fastest folding whose estimate fits ``board``, its network and its fit.
 
-    Targets √2 apart are tried from the fastest, each with the LUT-RAM options in turn;
-    between the first target that fits and the one before it, ``refine`` bisection steps
-    look for a faster fit. Raises ``FoldingError`` naming each overflowing resource of the
-    slowest (smallest) folding when none fits.
+    The slowest (smallest) folding is checked first: when it does not fit, ``FoldingError``
+    names each overflowing resource, by how much, and its figures. Otherwise targets √2
+    apart are tried from the fastest, each with the LUT-RAM options in turn; between the
+    first target that fits and the one before it, ``refine`` bisection steps look for a
+    faster fit.
     """
     family = board_family(board)
+    targets = _targets(model)
+    smallest = fold_network(model, target_cycles=targets[-1], overrides=overrides)
+    fit = _fit(estimation_network(model, smallest), board, margin)
+    if not fit.ok:
+        raise FoldingError(
+            f"no folding fits the {board.description}: at the smallest ({smallest.bottleneck} "
+            f"cycles per image) " + "; ".join(o.line() for o in fit.overflows)
+            + f" (estimate {_figures(fit)}){_format_hint(fit, family)}")
     previous = None
-    for target in _targets(model):
+    for target in targets:
         folding = fold_network(model, target_cycles=target, overrides=overrides)
         network = estimation_network(model, folding)
         fit = _fit(network, board, margin)
         if fit.ok:
             break
         previous = target
-    else:
-        raise FoldingError(
-            f"no folding fits the {board.description}: at the smallest ({folding.bottleneck} "
-            f"cycles per image) " + "; ".join(o.line() for o in fit.overflows)
-            + f" (estimate {_figures(fit)}){_format_hint(fit, family)}")
     best = (folding, network, fit)
     lo, hi = (previous or target) + 1, target
     for _ in range(refine if previous else 0):

@@ -7,6 +7,7 @@ must agree with Yosys' own cell counts. Builds that take longer are marked ``boa
 ``slow``.
 """
 import json
+import subprocess
 
 import pytest
 import torch
@@ -14,12 +15,16 @@ from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib import io, memory
 
 from binaryvit.errors import ConfigError
-from binaryvit.hw.board_build import (BUILD_JSON, BuildResult, Usage, build_board, overflows,
-                                      parse_nextpnr_log, parse_nextpnr_report, parse_yosys_stat)
+from binaryvit.hw.board_build import (BUILD_JSON, BuildResult, Usage, build_board, lut_ram_script,
+                                      overflows, parse_nextpnr_log, parse_nextpnr_report,
+                                      parse_yosys_stat)
 from binaryvit.hw.board_wrapper import UARTBoardWrapper
 from binaryvit.hw.boards import BOARDS, BoardTop, get_board, yowasp_env
 from binaryvit.hw.mvu import XnorPopcountMVU
+from binaryvit.hw.stream_fifo import StreamFIFO
+from binaryvit.hw.stream_width import element_layout
 from binaryvit.hw.uart import baud_divisor
+from binaryvit.hw.verilog import to_verilog
 
 UP5K_BIN_BYTES = 104090   # every iCE40UP5K bitstream has this size (icepack, no compression)
 
@@ -155,3 +160,18 @@ def test_arty_gives_verilog_and_constraints_and_a_lut_count(tmp_path):
     assert "A9" in xdc and "D10" in xdc        # the Arty's UART rx / tx pins
     assert result.bitstream is None and result.yosys_cells.get("LUT6", 0) + \
         result.yosys_cells.get("LUT4", 0) > 0
+
+
+def test_lut_ram_limits_reach_yosys_and_move_a_small_fifo_out_of_block_ram(tmp_path):
+    env = yowasp_env()
+    (tmp_path / "fifo.v").write_text(to_verilog(StreamFIFO(element_layout("fixed", 17, 1), 66),
+                                                "fifo"))
+    cells = {}
+    for name, script in (("auto", ""), ("limited", lut_ram_script((66, 20)) + ";")):
+        subprocess.run([env["YOSYS"], "-q", "-p", f"read_verilog fifo.v; {script} synth_ecp5 "
+                        f"-top fifo; tee -q -o {name}.json stat -json"], cwd=tmp_path, env=env,
+                       check=True, stdout=subprocess.DEVNULL)
+        cells[name] = json.loads((tmp_path / f"{name}.json").read_text())["design"]["num_cells_by_type"]
+    # 18 bits × 65 words: Yosys' own choice is one DP16KD; within the limits, LUT RAM
+    assert cells["auto"].get("DP16KD") == 1 and "TRELLIS_DPR16X4" not in cells["auto"]
+    assert "DP16KD" not in cells["limited"] and cells["limited"]["TRELLIS_DPR16X4"] == 25

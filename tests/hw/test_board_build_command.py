@@ -61,3 +61,17 @@ def test_build_leaves_the_bitstream_logs_and_record_in_out_build_board(tmp_path,
     assert record.ok and record.seed == 2 and record.bitstream == "top.bin"
     printed = capsys.readouterr().out
     assert f"ICESTORM_LC: {record.utilisation['ICESTORM_LC'].used:6d} /   5280" in printed
+
+
+def test_build_refuses_a_design_the_estimate_says_does_not_fit(tmp_path, capsys):
+    out = generated_out(tmp_path)
+    (out / "reports").mkdir()
+    (out / "reports" / "estimate.json").write_text(json.dumps({"resources": {"ice40": {
+        "total": {"luts": 9000, "ffs": 3000, "brams": 45, "dsps": 0}, "lut_ram_limits": None}}}))
+    assert main(["build", str(out), "--board", "icebreaker"]) == 2
+    err = capsys.readouterr().err
+    assert "the resource estimate says" in err and "does not fit the 1BitSquared iCEBreaker" in err
+    assert "ICESTORM_LC: 9000 needed of 5280 (170 % of 5280): 3720 over" in err
+    assert "ICESTORM_RAM: 45 needed of 30 (150 % of 30): 15 over" in err
+    assert "binaryvit generate" in err and "--force" in err
+    assert not (out / "build").exists()   # refused before any tool ran
