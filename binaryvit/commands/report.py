@@ -18,6 +18,8 @@ from typing import Any
 from binaryvit.atomic import atomic_file, write_text_atomic
 from binaryvit.hw.board_build import BUILD_JSON, BuildResult
 from binaryvit.hw.boards import BOARDS
+from binaryvit.hw.device_fit import check_fit
+from binaryvit.hw.resource_model import Resources
 
 NAME = "report"
 HELP = "write OUT/reports/report.md with tables and plots of accuracy, cycles, LUTs, Fmax"
@@ -117,7 +119,7 @@ def _layer_plots(estimate: dict, sim: dict | None, folder: Path) -> list[str]:
     ax.barh(list(x), [layer.get("luts", 0) for layer in layers])
     ax.set_yticks(list(x), names, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("LUT4 (cost-model estimate)")
+    ax.set_xlabel("ECP5 logic cells (resource estimate)")
     _save_plot(fig, folder / "luts_per_layer.png")
     plt.close(fig)
     return ["cycles_per_layer.png", "luts_per_layer.png"]
@@ -164,7 +166,8 @@ def board_rows(inputs: ReportInputs) -> list[list[Any]]:
         ips = f"{fmax * 1e6 / cycles:,.0f}" if fmax and cycles else "—"
         gops = "—"
         if fmax and lanes and utilisation and lut_count:
-            gops = f"{OPS_PER_LANE * lanes * fmax * 1e-3 * utilisation / (lut_count / 1000):.1f}"
+            peak = OPS_PER_LANE * lanes * fmax * 1e-3 / (lut_count / 1000)
+            gops = f"{peak:.2f} ({peak * utilisation:.2f})"
         fit = "fits" if build.ok and not build.overflows else "; ".join(build.overflows) or "failed"
         rows.append([name, f"{lut_count}" + (f"/{luts.available}" if luts else " (yosys)"),
                      ", ".join(rams) or "—", fmax_text, ips, gops, fit])
@@ -172,24 +175,55 @@ def board_rows(inputs: ReportInputs) -> list[list[Any]]:
 
 
 def fit_lines(inputs: ReportInputs) -> list[str]:
-    """Before any build: the cost model's LUTs and on-chip memory bits (weights + FIFOs)
-    against each FPGA's logic and block RAM."""
-    estimate = inputs.estimate or {}
-    luts = estimate.get("luts")
-    if luts is None:
-        return []
-    bits = estimate.get("weight_bits", 0) + estimate.get("fifo_bits", 0)
+    """Per board with a resource model: each resource's estimate (``estimate.json``) and,
+    once built, what nextpnr counted, against the device, with the excess of each one that
+    overflows; then where the memories went and why."""
+    resources = (inputs.estimate or {}).get("resources")
+    if not resources:
+        return ["No resource estimate in estimate.json (re-run `binaryvit generate`).", ""]
     lines = []
-    for board in BOARDS.values():
-        verdicts = []
-        for what, need, have in (("LUT4", luts, board.capacity[board.lut_resource]),
-                                 ("memory bits", bits, board.block_ram_bits)):
-            verdicts.append(f"{what} {need} of {have} " + (
-                f"(fits, {100 * need / have:.0f} %)" if need <= have else
-                f"(does not fit: {need - have} over, {100 * need / have:.0f} %)"))
-        lines.append(f"- {board.description}: " + "; ".join(verdicts))
-    return lines + ["", "Memory bits = weight ROM bits + FIFO bits (estimate.json), against "
-                    "block RAM (UP5K: 30 EBR of 4 kbit; its 1 Mbit SPRAM is not counted)." , ""]
+    device = (inputs.estimate or {}).get("device")
+    if device:
+        lines += [f"Folded for **{device['board']}**: logic within {100 * device['margin']:.0f} % "
+                  f"of the device, block RAM and DSPs within all of it"
+                  + (f"; RAMs of at most {device['lut_ram_limits'][0]} words × "
+                     f"{device['lut_ram_limits'][1]} bits in LUT RAM"
+                     if device.get("lut_ram_limits") else "") + ".", ""]
+    rows = []
+    for name, board in BOARDS.items():
+        figures = resources.get(board.family)
+        if figures is None:
+            continue
+        fit = check_fit(Resources(**figures["total"]), board, 1.0)
+        build = inputs.builds.get(name)
+        over = {o.resource: o.needed - o.available for o in fit.overflows}
+        for cell, (needed, available) in fit.utilisation().items():
+            measured = build.utilisation.get(cell) if build else None
+            verdict = f"**{over[cell]} over**" if cell in over else "fits"
+            if measured is not None and measured.used > available:
+                verdict += f"; built: **{measured.used - available} over**"
+            rows.append([board.name, cell, needed,
+                         measured.used if measured is not None else "—", available,
+                         f"{100 * needed / available:.0f} %", verdict])
+    lines += _table(["board", "resource", "estimate", "nextpnr", "device", "estimate / device",
+                     "fit"], rows)
+    lines += ["Estimate: `binaryvit.hw.resource_model` (Yosys' memory mapping rules, kernels "
+              "calibrated against synth_ice40 / synth_ecp5); nextpnr: the build's count "
+              "(`binaryvit build`, `--force` for a design the estimate refuses).", ""]
+    for family, figures in resources.items():
+        memories = figures.get("memories", [])
+        kinds: dict[str, list] = {}
+        for memory in memories:
+            kinds.setdefault(memory["kind"], []).append(memory)
+        summary = ", ".join(f"{len(v)} {k} ({sum(m['cells'] for m in v)} cells)" if k != "logic"
+                            else f"{len(v)} in logic" for k, v in sorted(kinds.items()))
+        lines.append(f"- {family} memories: {summary}.")
+        logic = sorted(kinds.get("logic", []), key=lambda m: -m["width"] * m["depth"])[:3]
+        for memory in logic:
+            kind = "ROM" if memory["rom"] else "RAM"
+            lines.append(f"  - {memory['part']}.{memory['memory']} ({kind} {memory['width']} × "
+                         f"{memory['depth']}): {memory['reason']}")
+    return lines + [""]
 
 
 def write_report(out: str | Path) -> Path:
@@ -232,22 +266,23 @@ def write_report(out: str | Path) -> Path:
                  measured.get(layer["name"], "—"), layer.get("luts", "—")]
                 for layer in estimate.get("layers", [])]
         lines += ["## Per layer", ""] + _table(
-            ["layer", "op", "fold", "cycles est.", "cycles ideal", "cycles measured", "LUT4 est."],
+            ["layer", "op", "fold", "cycles est.", "cycles ideal", "cycles measured",
+             "ECP5 LUT4 est."],
             rows)
         if not measured:
             lines += ["Measured cycles per layer: not in sim.json (it records whole-network "
                       "cycles only).", ""]
         for png in _layer_plots(estimate, inputs.sim, folder):
             lines += [f"![{png}]({png})", ""]
-        lines += ["## Fit (cost model)", ""] + fit_lines(inputs)
+        lines += ["## Fit (resource estimate and builds)", ""] + fit_lines(inputs)
 
     if inputs.builds:
         lines += ["## Boards (nextpnr, YoWASP)", ""] + _table(
             ["board", "LUT4 / LC used", "block RAM / DSP", "Fmax MHz (target)", "images/s at Fmax",
-             "binary GOPS/kLUT", "fit"], board_rows(inputs))
-        lines += ["GOPS/kLUT = 2 · XNOR lanes · Fmax · lane utilisation / kLUT (estimate.json's "
-                  "lanes and utilisation); images/s = Fmax / cycles per image (measured when "
-                  "sim.json has it, else estimated).", ""]
+             "binary GOPS/kLUT peak (effective)", "fit"], board_rows(inputs))
+        lines += ["GOPS/kLUT = 2 · XNOR lanes · Fmax / kLUT, and in brackets times the lanes' "
+                  "utilisation (estimate.json's lanes and utilisation); images/s = Fmax / "
+                  "cycles per image (measured when sim.json has it, else estimated).", ""]
         png = _utilisation_plot(inputs.builds, folder)
         if png:
             lines += [f"![{png}]({png})", ""]
