@@ -1,20 +1,26 @@
-"""Board performance table: LUTs, block RAMs, Fmax, images/s and binary GOPS/kLUT per board.
+"""Board performance table: the generated network per board, and the MVU kernel alone.
 
-For each of the iCEBreaker (iCE40UP5K) and the ULX3S (ECP5-85F) the design is placed and
-routed with the YoWASP nextpnr at several seeds; the table gives the median post-route
-Fmax (and the range), the resources of the median-seed build, cycles per image, images per
-second at that Fmax, and binary GOPS per kLUT = 2 · XNOR lanes · Fmax · lane utilisation /
-kLUT (one XNOR and one popcount add per lane per cycle), next to the project's targets
-(UP5K ≥ 40 MHz and ≥ 25 GOPS/kLUT; ECP5-85F ≥ 100 MHz and ≥ 80 GOPS/kLUT). The last row
-is the integer model on this CPU (one thread).
+For each of the iCEBreaker (iCE40UP5K) and the ULX3S (ECP5-85F):
 
-Design: the generated network of OUT (`binaryvit generate`) inside the UART wrapper when
-OUT/rtl exists; otherwise — clearly labelled — one XnorPopcountMVU at the size of the
-tiny-digits model's stage-1 MLP (K=32 → N=128 over 64 tokens, pe=2, simd=32: the
-quantizer's default folding), fed by an xorshift32 generator, output folded onto an LED.
+* **the network** of an OUT folder (`binaryvit generate OUT --board B`, else the first OUT
+  given) inside the UART wrapper: its build `OUT/build/<board>` (made by `binaryvit build`
+  when absent), nextpnr again on that netlist for the other seeds (Yosys does not depend on
+  the seed), and per row: logic cells, block RAMs and DSPs of the median-Fmax seed, the
+  median post-route Fmax and its range, cycles per image (measured in Verilator when
+  `sim.json` has it, else the cost model's), images/s at Fmax, and binary GOPS per kLUT =
+  2 · XNOR lanes · Fmax / kLUT (one XNOR and one popcount add per lane per cycle), next to
+  the project's targets (UP5K ≥ 40 MHz, ≥ 25 GOPS/kLUT; ECP5-85F ≥ 100 MHz, ≥ 80). A network
+  that the estimate says does not fit is not built (`binaryvit build --force` measures it);
+  its row gives the overflow instead.
+* **the MVU kernel alone** (labelled as such): one XnorPopcountMVU at the tiny-digits
+  stage-1 MLP size (K=32 → N=128 over 64 tokens, pe=2, simd=32), fed by an xorshift32
+  generator, output folded onto an LED — the density of the XNOR datapath without the rest
+  of the network.
 
-Run: ``python bench/bench_boards.py [OUT] [--seeds 3] [--boards icebreaker ulx3s]``
-(a few minutes: one place and route per seed and board).
+The last row is the integer model on this CPU (one thread).
+
+Run: ``python bench/bench_boards.py OUT [OUT ...] [--seeds 3] [--boards icebreaker ulx3s]``
+(a whole-network ECP5 build takes about an hour on a 2-core machine; seeds reuse it).
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -31,13 +38,12 @@ from amaranth.hdl import Cat, Elaboratable, Module, Signal
 from amaranth.lib import io
 
 from binaryvit.golden import intref
-from binaryvit.hw.board_build import BuildResult, build_board
-from binaryvit.hw.board_wrapper import UARTBoardWrapper
-from binaryvit.hw.boards import BoardTop, get_board
+from binaryvit.hw.board_build import BUILD_JSON, BuildResult, build_board, place_and_route
+from binaryvit.hw.boards import Board, get_board
 from binaryvit.hw.mvu import XnorPopcountMVU
-from binaryvit.hw.uart import baud_divisor
 
 MVU_K, MVU_N, MVU_PE, MVU_SIMD, MVU_TOKENS = 32, 128, 2, 32, 64
+OPS_PER_LANE = 2
 
 
 class MVUBenchTop(Elaboratable):
@@ -68,111 +74,126 @@ class MVUBenchTop(Elaboratable):
         return m
 
 
-def mvu_design():
+@dataclass
+class Row:
+    """One table row: what was built and what it measured (``results`` one per seed)."""
+
+    label: str
+    board: Board
+    lanes: int
+    cycles: float
+    results: list[BuildResult]
+    note: str = ""
+
+
+def _fmax(result: BuildResult) -> float:
+    return max(f["achieved"] for f in result.fmax_mhz.values())
+
+
+def mvu_row(board: Board, seeds: int) -> Row:
     g = torch.Generator().manual_seed(3)
     weights = torch.randint(0, 2, (MVU_N, MVU_K), generator=g).bool()
+    results = []
+    for seed in range(1, seeds + 1):
+        with tempfile.TemporaryDirectory(prefix=f"bench-{board.name}-") as tmp:
+            top = MVUBenchTop(XnorPopcountMVU(MVU_K, MVU_N, MVU_PE, MVU_SIMD, weights))
+            results.append(build_board(top, board, Path(tmp) / "b", seed=seed))
     mvu = XnorPopcountMVU(MVU_K, MVU_N, MVU_PE, MVU_SIMD, weights)
-    cycles = mvu.cycles_per_vector * MVU_TOKENS
-    figures = {"label": f"MVU only (K={MVU_K}, N={MVU_N}, pe={MVU_PE}, simd={MVU_SIMD}, "
-                        f"{MVU_TOKENS} tokens; no network generated)",
-               "lanes": MVU_PE * MVU_SIMD, "cycles": cycles,
-               "utilisation": MVU_K * MVU_N * MVU_TOKENS / (MVU_PE * MVU_SIMD * cycles),
-               "binary_macs": MVU_K * MVU_N * MVU_TOKENS}
-    return (lambda board: MVUBenchTop(XnorPopcountMVU(MVU_K, MVU_N, MVU_PE, MVU_SIMD, weights))), \
-        figures, weights
+    return Row(f"MVU kernel alone ({MVU_K}→{MVU_N}, pe {MVU_PE}, simd {MVU_SIMD})", board,
+               MVU_PE * MVU_SIMD, mvu.cycles_per_vector * MVU_TOKENS, results)
 
 
-def network_design(out: Path):
-    from binaryvit.hw.verilog_accelerator import load_generated_accelerator
-    from binaryvit.quantize.intmodel import load_intmodel
+def network_row(out: Path, board: Board, seeds: int) -> Row:
+    from binaryvit.commands.build import build_out, estimated_fit
     estimate = json.loads((out / "reports" / "estimate.json").read_text())
     sim = out / "reports" / "sim.json"
     measured = json.loads(sim.read_text())["totals"].get("cycles_per_image_measured") \
         if sim.is_file() else None
-    model = load_intmodel(out / "intmodel.npz")
-    c = model.config
-    pixels = c.in_channels * c.image_size[0] * c.image_size[1]
+    label = f"network {out.name} ({estimate['cycles_per_image']} cycles folding)"
+    row = Row(label, board, estimate["xnor_lanes"], measured or estimate["cycles_per_image"], [])
+    folder = out / "build" / board.name
+    record = folder / BUILD_JSON
+    if not record.is_file():
+        fit, _ = estimated_fit(out, board)
+        if fit is not None and not fit.ok:
+            row.note = "estimate: " + "; ".join(o.line() for o in fit.overflows)
+            return row
+        build_out(out, board, seed=1)
+    first = BuildResult.load(record)
+    if not first.ok:
+        row.note = "nextpnr: " + "; ".join(first.overflows)
+        return row
+    row.results = [first] + [place_and_route(folder, board, seed)
+                             for seed in range(1, seeds + 1) if seed != first.seed]
+    return row
 
-    def top(board):
-        accelerator, description = load_generated_accelerator(out)
-        return BoardTop(UARTBoardWrapper(accelerator, pixels=pixels,
-                                         num_logits=int(description["classes"]),
-                                         divisor=baud_divisor(board.clock_hz, 115200)))
-    macs = round(estimate["xnor_utilisation"] * estimate["xnor_lanes"] * estimate["cycles_per_image"])
-    figures = {"label": f"generated network {c.name} + UART wrapper ({out})",
-               "lanes": estimate["xnor_lanes"],
-               "cycles": measured or estimate["cycles_per_image"],
-               "utilisation": estimate["xnor_utilisation"] * estimate["cycles_per_image"]
-               / (measured or estimate["cycles_per_image"]),
-               "binary_macs": macs}
-    return top, figures, model
 
-
-def cpu_row(design, figures) -> tuple[float, float]:
-    """Images per second and binary GOPS of the integer model on this CPU (one thread)."""
+def cpu_row(out: Path | None) -> tuple[float, str]:
+    """Images per second of the integer model (or the MVU layer) on this CPU, one thread."""
     torch.set_num_threads(1)
-    if isinstance(design, torch.Tensor):   # the MVU layer alone
-        a = torch.randint(0, 2, (MVU_TOKENS, MVU_K), generator=torch.Generator().manual_seed(4)).bool()
-        run = lambda: intref.xnor_popcount_dot(a, design)   # noqa: E731
-    else:
+    if out is not None and (out / "intmodel.npz").is_file():
         from binaryvit.golden.data import load_dataset
         from binaryvit.golden.int_network import run_int_network
-        images = torch.as_tensor(load_dataset(None).test_images[:16]).to(torch.int64)
-        run = lambda: run_int_network(design, images[:1])   # noqa: E731
+        from binaryvit.quantize.intmodel import load_intmodel
+        model = load_intmodel(out / "intmodel.npz")
+        image = torch.as_tensor(load_dataset(None).test_images[:1]).to(torch.int64)
+        run, what = (lambda: run_int_network(model, image)), "integer network"   # noqa: E731
+    else:
+        g = torch.Generator().manual_seed(4)
+        weights = torch.randint(0, 2, (MVU_N, MVU_K), generator=g).bool()
+        a = torch.randint(0, 2, (MVU_TOKENS, MVU_K), generator=g).bool()
+        run, what = (lambda: intref.xnor_popcount_dot(a, weights)), "MVU layer"  # noqa: E731
     run()
     repeats, start = 0, time.perf_counter()
     while time.perf_counter() - start < 2.0:
         run()
         repeats += 1
-    ips = repeats / (time.perf_counter() - start)
-    return ips, 2 * figures["binary_macs"] * ips / 1e9
+    return repeats / (time.perf_counter() - start), what
+
+
+def print_row(row: Row) -> None:
+    board = row.board
+    targets = f"≥{board.fmax_target_mhz:g} MHz, ≥{board.gops_per_klut_target:g}"
+    name = f"{board.name}: {row.label}"
+    if not row.results:
+        print(f"{name}\n    does not fit — {row.note}")
+        return
+    fmaxes = sorted(_fmax(r) for r in row.results)
+    fmax = statistics.median(fmaxes)
+    median = min(row.results, key=lambda r: abs(_fmax(r) - fmax))
+    used = {k: u.used for k, u in median.utilisation.items()}
+    luts = used.get(board.lut_resource, 0)
+    brams = used.get("ICESTORM_RAM", used.get("DP16KD", 0))
+    dsps = used.get("ICESTORM_DSP", used.get("MULT18X18D", 0))
+    gops = OPS_PER_LANE * row.lanes * fmax * 1e-3 / (luts / 1000)
+    met = (f"{'✓' if fmax >= board.fmax_target_mhz else '✗'} Fmax, "
+           f"{'✓' if gops >= board.gops_per_klut_target else '✗'} GOPS/kLUT")
+    print(f"{name}\n    {luts:>7} {brams:>5} {dsps:>5}  {fmax:6.1f} ({fmaxes[0]:.1f}–{fmaxes[-1]:.1f}, "
+          f"{len(fmaxes)} seeds)  {row.cycles:>8.0f} {fmax * 1e6 / row.cycles:>10,.0f} "
+          f"{row.lanes:>6} {gops:>8.2f}   {targets} {met}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", nargs="?", default="out")
+    parser.add_argument("outs", nargs="*", metavar="OUT", type=Path)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--boards", nargs="+", default=["icebreaker", "ulx3s"])
+    parser.add_argument("--no-mvu", action="store_true", help="skip the MVU-kernel rows")
     args = parser.parse_args()
-    out = Path(args.out)
-    if (out / "rtl" / "network.json").is_file() and (out / "reports" / "estimate.json").is_file():
-        make_top, figures, design = network_design(out)
-    else:
-        make_top, figures, design = mvu_design()
-    print(f"design: {figures['label']}")
-    print(f"XNOR lanes {figures['lanes']}, cycles/image {figures['cycles']:.0f}, "
-          f"lane utilisation {figures['utilisation']:.3f}; seeds 1..{args.seeds}; "
-          f"nextpnr from YoWASP\n")
-    header = (f"{'target':<22} {'LUT4/LC':>8} {'BRAM':>6} {'Fmax MHz (range)':>22} "
-              f"{'img/s @Fmax':>12} {'GOPS/kLUT':>10} {'targets':>18} {'P&R s':>6}")
-    print(header)
-    print("-" * len(header))
+    outs = [o for o in args.outs if (o / "rtl" / "network.json").is_file()]
+    print("per row: logic cells, block RAMs, DSPs, Fmax MHz median (range, seeds), cycles/image, "
+          "images/s at Fmax, XNOR lanes, binary GOPS/kLUT (2 · lanes · Fmax / kLUT), targets\n")
     for name in args.boards:
         board = get_board(name)
-        results: list[BuildResult] = []
-        for seed in range(1, args.seeds + 1):
-            with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
-                results.append(build_board(make_top(board), board, Path(tmp) / "b", seed=seed))
-        fmaxes = [max(f["achieved"] for f in r.fmax_mhz.values()) for r in results if r.ok]
-        if not fmaxes:
-            print(f"{name:<22} did not build: {'; '.join(results[0].overflows) or results[0].error}")
-            continue
-        fmax = statistics.median(fmaxes)
-        median_build = min((r for r in results if r.ok),
-                           key=lambda r: abs(max(f["achieved"] for f in r.fmax_mhz.values()) - fmax))
-        luts = median_build.utilisation[board.lut_resource].used
-        brams = sum(u.used for res, u in median_build.utilisation.items()
-                    if res in ("ICESTORM_RAM", "DP16KD"))
-        ips = fmax * 1e6 / figures["cycles"]
-        gops = 2 * figures["lanes"] * fmax * 1e-3 * figures["utilisation"] / (luts / 1000)
-        targets = f"≥{board.fmax_target_mhz:g} MHz, ≥{board.gops_per_klut_target:g}"
-        seconds = statistics.median(r.seconds for r in results)
-        print(f"{board.name + ' (' + board.family + ')':<22} {luts:>8} {brams:>6} "
-              f"{fmax:>8.1f} ({min(fmaxes):.1f}–{max(fmaxes):.1f}) {ips:>12,.0f} {gops:>10.1f} "
-              f"{targets:>18} {seconds:>6.0f}")
-    ips, gops = cpu_row(design, figures)
-    print(f"{'integer model, CPU':<22} {'—':>8} {'—':>6} {'—':>22} {ips:>12,.0f} "
-          f"{'—':>10} {f'{gops:.3f} GOPS':>18} {'—':>6}")
+        for_board = [o for o in outs if json.loads((o / "reports" / "estimate.json")
+                                                   .read_text()).get("device", {})
+                     .get("board") == name] or outs[:1]
+        for out in for_board:
+            print_row(network_row(out, board, args.seeds))
+        if not args.no_mvu:
+            print_row(mvu_row(board, args.seeds))
+    ips, what = cpu_row(outs[0] if outs else None)
+    print(f"\nCPU, one thread: {ips:,.0f} images/s ({what}, the integer reference)")
     return 0
 
 

@@ -27,7 +27,8 @@ from binaryvit.errors import DataError, ToolError
 from binaryvit.hw.boards import Board, yowasp_env
 from binaryvit.hw.verilog import write_verilog
 
-__all__ = ["Usage", "BuildResult", "build_board", "lut_ram_script", "parse_nextpnr_report",
+__all__ = ["Usage", "BuildResult", "build_board", "lut_ram_script", "place_and_route",
+           "parse_nextpnr_report",
            "parse_nextpnr_log", "parse_yosys_stat", "overflows", "module_cells",
            "BUILD_JSON", "TOP_NAME"]
 
@@ -278,4 +279,37 @@ def build_board(top: Elaboratable, board: Board, build_dir: str | Path, *, seed:
             result.bitstream = board.bitstream
     result.seconds = round(time.monotonic() - start, 1)
     write_text_atomic(build_dir / BUILD_JSON, json.dumps(result.to_json(), indent=2))
+    return result
+
+
+def place_and_route(build_dir: str | Path, board: Board, seed: int) -> BuildResult:
+    """nextpnr again on ``build_dir``'s synthesised netlist (``top.json`` of a finished
+    ``build_board``) with another placement seed: Yosys does not depend on the seed, so
+    Fmax over seeds costs one synthesis. Logs go to ``seed<N>.tim`` and
+    ``seed<N>.report.json``; a finished run is read back instead of repeated. No bitstream
+    is written."""
+    build_dir = Path(build_dir)
+    report, log = build_dir / f"seed{seed}.report.json", build_dir / f"seed{seed}.tim"
+    result = BuildResult(board=board.name, seed=seed)
+    if not report.exists():
+        script = (build_dir / f"build_{TOP_NAME}.sh").read_text()
+        line = next((l for l in script.splitlines() if l.startswith('"$NEXTPNR_')), None)
+        if line is None or not (build_dir / f"{TOP_NAME}.json").exists():
+            raise ToolError(f"{build_dir} holds no synthesised design to place again")
+        line = re.sub(r"--seed \d+", f"--seed {seed}", line)
+        line = line.replace(f"--report {TOP_NAME}.report.json", f"--report {report.name}")
+        line = line.replace(f"--log {TOP_NAME}.tim", f"--log {log.name}")
+        line = re.sub(r" --(textcfg|asc) \S+", "", line)
+        start = time.monotonic()
+        code = _run(["sh", "-c", line], build_dir, yowasp_env(), build_dir / f"seed{seed}.out")
+        result.seconds = round(time.monotonic() - start, 1)
+        if code and not log.exists():
+            raise ToolError(f"nextpnr (seed {seed}) failed in {build_dir}:\n"
+                            f"{_tail(build_dir / f'seed{seed}.out')}")
+    if report.exists():
+        result.utilisation, result.fmax_mhz = parse_nextpnr_report(report)
+        result.ok = True
+    else:
+        result.utilisation, result.fmax_mhz = parse_nextpnr_log(log.read_text(errors="replace"))
+    result.overflows = overflows(result.utilisation, board.capacity)
     return result
