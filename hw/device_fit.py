@@ -138,13 +138,16 @@ def estimate_network(network, board: Board,
 
 
 def _fit(network, board: Board, margin: float) -> DeviceFit:
-    """The first LUT-RAM option under which ``network`` fits (else the last one's fit)."""
+    """The first LUT-RAM option under which ``network`` fits, else the one that misses by
+    the least (the sum of each overflow's share of its device resource)."""
     options = LUT_RAM_OPTIONS if FAMILIES[board.family].lut_ram is not None else (None,)
+    fits = []
     for limits in options:
         fit = check_fit(estimate_network(network, board, limits).total, board, margin, limits)
         if fit.ok:
-            break
-    return fit
+            return fit
+        fits.append(fit)
+    return min(fits, key=lambda f: sum((o.needed - o.limit) / o.available for o in f.overflows))
 
 
 def estimation_network(model: IntModel, folding: Folding):

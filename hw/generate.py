@@ -3,8 +3,9 @@
 ``OUT/rtl/binaryvit_top.v`` holds the whole accelerator (weights and constants inlined as
 ROM initialisers, so no file is loaded at run time); ``OUT/rtl/network.json`` describes
 its ports for the simulator and board wrappers; ``OUT/reports/estimate.json`` gives the
-cost model's cycles and LUTs per layer, the folds, and the FIFO depths. Everything is
-written atomically and is byte-identical for identical inputs.
+cost model's cycles and logic cells per layer, the folds, the FIFO depths, the resource
+estimate per FPGA family and, when generated for a board, its fit. Everything is written
+atomically and is byte-identical for identical inputs.
 """
 from __future__ import annotations
 
