@@ -24,6 +24,7 @@ from binaryvit.quantize.intmodel import IntModel
 
 __all__ = ["Overflow", "DeviceFit", "capacity_of", "check_fit", "board_family",
            "estimate_network", "estimation_network", "fold_for_board", "resource_report",
+           "estimate_lines",
            "DEFAULT_MARGIN",
            "LUT_RAM_OPTIONS"]
 
@@ -248,3 +249,19 @@ def resource_report(network, fit: DeviceFit | None = None) -> dict:
                          for part, maps in estimate.memories.items() for mp in maps],
         }
     return report
+
+
+def estimate_lines(estimate: dict) -> list[str]:
+    """The resource estimate of ``estimate.json`` in a few lines: per family the totals, and
+    the board fit when generated for a board."""
+    lines = []
+    for family, figures in estimate["resources"].items():
+        total = figures["total"]
+        lines.append(f"{family}: {total['luts']} logic cells, {total['ffs']} flip-flops, "
+                     f"{total['brams']} block RAMs, {total['dsps']} DSPs (estimate)")
+    device = estimate.get("device")
+    if device:
+        lines.append(f"fits {device['board']} (logic within {100 * device['margin']:.0f} %): "
+                     + ", ".join(f"{name} {u['needed']}/{u['available']}"
+                                 for name, u in device["utilisation"].items()))
+    return lines

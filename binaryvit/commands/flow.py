@@ -29,6 +29,7 @@ from binaryvit.golden.train import TrainSettings, distributed_context_from_env, 
 from binaryvit.commands.build import build_out
 from binaryvit.errors import ConfigError
 from binaryvit.hw.boards import BOARDS, get_board
+from binaryvit.hw.device_fit import estimate_lines
 from binaryvit.hw.generate import generate
 from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.quantizer import quantize_checkpoint
@@ -118,10 +119,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  cycles per image  {totals['cycles_per_image_measured']:.0f} measured, "
           f"{totals['cycles_per_image_estimated']} estimated "
           f"(efficiency {totals['efficiency']:.3f} vs the folding's ideal)")
-    for family, figures in estimate["resources"].items():
-        total = figures["total"]
-        print(f"  estimate {family:5s}  {total['luts']} logic cells, {total['ffs']} flip-flops, "
-              f"{total['brams']} block RAMs, {total['dsps']} DSPs")
+    for line in estimate_lines(estimate):
+        print(f"  {line}")
     print(f"  reports: {out}/reports/estimate.json, {out}/reports/sim.json")
     if totals["mismatches"]:
         return 1

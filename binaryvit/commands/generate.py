@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from binaryvit.hw.boards import BOARDS, get_board
-from binaryvit.hw.device_fit import DEFAULT_MARGIN
+from binaryvit.hw.device_fit import DEFAULT_MARGIN, estimate_lines
 from binaryvit.hw.generate import generate
 
 NAME = "generate"
@@ -47,13 +47,6 @@ def run(args: argparse.Namespace) -> int:
           f"{estimate['cycles_per_image']} cycles per image (bottleneck "
           f"{estimate['bottleneck']}), {estimate['fifo_bits']} FIFO bits; estimate in "
           f"{args.out}/reports/estimate.json")
-    for family, figures in estimate["resources"].items():
-        total = figures["total"]
-        print(f"  {family}: {total['luts']} logic cells, {total['ffs']} flip-flops, "
-              f"{total['brams']} block RAMs, {total['dsps']} DSPs (estimate)")
-    if board is not None:
-        device = estimate["device"]
-        print(f"  fits the {board.description} (logic within {100 * device['margin']:.0f} %): "
-              + ", ".join(f"{name} {u['needed']}/{u['available']}"
-                          for name, u in device["utilisation"].items()))
+    for line in estimate_lines(estimate):
+        print(f"  {line}")
     return 0
