@@ -4,6 +4,7 @@ OUT is laid out as `binaryvit generate` leaves it (rtl/binaryvit_top.v + rtl/net
 the module in it is a real kernel's Verilog (a linear classifier StemUnit over 8×8 digits).
 """
 import json
+import shutil
 
 import pytest
 import torch
@@ -75,3 +76,30 @@ def test_build_refuses_a_design_the_estimate_says_does_not_fit(tmp_path, capsys)
     assert "ICESTORM_RAM: 45 needed of 30 (150 % of 30): 15 over" in err
     assert "binaryvit generate" in err and "--force" in err
     assert not (out / "build").exists()   # refused before any tool ran
+
+
+@pytest.mark.board
+@pytest.mark.slow
+def test_flow_for_the_ulx3s_quantizes_folds_simulates_and_builds_the_network(
+        trained_checkpoint, tmp_path, capsys):
+    # about two hours on a 2-core machine: a whole-network synth_ecp5 and place and route
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(trained_checkpoint, out / "model.pt")
+    assert main(["flow", "-o", str(out), "--board", "ulx3s", "--images", "4",
+                 "--no-progress"]) == 0
+    estimate = json.loads((out / "reports" / "estimate.json").read_text())
+    assert estimate["device"]["board"] == "ulx3s" and estimate["device"]["fits"]
+    assert json.loads((out / "manifest.json").read_text())["formats"]["stream_width"] == 17
+    record = BuildResult.load(out / "build" / "ulx3s" / BUILD_JSON)
+    assert record.ok and record.bitstream == "top.bit"
+    needed = estimate["resources"]["ecp5"]["total"]
+    used = {name: usage.used for name, usage in record.utilisation.items()}
+    assert used["DP16KD"] == needed["brams"] and used["MULT18X18D"] == needed["dsps"]
+    assert abs(used["TRELLIS_COMB"] - needed["luts"]) <= 0.1 * used["TRELLIS_COMB"]
+    assert "0 mismatching images" in capsys.readouterr().out
+    # the iCE40UP5K cannot hold it at any folding: refused before any tool runs
+    assert main(["generate", str(out), "--board", "icebreaker"]) == 2
+    err = capsys.readouterr().err
+    assert "no folding fits the 1BitSquared iCEBreaker" in err
+    assert "ICESTORM_LC" in err and "ICESTORM_RAM" in err
