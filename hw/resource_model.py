@@ -17,11 +17,12 @@ each FPGA family turns those into the cells nextpnr counts:
   (``synth_ice40`` is run without ``-dsp``).
 * **Logic**: an adder bit is one logic cell on both families (``SB_CARRY`` sits beside
   a LUT; a ``CCU2C`` holds two bits in two ``TRELLIS_COMB``); an iCE40 logic cell also
-  holds a flip-flop, and about a third of the flip-flops share one with a LUT.
+  holds a flip-flop, and about a third of the flip-flops share one with a LUT. One factor
+  per kernel type (``CALIBRATION``) scales the structural count to Yosys'.
 
 The constants were calibrated against YoWASP Yosys 0.70 on the generated tiny-digits
-kernels (``docs/boards.md``, "Resource model"); an estimate is a bound to plan with, not
-a synthesis result.
+kernels and checked on a whole-network ECP5 build (``docs/boards.md``, "Resource model
+and fit"); an estimate is a bound to plan with, not a synthesis result.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from binaryvit.hw.network_graph import TensorInfo
 from binaryvit.quantize.intmodel import Step
 
 __all__ = ["Resources", "MemoryShape", "MemoryMapping", "RamPrimitive", "Family", "FAMILIES",
-           "map_memory", "step_memories", "step_resources", "fifo_memory", "fifo_resources",
+           "map_memory", "step_resources", "fifo_memory", "fifo_resources",
            "converter_resources", "fork_resources", "argmax_resources", "KernelCost",
            "kernel_cost", "signed_width", "NetworkResources", "network_resources"]
 
@@ -591,12 +592,6 @@ def _attention_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCos
                             + keys * channels + keys * lut_w,   # bank and row shifts
                             ffs=2 * keys * channels + 2 * keys * lut_w + channels
                             + 2 * threshold + d * (ones + out.width)))
-
-
-def step_memories(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
-                  steps: dict[str, Step] | None = None) -> list[MemoryShape]:
-    """The memories ``step``'s kernel instantiates under ``fold``."""
-    return kernel_cost(step, fold, tensors, steps).memories
 
 
 def step_resources(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
