@@ -58,8 +58,9 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError
 
-__all__ = ["POPCOUNT_STYLES", "xnor_popcount", "popcount_stages", "XnorPopcount",
-           "XnorPopcountArray", "feature_width", "activation_features", "encode_weight_word"]
+__all__ = ["POPCOUNT_STYLES", "xnor_popcount", "popcount_stages", "planned_luts",
+           "XnorPopcount", "XnorPopcountArray", "feature_width", "activation_features",
+           "encode_weight_word"]
 
 POPCOUNT_STYLES = ("plain", "counter6", "counter4", "shared4")
 _GROUP = 3  # lanes per full group of the first level
@@ -270,19 +271,21 @@ def _group_sizes(lanes: int, style: str) -> tuple[int, ...]:
 
     Every group puts a bit in column 0, and one in column 1 from two lanes, so 2-lane
     groups raise the heap's capacity above ``lanes`` (see the module docstring)."""
-    width = lanes.bit_length()
-    luts = _GROUP_LUTS[style]
-
     def mix(pairs: int) -> tuple[int, ...]:
         threes, ones = divmod(lanes - 2 * pairs, 3)
         return (3,) * threes + (2,) * pairs + (1,) * ones
 
-    def cost(sizes: tuple[int, ...]) -> tuple[int, int]:
-        counts = [len(sizes), sum(size > 1 for size in sizes)] + [0] * width
-        levels = _carry_plan(tuple(counts[:width]))
-        return sum(luts[size] for size in sizes) + _plan_luts(levels, width), len(levels)
+    return min((mix(pairs) for pairs in range(lanes // 2 + 1)),
+               key=lambda sizes: _mix_cost(sizes, style))
 
-    return min((mix(pairs) for pairs in range(lanes // 2 + 1)), key=cost)
+
+def _mix_cost(sizes: tuple[int, ...], style: str) -> tuple[int, int]:
+    """(LUTs, heap levels) of counters of ``sizes`` lanes and their carry heap."""
+    width = sum(sizes).bit_length()
+    counts = [len(sizes), sum(size > 1 for size in sizes)] + [0] * width
+    levels = _carry_plan(tuple(counts[:width]))
+    return (sum(_GROUP_LUTS[style][size] for size in sizes) + _plan_luts(levels, width),
+            len(levels))
 
 
 def _groups(lanes: int, style: str) -> list[range]:
@@ -440,6 +443,17 @@ def popcount_stages(lanes: int, style: str, register_every: int) -> int:
     _, stages = xnor_popcount(m, Signal(lanes), Signal(lanes), style=style,
                               register_every=register_every)
     return stages
+
+
+def planned_luts(lanes: int, style: str) -> int | None:
+    """The LUTs one PE's ``xnor_popcount`` is planned for: first-level counters
+    (``_GROUP_LUTS``: LUT4s, LUT6s for ``"counter6"``) plus the carry heap's adders (the
+    same count on iCE40 and Xilinx). Not included: ``"shared4"``'s shared features. None
+    for ``"plain"`` (left to Yosys)."""
+    _check(lanes, style, 0)
+    if style == "plain":
+        return None
+    return _mix_cost(_group_sizes(lanes, style), style)[0]
 
 
 class XnorPopcount(wiring.Component):
