@@ -70,8 +70,9 @@ class XnorPopcountMVU(wiring.Component):
     flip : 0/1 sequence ``[N]``, optional
         Per-channel compare direction of the fused threshold (default all 0: ``>=``).
     popcount : {"plain", "counter6", "counter4", "shared4"}
-        Popcount datapath structure (``binaryvit.hw.popcount``); the default
-        ``"counter4"`` maps to the fewest LUT4s (``bench/bench_mvu.py``). ``"shared4"`` stores the
+        Popcount datapath structure (``binaryvit.hw.popcount``): the default
+        ``"counter6"`` takes the fewest iCE40 logic cells registered, ``"counter4"`` the
+        fewest LUT4s (``bench/bench_mvu.py``). ``"shared4"`` stores the
         activation features (``activation_features``, ``feature_width(simd)`` bits per
         word, built once at the buffer's write port and shared by all PEs) in the input
         buffer and the ``encode_weight_word`` re-encoding of every ROM word.
@@ -111,7 +112,7 @@ class XnorPopcountMVU(wiring.Component):
     """
 
     def __init__(self, K: int, N: int, pe: int, simd: int, weights: Any, *,
-                 thresholds: Any = None, flip: Any = None, popcount: str = "counter4",
+                 thresholds: Any = None, flip: Any = None, popcount: str = "counter6",
                  register_every: int = 1):
         self.K = _positive_int(K, "K")
         self.N = _positive_int(N, "N")

@@ -7,14 +7,19 @@ popcount beside the deliberate ones in the same run:
 
 ``"plain"``
     XNOR per lane, then a balanced tree of ``+``: what a straightforward description gives.
-``"counter4"`` (4-input LUTs with a carry chain, e.g. iCE40; the MVU's default)
+``"counter6"`` (6-input LUTs, e.g. Xilinx 7-series; the MVU's default)
+    The XNORs fold into the first compressor level: a 3-lane counter (``3 × (a, w)`` = 6
+    inputs) gives a 2-bit count, each bit one LUT6. The resulting bit heap is reduced
+    with 6:3 counters (three 6-input functions per six bits of one weight, Wallace style)
+    until every column holds at most two bits; one carry-chain adder finishes. Logic
+    only, so registered on iCE40 every LUT shares its logic cell with the flip-flop it
+    feeds: the fewest iCE40 logic cells of the registered structures (``bench_mvu.py
+    --cells``), though not the fewest LUT4s.
+``"counter4"`` (4-input LUTs with a carry chain, e.g. iCE40: the fewest LUT4s)
     The XNORs fold into a first level of counters, one per group of 3, 2 or 1 lanes: a
-    3-lane count (``3 × (a, w)`` = 6 inputs) takes four LUT4s for its two bits, a 2-lane
-    count one LUT4 per bit. The counts' bits form a heap that carry-chain adders reduce
-    (``_carry_reduce``, below).
-``"counter6"`` (6-input LUTs with a carry chain, e.g. Xilinx 7-series)
-    The same with LUT6 counters: a 3-lane count is one LUT6 per bit, so 3-lane groups
-    are the cheap ones.
+    3-lane count takes four LUT4s for its two bits, a 2-lane count one LUT4 per bit.
+    The counts' bits form a heap that carry-chain adders reduce (``_carry_reduce``,
+    below).
 ``"shared4"`` (for 4-input LUTs when many PEs see the same activation word, e.g. iCE40)
     The activations and weights are re-encoded per 3-lane group so that the lanes' count
     needs 3 LUT4s (1 LUT/lane) instead of 4: activation features ``(a1, a1^a2, a1^a3,
@@ -28,7 +33,8 @@ popcount beside the deliberate ones in the same run:
     weights; with ``encoded=False`` it builds both from ``a`` and ``w`` itself (correct,
     but without the sharing it is no cheaper).
 
-The carry-chain heap. On iCE40 (and Xilinx) an adder bit is one LUT and a carry cell, so
+The carry-chain heap (``"counter4"``, ``"shared4"``). On iCE40 (and Xilinx) an adder bit
+is one LUT and a carry cell, so
 ``x + y + c`` (k-bit ``x``, ``y``; 1-bit ``c``) removes k bits of the heap with k LUTs,
 where ``x + y`` removes k − 1 and a full adder built from LUTs needs two. The heap is
 summed modulo ``2**width`` (``width = lanes.bit_length()``; the count is below it) with
@@ -37,10 +43,13 @@ carry-in adders wherever it can be (``_carry_plan``). Such adders keep the heap'
 per column; each power of two it falls short costs one LUT that removes no bit (an adder
 without carry-in, a row padded with 0). A 3-lane group brings capacity 3 for a count of
 at most 3, a 2-lane group 3 for at most 2, so the mix of group sizes sets the shortfall:
-``_group_sizes`` takes the mix with the fewest LUTs, first level plus heap.
+``_group_sizes`` takes the mix with the fewest LUTs, first level plus heap. On an iCE40
+device each such adder also takes a logic cell to bring its carry-in onto the chain and
+one to take its carry-out off it, which Yosys's LUT count does not show.
 
 Counters are written as boolean full / half adders, never ``+``, so Yosys maps them to
-LUTs (a ``+`` becomes a carry chain); the heap's adders are ``+``.
+LUTs (a ``+`` becomes a carry chain); the carry heap's adders and the final two-row adder
+are ``+``.
 
 Every reduction level may be registered (``register_every``); a flip-flop shares the
 logic cell / slice with the LUT that feeds it (except ``"shared4"``'s delayed ``a1`` and
@@ -64,12 +73,10 @@ __all__ = ["POPCOUNT_STYLES", "xnor_popcount", "popcount_stages", "planned_luts"
 
 POPCOUNT_STYLES = ("plain", "counter6", "counter4", "shared4")
 _GROUP = 3  # lanes per full group of the first level
-# First-level LUTs per group of 3, 2 or 1 lanes and PE: "counter4"'s XNOR counters in LUT4s
-# (the 6-input bit1 of three lanes takes two and so does bit0; two lanes take one per
-# bit), "shared4"'s per-PE logic in LUT4s (its features are shared by the PEs),
-# "counter6"'s XNOR counters in LUT6s (one per bit).
-_GROUP_LUTS = {"counter4": {3: 4, 2: 2, 1: 1}, "shared4": {3: 3, 2: 2, 1: 1},
-               "counter6": {3: 2, 2: 2, 1: 1}}
+# First-level LUT4s per group of 3, 2 or 1 lanes and PE of the carry-heap styles:
+# "counter4"'s XNOR counters (the 6-input bit1 of three lanes takes two LUT4s and so does
+# bit0; two lanes take one per bit), "shared4"'s per-PE logic (its features are shared).
+_GROUP_LUTS = {"counter4": {3: 4, 2: 2, 1: 1}, "shared4": {3: 3, 2: 2, 1: 1}}
 
 
 def _check(lanes: int, style: str, register_every: int) -> None:
@@ -129,24 +136,62 @@ def _adder_tree(builder: _Builder, numbers: list[Signal]) -> Signal:
     return numbers[0]
 
 
-def _counter(builder: _Builder, bits: list[Value]) -> list[Value]:
-    """Count ``bits`` (1 to 3, one weight) with a boolean half / full adder; returns the
-    count's bits, LSB first. Written as logic, not ``+``, so synthesis maps each output bit
-    (with the XNORs, a function of ≤ 6 inputs) to LUTs instead of a carry chain."""
-    if len(bits) == 1:
-        return list(bits)
-    if len(bits) == 2:
-        a, b = bits
-        return [builder.wire(a ^ b, 1), builder.wire(a & b, 1)]
-    a, b, c = bits
-    return [builder.wire(a ^ b ^ c, 1), builder.wire((a & b) | (a & c) | (b & c), 1)]
+def _counter(builder: _Builder, bits: list[Value]) -> list[Signal]:
+    """Count ``bits`` (≤ 6, one weight) with boolean full / half adders; returns the count's
+    bits, LSB first. Written as logic, not ``+``, so synthesis maps each output bit (a
+    function of ≤ 6 inputs) to LUTs instead of a carry chain."""
+    columns: dict[int, list[Value]] = {0: list(bits)}
+    result = []
+    weight = 0
+    while columns.get(weight):
+        column = columns[weight]
+        while len(column) > 1:
+            if len(column) >= 3:
+                a, b, c = column.pop(), column.pop(), column.pop()
+                total = builder.wire(a ^ b ^ c, 1)
+                carry = builder.wire((a & b) | (a & c) | (b & c), 1)
+            else:
+                a, b = column.pop(), column.pop()
+                total = builder.wire(a ^ b, 1)
+                carry = builder.wire(a & b, 1)
+            column.insert(0, total)
+            columns.setdefault(weight + 1, []).append(carry)
+        result.append(column[0])
+        weight += 1
+    return result
 
 
 def _lane_counters(builder: _Builder, a: Value, w: Value,
-                   groups: list[range]) -> list[list[Value]]:
+                   groups: list[range]) -> list[list[Signal]]:
     """XNOR folded into one counter per group of lanes."""
     xnor = builder.wire(~(a ^ w), len(a))
     return [_counter(builder, [xnor[i] for i in group]) for group in groups]
+
+
+def _heap_reduce(builder: _Builder, heap: dict[int, list[Value]]) -> Value:
+    """Wallace reduction with 6:3 counters until each column has ≤ 2 bits, then one
+    carry-chain adder of the two remaining rows."""
+    while max(len(bits) for bits in heap.values()) > 2:
+        reduced: dict[int, list[Value]] = defaultdict(list)
+        for weight in sorted(heap):
+            bits = heap[weight]
+            for start in range(0, len(bits), 6):
+                chunk = bits[start:start + 6]
+                if len(chunk) <= 2:
+                    reduced[weight].extend(chunk)
+                    continue
+                for bit, value in enumerate(_counter(builder, chunk)):
+                    reduced[weight + bit].append(value)
+        flat = [(weight, k) for weight in sorted(reduced) for k in range(len(reduced[weight]))]
+        registered = builder.end_level([reduced[w][k] for w, k in flat])
+        heap = defaultdict(list)
+        for (weight, _), bit in zip(flat, registered):
+            heap[weight].append(bit)
+    top = max(heap) + 1
+    rows = [Cat(*(heap[w][r] if r < len(heap.get(w, ())) else Const(0, 1) for w in range(top)))
+            for r in range(2)]
+    total = builder.wire(rows[0] + rows[1], top + 1)
+    return builder.end_level([total])[0]
 
 
 class _Adder(NamedTuple):
@@ -289,6 +334,10 @@ def _mix_cost(sizes: tuple[int, ...], style: str) -> tuple[int, int]:
 
 
 def _groups(lanes: int, style: str) -> list[range]:
+    """The first level's groups of lanes: ``_group_sizes`` for the carry-heap styles;
+    groups of three and the remainder for ``"counter6"``."""
+    if style == "counter6":
+        return [range(start, min(start + _GROUP, lanes)) for start in range(0, lanes, _GROUP)]
     ranges, start = [], 0
     for size in _group_sizes(lanes, style):
         ranges.append(range(start, start + size))
@@ -384,7 +433,7 @@ def _shared_counters(builder: _Builder, features: Value, w: Value) -> dict[int, 
     return heap
 
 
-def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter4",
+def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter6",
                   register_every: int = 0, enable: Value = Const(1),
                   name: str = "popcount", encoded: bool = False) -> tuple[Value, int]:
     """Build ``popcount(~(a ^ w))`` into ``m``.
@@ -420,14 +469,20 @@ def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter4",
         count = _adder_tree(builder, builder.end_level([xnor[i] for i in range(lanes)]))
     else:
         counts = _lane_counters(builder, a, w, _groups(lanes, style))
-        flat = builder.end_level([bit for bits in counts for bit in bits])
-        heap: dict[int, list[Value]] = defaultdict(list)
-        position = 0
-        for bits in counts:
-            for weight in range(len(bits)):
-                heap[weight].append(flat[position])
-                position += 1
-        count = _carry_reduce(builder, heap, width)
+        if style == "counter6" and lanes <= _GROUP:
+            count = Cat(*builder.end_level(counts[0]))
+        else:
+            flat = builder.end_level([bit for bits in counts for bit in bits])
+            heap: dict[int, list[Value]] = defaultdict(list)
+            position = 0
+            for bits in counts:
+                for weight in range(len(bits)):
+                    heap[weight].append(flat[position])
+                    position += 1
+            if style == "counter4":
+                count = _carry_reduce(builder, heap, width)
+            else:
+                count = _heap_reduce(builder, heap)
     return count, builder.stages
 
 
@@ -446,12 +501,12 @@ def popcount_stages(lanes: int, style: str, register_every: int) -> int:
 
 
 def planned_luts(lanes: int, style: str) -> int | None:
-    """The LUTs one PE's ``xnor_popcount`` is planned for: first-level counters
-    (``_GROUP_LUTS``: LUT4s, LUT6s for ``"counter6"``) plus the carry heap's adders (the
-    same count on iCE40 and Xilinx). Not included: ``"shared4"``'s shared features. None
-    for ``"plain"`` (left to Yosys)."""
+    """The LUT4s one PE's ``xnor_popcount`` is planned for with a carry heap
+    (``"counter4"``, ``"shared4"``): first-level counters (``_GROUP_LUTS``) plus the heap's
+    adders. Not included: ``"shared4"``'s shared features. None for the styles whose LUTs
+    only Yosys counts (``"plain"``, ``"counter6"``)."""
     _check(lanes, style, 0)
-    if style == "plain":
+    if style not in _GROUP_LUTS:
         return None
     return _mix_cost(_group_sizes(lanes, style), style)[0]
 
@@ -479,7 +534,7 @@ class XnorPopcount(wiring.Component):
         ``w`` (the tree's stages plus this output register).
     """
 
-    def __init__(self, lanes: int, *, style: str = "counter4", register_every: int = 0):
+    def __init__(self, lanes: int, *, style: str = "counter6", register_every: int = 0):
         _check(lanes, style, register_every)
         self.lanes, self.style, self.register_every = lanes, style, register_every
         super().__init__({"a": In(lanes), "w": In(lanes), "en": In(1),
@@ -521,7 +576,7 @@ class XnorPopcountArray(wiring.Component):
         ``c = lanes.bit_length()``, ``latency`` enabled cycles after ``a`` and ``w``.
     """
 
-    def __init__(self, lanes: int, pe: int, *, style: str = "counter4",
+    def __init__(self, lanes: int, pe: int, *, style: str = "counter6",
                  register_every: int = 1):
         _check(lanes, style, register_every)
         if isinstance(pe, bool) or not isinstance(pe, int) or pe < 1:

@@ -32,7 +32,8 @@ def test_hand_derived_dot_products():
     # all +1 agrees in 2 -> 0, (+1,+1,-1,-1) agrees in 4 -> 4, (-1,-1,+1,+1) -> -4.
     weights = [[1, 0, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 1, 1]]
     dut = XnorPopcountMVU(4, 4, pe=2, simd=2, weights=weights)
-    assert dut.popcount == "counter4"  # the default: fewest LUT4s (bench/bench_mvu.py)
+    # The default: the fewest iCE40 logic cells registered (bench/bench_mvu.py --cells).
+    assert dut.popcount == "counter6"
     run = simulate_streams(dut, {"i": dut.input_words([[1, 1, 0, 0]])}, {"o": 2})
     assert dut.decode_output(run.outputs["o"]).tolist() == [[[0, 0, 4, -4]]]
 
