@@ -205,8 +205,8 @@ class _Adder(NamedTuple):
 
 
 def _adder_luts(adder: _Adder, width: int) -> int:
-    """SB_LUT4s Yosys's ``synth_ice40`` maps ``adder`` to (measured on single adders; its
-    ``synth_xilinx`` gives the same LUT counts)."""
+    """SB_LUT4s Yosys's ``synth_ice40`` maps ``adder`` to (measured on single adders;
+    ``synth_xilinx`` gives as many LUTs to an unpadded adder with carry-in)."""
     result = min(adder.hi + 2, width) - adder.lo
     if result > 2:  # one LUT + carry cell per column; the top bit is the last carry-out
         return adder.hi - adder.lo + 1
@@ -394,7 +394,8 @@ def encode_weight_word(word: int, lanes: int, style: str) -> int:
 
 
 def _shared_counters(builder: _Builder, features: Value, w: Value) -> dict[int, list[Value]]:
-    """The bit heap of the 3-lane counts from features and encoded weights (``"shared4"``)."""
+    """The bit heap of the groups' counts from features and encoded weights
+    (``"shared4"``)."""
     first_level, later = [], []  # later: how to finish each group after the register
     position = 0
     for group in _groups(len(w), "shared4"):
@@ -439,9 +440,9 @@ def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter6",
     """Build ``popcount(~(a ^ w))`` into ``m``.
 
     Returns ``(count, stages)``: ``count`` is an unsigned value of ``lanes.bit_length()``
-    bits (wider for ``"plain"``), valid ``stages`` clock cycles (of those where ``enable``
-    is high) after ``a`` and ``w``. Registers sit after every ``register_every``-th
-    reduction level (0: none, the whole tree combinational).
+    bits (wider for ``"plain"`` and ``"counter6"``), valid ``stages`` clock cycles (of
+    those where ``enable`` is high) after ``a`` and ``w``. Registers sit after every
+    ``register_every``-th reduction level (0: none, the whole tree combinational).
 
     ``encoded=True``: ``a`` is ``activation_features(a_bits, style)`` and ``w`` is the
     ``encode_weight_word`` of the weights (both identities except for ``"shared4"``);
