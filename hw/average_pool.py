@@ -21,21 +21,10 @@ __all__ = ["AveragePool", "register_averages", "accumulate_windows"]
 
 
 class AveragePool(FixedPointStreamCodec, wiring.Component):
-    """Base of the grid pools: checks the parameters they share and builds their ports.
-
-    Parameters
-    ----------
-    channels, lanes : int
-        Channels per token and per stream word (``lanes`` divides ``channels``).
-    in_width, out_width : int
-        Signed element widths of the input and output words, in ``[2, 63]``.
-    mul, shift : int
-        The divisor as ``mul / 2^shift``; ``shift`` in ``[0, 62]``.
-
-    Members
-    -------
-    i : ``In(stream.Signature(fixed_point_layout(in_width, lanes)))``
-    o : ``Out(stream.Signature(fixed_point_layout(out_width, lanes)))``
+    """Base of the grid pools (spatial, strip, global): checks the parameters they share
+    (``channels``; ``lanes`` dividing it; ``in_width`` and ``out_width`` in ``[2, 63]``;
+    the divisor ``mul / 2^shift``) and builds the ports ``i`` and ``o``, fixed-point
+    streams of ``lanes`` elements; each pool's docstring states the whole contract.
     """
 
     def __init__(self, *, channels: int, lanes: int, in_width: int, out_width: int, mul: int,
