@@ -77,9 +77,7 @@ def step_cycles(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo]
     if op in ("xnor_popcount_dot", "fixed_mac"):
         return out.tokens * (x.channels // fold["simd"]) * (out.channels // fold["pe"])
     if op == "window_sum2d":
-        h, w = x.grid
-        pad_h, pad_w = p["kh"] // 2, p["kw"] // 2
-        return (h + pad_h) * (w + pad_w) * x.channels // fold["lanes"]
+        return x.tokens * x.channels // fold["lanes"]
     if op in ("avgpool2d", "global_avgpool", "channel_group_avgpool"):
         return x.tokens * x.channels // fold["lanes"]
     if op == "nearest_upsample":
