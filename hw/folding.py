@@ -81,7 +81,7 @@ def step_cycles(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo]
     if op in ("avgpool2d", "global_avgpool", "channel_group_avgpool"):
         return x.tokens * x.channels // fold["lanes"]
     if op == "nearest_upsample":
-        return x.tokens * x.channels // fold["lanes"] * (1 + p["factor"] ** 2)
+        return x.tokens * x.channels // fold["lanes"] * p["factor"] ** 2
     if op == "token_patches":
         bits = x.tokens * x.channels
         return max(bits // fold["simd"], bits // fold["lanes"]) + 1
