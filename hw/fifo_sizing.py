@@ -77,8 +77,11 @@ def fifo_depths(network: "BinaryViTAccelerator", slack_tokens: int = 2) -> dict[
     converter, ``Edge.fifo_depth`` after it, in words); returns the skew in tokens per
     forked edge as ``{"tensor->consumer.port": tokens}`` for reports.
 
-    Deadlock freedom: every output of a fork holds its skew plus ``slack_tokens``, in a
-    FIFO on the wide side of its converter (before a splitter, after a gatherer).
+    Deadlock freedom: the branch behind every output of a fork holds its skew plus
+    ``slack_tokens`` tokens before it reaches a join or another fork: in the FIFO of the
+    branch's edge whose tokens are fewest bits (``_cheapest_on_branch``; e.g. after a
+    threshold rather than before it), on the wide side of that edge's converter (before a
+    splitter, after a gatherer); every fork output keeps a FIFO of its own.
     Throughput: the timing model (``network_timing.network_schedule``) runs the network
     at its bottleneck's pace; every FIFO grows to the depth it needed there, and a plain
     wire on which a producer would wait gets a FIFO of its own. Depths only grow past the
@@ -94,8 +97,11 @@ def fifo_depths(network: "BinaryViTAccelerator", slack_tokens: int = 2) -> dict[
             continue
         need = _skews(network, order, tensor, edges)
         for edge, tokens in zip(edges, need):
-            words_per_token = network.tensors[tensor].channels // _fifo_lanes(network, edge)
-            floors[id(edge)] = max(MIN_DEPTH, (tokens + slack_tokens) * words_per_token + 2)
+            floors[id(edge)] = MIN_DEPTH
+            home = _cheapest_on_branch(network, edge, by_tensor)
+            words_per_token = network.tensors[home.tensor].channels // _fifo_lanes(network, home)
+            floors[id(home)] = max(floors.get(id(home), MIN_DEPTH),
+                                   (tokens + slack_tokens) * words_per_token + 2)
             skews[f"{tensor}->{edge.consumer or 'output'}.{edge.port}"] = tokens
     paths = []
     for edge in network.edges:
@@ -109,6 +115,33 @@ def fifo_depths(network: "BinaryViTAccelerator", slack_tokens: int = 2) -> dict[
         edge.input_fifo_depth = max(floor, path.input_need) if path.input_fifo else 0
         edge.fifo_depth = max(floor, path.output_need) if path.output_fifo else 0
     return skews
+
+
+def _cheapest_on_branch(network, edge, by_tensor: dict):
+    """The edge whose FIFO holds a token in the fewest bits, among ``edge`` and the edges
+    after it while each consumer is a single-input kernel that maps token ``t`` to token
+    ``t`` and feeds one consumer: until a join or a fork, a stalled end backs up through
+    every FIFO of that chain before ``edge``'s producer feels it, so its capacity counts."""
+    best, cost = edge, _token_bits(network, edge)
+    while edge.consumer is not None:
+        node = network.nodes[edge.consumer]
+        after = by_tensor.get(node.name, [])
+        pointwise = len(node.inputs) == 1 and np.array_equal(
+            node.demands[0], np.arange(network.tensors[node.name].tokens)) \
+            and network.tensors[node.name].tokens == network.tensors[edge.tensor].tokens
+        if not pointwise or len(after) != 1 or after[0].consumer is None:
+            break
+        edge = after[0]
+        if _token_bits(network, edge) < cost:
+            best, cost = edge, _token_bits(network, edge)
+    return best
+
+
+def _token_bits(network, edge) -> int:
+    """Bits a FIFO on ``edge`` spends per token (elements and the words' ``last`` flags)."""
+    info = network.tensors[edge.tensor]
+    lanes = _fifo_lanes(network, edge)
+    return info.channels * (1 if info.kind == "binary" else info.width) + info.channels // lanes
 
 
 def _converter_kind(network, edge) -> str:

@@ -1,6 +1,7 @@
-"""The network generator: kernel per step, FIFO depths from the token-demand analysis,
-errors for what hardware cannot express, deterministic Verilog that lints clean."""
+"""The network generator: kernel per step, FIFO depths from the token-demand analysis and
+the timing model, errors for what hardware cannot express, Verilog that lints clean."""
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from binaryvit.hw.fifo_sizing import fifo_depths, token_demand
 from binaryvit.hw.folding import fold_network
 from binaryvit.hw.network import BinaryViTAccelerator
 from binaryvit.hw.network_graph import TensorInfo, infer_tensors
+from binaryvit.hw.verilog import to_verilog
+from binaryvit.sim.lint import lint_verilog
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -64,15 +67,38 @@ def test_fifo_skews_follow_the_kernels_buffering(tiny_network):
     # output, so the two branches of k_act meet (in ctx_sum_k) without skew.
     assert skews[f"{a}.k_act->{a}.k_up.i"] == 0
     assert skews[f"{a}.k_act->{a}.k_sign.i"] == 0
+    # Every fork output's branch holds its skew plus two tokens of slack before it reaches
+    # a join or another fork, wherever a token is cheapest: the 63 query tokens of norm1
+    # wait after the q_proj threshold (one 32-bit word per token), not before it (32
+    # elements of 24 bits).
     for edge in tiny_network.edges:
         key = f"{edge.tensor}->{edge.consumer or 'output'}.{edge.port}"
-        if key in skews:  # every fork output holds its skew plus two tokens of slack
-            channels = tiny_network.tensors[edge.tensor].channels
-            if edge.input_fifo_depth:  # before a splitter, in the producer's words
-                words = channels // tiny_network.produced_lanes[edge.tensor]
-                assert edge.input_fifo_depth >= (skews[key] + 2) * words
-            else:
-                assert edge.fifo_depth >= (skews[key] + 2) * channels // edge.lanes
+        if key in skews:
+            assert max(tokens_held(tiny_network, e) for e in branch(tiny_network, edge)) \
+                >= skews[key] + 2, key
+    depth = {(e.tensor, e.consumer): e for e in tiny_network.edges}
+    assert tokens_held(tiny_network, depth[(f"{a}.q_proj.input_sign", f"{a}.q_proj")]) >= 65
+    assert depth[("stages.0.blocks.0.norm1", f"{a}.q_proj.input_sign")].fifo_depth <= 4
+
+
+def branch(network, edge):
+    """``edge`` and the edges after it up to the first join, fork or change of grid."""
+    chain = [edge]
+    while edge.consumer is not None and len(network.nodes[edge.consumer].inputs) == 1 \
+            and network.tensors[edge.consumer].tokens == network.tensors[edge.tensor].tokens:
+        after = [e for e in network.edges if e.tensor == edge.consumer]
+        if len(after) != 1:
+            break
+        edge = after[0]
+        chain.append(edge)
+    return chain
+
+
+def tokens_held(network, edge) -> int:
+    """Whole tokens the FIFOs of ``edge`` hold."""
+    channels = network.tensors[edge.tensor].channels
+    return (edge.input_fifo_depth * network.produced_lanes[edge.tensor]
+            + edge.fifo_depth * edge.lanes) // channels
 
 
 def test_fifo_depths_cover_what_the_timing_model_needed(tiny_network):
@@ -120,3 +146,30 @@ def test_tensor_shapes_of_the_tiny_model():
     assert t["classifier"].tokens == 1 and t["classifier"].channels == 10
     assert np.all([t[s].kind != "scores" for s in t if not s.endswith(("scores",
                                                                        "prob_binarizer"))])
+
+
+# Warnings from kernels other branches are rewriting (docs/network.md, "Lint"): the
+# upsampler's output is its memory's read port, so the Verilog keeps unused payload aliases
+# at the top and in the FIFO memory behind it; a strip pool wider than its grid compares a
+# counter with a constant it never reaches.
+KERNEL_WARNINGS = re.compile(r"UNUSEDSIGNAL: Signal is not used: '([io]__payload\$\d+|w_port__data)'"
+                             r"|CMPCONST: Comparison is constant due to limited range")
+
+
+@pytest.fixture(scope="module")
+def micro_lint():
+    # DECLFILENAME names each submodule of a one-file design: not a flaw (as for plumbing)
+    model = int_model("micro")
+    warnings = lint_verilog(to_verilog(BinaryViTAccelerator(model, fold_network(model)),
+                                       "binaryvit_top"), "binaryvit_top")
+    return [w for w in warnings if not w.startswith("DECLFILENAME")]
+
+
+def test_whole_network_lints_clean_but_for_kernel_warnings(micro_lint):
+    assert [w for w in micro_lint if not KERNEL_WARNINGS.fullmatch(w)] == []
+
+
+@pytest.mark.xfail(strict=True, reason="NearestUpsample and StripAvgPool warnings until the "
+                                       "kernels branch lands (KERNEL_WARNINGS)")
+def test_whole_network_lints_clean(micro_lint):
+    assert micro_lint == []
