@@ -38,16 +38,10 @@ def estimate_report(model: IntModel, folding: Folding, network: BinaryViTAcceler
                        "cycles_per_image": folding.cycles[name],
                        "ideal_cycles_per_image": ideal_cycles(step, fold, tensors),
                        "luts": folding.luts[name]})
-    fifos = []
-    for e in network.edges:
-        for side, depth, lanes in (("before converter", e.input_fifo_depth,
-                                    network.produced_lanes[e.tensor]),
-                                   ("after converter", e.fifo_depth, e.lanes)):
-            if depth:
-                fifos.append({"tensor": e.tensor, "consumer": e.consumer or "output",
-                              "port": e.port, "side": side, "lanes": lanes,
-                              "depth_words": depth,
-                              "bits": depth * _word_bits(network, e.tensor, lanes)})
+    fifos = [{"tensor": e.tensor, "consumer": e.consumer or "output", "port": e.port,
+              "side": side, "lanes": lanes, "depth_words": depth,
+              "bits": depth * _word_bits(network, e.tensor, lanes)}
+             for e, side, lanes, depth in network.fifos()]
     weight_bits = sum(int(s.arrays["weight_bits"].size) for s in model.xnor_layers())
     xnor_lanes = sum(folding.folds[s.name]["pe"] * folding.folds[s.name]["simd"]
                      for s in model.xnor_layers())

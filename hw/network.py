@@ -312,6 +312,19 @@ class BinaryViTAccelerator(wiring.Component):
         edges.append(Edge(self.logits, None, "o", self.produced_lanes[self.logits]))
         return edges
 
+    def fifos(self) -> list[tuple[Edge, str, int, int]]:
+        """Every FIFO as ``elaborate`` builds it: ``(edge, side, lanes, depth)``, ``side``
+        ``"before converter"`` (words of the producer's lanes) or ``"after converter"``
+        (the consumer's lanes), ``depth`` in words."""
+        built = []
+        for edge in self.edges:
+            for side, depth, lanes in (("before converter", edge.input_fifo_depth,
+                                        self.produced_lanes[edge.tensor]),
+                                       ("after converter", edge.fifo_depth, edge.lanes)):
+                if depth:
+                    built.append((edge, side, lanes, depth))
+        return built
+
     # -- hardware -----------------------------------------------------------------------
 
     def _source_port(self, tensor: str):
