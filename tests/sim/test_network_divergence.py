@@ -62,21 +62,24 @@ def test_a_corrupted_constant_is_found_at_its_layer(broken_micro):
 def test_every_stream_moves_on_the_cycle_the_timing_model_predicts(broken_micro):
     # The divergence finder's debug build (same Verilog, so its Verilator build is reused),
     # fed one image per bottleneck period like the model's source: every tapped word and
-    # every image's last logit leave on exactly the predicted cycle.
+    # every image's last logit leave on exactly the predicted cycle. (The stream's last
+    # image is left out: a kernel may finish it otherwise than an image with a successor,
+    # as in the model's longer stream, e.g. flush a tail the next image would carry.)
     _, broken, folding = broken_micro
     network = BinaryViTAccelerator(broken, folding, taps=tappable_steps(broken))
     schedule = network.schedule
     assert schedule.period == folding.bottleneck
     build_dir = build_network_sim(to_verilog(network, "binaryvit_debug"), "binaryvit_debug")
-    images = digit_images(3)
+    images = digit_images(4)
     words = pixel_words(images, broken.steps[0].params["size"], network.tensors["input"].width,
                         network.input_lanes)
     logits = network.tensors[network.logits]
     run = run_network(build_dir, "binaryvit_debug", words,
                       logits.channels // network.produced_lanes[network.logits],
                       taps=range(len(network.tap_names)), image_period=schedule.period)
+    compared = len(images) - 1
     for k, step in enumerate(network.tap_names):
-        words = len(schedule.emitted[step]) // schedule.images * len(images)
-        assert run.tap_cycles[k] == schedule.emitted[step][:words].tolist(), step
-    assert run.image_cycles == [schedule.latency(network.logits), schedule.period,
-                                schedule.period]
+        words = len(schedule.emitted[step]) // schedule.images * compared
+        assert run.tap_cycles[k][:words] == schedule.emitted[step][:words].tolist(), step
+    assert run.image_cycles[:compared] == [schedule.latency(network.logits)] + \
+        [schedule.period] * (compared - 1)
