@@ -191,7 +191,12 @@ class BinaryViTAccelerator(wiring.Component):
             if s.op in ("constant", "attention_scores", "attention_mask"):
                 continue
             if s.op == "image_patches":
-                self.produced_lanes[s.name] = fold["lanes"]
+                # The pixel port carries what its reader (the stem) takes per word: a
+                # gatherer in between would hold the host while the stem re-reads its
+                # vector, and cost the stem a cycle per word after.
+                readers = [r for r in self.model.steps if s.name in r.inputs]
+                self.produced_lanes[s.name] = (in_lanes(readers[0], self._fold(readers[0].name))
+                                               if len(readers) == 1 else fold["lanes"])
                 continue
             if s.op == "fixed_mac":
                 weight, bias = _array(s, "weight"), _array(s, "bias")

@@ -119,6 +119,19 @@ def test_fifo_depths_cover_what_the_timing_model_needed(tiny_network):
     assert depth[(f"{a}.context", "q")].fifo_depth > 0
 
 
+def test_pixel_port_carries_what_the_stem_reads():
+    # At 256 cycles per image the folding streams one pixel a word into a stem reading two:
+    # a gatherer there would hold the host while the stem re-reads its vector (measured in
+    # Verilator: 272 cycles per image instead of 256). The port takes the stem's two.
+    model = int_model("micro")
+    folding = fold_network(model, target_cycles=256)
+    assert (folding.folds["stem.patches"]["lanes"], folding.folds["stem.norm"]["simd"]) == (1, 2)
+    network = BinaryViTAccelerator(model, folding)
+    assert network.input_lanes == 2
+    stem_edge = next(e for e in network.edges if e.tensor == "stem.patches")
+    assert stem_edge.lanes == 2 and not stem_edge.fifo_depth and not stem_edge.input_fifo_depth
+
+
 def test_taps_and_unsupported_steps_are_refused():
     model = int_model("micro")
     folding = fold_network(model)
