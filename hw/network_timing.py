@@ -416,7 +416,7 @@ def network_schedule(network: "BinaryViTAccelerator", period: int,
     images = 8
     while True:
         emitted = _run(network, period, paths, images)
-        late = _unsettled(network, emitted, period, images)
+        late = _unsettled(emitted, period, images)
         if late is None:
             return NetworkSchedule(period, images, emitted, paths)
         if images >= MAX_IMAGES:
@@ -456,7 +456,7 @@ def _run(network, period: int, paths: list[EdgePath], images: int) -> dict[str, 
     return emitted
 
 
-def _unsettled(network, emitted: dict[str, Times], period: int, images: int) -> str | None:
+def _unsettled(emitted: dict[str, Times], period: int, images: int) -> str | None:
     """The first tensor whose images before the last are not ``period`` apart, or None.
     (The last image is left out: no input follows it, and a kernel may finish a stream's
     last image otherwise than one with a successor, e.g. flush a tail the next image
