@@ -160,37 +160,60 @@ def _tile(unit: ChannelTile, ready):
 
 
 def _strip_pool(unit: StripAvgPool, ready):
-    """One step per cycle over the grid extended by ``p`` flush positions along the pooled
-    axis; a flush step takes no input; output 2 cycles after the step that completes it."""
+    """One step per cycle, each taking an input word and emitting the output word ``lag``
+    words back (2 cycles later), once the delay line leads the output by ``q`` units. At
+    an image boundary with no input waiting, the kernel flushes the image's remaining output
+    units itself (a unit of zero steps at a time); the next image's first ``q`` units then
+    emit nothing."""
     ready = ready["i"]
-    cw, p = unit.words_per_token, unit.pad
-    h, w = unit.height, unit.width
-    outer, middle = (h + p, w) if unit.vertical else (h, w + p)
-    o, mid, _ = np.meshgrid(np.arange(outer), np.arange(middle), np.arange(cw), indexing="ij")
-    axis = (o if unit.vertical else mid).reshape(-1)
-    length = h if unit.vertical else w
-    is_input = np.tile(axis < length, len(ready) // (h * w * cw))
-    emits = np.tile(axis >= p, len(ready) // (h * w * cw))
-    steps = np.full(len(is_input), NEVER, dtype=np.int64)
-    steps[is_input] = ready
-    issue = chain(steps)
-    return {"i": issue[is_input]}, issue[emits] + 2
+    q, words = unit.reach, unit.unit_words
+    units = unit.height * unit.width * unit.words_per_token // words  # per image
+    take = np.empty_like(ready)
+    out = []
+    t, lead, taken, in_unit, out_unit = NEVER, 0, 0, 0, 0
+    while taken < len(ready) or out_unit % units:
+        emits = lead == q
+        flush = bool(q) and emits and in_unit == 0 and (taken == len(ready)
+                                                          or int(ready[taken]) > t)
+        for _ in range(words):  # one unit: a step a cycle, an input step once its word is in
+            if not flush:
+                t = max(t, int(ready[taken]))
+                take[taken] = t
+                taken += 1
+            if emits:
+                out.append(t + 2)
+            t += 1
+        if not flush:
+            in_unit = (in_unit + 1) % units
+        if emits:
+            out_unit += 1
+            if out_unit % units == 0:  # the image's last output unit
+                lead = 0 if flush else in_unit
+        elif not flush:
+            lead += 1
+        if not q:
+            lead = 0
+    return {"i": take}, np.array(out, dtype=np.int64)
 
 
 def _token_buffer(unit: TokenBuffer, ready):
-    """Load a whole map, then replay it enlarged; the next map loads after the replay."""
+    """Two banks: an image loads into the free bank while the other replays; a replay starts
+    once its image is loaded and the previous replay is issued, and frees its bank."""
     ready = ready["i"]
     n_in = unit.input_words_per_image
     n_out = n_in * unit.factor ** 2
     take = np.empty_like(ready)
     out = np.empty(len(ready) // n_in * n_out, dtype=np.int64)
-    start = NEVER
+    loaded = NEVER  # last load cycle of the previous image
+    replayed = [NEVER, NEVER]  # last replay issue of images n−2 and n−1
     for image in range(len(ready) // n_in):
-        loaded = chain(ready[image * n_in:(image + 1) * n_in], start)
-        take[image * n_in:(image + 1) * n_in] = loaded
-        last = int(loaded[-1])
-        out[image * n_out:(image + 1) * n_out] = last + 2 + np.arange(n_out)
-        start = last + 1 + n_out
+        words = chain(ready[image * n_in:(image + 1) * n_in],
+                      max(loaded + 1, replayed[0] + 1))
+        take[image * n_in:(image + 1) * n_in] = words
+        loaded = int(words[-1])
+        start = max(loaded + 1, replayed[1] + 1)
+        out[image * n_out:(image + 1) * n_out] = start + 1 + np.arange(n_out)
+        replayed = [replayed[1], start + n_out - 1]
     return {"i": take}, out
 
 
@@ -211,22 +234,27 @@ def _patch_unfold(unit: PatchUnfold, ready):
 
 
 def _attention(unit: BinaryAttention, ready):
-    """Per image: load all keys and values, then each query's heads: stage A scores a head
-    in ``Tk/P`` cycles and hands it to stage B on its last block once B is free; B needs
-    ``Tk/P`` cycles and the output register; the context leaves ``d/lanes`` words a cycle
-    apart; the next query is taken when its predecessor's last head is handed over."""
+    """Two image slots: an image's keys and values load (each port a word a cycle) into the
+    slot its image before last has freed, once the previous image's load is complete; its
+    queries are taken once it is loaded. Per query and head, stage A scores in ``Tk/P``
+    cycles and hands over on its last block once B is free; B needs ``Tk/P`` cycles and the
+    output register; the context leaves ``d/lanes`` words a cycle apart; the next query is
+    taken when its predecessor's last head is handed over."""
     tk, tq, heads = unit.key_tokens, unit.query_tokens, unit.heads
     blocks = unit.blocks_per_head
     words = unit.head_dim // unit.lanes
     takes = {port: np.empty_like(ready[port]) for port in ("q", "k", "v")}
     out = []
-    start, finished = NEVER, NEVER  # loading may begin; B's last final step
+    loaded = NEVER  # the previous image's load completes
+    released = [NEVER, NEVER]  # B's last final step of images n−2 and n−1
+    finished, query = NEVER, NEVER  # B's last final step; the next query may be taken
     for image in range(len(ready["q"]) // tq):
-        loads = {}
+        start = max(loaded + 1, released[0] + 1)
         for port in ("k", "v"):
-            loads[port] = chain(ready[port][image * tk:(image + 1) * tk], start)
-            takes[port][image * tk:(image + 1) * tk] = loads[port]
-        query = max(int(loads["k"][-1]), int(loads["v"][-1])) + 2  # loading drops
+            takes[port][image * tk:(image + 1) * tk] = chain(
+                ready[port][image * tk:(image + 1) * tk], start)
+        loaded = max(int(takes["k"][(image + 1) * tk - 1]), int(takes["v"][(image + 1) * tk - 1]))
+        query = max(query, loaded + 1)
         for i in range(tq):
             query = max(int(ready["q"][image * tq + i]), query)
             takes["q"][image * tq + i] = query
@@ -237,7 +265,7 @@ def _attention(unit: BinaryAttention, ready):
                 out.append(finished + 1 + np.arange(words))
                 scoring = handoff + 1
             query = handoff
-        start = finished + 1
+        released = [released[1], finished]
     return takes, np.concatenate(out)
 
 

@@ -157,11 +157,13 @@ def test_pools(pattern, lanes):
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
-@pytest.mark.parametrize("kh,kw,lanes", [(1, 3, 2), (5, 1, 1), (3, 1, 2)])
-def test_strip_pool(pattern, kh, kw, lanes):
-    dut = StripAvgPool(height=4, width=5, channels=2, lanes=lanes, kernel_h=kh, kernel_w=kw,
+@pytest.mark.parametrize("h,w,kh,kw,lanes", [
+    (4, 5, 1, 3, 2), (4, 5, 5, 1, 1), (4, 5, 3, 1, 2), (4, 5, 1, 5, 1),
+    (2, 3, 5, 1, 2), (3, 2, 1, 5, 1), (1, 4, 3, 1, 2)])  # reach clipped; one row: no lag
+def test_strip_pool(pattern, h, w, kh, kw, lanes):
+    dut = StripAvgPool(height=h, width=w, channels=2, lanes=lanes, kernel_h=kh, kernel_w=kw,
                        in_width=6, out_width=9, mul=1, shift=0)
-    words = 2 * 4 * 5 * 2 // lanes
+    words = 3 * h * w * 2 // lanes
     check(dut, {"i": words}, words, pattern)
 
 
