@@ -36,10 +36,13 @@ WAIVERS: tuple[tuple[str, str], ...] = (
     ("WIDTHTRUNC", r"Logical operator LOGNOT expects 1 bit .*"),
 )
 # Named wires Amaranth keeps for readability (`assign dot = $43[5:0];`,
-# `assign rom_addr = port__addr;`) while the logic reads the other net: unused only as a
-# name, no logic behind it. Waived when the Verilog shows that plain alias (a net or a
-# slice of one, never an expression).
-_ALIAS = r"^\s*assign\s+\\?{name}\s*=\s*\\?[A-Za-z_$][A-Za-z0-9_$.]*\s*(\[[0-9:]+\])?\s*;"
+# `assign rom_addr = port__addr;`, `assign i__payload = { \port$7 , \port$6 };` where a
+# stream's fields come through the hierarchy as separate nets) while the logic reads the
+# other nets: unused only as a name, no logic behind it. Waived when the Verilog shows that
+# plain alias (a net, a slice of one, or a concatenation of those; never an expression).
+_NET = r"\\?[A-Za-z_$][A-Za-z0-9_$.]*\s*(\[[0-9:]+\])?"
+_ALIAS = (r"^\s*assign\s+\\?{name}\s*=\s*(" + _NET + r"|\{{\s*" + _NET + r"(\s*,\s*" + _NET
+          + r")*\s*\}})\s*;")
 
 _WARNING = re.compile(r"^%(Warning|Error)(?:-([A-Z0-9_]+))?: (?:[^:\s]+:\d+:\d+: )?(.*)$")
 _UNUSED_NAME = re.compile(r"Signal is not used: '([^']*)'")
