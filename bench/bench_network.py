@@ -5,7 +5,8 @@ Usage: python bench/bench_network.py OUT [--images N]
 back with no back-pressure and prints, per image in steady state: the cost model's cycles
 (bottleneck) and ideal cycles (compute-bound bottleneck), the measured cycles, the cycle
 efficiency eta = ideal / measured, and the XNOR-array utilisation (useful XNOR lane-cycles
-over lanes x cycles), estimated and measured; plus the LUT estimate and simulation speed.
+over lanes x cycles), estimated and measured; the first image's latency, measured and as
+the timing model predicts it; the LUT estimate, FIFO count and bits, and simulation speed.
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def main() -> None:
          f"bottleneck {estimate['bottleneck']}"),
         ("ideal cycles / image", f"{estimate['ideal_cycles_per_image']}", "compute-bound"),
         ("measured cycles / image", f"{measured:.1f}", f"{args.images} images, steady state"),
-        ("latency (first image)", f"{totals['latency_cycles']}", "cycles"),
+        ("latency (first image)", f"{totals['latency_cycles']}",
+         f"cycles; timing model {estimate['latency_cycles_model']}"),
         ("eta = ideal / measured", f"{estimate['ideal_cycles_per_image'] / measured:.3f}",
          "target >= 0.95"),
         ("XNOR utilisation, estimated", f"{estimate['xnor_utilisation']:.3f}",
@@ -39,7 +41,7 @@ def main() -> None:
         ("XNOR utilisation, measured", f"{xnor_work / (estimate['xnor_lanes'] * measured):.3f}",
          ""),
         ("LUT estimate", f"{estimate['luts']}", "cost model, lane logic only"),
-        ("FIFO bits", f"{estimate['fifo_bits']}", ""),
+        ("FIFO bits", f"{estimate['fifo_bits']}", f"{len(estimate['fifos'])} FIFOs"),
         ("mismatches", f"{totals['mismatches']}", "vs integer reference"),
         ("simulated images / s", f"{totals['images_per_second_simulated']:.2f}", "Verilator"),
     ]

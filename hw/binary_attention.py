@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import torch
 from amaranth import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError, FoldingError
@@ -67,17 +68,22 @@ class BinaryAttention(wiring.Component):
         heads-concat order (word ``w`` of a token holds channels ``w·lanes … w·lanes+lanes−1``),
         values in ``[−Tk, Tk]``; ``last`` on the final word of an image.
 
-    Framing is by count: ``last`` on the inputs is not read. An image's ``Tk`` keys and
-    values are buffered first (``k`` and ``v`` are accepted in any interleaving), then its
-    ``Tq`` queries are accepted; the next image's keys and values are accepted once the
-    image's final head has been scored and accumulated (single buffer).
+    Framing is by count: ``last`` on the inputs is not read. Keys and values are stored in
+    two image slots (double buffer, ``k`` and ``v`` accepted in any interleaving): an
+    image's ``Tq`` queries are accepted once its ``Tk`` keys and values are in, while the
+    next image's load into the other slot; a slot takes a new image once its image's final
+    head has been scored and accumulated.
 
     Cycles (no bubbles or back-pressure): a head takes ``max(Tk/P, d/lanes)`` cycles in steady
     state: scoring (stage A) and mask + accumulation (stage B) of consecutive heads overlap,
-    and each stage hands over on its last block, so there is no bubble between heads or
-    queries. Per query ``h·max(Tk/P, d/lanes)``; per image, with ``d/lanes ≤ Tk/P``,
-    ``Tk + 2 + Tq·h·Tk/P + Tk/P`` (``cycles_per_image``: the load of K and V and the final
-    head's accumulation do not overlap the queries). ``latency`` is ``2·Tk/P + 1``.
+    and each stage hands over on its last block, so there is no bubble between heads,
+    queries or images. Per query ``h·max(Tk/P, d/lanes)``; per image ``Tq·h·max(Tk/P,
+    d/lanes)`` (``cycles_per_image``), exact when that is at least ``Tk + Tk/P + 1`` (the
+    K and V of the image after next then load while the next one computes; below, the
+    K/V load bounds it). A stream of images, ``d/lanes ≤ Tk/P``, takes ``images ·
+    cycles_per_image + Tk + 1 + Tk/P + d/lanes`` cycles from its first key to its last
+    context word: the first image's load, and the last head's accumulation and output,
+    are paid once. ``latency`` is ``2·Tk/P + 1``.
     """
 
     def __init__(self, *, heads: int, head_dim: int, query_tokens: int, key_tokens: int,
@@ -167,14 +173,9 @@ class BinaryAttention(wiring.Component):
 
     @property
     def cycles_per_image(self) -> int:
-        """Cycles from an image's first key to the next image's first key with no stalls:
-        ``Tk + 2 + Tq·h·max(Tk/P, d/lanes) + Tk/P`` (exact when ``d/lanes ≤ Tk/P``)."""
-        return self.key_tokens + 2 + self.query_tokens * self.cycles_per_query + self.blocks_per_head
-
-    @property
-    def ideal_cycles_per_image(self) -> int:
-        """``Tq·h·Tk/P``: every cycle scoring ``P`` keys, no overhead."""
-        return self.query_tokens * self.heads * self.blocks_per_head
+        """Steady-state cycles per image with no stalls: ``Tq·h·max(Tk/P, d/lanes)``, every
+        cycle scoring ``P`` keys or sending a context word (exact when at least ``Tk + Tk/P + 1``)."""
+        return self.query_tokens * self.cycles_per_query
 
     # -- stream words ------------------------------------------------------------------------
 
@@ -251,43 +252,69 @@ class BinaryAttention(wiring.Component):
         def head_slice(word: Signal, head: Signal) -> Any:
             return _full_array([word[h * d:(h + 1) * d] for h in range(self.heads)], len(head))[head]
 
-        # Key/value buffers: P banks of Tk/P tokens; bank j holds tokens j, P + j, 2P + j, …
-        # Loading shifts a token into the top of its bank; scoring (K) and accumulation (V)
-        # rotate every bank by one, so the bank heads are always the P tokens read, and a
-        # head's Tk/P cycles leave the buffer as it was. Shifting and rotating differ only in
-        # each bank's top entry, so the buffer needs no multiplexer per bit.
-        loading = Signal(init=1)
-        q_count = Signal(range(self.query_tokens + 1))
+        # Key/value stores: per store P banks (memories with a synchronous read port, block
+        # RAM) of two image slots of Tk/P tokens; bank j holds tokens j, P + j, 2P + j, … at
+        # address slot·Tk/P + token div P. An image's keys and values load into the free
+        # slot (``k`` and ``v`` in any interleaving) while the other slot is computed on; a
+        # slot is freed once its image's final head has been accumulated.
+        # Per slot: ``full`` from its load to the end of its image's final head, ``queried``
+        # once that image's last query has been taken (the slot then waits for its release).
+        full = [Signal(name=f"slot{slot}_full") for slot in range(2)]
+        queried = [Signal(name=f"slot{slot}_queried") for slot in range(2)]
+        load_slot = Signal()
+        k_loaded, v_loaded = Signal(), Signal()
+
+        def store(port: Any, loaded: Signal, name: str) -> list[Any]:
+            banks = []
+            for j in range(P):
+                memory = Memory(shape=unsigned(self.channels), depth=2 * blocks, init=[])
+                m.submodules[f"{name}{j}"] = memory
+                banks.append((memory.write_port(), memory.read_port()))
+            # The next token's bank and block (no counter where there is one of them).
+            bank = _counter(P, f"{name}_bank") if P > 1 else None
+            block = _counter(blocks, f"{name}_block") if blocks > 1 else None
+            takes = port.valid & port.ready
+            m.d.comb += port.ready.eq(~loaded & ~Mux(load_slot, full[1], full[0]))
+            for j, (write, _) in enumerate(banks):
+                m.d.comb += [write.addr.eq(load_slot * blocks + (0 if block is None else block)),
+                             write.data.eq(port.payload.data),
+                             write.en.eq(takes if bank is None else takes & (bank == j))]
+            bank_done = takes if bank is None else takes & (bank == P - 1)
+            if bank is not None:
+                with m.If(takes):
+                    m.d.sync += bank.eq(Mux(bank == P - 1, 0, bank + 1))
+            if block is not None:
+                with m.If(bank_done):
+                    m.d.sync += block.eq(Mux(block == blocks - 1, 0, block + 1))
+            done = Signal(name=f"{name}_done")  # the slot has all Tk tokens (this cycle on)
+            m.d.comb += done.eq(loaded | (bank_done if block is None
+                                          else bank_done & (block == blocks - 1)))
+            m.d.sync += loaded.eq(done)
+            return done, [read for _, read in banks]
+
+        k_done, k_reads = store(self.k, k_loaded, "k_store")
+        v_done, v_reads = store(self.v, v_loaded, "v_store")
+        with m.If(k_done & v_done):
+            m.d.sync += [k_loaded.eq(0), v_loaded.eq(0), load_slot.eq(~load_slot)]
+            for slot, flag in enumerate(full):
+                with m.If(load_slot == slot):
+                    m.d.sync += flag.eq(1)
+        q_slot = Signal()  # the slot of the next query's image
+        q_last = Const(1)  # the next query is its image's last
+        if self.query_tokens > 1:
+            q_count = _counter(self.query_tokens, "q_count")
+            q_last = Signal()
+            m.d.comb += q_last.eq(q_count == self.query_tokens - 1)
+            with m.If(self.q.valid & self.q.ready):
+                m.d.sync += q_count.eq(Mux(q_last, 0, q_count + 1))
         a_advance = Signal()
         b_advance = Signal()
-        rows = tk // P
-
-        def token_buffer(port: Any, rotate: Signal, name: str) -> tuple[Signal, list[Signal]]:
-            banks = [[Signal(self.channels, name=f"{name}{j}_{r}") for r in range(rows)] for j in range(P)]
-            count = Signal(range(tk + 1), name=f"{name}_count")
-            bank = Signal(range(P), name=f"{name}_bank")  # the bank the next token goes to
-            m.d.comb += port.ready.eq(loading & (count != tk))
-            with m.If(port.valid & port.ready):
-                m.d.sync += count.eq(count + 1)
-                if P > 1:
-                    m.d.sync += bank.eq(Mux(bank == P - 1, 0, bank + 1))
-                for j in range(P):
-                    with m.If((bank == j) if P > 1 else 1):
-                        m.d.sync += [banks[j][r].eq(banks[j][r + 1]) for r in range(rows - 1)]
-                        m.d.sync += banks[j][rows - 1].eq(port.payload.data)
-            with m.If(rotate):
-                m.d.sync += [banks[j][r].eq(banks[j][(r + 1) % rows]) for j in range(P) for r in range(rows)]
-            return count, [banks[j][0] for j in range(P)]
-
-        k_count, keys = token_buffer(self.k, a_advance, "kbuf")
-        v_count, values = token_buffer(self.v, b_advance, "vbuf")
-        with m.If(loading & (k_count == tk) & (v_count == tk)):
-            m.d.sync += [loading.eq(0), k_count.eq(0), v_count.eq(0), q_count.eq(0)]
 
         # Stage A: scores and exp LUT of one (query, head), P keys a cycle. Besides e it
         # accumulates θ·S = Σ_k theta·e_k from a second table (theta·E[j]), so the threshold
         # needs no multiplier.
         qreg = Signal(self.channels)
+        a_slot = Signal()
         a_head = _counter(self.heads, "a_head")
         a_block = _counter(blocks, "a_block")
         a_last_query = Signal()
@@ -298,6 +325,7 @@ class BinaryAttention(wiring.Component):
         # Stage B: mask bits and AND-popcount of one (query, head) against the value buffer.
         b_exp = [Signal(self.lut_width, name=f"b_exp{i}") for i in range(tk)]
         b_threshold = Signal(self.threshold_width)
+        b_slot = Signal()
         b_head = _counter(self.heads, "b_head")
         b_block = _counter(blocks, "b_block")
         b_last_image = Signal()
@@ -331,6 +359,15 @@ class BinaryAttention(wiring.Component):
             handoff.eq(a_final & b_can_take),
         ]
 
+        # The key read for the next cycle: the next block of this head, block 0 of the next
+        # head, or block 0 of the next query (its slot); held while A stalls.
+        a_last_head = a_head == self.heads - 1
+        next_block = 0 if blocks == 1 else Mux(a_scoring & ~a_final, a_block + 1, 0)
+        next_slot = Mux(a_scoring & ~(a_final & a_last_head), a_slot, q_slot)
+        for read in k_reads:
+            m.d.comb += [read.en.eq(~a_scoring | a_advance), read.addr.eq(next_slot * blocks + next_block)]
+        keys = [read.data for read in k_reads]
+
         # Stage A datapath. The tree's count may be wider than bit_length(d); the tables are
         # indexed by all of it (entries above d unreachable), so no count bit is left unread.
         q_head = Signal(d)
@@ -360,11 +397,16 @@ class BinaryAttention(wiring.Component):
                     m.d.sync += a_scoring.eq(0)
                 with m.Else():
                     m.d.sync += a_head.eq(a_head + 1)
-        m.d.comb += self.q.ready.eq(~loading & (q_count != self.query_tokens)
-                                    & (~a_scoring | (handoff & (a_head == self.heads - 1))))
+        q_image_ready = Mux(q_slot, full[1] & ~queried[1], full[0] & ~queried[0])
+        m.d.comb += self.q.ready.eq(q_image_ready & (~a_scoring | (handoff & a_last_head)))
         with m.If(self.q.valid & self.q.ready):
-            m.d.sync += [qreg.eq(self.q.payload.data), a_head.eq(0), a_scoring.eq(1),
-                         a_last_query.eq(q_count == self.query_tokens - 1), q_count.eq(q_count + 1)]
+            m.d.sync += [qreg.eq(self.q.payload.data), a_slot.eq(q_slot), a_head.eq(0), a_scoring.eq(1),
+                         a_last_query.eq(q_last)]
+        with m.If(self.q.valid & self.q.ready & q_last):
+            m.d.sync += q_slot.eq(~q_slot)
+            for slot, flag in enumerate(queried):
+                with m.If(q_slot == slot):
+                    m.d.sync += flag.eq(1)
 
         # Stage B datapath.
         marks = []
@@ -372,6 +414,13 @@ class BinaryAttention(wiring.Component):
             mark = Signal(name=f"mark{j}")
             m.d.comb += mark.eq((b_exp[j] << self.theta_shift) > b_threshold)
             marks.append(mark)
+        # The value read for the next cycle, as for the keys: B's next block, or block 0 of
+        # the head A hands over next.
+        v_block = 0 if blocks == 1 else Mux(b_running & ~b_final, b_block + 1, 0)
+        v_slot = Mux(b_running & ~b_final, b_slot, a_slot)
+        for read in v_reads:
+            m.d.comb += [read.en.eq(~b_running | b_advance), read.addr.eq(v_slot * blocks + v_block)]
+        values = [read.data for read in v_reads]
         v_heads = []
         for j in range(P):
             v_head = Signal(d, name=f"v_head{j}")
@@ -395,11 +444,13 @@ class BinaryAttention(wiring.Component):
                 m.d.sync += [out_values[c].eq((ones_next[c] << 1) - marked_next) for c in range(d)]
                 m.d.sync += [self.o.valid.eq(1), out_word.eq(0), out_last_image.eq(b_last_image),
                              b_block.eq(0), b_running.eq(0)]
-                with m.If(b_last_image):
-                    m.d.sync += loading.eq(1)
+                with m.If(b_last_image):  # the image is done: its slot takes the next load
+                    for slot in range(2):
+                        with m.If(b_slot == slot):
+                            m.d.sync += [full[slot].eq(0), queried[slot].eq(0)]
         with m.If(handoff):
             m.d.sync += [b_exp[i].eq(exp_row[i]) for i in range(tk)]
-            m.d.sync += [b_threshold.eq(threshold_sum), b_head.eq(a_head),
+            m.d.sync += [b_threshold.eq(threshold_sum), b_head.eq(a_head), b_slot.eq(a_slot),
                          b_last_image.eq(a_last_query & (a_head == self.heads - 1)),
                          b_running.eq(1), b_marked.eq(0)]
             m.d.sync += [b_ones[c].eq(0) for c in range(d)]

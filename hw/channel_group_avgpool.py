@@ -15,8 +15,9 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError
 from binaryvit.golden import intref
+from binaryvit.hw.average_pool import register_averages
 from binaryvit.hw.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
-from binaryvit.hw.multiply_round_shift import check_scale, multiply_round_shift, sum_width
+from binaryvit.hw.multiply_round_shift import check_scale, sum_width
 from binaryvit.hw.parameter_checks import check_int, check_lanes, check_width
 from binaryvit.hw.position_counter import position_counter
 
@@ -125,19 +126,10 @@ class ChannelGroupAvgPool(wiring.Component):
             with m.If(self.i.valid & self.i.ready):
                 m.d.sync += [running.eq(Mux(completes, 0, sums)),
                              word.eq(Mux(completes, 0, word + 1))]
-        averages = [multiply_round_shift(m, sums[lane], mul=self.mul, shift=self.shift,
-                                         width=self.out_width, name=f"average_{lane}")
-                    for lane in range(self.out_lanes)]
-
         output_free = ~self.o.valid | self.o.ready
         # A word that completes no output word never waits for the output register.
         m.d.comb += self.i.ready.eq(output_free if self.words_per_output == 1
                                     else ~completes | output_free)
-        with m.If(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If(self.i.valid & self.i.ready):
-            with m.If(completes):
-                m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(self.i.payload.last)]
-                for lane, value in enumerate(averages):
-                    m.d.sync += self.o.payload.data[lane].eq(value)
+        register_averages(m, self.o, sums, fire=self.i.valid & self.i.ready & completes,
+                          last=self.i.payload.last, mul=self.mul, shift=self.shift)
         return m

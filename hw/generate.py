@@ -30,7 +30,8 @@ TOP_NAME = "binaryvit_top"
 
 
 def estimate_report(model: IntModel, folding: Folding, network: BinaryViTAccelerator) -> dict:
-    """Per-layer cycles, LUT estimates and folds, FIFO words, and the network totals."""
+    """Per-layer cycles, LUT estimates and folds, FIFO words and bits, and the network
+    totals (with the timing model's latency of one image, first pixel to last logit)."""
     tensors = infer_tensors(model)
     steps = {s.name: s for s in model.steps}
     layers = []
@@ -41,9 +42,9 @@ def estimate_report(model: IntModel, folding: Folding, network: BinaryViTAcceler
                        "ideal_cycles_per_image": ideal_cycles(step, fold, tensors),
                        "luts": folding.luts[name]})
     fifos = [{"tensor": e.tensor, "consumer": e.consumer or "output", "port": e.port,
-              "depth_words": e.fifo_depth,
-              "bits": e.fifo_depth * _word_bits(network, e.tensor)}
-             for e in network.edges if e.fifo_depth]
+              "side": side, "lanes": lanes, "depth_words": depth,
+              "bits": depth * _word_bits(network, e.tensor, lanes)}
+             for e, side, lanes, depth in network.fifos()]
     weight_bits = sum(int(s.arrays["weight_bits"].size) for s in model.xnor_layers())
     xnor_lanes = sum(folding.folds[s.name]["pe"] * folding.folds[s.name]["simd"]
                      for s in model.xnor_layers())
@@ -60,14 +61,15 @@ def estimate_report(model: IntModel, folding: Folding, network: BinaryViTAcceler
         "xnor_utilisation": xnor_work / (xnor_lanes * folding.bottleneck),
         "weight_bits": weight_bits,
         "fifo_bits": sum(f["bits"] for f in fifos),
+        "latency_cycles_model": network.schedule.latency(network.logits),
         "layers": layers,
         "fifos": fifos,
     }
 
 
-def _word_bits(network: BinaryViTAccelerator, tensor: str) -> int:
+def _word_bits(network: BinaryViTAccelerator, tensor: str, lanes: int) -> int:
+    """Bits of a stream word of ``tensor`` with ``lanes`` elements (data and ``last``)."""
     info = network.tensors[tensor]
-    lanes = network.produced_lanes[tensor]
     return (1 if info.kind == "binary" else info.width) * lanes + 1
 
 

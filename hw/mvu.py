@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError, DataError, FoldingError
 from binaryvit.golden import intref
 from binaryvit.golden.intref.validation import as_bit_tensor, as_int_tensor
+from binaryvit.hw.constant_rom import row_counter
 from binaryvit.hw.fixed_point_stream import (binary_layout, decode_binary, decode_fixed_point,
                                              encode_binary, encode_fixed_point,
                                              fixed_point_layout)
@@ -32,6 +33,12 @@ def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name}: expected an integer ≥ 1, got {value!r}")
     return value
+
+
+def _is_last(counter: Value, count: int) -> Value:
+    """``counter`` (a ``row_counter`` over ``count`` values) at its final value; constant 1
+    for ``count = 1``, so a one-value counter leaves no compare in the Verilog."""
+    return counter == count - 1 if count > 1 else Const(1, 1)
 
 
 def _fold(value: Any, name: str, total: int, total_name: str) -> int:
@@ -63,7 +70,9 @@ class XnorPopcountMVU(wiring.Component):
     flip : 0/1 sequence ``[N]``, optional
         Per-channel compare direction of the fused threshold (default all 0: ``>=``).
     popcount : {"plain", "counter6", "counter4", "shared4"}
-        Popcount datapath structure (``binaryvit.hw.popcount``). ``"shared4"`` stores the
+        Popcount datapath structure (``binaryvit.hw.popcount``): the default
+        ``"counter6"`` takes the fewest iCE40 logic cells registered, ``"counter4"`` the
+        fewest LUT4s (``bench/bench_mvu.py``). ``"shared4"`` stores the
         activation features (``activation_features``, ``feature_width(simd)`` bits per
         word, built once at the buffer's write port and shared by all PEs) in the input
         buffer and the ``encode_weight_word`` re-encoding of every ROM word.
@@ -93,11 +102,13 @@ class XnorPopcountMVU(wiring.Component):
     Memories (``amaranth.lib.memory``): the input double buffer (``2·K/simd`` ×
     ``feature_width(simd, popcount)``) and the per-PE weight ROMs (``(N/pe)·(K/simd)`` ×
     ``simd``, init from ``split_per_pe(pack_weight_rom(...))``, each word passed through
-    ``encode_weight_word``; ``rom`` stays the canonical image) have synchronous, non-transparent read ports
-    enabled by the global enable (block RAM / LUTRAM friendly; a buffer half is never
-    read and written in the same cycle). The fused thresholds are a per-PE ROM of
-    ``N/pe`` rows with an asynchronous read, addressed by the neuron fold in the output
-    stage.
+    ``encode_weight_word``; ``rom`` stays the canonical image) have synchronous,
+    non-transparent read ports enabled by the global enable (block RAM / LUTRAM friendly;
+    a buffer half is never read and written in the same cycle). A one-word weight ROM
+    (``N = pe``, ``K = simd``) is only that read register, holding its word. The fused
+    thresholds are a per-PE ROM of ``N/pe`` rows with an asynchronous read, addressed by
+    the neuron fold in the output stage (constants when ``N = pe``). With ``K = simd``
+    there is no accumulator: the count goes straight to the output stage.
     """
 
     def __init__(self, K: int, N: int, pe: int, simd: int, weights: Any, *,
@@ -223,7 +234,7 @@ class XnorPopcountMVU(wiring.Component):
         written = Signal(features)  # built once here, read by every PE
         m.d.comb += written.eq(activation_features(self.i.payload.data, self.popcount))
         write_half = Signal()
-        write_index = Signal(range(max(SF, 2)))
+        write_index = row_counter(m, buf_write.en, SF, "write_index")
         m.d.comb += [
             self.i.ready.eq(~Mux(write_half, full[1], full[0])),
             buf_write.addr.eq(Mux(write_half, SF, 0) + write_index),
@@ -231,38 +242,28 @@ class XnorPopcountMVU(wiring.Component):
             buf_write.en.eq(self.i.valid & self.i.ready),
         ]
         write_done = Signal()
-        m.d.comb += write_done.eq(buf_write.en & (write_index == SF - 1))
-        with m.If(buf_write.en):
-            m.d.sync += write_index.eq(Mux(write_index == SF - 1, 0, write_index + 1))
-            with m.If(write_done):
-                m.d.sync += write_half.eq(~write_half)
+        m.d.comb += write_done.eq(buf_write.en & _is_last(write_index, SF))
+        with m.If(write_done):
+            m.d.sync += write_half.eq(~write_half)
 
         # Issue stage: replay the full half NF times, one (nf, sf) step per enabled cycle.
         read_half = Signal()
-        sf = Signal(range(max(SF, 2)))
-        nf = Signal(range(max(NF, 2)))
-        rom_addr = Signal(range(max(NF * SF, 2)))
         can_issue = Signal()
         issue = Signal()
-        step_last = Signal()   # final synapse fold of this neuron fold
         vector_done = Signal()  # final step of the vector: the half is free again
+        sf = row_counter(m, issue, SF, "sf")
+        step_last = _is_last(sf, SF)  # final synapse fold of this neuron fold
+        nf = row_counter(m, issue & step_last, NF, "nf")
+        rom_addr = row_counter(m, issue, NF * SF, "rom_addr")
         m.d.comb += [
             can_issue.eq(Mux(read_half, full[1], full[0])),
             issue.eq(can_issue & enable),
-            step_last.eq(sf == SF - 1),
-            vector_done.eq(issue & step_last & (nf == NF - 1)),
+            vector_done.eq(issue & step_last & _is_last(nf, NF)),
             buf_read.addr.eq(Mux(read_half, SF, 0) + sf),
             buf_read.en.eq(enable),
         ]
-        with m.If(issue):
-            m.d.sync += [
-                sf.eq(Mux(step_last, 0, sf + 1)),
-                rom_addr.eq(Mux(rom_addr == NF * SF - 1, 0, rom_addr + 1)),
-            ]
-            with m.If(step_last):
-                m.d.sync += nf.eq(Mux(nf == NF - 1, 0, nf + 1))
-            with m.If(vector_done):
-                m.d.sync += read_half.eq(~read_half)
+        with m.If(vector_done):
+            m.d.sync += read_half.eq(~read_half)
 
         for h in range(2):
             with m.If(write_done & (write_half == h)):
@@ -270,28 +271,36 @@ class XnorPopcountMVU(wiring.Component):
             with m.If(vector_done & (read_half == h)):
                 m.d.sync += full[h].eq(0)
 
-        # Per-PE weight ROMs, read in step with the buffer.
+        # Per-PE weight ROMs, read in step with the buffer. A one-word ROM is only the
+        # register its read port would have, loaded with that word (no zero-bit address).
         rom_data = []
         for p, image in enumerate(split_per_pe(self.rom)):
-            rom = memory.Memory(shape=unsigned(simd), depth=image.depth,
-                                init=[encode_weight_word(word, simd, self.popcount)
-                                      for word in image.words])
+            words = [encode_weight_word(word, simd, self.popcount) for word in image.words]
+            if len(words) == 1:
+                word = Signal(simd, init=words[0], name=f"weights_pe{p}")
+                with m.If(enable):
+                    m.d.sync += word.eq(words[0])
+                rom_data.append(word)
+                continue
+            rom = memory.Memory(shape=unsigned(simd), depth=len(words), init=words)
             m.submodules[f"weights_pe{p}"] = rom
             port = rom.read_port(domain="sync")
             m.d.comb += [port.addr.eq(rom_addr), port.en.eq(enable)]
             rom_data.append(port.data)
 
-        # Control tags travel beside the data: read stage, then the popcount stages.
-        tag_shape = {"valid": 1, "first": 1, "last_step": 1, "out_last": 1, "nf": range(max(NF, 2))}
-        tags = {name: Signal(shape, name=f"tag_{name}_0") for name, shape in tag_shape.items()}
-        with m.If(enable):
-            m.d.sync += [
-                tags["valid"].eq(issue),
-                tags["first"].eq(sf == 0),
-                tags["last_step"].eq(step_last),
-                tags["out_last"].eq(Mux(read_half, half_last[1], half_last[0]) & (nf == NF - 1)),
-                tags["nf"].eq(nf),
-            ]
+        # Control tags travel beside the data: read stage, then the popcount stages. Tags
+        # that a folding makes constant (one synapse fold, one neuron fold) are left out.
+        tag_values = {"valid": issue,
+                      "out_last": Mux(read_half, half_last[1], half_last[0]) & _is_last(nf, NF)}
+        if SF > 1:
+            tag_values |= {"first": sf == 0, "last_step": step_last}
+        if self.thresholds is not None and NF > 1:
+            tag_values["nf"] = nf
+        tags = {}
+        for name, value in tag_values.items():
+            tags[name] = Signal.like(value, name=f"tag_{name}_0")
+            with m.If(enable):
+                m.d.sync += tags[name].eq(value)
         counts = []
         stages = 0
         for p in range(pe):
@@ -300,15 +309,18 @@ class XnorPopcountMVU(wiring.Component):
                                           name=f"popcount_pe{p}", encoded=True)
             counts.append(count)
         for stage in range(stages):
-            delayed = {name: Signal(shape, name=f"tag_{name}_{stage + 1}")
-                       for name, shape in tag_shape.items()}
+            delayed = {name: Signal.like(tag, name=f"tag_{name}_{stage + 1}")
+                       for name, tag in tags.items()}
             with m.If(enable):
                 m.d.sync += [delayed[name].eq(tags[name]) for name in tags]
             tags = delayed
+        last_step = tags["last_step"] if SF > 1 else Const(1, 1)
+        output = Signal()  # this cycle's fold completes an output word
+        m.d.comb += output.eq(enable & tags["valid"] & last_step)
 
         # Accumulate over the synapse folds; the final fold loads the output register.
         with m.If(enable):
-            m.d.sync += self.o.valid.eq(tags["valid"] & tags["last_step"])
+            m.d.sync += self.o.valid.eq(tags["valid"] & last_step)
         if self.thresholds is not None:
             thresh_width = max(self.out_width,
                                max(int(v).bit_length() for v in self.thresholds.tolist()) + 1)
@@ -316,21 +328,26 @@ class XnorPopcountMVU(wiring.Component):
                      for p in range(pe)] for f in range(NF)]
         bits = []
         for p in range(pe):
-            acc = Signal(range(self.K + 1), name=f"acc_pe{p}")
-            total = Signal(range(self.K + 1), name=f"sum_pe{p}")
             dot = Signal(signed(self.out_width), name=f"dot_pe{p}")
-            m.d.comb += [total.eq(Mux(tags["first"], 0, acc) + counts[p]),
-                         dot.eq((total << 1) - self.K)]
-            with m.If(enable & tags["valid"]):
-                m.d.sync += acc.eq(total)
-            if self.thresholds is None:
-                with m.If(enable & tags["valid"] & tags["last_step"]):
-                    m.d.sync += self.o.payload.data[p].eq(dot)
+            if SF > 1:
+                total = Signal(range(self.K + 1), name=f"sum_pe{p}")
+                acc = Signal(range(self.K + 1), name=f"acc_pe{p}")
+                m.d.comb += total.eq(Mux(tags["first"], 0, acc) + counts[p])
+                with m.If(enable & tags["valid"]):
+                    m.d.sync += acc.eq(total)
             else:
+                total = counts[p]
+            m.d.comb += dot.eq((total << 1) - self.K)
+            if self.thresholds is None:
+                with m.If(output):
+                    m.d.sync += self.o.payload.data[p].eq(dot)
+                continue
+            bit = Signal(name=f"bit_pe{p}")
+            if NF > 1:
                 table = memory.Memory(
-                    shape=unsigned(thresh_width + 1), depth=max(NF, 2),
+                    shape=unsigned(thresh_width + 1), depth=NF,
                     init=[(t & ((1 << thresh_width) - 1)) | (f << thresh_width)
-                          for t, f in (row[p] for row in rows)] + [0] * (max(NF, 2) - NF))
+                          for t, f in (row[p] for row in rows)])
                 m.submodules[f"thresholds_pe{p}"] = table
                 lookup = table.read_port(domain="comb")
                 thresh = Signal(signed(thresh_width), name=f"thresh_pe{p}")
@@ -338,12 +355,14 @@ class XnorPopcountMVU(wiring.Component):
                 m.d.comb += [lookup.addr.eq(tags["nf"]),
                              thresh.eq(lookup.data[:thresh_width]),
                              flip.eq(lookup.data[thresh_width])]
-                bit = Signal(name=f"bit_pe{p}")
                 m.d.comb += bit.eq(Mux(flip, dot <= thresh, dot >= thresh))
-                bits.append(bit)
+            else:  # one threshold per PE: the compare's direction is known here
+                thresh, flip = rows[0][p]
+                m.d.comb += bit.eq(dot <= thresh if flip else dot >= thresh)
+            bits.append(bit)
         if self.thresholds is not None:
-            with m.If(enable & tags["valid"] & tags["last_step"]):
+            with m.If(output):
                 m.d.sync += self.o.payload.data.eq(Cat(*bits))
-        with m.If(enable & tags["valid"] & tags["last_step"]):
+        with m.If(output):
             m.d.sync += self.o.payload.last.eq(tags["out_last"])
         return m

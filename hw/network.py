@@ -56,9 +56,9 @@ from binaryvit.hw.patch_unfold import PatchUnfold
 from binaryvit.hw.residual_add import PositionEmbeddingAdd, ResidualAdd
 from binaryvit.hw.rprelu import RPReLUUnit
 from binaryvit.hw.spatial_avgpool import SpatialAvgPool
-from binaryvit.hw.stream_fifo import StreamFIFO
+from binaryvit.hw.stream_edge import StreamEdge
 from binaryvit.hw.stream_fork import StreamFork
-from binaryvit.hw.stream_width import StreamWidthConverter, element_layout
+from binaryvit.hw.stream_width import element_layout
 from binaryvit.hw.strip_avgpool import StripAvgPool
 from binaryvit.hw.threshold import ThresholdUnit
 from binaryvit.hw.token_buffer import NearestUpsample
@@ -84,13 +84,16 @@ class KernelNode:
 
 @dataclass
 class Edge:
-    """A consumer port reading a tensor (``consumer`` None: the top's ``o`` output)."""
+    """A consumer port reading a tensor (``consumer`` None: the top's ``o`` output), built
+    as a ``StreamEdge``: ``input_fifo_depth`` words of the producer's ``lanes`` before the
+    width converter, ``fifo_depth`` words of the consumer's ``lanes`` after it (0: none)."""
 
     tensor: str
     consumer: str | None
     port: str
     lanes: int
     fifo_depth: int = 0
+    input_fifo_depth: int = 0
 
 
 def _array(step: Step, key: str) -> np.ndarray:
@@ -113,8 +116,10 @@ class BinaryViTAccelerator(wiring.Component):
 
     Attributes
     ----------
-    nodes : dict of KernelNode; edges : list of Edge (``fifo_depth`` set where forked);
-    tensors : TensorInfo per tensor; tap_names : the tapped steps in port order.
+    nodes : dict of KernelNode; edges : list of Edge (FIFO depths from
+    ``binaryvit.hw.fifo_sizing.fifo_depths``); schedule : the timing model's
+    ``NetworkSchedule`` those depths come from; tensors : TensorInfo per tensor;
+    tap_names : the tapped steps in port order.
     """
 
     def __init__(self, model: IntModel, folding: Folding, *, taps: Sequence[str] = (),
@@ -186,7 +191,12 @@ class BinaryViTAccelerator(wiring.Component):
             if s.op in ("constant", "attention_scores", "attention_mask"):
                 continue
             if s.op == "image_patches":
-                self.produced_lanes[s.name] = fold["lanes"]
+                # The pixel port carries what its reader (the stem) takes per word: a
+                # gatherer in between would hold the host while the stem re-reads its
+                # vector, and cost the stem a cycle per word after.
+                readers = [r for r in self.model.steps if s.name in r.inputs]
+                self.produced_lanes[s.name] = (in_lanes(readers[0], self._fold(readers[0].name))
+                                               if len(readers) == 1 else fold["lanes"])
                 continue
             if s.op == "fixed_mac":
                 weight, bias = _array(s, "weight"), _array(s, "bias")
@@ -307,6 +317,19 @@ class BinaryViTAccelerator(wiring.Component):
         edges.append(Edge(self.logits, None, "o", self.produced_lanes[self.logits]))
         return edges
 
+    def fifos(self) -> list[tuple[Edge, str, int, int]]:
+        """Every FIFO as ``elaborate`` builds it: ``(edge, side, lanes, depth)``, ``side``
+        ``"before converter"`` (words of the producer's lanes) or ``"after converter"``
+        (the consumer's lanes), ``depth`` in words."""
+        built = []
+        for edge in self.edges:
+            for side, depth, lanes in (("before converter", edge.input_fifo_depth,
+                                        self.produced_lanes[edge.tensor]),
+                                       ("after converter", edge.fifo_depth, edge.lanes)):
+                if depth:
+                    built.append((edge, side, lanes, depth))
+        return built
+
     # -- hardware -----------------------------------------------------------------------
 
     def _source_port(self, tensor: str):
@@ -333,24 +356,15 @@ class BinaryViTAccelerator(wiring.Component):
                 wiring.connect(m, source, fork.i)
                 sources = [fork.output(k) for k in range(len(edges))]
             for k, (edge, src) in enumerate(zip(edges, sources)):
-                # Converter first, FIFO second: the FIFO holds the consumer's words, so a
-                # consumer that stalls its input part of the time (a tile replaying, an MVU
-                # computing) finds whole words waiting instead of a converter still
-                # gathering them at the producer's pace.
-                if edge.lanes != self.produced_lanes[tensor]:
-                    conv = StreamWidthConverter(kind=info.kind, width=info.width,
-                                                channels=info.channels,
-                                                in_lanes=self.produced_lanes[tensor],
-                                                out_lanes=edge.lanes)
-                    m.submodules[_module_name(f"{tensor}.width{k}")] = conv
-                    wiring.connect(m, src, conv.i)
-                    src = conv.o
-                if edge.fifo_depth:
-                    fifo = StreamFIFO(element_layout(info.kind, info.width, edge.lanes),
-                                      edge.fifo_depth)
-                    m.submodules[_module_name(f"{tensor}.fifo{k}")] = fifo
-                    wiring.connect(m, src, fifo.i)
-                    src = fifo.o
+                produced = self.produced_lanes[tensor]
+                if edge.lanes != produced or edge.fifo_depth or edge.input_fifo_depth:
+                    link = StreamEdge(kind=info.kind, width=info.width, channels=info.channels,
+                                      in_lanes=produced, out_lanes=edge.lanes,
+                                      input_depth=edge.input_fifo_depth,
+                                      output_depth=edge.fifo_depth)
+                    m.submodules[_module_name(f"{tensor}.edge{k}")] = link
+                    wiring.connect(m, src, link.i)
+                    src = link.o
                 if edge.consumer is None:
                     self._output(m, src)
                 else:

@@ -7,17 +7,19 @@ popcount beside the deliberate ones in the same run:
 
 ``"plain"``
     XNOR per lane, then a balanced tree of ``+``: what a straightforward description gives.
-``"counter6"`` (for 6-input LUTs, e.g. Xilinx 7-series)
+``"counter6"`` (6-input LUTs, e.g. Xilinx 7-series; the MVU's default)
     The XNORs fold into the first compressor level: a 3-lane counter (``3 × (a, w)`` = 6
     inputs) gives a 2-bit count, each bit one LUT6. The resulting bit heap is reduced
     with 6:3 counters (three 6-input functions per six bits of one weight, Wallace style)
-    until every column holds at most two bits; one carry-chain adder finishes.
-``"counter4"`` (for 4-input LUTs with a carry chain, e.g. iCE40)
-    The same 3-lane XNOR counters, then the bit heap is reduced with carry-chain adders
-    (``_carry_reduce``): two bits per column over as many columns as hold two, plus a
-    third bit of the lowest column as carry-in. On iCE40 an adder bit is one LUT4 + one
-    SB_CARRY, so such an adder removes one bit per LUT, where a full adder built from
-    LUTs needs two.
+    until every column holds at most two bits; one carry-chain adder finishes. Logic
+    only, so registered on iCE40 every LUT shares its logic cell with the flip-flop it
+    feeds: the fewest iCE40 logic cells of the registered structures (``bench_mvu.py
+    --cells``), though not the fewest LUT4s.
+``"counter4"`` (4-input LUTs with a carry chain, e.g. iCE40: the fewest LUT4s)
+    The XNORs fold into a first level of counters, one per group of 3, 2 or 1 lanes: a
+    3-lane count takes four LUT4s for its two bits, a 2-lane count one LUT4 per bit.
+    The counts' bits form a heap that carry-chain adders reduce (``_carry_reduce``,
+    below).
 ``"shared4"`` (for 4-input LUTs when many PEs see the same activation word, e.g. iCE40)
     The activations and weights are re-encoded per 3-lane group so that the lanes' count
     needs 3 LUT4s (1 LUT/lane) instead of 4: activation features ``(a1, a1^a2, a1^a3,
@@ -25,23 +27,39 @@ popcount beside the deliberate ones in the same run:
     ``(w1, w1^w2, w1^w3)`` (``encode_weight_word``; free in a weight ROM, done when the
     ROM's init is built). With ``d1 = a1^w1`` and ``e1k = (a1^ak)^(w1^wk)``, the count
     of three XNORs is ``bit0 = ~(a1^a2^a3 ^ w1^w2^w3)`` (one LUT4) and ``bit1 =
-    ~d1 ^ (e12 & e13)`` (a LUT4 for ``e12 & e13``, registered, then a LUT3). The same
-    carry-chain heap as ``"counter4"`` follows. ``xnor_popcount(..., encoded=True)``
-    takes the features and encoded weights; with ``encoded=False`` it builds both from
-    ``a`` and ``w`` itself (correct, but without the sharing it is no cheaper).
+    ~d1 ^ (e12 & e13)`` (a LUT4 for ``e12 & e13``, registered, then a LUT3). A 2-lane
+    group has features ``(a1, a1^a2)`` and weights ``(w1, w1^w2)``. The same carry-chain
+    heap follows. ``xnor_popcount(..., encoded=True)`` takes the features and encoded
+    weights; with ``encoded=False`` it builds both from ``a`` and ``w`` itself (correct,
+    but without the sharing it is no cheaper).
+
+The carry-chain heap (``"counter4"``, ``"shared4"``). On iCE40 (and Xilinx) an adder bit
+is one LUT and a carry cell, so
+``x + y + c`` (k-bit ``x``, ``y``; 1-bit ``c``) removes k bits of the heap with k LUTs,
+where ``x + y`` removes k − 1 and a full adder built from LUTs needs two. The heap is
+summed modulo ``2**width`` (``width = lanes.bit_length()``; the count is below it) with
+carry-in adders wherever it can be (``_carry_plan``). Such adders keep the heap's
+*capacity* (the sum of its bits' weights), and it must end at ``2**width − 1``, one bit
+per column; each power of two it falls short costs one LUT that removes no bit (an adder
+without carry-in, a row padded with 0). A 3-lane group brings capacity 3 for a count of
+at most 3, a 2-lane group 3 for at most 2, so the mix of group sizes sets the shortfall:
+``_group_sizes`` takes the mix with the fewest LUTs, first level plus heap. On an iCE40
+device each such adder also takes a logic cell to bring its carry-in onto the chain and
+one to take its carry-out off it, which Yosys's LUT count does not show.
 
 Counters are written as boolean full / half adders, never ``+``, so Yosys maps them to
-LUTs (a ``+`` becomes a carry chain); only the final two-row adder is a ``+``.
+LUTs (a ``+`` becomes a carry chain); the carry heap's adders and the final two-row adder
+are ``+``.
 
-Every reduction level may be registered (``register_every``). With ``register_every=1``
-the mapping is also the tightest: the registers keep ABC from restructuring the counters
-(measured in ``bench/bench_mvu.py``), and a flip-flop shares the logic cell / slice with
-the LUT that feeds it (except ``"shared4"``'s delayed ``a1`` and ``w1``: flip-flops
-without a LUT of their own, one per group).
+Every reduction level may be registered (``register_every``); a flip-flop shares the
+logic cell / slice with the LUT that feeds it (except ``"shared4"``'s delayed ``a1`` and
+``w1`` and heap bits that wait a level: flip-flops without a LUT of their own).
 """
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
+from typing import NamedTuple
 
 from amaranth.hdl import Cat, Const, Module, Signal, Value
 from amaranth.lib import wiring
@@ -49,15 +67,16 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError
 
-__all__ = ["POPCOUNT_STYLES", "xnor_popcount", "popcount_stages", "XnorPopcount",
-           "XnorPopcountArray", "feature_width", "activation_features", "encode_weight_word"]
+__all__ = ["POPCOUNT_STYLES", "xnor_popcount", "popcount_stages", "planned_luts",
+           "XnorPopcount", "XnorPopcountArray", "feature_width", "activation_features",
+           "encode_weight_word"]
 
 POPCOUNT_STYLES = ("plain", "counter6", "counter4", "shared4")
-_GROUP = 3  # lanes per "shared4" group
-# Columns one carry-chain adder of ``_carry_reduce`` spans at most. Two beat longer
-# chains: a long adder takes the bits that adders starting higher would use with a
-# carry-in (modelled for 20…1024 lanes, and measured with Yosys at 64 and 256 lanes).
-_MAX_SPAN = 2
+_GROUP = 3  # lanes per full group of the first level
+# First-level LUT4s per group of 3, 2 or 1 lanes and PE of the carry-heap styles:
+# "counter4"'s XNOR counters (the 6-input bit1 of three lanes takes two LUT4s and so does
+# bit0; two lanes take one per bit), "shared4"'s per-PE logic (its features are shared).
+_GROUP_LUTS = {"counter4": {3: 4, 2: 2, 1: 1}, "shared4": {3: 3, 2: 2, 1: 1}}
 
 
 def _check(lanes: int, style: str, register_every: int) -> None:
@@ -142,11 +161,11 @@ def _counter(builder: _Builder, bits: list[Value]) -> list[Signal]:
     return result
 
 
-def _lane_counters(builder: _Builder, a: Value, w: Value, group: int) -> list[list[Signal]]:
-    """XNOR folded into counters of ``group`` lanes each (the last group may be smaller)."""
+def _lane_counters(builder: _Builder, a: Value, w: Value,
+                   groups: list[range]) -> list[list[Signal]]:
+    """XNOR folded into one counter per group of lanes."""
     xnor = builder.wire(~(a ^ w), len(a))
-    return [_counter(builder, [xnor[i] for i in range(start, min(start + group, len(a)))])
-            for start in range(0, len(a), group)]
+    return [_counter(builder, [xnor[i] for i in group]) for group in groups]
 
 
 def _heap_reduce(builder: _Builder, heap: dict[int, list[Value]]) -> Value:
@@ -175,73 +194,164 @@ def _heap_reduce(builder: _Builder, heap: dict[int, list[Value]]) -> Value:
     return builder.end_level([total])[0]
 
 
-def _carry_reduce(builder: _Builder, heap: dict[int, list[Value]]) -> Value:
-    """Reduce a bit heap with carry-chain adders until every column holds ≤ 2 bits, then
-    add the two remaining rows.
+class _Adder(NamedTuple):
+    """A carry-chain adder of the heap: two bits of each column ``lo…hi`` (0 where a
+    column has run out) plus, with ``carry_in``, a third bit of column ``lo``; its sum
+    goes back to columns ``lo…hi + 1``, those below the heap's width (the count is
+    below ``2**width``, so a carry beyond is 0)."""
+    lo: int
+    hi: int
+    carry_in: bool
 
-    Per level, from the lowest column up: an adder takes two bits of column ``lo`` (and a
-    third as carry-in when there is one) and two bits of the next column if it still has
-    two; it returns its sum bits to columns ``lo…hi + 1``. With the carry-in, such an
-    adder removes as many bits as it has LUTs (Yosys's iCE40 count: the carry-out comes
-    from the SB_CARRY). A one-column adder (a full adder: two LUTs for one bit removed)
-    is built only when a level would otherwise change nothing.
+
+def _adder_luts(adder: _Adder, width: int) -> int:
+    """SB_LUT4s Yosys's ``synth_ice40`` maps ``adder`` to (measured on single adders;
+    ``synth_xilinx`` gives as many LUTs to an unpadded adder with carry-in)."""
+    result = min(adder.hi + 2, width) - adder.lo
+    if result > 2:  # one LUT + carry cell per column; the top bit is the last carry-out
+        return adder.hi - adder.lo + 1
+    # Yosys leaves adders of at most two result bits to plain logic.
+    if adder.lo == adder.hi:  # the top column: an XOR of its bits
+        return 1
+    return 2 + adder.carry_in
+
+
+def _plan_level(counts: list[int], padded: bool) -> list[tuple[_Adder, int]]:
+    """One level of ``_carry_plan`` as (adder, copies): from the lowest column up, as many
+    two-column adders with carry-in as column ``lo`` has three bits for and column
+    ``lo + 1`` two (``padded``: one adder on each column holding three, whatever the next
+    holds)."""
+    top = len(counts) - 1
+    left = list(counts)
+    level = []
+    for lo in range(len(counts)):
+        hi = min(lo + 1, top)
+        if padded:
+            copies = int(left[lo] >= 3)
+        else:
+            copies = min(left[lo] // 3, left[hi] // 2) if hi > lo else 0
+        if copies:
+            level.append((_Adder(lo, hi, True), copies))
+            left[lo] -= 3 * copies
+            if hi > lo:
+                left[hi] = max(0, left[hi] - 2 * copies)
+    return level
+
+
+def _apply(counts: list[int], level: list[tuple[_Adder, int]]) -> list[int]:
+    """Column counts after ``level``."""
+    width = len(counts)
+    left, produced = list(counts), [0] * width
+    for adder, copies in level:
+        left[adder.lo] -= (2 + adder.carry_in) * copies
+        for weight in range(adder.lo + 1, adder.hi + 1):
+            left[weight] = max(0, left[weight] - 2 * copies)
+        for weight in range(adder.lo, min(adder.hi + 2, width)):
+            produced[weight] += copies
+    return [a + b for a, b in zip(left, produced)]
+
+
+@lru_cache(maxsize=None)
+def _carry_plan(counts: tuple[int, ...]) -> tuple[tuple[tuple[_Adder, int], ...], ...]:
+    """How to reduce a bit heap (``counts[w]`` bits of weight ``2**w``) to one bit per
+    column, modulo ``2**len(counts)``: levels of (adder, copies).
+
+    An adder with carry-in removes as many bits as it has LUTs; one without removes one
+    fewer. So a level adds carry-in adders only, leaving two bits without a third for
+    later carries to join, and a column whose neighbour above holds fewer than two bits
+    (padding a row with 0 would waste a LUT); only a level that would otherwise change
+    nothing pads. When every column holds ≤ 2 bits one adder adds the two rows, from the
+    lowest column holding two to the top.
     """
-    heap = {weight: list(bits) for weight, bits in heap.items() if bits}
-    full_adders = False
-    while max(len(bits) for bits in heap.values()) > 2:
-        reduced: dict[int, list[Value]] = defaultdict(list)
-        columns = {weight: list(bits) for weight, bits in heap.items()}
-        progress = False
-        for lo in range(min(columns), max(columns) + 1):
-            column = columns.get(lo, [])
-            while len(column) >= 2:
-                hi = lo
-                while hi - lo + 1 < _MAX_SPAN and len(columns.get(hi + 1, ())) >= 2:
-                    hi += 1
-                if hi == lo and (len(column) < 3 or not full_adders):
-                    break
-                rows = [[column.pop(0)], [column.pop(0)]]
-                carry_in = column.pop(0) if column else None
-                for weight in range(lo + 1, hi + 1):
-                    rows[0].append(columns[weight].pop(0))
-                    rows[1].append(columns[weight].pop(0))
-                total = Cat(*rows[0]) + Cat(*rows[1])
-                if carry_in is not None:
-                    total = total + carry_in
-                total = builder.wire(total, hi - lo + 2)
-                for k in range(hi - lo + 2):
-                    reduced[lo + k].append(total[k])
-                progress = True
-            reduced[lo].extend(column)
-        full_adders = not progress
-        if not progress:
-            continue
-        flat = [(weight, k) for weight in sorted(reduced) for k in range(len(reduced[weight]))]
-        registered = builder.end_level([reduced[w][k] for w, k in flat])
-        heap = defaultdict(list)
-        for (weight, _), bit in zip(flat, registered):
-            heap[weight].append(bit)
-    top = max(heap) + 1
-    doubles = [weight for weight in heap if len(heap[weight]) == 2]
-    if not doubles:
-        return Cat(*(heap[w][0] if heap.get(w) else Const(0, 1) for w in range(top)))
-    lo = min(doubles)
-    low = [heap[w][0] if heap.get(w) else Const(0, 1) for w in range(lo)]
-    rows = [Cat(*(heap[w][r] if r < len(heap.get(w, ())) else Const(0, 1)
-                  for w in range(lo, top))) for r in range(2)]
-    total = builder.wire(rows[0] + rows[1], top - lo + 1)
-    return Cat(*builder.end_level([Cat(*low, total)]))
+    width = len(counts)
+    current = list(counts)
+    levels = []
+    while max(current) > 2:
+        level = _plan_level(current, padded=False) or _plan_level(current, padded=True)
+        levels.append(tuple(level))
+        current = _apply(current, level)
+    doubles = [weight for weight in range(width) if current[weight] == 2]
+    if doubles:
+        levels.append(((_Adder(min(doubles), width - 1, False), 1),))
+    return tuple(levels)
 
 
-def _groups(lanes: int) -> list[range]:
-    return [range(start, min(start + _GROUP, lanes)) for start in range(0, lanes, _GROUP)]
+def _plan_luts(levels: tuple[tuple[tuple[_Adder, int], ...], ...], width: int) -> int:
+    return sum(_adder_luts(adder, width) * copies for level in levels for adder, copies in level)
+
+
+def _carry_reduce(builder: _Builder, heap: dict[int, list[Value]], width: int) -> Value:
+    """The sum of ``heap`` (bits by weight) modulo ``2**width``, built as ``_carry_plan``
+    says, each level registered as ``builder`` decides."""
+    columns = [list(heap.get(weight, ())) for weight in range(width)]
+    for level in _carry_plan(tuple(len(column) for column in columns)):
+        produced: list[list[Value]] = [[] for _ in range(width)]
+        for adder in (adder for adder, copies in level for _ in range(copies)):
+            rows: list[list[Value]] = [[], []]
+            for weight in range(adder.lo, adder.hi + 1):
+                for row in rows:
+                    row.append(columns[weight].pop(0) if columns[weight] else Const(0, 1))
+            total = Cat(*rows[0]) + Cat(*rows[1])
+            if adder.carry_in:
+                total = total + columns[adder.lo].pop(0)
+            size = min(adder.hi + 2, width) - adder.lo
+            total = builder.wire(total, size)
+            for k in range(size):
+                produced[adder.lo + k].append(total[k])
+        for weight in range(width):
+            produced[weight] += columns[weight]
+        flat = builder.end_level([bit for column in produced for bit in column])
+        columns = []
+        for column in produced:
+            columns.append(flat[:len(column)])
+            flat = flat[len(column):]
+    return Cat(*(column[0] if column else Const(0, 1) for column in columns))
+
+
+@lru_cache(maxsize=None)
+def _group_sizes(lanes: int, style: str) -> tuple[int, ...]:
+    """Lanes per first-level group, in lane order: groups of 3, 2 and 1 lanes (at most
+    two of 1) in the mix whose first-level LUTs (``_GROUP_LUTS``) plus ``_carry_plan``'s
+    are fewest; then the fewest levels, then the fewest 2-lane groups (fewer heap bits).
+
+    Every group puts a bit in column 0, and one in column 1 from two lanes, so 2-lane
+    groups raise the heap's capacity above ``lanes`` (see the module docstring)."""
+    def mix(pairs: int) -> tuple[int, ...]:
+        threes, ones = divmod(lanes - 2 * pairs, 3)
+        return (3,) * threes + (2,) * pairs + (1,) * ones
+
+    return min((mix(pairs) for pairs in range(lanes // 2 + 1)),
+               key=lambda sizes: _mix_cost(sizes, style))
+
+
+def _mix_cost(sizes: tuple[int, ...], style: str) -> tuple[int, int]:
+    """(LUTs, heap levels) of counters of ``sizes`` lanes and their carry heap."""
+    width = sum(sizes).bit_length()
+    counts = [len(sizes), sum(size > 1 for size in sizes)] + [0] * width
+    levels = _carry_plan(tuple(counts[:width]))
+    return (sum(_GROUP_LUTS[style][size] for size in sizes) + _plan_luts(levels, width),
+            len(levels))
+
+
+def _groups(lanes: int, style: str) -> list[range]:
+    """The first level's groups of lanes: ``_group_sizes`` for the carry-heap styles;
+    groups of three and the remainder for ``"counter6"``."""
+    if style == "counter6":
+        return [range(start, min(start + _GROUP, lanes)) for start in range(0, lanes, _GROUP)]
+    ranges, start = [], 0
+    for size in _group_sizes(lanes, style):
+        ranges.append(range(start, start + size))
+        start += size
+    return ranges
 
 
 def feature_width(lanes: int, style: str) -> int:
     """Bits of ``activation_features`` for ``lanes`` lanes: ``lanes`` plus one parity bit
     per full 3-lane group for ``"shared4"``; ``lanes`` for the other styles."""
     _check(lanes, style, 0)
-    return lanes + lanes // _GROUP if style == "shared4" else lanes
+    if style != "shared4":
+        return lanes
+    return lanes + _group_sizes(lanes, style).count(_GROUP)
 
 
 def activation_features(a: Value, style: str) -> Value:
@@ -255,7 +365,7 @@ def activation_features(a: Value, style: str) -> Value:
     # One XOR of two rearrangements of ``a`` (one operator, so the Verilog names it as a
     # single net): left = a1 repeated, right = (0, a2, a3, a2^a3).
     left, right = [], []
-    for group in _groups(len(a)):
+    for group in _groups(len(a), style):
         first = a[group[0]]
         left += [first] * len(group)
         right += [Const(0, 1)] + [a[k] for k in group[1:]]
@@ -275,7 +385,7 @@ def encode_weight_word(word: int, lanes: int, style: str) -> int:
     if style != "shared4":
         return word
     encoded = 0
-    for group in _groups(lanes):
+    for group in _groups(lanes, style):
         first = (word >> group[0]) & 1
         encoded |= first << group[0]
         for k in group[1:]:
@@ -284,10 +394,11 @@ def encode_weight_word(word: int, lanes: int, style: str) -> int:
 
 
 def _shared_counters(builder: _Builder, features: Value, w: Value) -> dict[int, list[Value]]:
-    """The bit heap of the 3-lane counts from features and encoded weights (``"shared4"``)."""
+    """The bit heap of the groups' counts from features and encoded weights
+    (``"shared4"``)."""
     first_level, later = [], []  # later: how to finish each group after the register
     position = 0
-    for group in _groups(len(w)):
+    for group in _groups(len(w), "shared4"):
         f = [features[position + k] for k in range(len(group) + (len(group) == _GROUP))]
         position += len(f)
         v = [w[k] for k in group]
@@ -328,10 +439,10 @@ def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter6",
                   name: str = "popcount", encoded: bool = False) -> tuple[Value, int]:
     """Build ``popcount(~(a ^ w))`` into ``m``.
 
-    Returns ``(count, stages)``: ``count`` is an unsigned value of at least
-    ``lanes.bit_length()`` bits, valid ``stages`` clock cycles (of those where ``enable``
-    is high) after ``a`` and ``w``. Registers sit after every ``register_every``-th
-    reduction level (0: none, the whole tree combinational).
+    Returns ``(count, stages)``: ``count`` is an unsigned value of ``lanes.bit_length()``
+    bits (wider for ``"plain"`` and ``"counter6"``), valid ``stages`` clock cycles (of
+    those where ``enable`` is high) after ``a`` and ``w``. Registers sit after every
+    ``register_every``-th reduction level (0: none, the whole tree combinational).
 
     ``encoded=True``: ``a`` is ``activation_features(a_bits, style)`` and ``w`` is the
     ``encode_weight_word`` of the weights (both identities except for ``"shared4"``);
@@ -346,19 +457,20 @@ def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter6",
     elif len(a) != lanes:
         raise ConfigError(f"w: expected {len(a)} bits like a, got {lanes}")
     builder = _Builder(m, enable, register_every, name)
+    width = lanes.bit_length()
     if style == "shared4":
         if not encoded:
             features = builder.wire(activation_features(a, style), feature_width(lanes, style))
-            weights = builder.wire(Cat(*(_encode_lanes(w, group) for group in _groups(lanes))),
-                                   lanes)
+            weights = builder.wire(
+                Cat(*(_encode_lanes(w, group) for group in _groups(lanes, style))), lanes)
             a, w = features, weights
-        count = _carry_reduce(builder, _shared_counters(builder, a, w))
+        count = _carry_reduce(builder, _shared_counters(builder, a, w), width)
     elif style == "plain":
         xnor = builder.wire(~(a ^ w), lanes)
         count = _adder_tree(builder, builder.end_level([xnor[i] for i in range(lanes)]))
     else:
-        counts = _lane_counters(builder, a, w, 3)
-        if lanes <= 3:
+        counts = _lane_counters(builder, a, w, _groups(lanes, style))
+        if style == "counter6" and lanes <= _GROUP:
             count = Cat(*builder.end_level(counts[0]))
         else:
             flat = builder.end_level([bit for bits in counts for bit in bits])
@@ -368,7 +480,10 @@ def xnor_popcount(m: Module, a: Value, w: Value, *, style: str = "counter6",
                 for weight in range(len(bits)):
                     heap[weight].append(flat[position])
                     position += 1
-            count = (_carry_reduce if style == "counter4" else _heap_reduce)(builder, heap)
+            if style == "counter4":
+                count = _carry_reduce(builder, heap, width)
+            else:
+                count = _heap_reduce(builder, heap)
     return count, builder.stages
 
 
@@ -384,6 +499,17 @@ def popcount_stages(lanes: int, style: str, register_every: int) -> int:
     _, stages = xnor_popcount(m, Signal(lanes), Signal(lanes), style=style,
                               register_every=register_every)
     return stages
+
+
+def planned_luts(lanes: int, style: str) -> int | None:
+    """The LUT4s one PE's ``xnor_popcount`` is planned for with a carry heap
+    (``"counter4"``, ``"shared4"``): first-level counters (``_GROUP_LUTS``) plus the heap's
+    adders. Not included: ``"shared4"``'s shared features. None for the styles whose LUTs
+    only Yosys counts (``"plain"``, ``"counter6"``)."""
+    _check(lanes, style, 0)
+    if style not in _GROUP_LUTS:
+        return None
+    return _mix_cost(_group_sizes(lanes, style), style)[0]
 
 
 class XnorPopcount(wiring.Component):

@@ -695,12 +695,14 @@ def network_resources(network, family: Family) -> NetworkResources:
             if edge.lanes != produced:
                 parts[f"{tensor}.width{k}"] = converter_resources(
                     word_bits(tensor, produced), word_bits(tensor, edge.lanes), family)
-            if edge.fifo_depth:
-                bits = word_bits(tensor, edge.lanes)
-                parts[f"{tensor}.fifo{k}"] = fifo_resources(bits, edge.fifo_depth, family)
-                if edge.fifo_depth > 2:
-                    memories[f"{tensor}.fifo{k}"] = [map_memory(
-                        MemoryShape("storage", bits, edge.fifo_depth - 1, writable=True), family)]
+    index = {id(edge): k for edges in by_tensor.values() for k, edge in enumerate(edges)}
+    for edge, side, lanes, depth in network.fifos():
+        bits = word_bits(edge.tensor, lanes)
+        name = f"{edge.tensor}.fifo{index[id(edge)]}" + ("" if side == "after converter" else "in")
+        parts[name] = fifo_resources(bits, depth, family)
+        if depth > 2:
+            memories[name] = [map_memory(
+                MemoryShape("storage", bits, depth - 1, writable=True), family)]
     logits = tensors[network.logits]
     parts["logits.fork"] = fork_resources(2, family)
     parts["argmax"] = argmax_resources(logits.width, network.produced_lanes[network.logits],

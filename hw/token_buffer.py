@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -43,11 +43,13 @@ class TokenBuffer(wiring.Component):
     o : ``Out(stream.Signature(fixed_point_layout(data_width, lanes)))``
         ``h·f·w·f·C/lanes`` words per image; ``last`` on the final one.
 
-    One memory of ``h·w·C/lanes`` words (synchronous read, so block RAM fits) holds the
-    map; its read register is the output register. The kernel loads a whole image, then
-    replays it, and takes the next image only once the replay has been issued (single
-    buffer): ``h·w·C/lanes·(1 + f²)`` cycles per image with no stalls. ``latency``: 2
-    cycles from the image's last input word to its first output word.
+    Two banks of ``h·w·C/lanes`` words each (ping-pong), in one memory with a synchronous
+    read port (block RAM) whose read register is the output register: the next image
+    loads into one bank while the other replays, and a bank takes a new image once its
+    replay has been issued. Cycles per image with no stalls: ``h·w·C/lanes·f²``
+    (``cycles_per_image``: the output, one word per cycle; the load hides behind the
+    replay). ``latency``: 2 cycles from an image's last input word to its first output
+    word when the replay is idle; a stream's first image pays its load once.
     """
 
     def __init__(self, *, height: int, width: int, channels: int, lanes: int,
@@ -81,8 +83,8 @@ class TokenBuffer(wiring.Component):
 
     @property
     def cycles_per_image(self) -> int:
-        """Cycles per image with no bubbles or back-pressure: load, then replay."""
-        return self.input_words_per_image + self.output_words_per_image
+        """Cycles per image in steady state with no bubbles or back-pressure: the replay."""
+        return self.output_words_per_image
 
     def model(self, x: Any) -> torch.Tensor:
         """Expected output ``[B, h·f·w·f, C]`` for input ``x[B, h·w, C]``."""
@@ -102,45 +104,59 @@ class TokenBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cw, f = self.words_per_token, self.factor
+        cw, f, words = self.words_per_token, self.factor, self.input_words_per_image
         m.submodules.tokens = tokens = Memory(
-            shape=data.ArrayLayout(signed(self.data_width), self.lanes),
-            depth=max(self.input_words_per_image, 2), init=[])
+            shape=data.ArrayLayout(signed(self.data_width), self.lanes), depth=2 * words, init=[])
         read = tokens.read_port()
         write = tokens.write_port()
+        full = [Signal(name=f"bank{bank}_full") for bank in range(2)]
 
-        loading = Signal(init=1)
-        load_address = position_counter(self.input_words_per_image, "load_address")
+        # Load: word by word into the bank that is not full.
+        load_bank = Signal()
+        loaded = Signal()
         m.d.comb += [
-            self.i.ready.eq(loading),
-            write.addr.eq(load_address),
+            self.i.ready.eq(~Mux(load_bank, full[1], full[0])),
             write.data.eq(self.i.payload.data),
             write.en.eq(self.i.valid & self.i.ready),
         ]
-        with m.If(write.en):
-            m.d.sync += load_address.eq(load_address + 1)
-            with m.If(load_address == self.input_words_per_image - 1):
-                m.d.sync += [load_address.eq(0), loading.eq(0)]
+        if words > 1:
+            load_address = position_counter(words, "load_address")
+            m.d.comb += [write.addr.eq(Mux(load_bank, words + load_address, load_address)),
+                         loaded.eq(write.en & (load_address == words - 1))]
+            with m.If(write.en):
+                m.d.sync += load_address.eq(Mux(load_address == words - 1, 0, load_address + 1))
+        else:  # one word per image: the bank is the address
+            m.d.comb += [write.addr.eq(load_bank), loaded.eq(write.en)]
+        with m.If(loaded):
+            m.d.sync += load_bank.eq(~load_bank)
 
-        # Replay position: source row, its repeat, source column, its repeat, word.
+        # Replay of the full bank: source row, its repeat, source column, its repeat, word.
+        play_bank = Signal()
         word = position_counter(cw, "word")
         column_repeat = position_counter(f, "column_repeat")
         column = position_counter(self.width, "column")
         row_repeat = position_counter(f, "row_repeat")
         row = position_counter(self.height, "row")
+        issue = Signal()
         final = Signal()
+        source = (row * self.width + column) * cw + word
         m.d.comb += [
             final.eq((row == self.height - 1) & (row_repeat == f - 1)
                      & (column == self.width - 1) & (column_repeat == f - 1) & (word == cw - 1)),
-            read.addr.eq((row * self.width + column) * cw + word),
+            read.addr.eq(Mux(play_bank, words + source, source)),
             read.en.eq(~self.o.valid | self.o.ready),
+            issue.eq(read.en & Mux(play_bank, full[1], full[0])),
             self.o.payload.data.eq(read.data),
         ]
+        for bank, flag in enumerate(full):
+            with m.If(loaded & (load_bank == bank)):
+                m.d.sync += flag.eq(1)
+            with m.If(issue & final & (play_bank == bank)):
+                m.d.sync += flag.eq(0)
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(read.en & ~loading):
-            m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(final),
-                         word.eq(word + 1)]
+        with m.If(issue):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(final), word.eq(word + 1)]
             with m.If(word == cw - 1):
                 m.d.sync += [word.eq(0), column_repeat.eq(column_repeat + 1)]
                 with m.If(column_repeat == f - 1):
@@ -150,7 +166,7 @@ class TokenBuffer(wiring.Component):
                         with m.If(row_repeat == f - 1):
                             m.d.sync += [row_repeat.eq(0), row.eq(row + 1)]
                             with m.If(row == self.height - 1):
-                                m.d.sync += [row.eq(0), loading.eq(1)]
+                                m.d.sync += [row.eq(0), play_bank.eq(~play_bank)]
         return m
 
 

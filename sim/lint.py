@@ -34,12 +34,18 @@ WAIVERS: tuple[tuple[str, str], ...] = (
     # Amaranth's value. Width changes on assignments (ASSIGN, ASSIGNW) stay reported.
     ("WIDTHEXPAND", r"Operator (?!ASSIGN)[A-Z]+ expects .*"),
     ("WIDTHTRUNC", r"Logical operator LOGNOT expects 1 bit .*"),
+    # Amaranth writes a whole hierarchy into one file; the file is linted as `<top>.v`, so
+    # only the submodules' names differ from it.
+    ("DECLFILENAME", r"Filename '[^']*' does not match MODULE name: .*"),
 )
 # Named wires Amaranth keeps for readability (`assign dot = $43[5:0];`,
-# `assign rom_addr = port__addr;`) while the logic reads the other net: unused only as a
-# name, no logic behind it. Waived when the Verilog shows that plain alias (a net or a
-# slice of one, never an expression).
-_ALIAS = r"^\s*assign\s+\\?{name}\s*=\s*\\?[A-Za-z_$][A-Za-z0-9_$.]*\s*(\[[0-9:]+\])?\s*;"
+# `assign rom_addr = port__addr;`, `assign i__payload = { \port$7 , \port$6 };` where a
+# stream's fields come through the hierarchy as separate nets) while the logic reads the
+# other nets: unused only as a name, no logic behind it. Waived when the Verilog shows that
+# plain alias (a net, a slice of one, or a concatenation of those; never an expression).
+_NET = r"\\?[A-Za-z_$][A-Za-z0-9_$.]*\s*(\[[0-9:]+\])?"
+_ALIAS = (r"^\s*assign\s+\\?{name}\s*=\s*(" + _NET + r"|\{{\s*" + _NET + r"(\s*,\s*" + _NET
+          + r")*\s*\}})\s*;")
 
 _WARNING = re.compile(r"^%(Warning|Error)(?:-([A-Z0-9_]+))?: (?:[^:\s]+:\d+:\d+: )?(.*)$")
 _UNUSED_NAME = re.compile(r"Signal is not used: '([^']*)'")
@@ -60,7 +66,7 @@ def lint_verilog(path_or_text: str | os.PathLike, top: str) -> list[str]:
     each (``"CODE: message"``), or ``[]`` when clean.
 
     ``path_or_text`` is a path to a ``.v`` file or the Verilog text itself. The source is
-    linted under the name ``<top>.v`` so ``DECLFILENAME`` needs no waiver. Errors (broken
+    linted under the name ``<top>.v``, so ``DECLFILENAME`` can name only submodules. Errors (broken
     Verilog) come back as ``"ERROR: message"`` entries.
     """
     if isinstance(path_or_text, os.PathLike) or (

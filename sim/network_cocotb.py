@@ -1,8 +1,9 @@
 """The cocotb test that ``binaryvit.sim.network_sim`` runs on the generated accelerator.
 
 It reads a JSON job named by ``$BINARYVIT_NETWORK_JOB``: the pixel words of every image
-(sent back to back on ``i``), the logits words per image expected on ``o``, the tap ports
-to record, the output stall probability and a no-progress limit. One coroutine does all
+(sent back to back on ``i``, or image ``n`` not before cycle ``n · image_period`` when
+that is set), the logits words per image expected on ``o``, the tap ports to record, the
+output stall probability and a no-progress limit. One coroutine does all
 the per-cycle work (one write and a few reads per cycle keep Verilator runs fast). It
 writes what it saw to the job's result file: every ``o`` and ``cls`` word, the cycle on
 which each image's last logits word left, the first input cycle, and the tapped words.
@@ -42,6 +43,8 @@ async def _run(dut, job: dict, result: dict) -> None:
     images = job["images"]
     rng = random.Random(job["seed"])
     stall = job["stall_prob"]
+    period = job.get("image_period") or 0
+    words_per_image = len(words) // images
     taps = [(str(k), getattr(dut, f"tap{k}_valid"), getattr(dut, f"tap{k}_payload"))
             for k in job["taps"]]
     dut.i__valid.value = 0
@@ -61,7 +64,7 @@ async def _run(dut, job: dict, result: dict) -> None:
     c_valid, c_payload = dut.cls__valid, dut.cls__payload
     dut.cls__ready.value = 1
     while len(result["logits"]) < total_logits or len(result["classes"]) < images:
-        offering = sent < len(words)
+        offering = sent < len(words) and cycle >= period * (sent // words_per_image)
         if offering:
             i_payload.value = words[sent]
         i_valid.value = int(offering)

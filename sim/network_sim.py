@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from filelock import FileLock
 
 from binaryvit.atomic import write_text_atomic
 from binaryvit.errors import DataError, OutputPathError, ToolError
@@ -86,17 +87,25 @@ def _verilator_commands(name: str, source: Path, build_dir: Path, waves: bool) -
 def build_network_sim(verilog: str, name: str, *, waves: bool = False,
                       build_dir: Path | None = None) -> Path:
     """Compile ``verilog`` (top module ``name``) with Verilator for the cocotb test; reuse an
-    identical earlier build. Returns the build folder."""
-    import subprocess
-
+    identical earlier build (a file lock makes concurrent builds of it wait for the first).
+    Returns the build folder."""
     digest = hashlib.sha256(f"{BUILD_RECIPE}|{waves}|{verilog}".encode()).hexdigest()
     if build_dir is None:
         build_dir = cache_dir() / "network" / f"{name}-{digest[:16]}{'-waves' if waves else ''}"
     build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # pytest workers (and engineers) building the same Verilog wait for one build
+    with FileLock(str(build_dir) + ".lock"):
+        _build(verilog, name, waves, build_dir, digest)
+    return build_dir
+
+
+def _build(verilog: str, name: str, waves: bool, build_dir: Path, digest: str) -> None:
+    import subprocess
+
     marker = build_dir / ".built"
     if marker.exists() and marker.read_text() == digest:
-        return build_dir
-    build_dir.mkdir(parents=True, exist_ok=True)
+        return
     source = build_dir / f"{name}.v"
     write_text_atomic(source, verilog)
     env = {**os.environ, **_environment()}
@@ -113,7 +122,6 @@ def build_network_sim(verilog: str, name: str, *, waves: bool = False,
                 raise ToolError(f"verilator build of {name} failed ({command[0]} exited "
                                 f"{done.returncode}); log {log}:\n{tail}")
     marker.write_text(digest)
-    return build_dir
 
 
 def pixel_words(images: torch.Tensor, patch_size: int, pixel_width: int, lanes: int) -> list[list[int]]:
@@ -144,10 +152,14 @@ def decode_words(words: Sequence[int], kind: str, width: int, lanes: int, channe
 def run_network(build_dir: Path, name: str, images_words: list[list[int]],
                 logits_words_per_image: int, *, taps: Sequence[int] = (),
                 stall_prob: float = 0.0, seed: int = 0, waves: bool = False,
-                idle_limit: int = 20000,
+                idle_limit: int = 20000, image_period: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> NetworkRun:
     """Stream ``images_words`` through the built accelerator, ``CHUNK_IMAGES`` per cocotb
-    run (``progress(done, total)`` after each); AssertionError on a deadlock or X."""
+    run (``progress(done, total)`` after each); AssertionError on a deadlock or X.
+
+    ``image_period``: offer image ``n`` of a run not before cycle ``n · image_period``
+    after reset (the paced source of ``hw/network_timing.py``); default back to back.
+    """
     from cocotb_tools.runner import get_runner
 
     run = NetworkRun(taps={k: [] for k in taps}, tap_cycles={k: [] for k in taps})
@@ -162,6 +174,7 @@ def run_network(build_dir: Path, name: str, images_words: list[list[int]],
                 "pixel_words": [w for image in chunk for w in image], "images": len(chunk),
                 "logits_words_per_image": logits_words_per_image, "taps": list(taps),
                 "stall_prob": stall_prob, "seed": seed + start, "idle_limit": idle_limit,
+                "image_period": image_period,
                 "result_path": str(result_path)}))
             began = time.perf_counter()
             log = run_dir / "sim.log"

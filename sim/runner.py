@@ -30,16 +30,20 @@ from binaryvit.hw.verilog import to_verilog
 from binaryvit.sim.toolchain import cache_dir, require_tool, tool_env
 
 __all__ = ["SimResult", "run_stream_vectors", "run_throughput", "SIMULATORS",
-           "VERILATOR_BUILD_ARGS"]
+           "VERILATOR_BUILD_ARGS", "ICARUS_BUILD_ARGS", "simulator_runner"]
 
 SIMULATORS = ("verilator", "icarus")
 TEST_MODULE = "binaryvit.sim.stream_vectors_test"
 # Lint is a separate, strict step (binaryvit.sim.lint); the simulation build only needs
 # Verilator not to stop on the style warnings Amaranth's output triggers.
 VERILATOR_BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
+# Icarus's default -g2012 runs declaration initialisers before time 0 without an event, so
+# an `always @*` block whose inputs then never change (a mux on a register that keeps its
+# reset value) never runs and its output stays X; -g2005 gives that event.
+ICARUS_BUILD_ARGS = ("-g2005",)
 # -O1 keeps the g++ step short; the simulation speed is bound by the Python testbench.
 VERILATOR_MAKEFLAGS = "OPT_FAST=-O1 OPT_SLOW=-O0"
-BUILD_RECIPE_VERSION = "1"
+BUILD_RECIPE_VERSION = "2"
 
 
 @dataclass
@@ -121,6 +125,26 @@ def _check_words(port: str, words: Sequence[int], width: int) -> list[int]:
     return checked
 
 
+def simulator_runner(simulator: str):
+    """cocotb's runner for ``simulator``. Icarus's writes its wave-dump module in Verilog-2005
+    (cocotb's declares a SystemVerilog ``string``), so that waves build with ``-g2005`` too."""
+    from cocotb_tools.runner import Icarus, get_runner
+
+    if simulator != "icarus":
+        return get_runner(simulator)
+
+    class Icarus2005(Icarus):
+        def _create_iverilog_dump_file(self) -> None:
+            path = str(self.build_dir / f"{self.hdl_toplevel}.fst")
+            path = path.replace("\\", "\\\\").replace('"', '\\"')
+            self.iverilog_dump_file.write_text(
+                "module cocotb_iverilog_dump();\n"
+                f'initial begin\n    $dumpfile("{path}");\n'
+                f"    $dumpvars(0, {self.hdl_toplevel});\nend\nendmodule\n")
+
+    return Icarus2005()
+
+
 def _fst_supported() -> bool:
     """Verilator's FST writer needs the lz4 headers (Debian: liblz4-dev)."""
     folders = ["/usr/include", "/usr/local/include",
@@ -131,8 +155,6 @@ def _fst_supported() -> bool:
 def _build(simulator: str, name: str, verilog: str, build_dir: Path, waves: bool) -> bool:
     """Build the simulator in ``build_dir`` unless an identical build is there.
     Returns True when it built."""
-    from cocotb_tools.runner import get_runner
-
     trace = ("fst" if _fst_supported() else "vcd") if waves else False
     stamp = hashlib.sha256(f"{BUILD_RECIPE_VERSION}|{simulator}|{trace}|{verilog}"
                            .encode()).hexdigest()
@@ -142,8 +164,8 @@ def _build(simulator: str, name: str, verilog: str, build_dir: Path, waves: bool
     marker.unlink(missing_ok=True)
     source = build_dir / f"{name}.v"
     write_text_atomic(source, verilog)
-    runner = get_runner(simulator)
-    build_args = list(VERILATOR_BUILD_ARGS) if simulator == "verilator" else []
+    runner = simulator_runner(simulator)
+    build_args = list(VERILATOR_BUILD_ARGS if simulator == "verilator" else ICARUS_BUILD_ARGS)
     if waves and simulator == "verilator" and _fst_supported():
         build_args.append("--trace-fst")
     log = build_dir / "build.log"
@@ -209,7 +231,6 @@ def run_stream_vectors(component: wiring.Component, name: str,
         The simulator is missing or its build fails.
     """
     from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
 
     if simulator not in SIMULATORS:
         raise ConfigError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
@@ -241,7 +262,7 @@ def run_stream_vectors(component: wiring.Component, name: str,
             "inputs": vectors_in, "outputs": vectors_out, "seed": seed,
             "bubble_prob": bubble_prob, "stall_prob": stall_prob,
             "timeout_cycles": timeout_cycles, "result_path": str(result_path)}))
-        runner = get_runner(simulator)
+        runner = simulator_runner(simulator)
         log = run_dir / "sim.log"
         try:
             results_xml = runner.test(

@@ -24,12 +24,11 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, Timer, with_timeout
 
+from binaryvit.sim.runner import ICARUS_BUILD_ARGS, VERILATOR_BUILD_ARGS, simulator_runner
+
 CLOCK_NS = 10
 EXCHANGE_ENV = "BINARYVIT_UART_EXCHANGE"
-# Icarus in its default -g2012 mode runs declaration initialisers before time 0 without an
-# event, so Yosys' "trigger every always @* once" register never fires and a comb mux whose
-# select keeps its initial value stays X. Verilog-2005 mode gives the event; the last -g wins.
-BUILD_ARGS = {"icarus": ["-g2005"], "verilator": ["-Wno-fatal", "-Wno-lint", "-Wno-style"]}
+BUILD_ARGS = {"icarus": list(ICARUS_BUILD_ARGS), "verilator": list(VERILATOR_BUILD_ARGS)}
 
 
 async def _send_byte(dut, value: int, bit_ps: int) -> None:
@@ -98,8 +97,6 @@ def run_uart_exchange(component, name: str, requests: Sequence[bytes], answer_le
     timeout (``compute_cycles`` bounds the clock cycles between request and answer).
     ``extra_sources`` (file name → Verilog) holds modules the component instantiates."""
     from cocotb_tools.check_results import get_results
-    from cocotb_tools.runner import get_runner
-
     from binaryvit.hw.verilog import to_verilog
     from binaryvit.sim.runner import _locked, _tool_environment
     from binaryvit.sim.toolchain import cache_dir, require_tool
@@ -118,7 +115,7 @@ def run_uart_exchange(component, name: str, requests: Sequence[bytes], answer_le
                 for file_name, text in extra_sources.items():
                     sources.append(build_dir / file_name)
                     sources[-1].write_text(text)
-                get_runner(simulator).build(
+                simulator_runner(simulator).build(
                     sources=sources, hdl_toplevel=name, build_dir=build_dir,
                     timescale=("1ns", "1ps"), build_args=BUILD_ARGS[simulator],
                     log_file=build_dir / "build.log")
@@ -130,7 +127,7 @@ def run_uart_exchange(component, name: str, requests: Sequence[bytes], answer_le
             "divisor": divisor, "host_skew": host_skew, "gap_prob": gap_prob, "seed": seed,
             "compute_cycles": compute_cycles, "result_path": str(result_path)}))
         try:
-            results_xml = get_runner(simulator).test(
+            results_xml = simulator_runner(simulator).test(
                 test_module=__name__, testcase="uart_exchange", hdl_toplevel=name,
                 hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=run_dir,
                 results_xml=str(run_dir / "results.xml"), extra_env={EXCHANGE_ENV: str(spec_path)},

@@ -81,10 +81,18 @@ def test_random_images_back_to_back_match_model(case):
     assert result.outputs["o"] == expected
 
 
-def test_heavy_back_pressure_and_bubbles():
-    dut = make_attention(dict(heads=2, head_dim=4, query_tokens=3, key_tokens=4, keys_per_cycle=2, lanes=1))
+@pytest.mark.parametrize("config", [
+    dict(heads=2, head_dim=4, query_tokens=3, key_tokens=4, keys_per_cycle=2, lanes=1),
+    dict(heads=1, head_dim=4, query_tokens=1, key_tokens=8, keys_per_cycle=8),
+    dict(STAGE2, keys_per_cycle=16),
+])
+def test_heavy_back_pressure_and_bubbles(config):
+    # Several images in a row: the next image's keys and values load while this one
+    # computes, which is where the double buffer can go wrong.
+    dut = make_attention(config)
     generator = torch.Generator().manual_seed(3)
-    q, k, v = (random_bits(generator, 3, t, 8) for t in (3, 4, 4))
+    q, k, v = (random_bits(generator, 5, t, dut.channels)
+               for t in (dut.query_tokens, dut.key_tokens, dut.key_tokens))
     expected = dut.context_words(dut.model(q, k, v))
     for seed, (bubble, stall) in enumerate([(0.8, 0.0), (0.0, 0.8), (0.7, 0.7)]):
         assert run(dut, q, k, v, bubble_prob=bubble, stall_prob=stall, seed=seed).outputs["o"] == expected
@@ -167,8 +175,10 @@ def test_context_words_round_trip_and_layout():
 
 
 @pytest.mark.parametrize("config, images", [
-    (dict(STAGE2, keys_per_cycle=4), 2),
-    (dict(heads=3, head_dim=2, query_tokens=4, key_tokens=3, keys_per_cycle=1), 3),
+    (dict(STAGE2, keys_per_cycle=4), 3),
+    (dict(STAGE1, keys_per_cycle=16), 2),
+    (dict(heads=3, head_dim=2, query_tokens=4, key_tokens=3, keys_per_cycle=1), 4),
+    (dict(heads=2, head_dim=8, query_tokens=5, key_tokens=8, keys_per_cycle=2, lanes=2), 3),
 ])
 def test_cycles_without_bubbles_match_documented_count(config, images):
     dut = make_attention(config)
@@ -178,13 +188,38 @@ def test_cycles_without_bubbles_match_documented_count(config, images):
     result = run(dut, q, k, v, bubble_prob=0.0, stall_prob=0.0)
     assert result.outputs["o"] == dut.context_words(dut.model(q, k, v))
     tq, tk, heads = dut.query_tokens, dut.key_tokens, dut.heads
-    blocks = tk // dut.keys_per_cycle
-    # Per image: Tk loads, 2 cycles to start the queries, Tq·h heads of Tk/P cycles each
-    # back to back, then the final head's Tk/P cycles of accumulation.
-    period = tk + 2 + tq * heads * blocks + blocks
-    assert dut.cycles_per_image == period
-    # The last image ends with its final head's d/lanes context words, not the next load.
-    assert result.cycles == images * period + dut.head_dim // dut.lanes
+    blocks, words = tk // dut.keys_per_cycle, dut.head_dim // dut.lanes
+    # Per image: Tq·h heads of Tk/P cycles back to back, images too (the next image's K and
+    # V load meanwhile). Once per stream: the first image's Tk loads and one cycle to start
+    # its queries, then the last head's Tk/P cycles of accumulation and d/lanes words.
+    assert words <= blocks and tq * heads * blocks >= tk + blocks + 1
+    assert dut.cycles_per_image == tq * heads * blocks
+    assert result.cycles == images * dut.cycles_per_image + tk + 1 + blocks + words
+
+
+def test_output_bound_heads_take_d_over_lanes_cycles():
+    # d/lanes = 8 words per head against Tk/P = 1 block: the output port sets the pace.
+    dut = make_attention(dict(heads=2, head_dim=8, query_tokens=5, key_tokens=4, keys_per_cycle=4, lanes=1))
+    generator = torch.Generator().manual_seed(6)
+    cycles = []
+    for images in (2, 4):
+        q = random_bits(generator, images, 5, 16)
+        k, v = (random_bits(generator, images, 4, 16) for _ in range(2))
+        result = run(dut, q, k, v, bubble_prob=0.0, stall_prob=0.0)
+        assert result.outputs["o"] == dut.context_words(dut.model(q, k, v))
+        cycles.append(result.cycles)
+    assert dut.cycles_per_image == 5 * 2 * 8 == (cycles[1] - cycles[0]) // 2
+
+
+def test_one_query_per_image_waits_for_its_own_keys():
+    # Tq = 1: the query of image n + 2 arrives while the slot it will use still holds image
+    # n; it must wait for image n + 2's keys and values, not score against image n's.
+    dut = make_attention(dict(heads=1, head_dim=4, query_tokens=1, key_tokens=8))
+    generator = torch.Generator().manual_seed(5)
+    q, k, v = (random_bits(generator, 5, t, 4) for t in (1, 8, 8))
+    expected = dut.context_words(dut.model(q, k, v))
+    for seed, (bubble, stall) in enumerate([(0.0, 0.0), (0.5, 0.0), (0.0, 0.5)]):
+        assert run(dut, q, k, v, bubble_prob=bubble, stall_prob=stall, seed=seed).outputs["o"] == expected
 
 
 def test_latency_is_cycles_from_query_to_first_context_word():
@@ -250,28 +285,36 @@ def verilog_images(dut: BinaryAttention, seed: int, random_images: int):
     return q, k, v
 
 
-def run_verilog(dut: BinaryAttention, name: str, q, k, v, simulator: str, seed: int):
+def run_verilog(dut: BinaryAttention, name: str, q, k, v, simulator: str, seed: int,
+                bubble_prob: float = 0.3, stall_prob: float = 0.3):
     expected = dut.context_words(dut.model(q, k, v))
     result = run_stream_vectors(dut, name, {"q": dut.token_words(q), "k": dut.token_words(k), "v": dut.token_words(v)},
-                                {"o": expected}, simulator=simulator, bubble_prob=0.3, stall_prob=0.3, seed=seed)
+                                {"o": expected}, simulator=simulator, bubble_prob=bubble_prob,
+                                stall_prob=stall_prob, seed=seed)
     assert result.outputs["o"] == expected
     return result
 
 
 def test_stage1_verilator_matches_model():
-    """Tiny-digits stage 1 at one key per cycle (its slowest folding), two random images."""
+    """Tiny-digits stage 1 at one key per cycle (its slowest folding), four images in a row;
+    with no stalls the documented cycle count holds in the generated Verilog."""
     dut = make_attention(dict(STAGE1, keys_per_cycle=1))
     q, k, v = verilog_images(dut, seed=21, random_images=2)
     run_verilog(dut, "binary_attention_stage1", q, k, v, "verilator", seed=1)
+    result = run_verilog(dut, "binary_attention_stage1", q, k, v, "verilator", seed=2,
+                         bubble_prob=0.0, stall_prob=0.0)
+    assert result.cycles == 4 * dut.cycles_per_image + dut.key_tokens + 1 + 16 + 1
 
 
 def test_stage2_verilator_ties_and_back_to_back_images():
     """θ = 1/Tk exactly: all-equal and all-opposite rows tie on every key (context 0)."""
     dut = make_attention(dict(STAGE2, keys_per_cycle=4, lanes=8), theta=16)
-    q, k, v = verilog_images(dut, seed=22, random_images=2)
+    q, k, v = verilog_images(dut, seed=22, random_images=3)
     context = dut.model(q, k, v)
-    assert context[2:].abs().sum() == 0 and context[:2].abs().sum() > 0
-    run_verilog(dut, "binary_attention_stage2", q, k, v, "verilator", seed=2)
+    assert context[3:].abs().sum() == 0 and context[:3].abs().sum() > 0
+    for seed, (bubble, stall) in enumerate([(0.3, 0.3), (0.8, 0.1), (0.7, 0.7)]):
+        run_verilog(dut, "binary_attention_stage2", q, k, v, "verilator", seed=seed,
+                    bubble_prob=bubble, stall_prob=stall)
 
 
 def test_small_config_icarus_matches_model():
@@ -281,7 +324,10 @@ def test_small_config_icarus_matches_model():
 
 
 @pytest.mark.parametrize("config", [dict(STAGE2, keys_per_cycle=4, lanes=8),
-                                    dict(heads=1, head_dim=1, query_tokens=2, key_tokens=1),
+                                    dict(STAGE1, keys_per_cycle=2, lanes=2),   # tiny-digits folds
+                                    dict(STAGE2, keys_per_cycle=1, lanes=1),
+                                    dict(STAGE2, keys_per_cycle=16),
+                                    dict(heads=1, head_dim=1, query_tokens=1, key_tokens=1),
                                     dict(heads=3, head_dim=2, query_tokens=2, key_tokens=3, lanes=1),
                                     dict(heads=3, head_dim=5, query_tokens=2, key_tokens=6, keys_per_cycle=3)])
 def test_verilator_lint_is_clean(config):

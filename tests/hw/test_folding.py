@@ -20,8 +20,16 @@ def test_hand_derived_cycles_of_a_folded_layer(tiny):
     fc1 = tiny.step("stages.0.blocks.0.mlp.fc1")  # 64 tokens, K = 32 inputs, N = 128 outputs
     assert step_cycles(fc1, {"pe": 8, "simd": 4}, tensors) == 64 * (32 // 4) * (128 // 8)
     attention = tiny.step("stages.0.blocks.0.attention.context")  # Tq 64, Tk 16, 2 heads of 16
-    # Tk + 2 + Tq·h·max(Tk/P, d/lanes) + Tk/P with P = 4, lanes = 16: 16 + 2 + 64·2·4 + 4
-    assert step_cycles(attention, {"keys_per_cycle": 4, "lanes": 16}, tensors) == 534
+    # Tq·h·max(Tk/P, d/lanes) with P = 4: 64·2·4 (lanes = 16), 64·2·16 (lanes = 1: the
+    # output's 16 words per head set the pace)
+    assert step_cycles(attention, {"keys_per_cycle": 4, "lanes": 16}, tensors) == 512
+    assert step_cycles(attention, {"keys_per_cycle": 4, "lanes": 1}, tensors) == 2048
+    # Stride-1 strips and the upsample hide their borders and loads: one word per cycle on
+    # the busier port (8×8 grid, 32 channels, 2 per word; 4×4 grid upsampled by 2).
+    strip = tiny.step("stages.0.blocks.0.pool_branches.1x5.sum")
+    assert step_cycles(strip, {"lanes": 2}, tensors) == 64 * 32 // 2
+    upsample = tiny.step("stages.0.blocks.0.attention.k_up")
+    assert step_cycles(upsample, {"lanes": 2}, tensors) == 16 * 32 // 2 * 4
     assert default_target(tiny) == 2048  # 32 cycles per token of the 8×8 grid
 
 

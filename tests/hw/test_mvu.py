@@ -32,6 +32,8 @@ def test_hand_derived_dot_products():
     # all +1 agrees in 2 -> 0, (+1,+1,-1,-1) agrees in 4 -> 4, (-1,-1,+1,+1) -> -4.
     weights = [[1, 0, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 1, 1]]
     dut = XnorPopcountMVU(4, 4, pe=2, simd=2, weights=weights)
+    # The default: the fewest iCE40 logic cells registered (bench/bench_mvu.py --cells).
+    assert dut.popcount == "counter6"
     run = simulate_streams(dut, {"i": dut.input_words([[1, 1, 0, 0]])}, {"o": 2})
     assert dut.decode_output(run.outputs["o"]).tolist() == [[[0, 0, 4, -4]]]
 
@@ -40,16 +42,17 @@ def test_hand_derived_dot_products():
     (20, 6, 2, 5),    # K not a multiple of 8
     (20, 6, 3, 10),
     (6, 3, 1, 1),     # pe = simd = 1
-    (8, 4, 4, 8),     # fully parallel: pe = N, simd = K
+    (8, 4, 4, 8),     # fully parallel: pe = N, simd = K (the ROM is one word)
+    (12, 6, 3, 12),   # one synapse fold: no accumulator
     (64, 8, 4, 16),
 ])
-@pytest.mark.parametrize("popcount", ["counter6", "shared4"])  # shared4: re-encoded ROM
+@pytest.mark.parametrize("popcount", ["counter4", "counter6", "shared4"])  # shared4: re-encoded ROM
 def test_random_vectors_match_reference(K, N, pe, simd, popcount):
     dut = XnorPopcountMVU(K, N, pe, simd, random_bits((N, K), seed=K + N), popcount=popcount)
     check(dut, random_bits((2, 5, K), seed=K * N + pe), seed=pe * 10 + simd)
 
 
-@pytest.mark.parametrize("popcount", ["counter6", "shared4"])
+@pytest.mark.parametrize("popcount", ["counter4", "counter6", "shared4"])
 @pytest.mark.parametrize("a_value,w_value", [(0, 0), (1, 1), (0, 1), (1, 0)])
 def test_all_minus_and_plus_one(a_value, w_value, popcount):
     K, N = 20, 4
@@ -68,11 +71,12 @@ def test_every_popcount_structure(style, register_every):
     check(dut, random_bits((4, K), seed=6), seed=register_every)
 
 
-def test_fused_threshold_with_flip():
+@pytest.mark.parametrize("pe,simd", [(3, 5), (6, 5), (6, 20)])  # 2 or 1 neuron folds; fully parallel
+def test_fused_threshold_with_flip(pe, simd):
     K, N = 20, 6
     thresholds = [-20, 0, 3, 21, -2, 4]  # 21 > K: never reached by >=; -20: always
     flip = [0, 0, 1, 0, 1, 1]
-    dut = XnorPopcountMVU(K, N, 3, 5, random_bits((N, K), seed=11), thresholds=thresholds,
+    dut = XnorPopcountMVU(K, N, pe, simd, random_bits((N, K), seed=11), thresholds=thresholds,
                           flip=flip)
     a_bits = random_bits((2, 6, K), seed=12)
     run = check(dut, a_bits, seed=4)
@@ -90,9 +94,9 @@ def test_last_marks_each_image_end():
     assert lasts == ([0] * (words_per_image - 1) + [1]) * 3
 
 
-@pytest.mark.parametrize("K,N,pe,simd,popcount", [(64, 16, 4, 16, "counter6"),
-                                                   (8, 4, 4, 8, "counter6"),
-                                                   (20, 6, 2, 5, "counter6"),
+@pytest.mark.parametrize("K,N,pe,simd,popcount", [(64, 16, 4, 16, "counter4"),
+                                                   (8, 4, 4, 8, "counter4"),
+                                                   (20, 6, 2, 5, "counter4"),
                                                    (64, 16, 4, 16, "shared4")])
 def test_steady_state_throughput_and_latency(K, N, pe, simd, popcount):
     dut = XnorPopcountMVU(K, N, pe, simd, random_bits((N, K), seed=3), popcount=popcount)
@@ -110,7 +114,7 @@ def test_steady_state_throughput_and_latency(K, N, pe, simd, popcount):
     assert ideal / batch.cycles >= 0.9
 
 
-@pytest.mark.parametrize("popcount", ["counter6", "shared4"])
+@pytest.mark.parametrize("popcount", ["counter4", "shared4"])
 def test_weights_from_a_rom_image_are_the_same_unit(popcount):
     w = random_bits((6, 20), seed=8)
     image = pack_weight_rom(w, 2, 5)

@@ -1,11 +1,15 @@
 """XnorPopcountMVU's generated Verilog: bit-exact against the integer reference in cocotb
 on Verilator (integer and fused-threshold variants) and Icarus, under random bubbles and
-back-pressure, and lint-clean. Three hardware configurations only (each a Verilator build);
-the stimulus is what varies."""
+back-pressure, and lint-clean, also at the folding corners and at every fold of the
+tiny-digits network. Three hardware configurations only are simulated (each a Verilator
+build); the stimulus is what varies."""
 import pytest
 import torch
+from network_models import int_model
 
+from binaryvit.hw.folding import fold_network
 from binaryvit.hw.mvu import XnorPopcountMVU
+from binaryvit.hw.popcount import POPCOUNT_STYLES
 from binaryvit.hw.verilog import to_verilog
 from binaryvit.sim.lint import lint_verilog
 from binaryvit.sim.runner import run_stream_vectors, run_throughput
@@ -90,3 +94,32 @@ def test_verilator_cycles_match_the_documented_throughput():
 @pytest.mark.parametrize("make", [integer_mvu, threshold_mvu, shared4_mvu])
 def test_generated_verilog_is_lint_clean(make):
     assert lint_verilog(to_verilog(make(), "xnor_mvu"), "xnor_mvu") == []
+
+
+@pytest.mark.parametrize("style", POPCOUNT_STYLES)
+@pytest.mark.parametrize("K,N,pe,simd,fused", [
+    (32, 32, 1, 32, False),  # one synapse fold (tiny-digits' q_proj): no accumulator
+    (8, 4, 4, 2, True),      # one neuron fold: no threshold table
+    (8, 4, 4, 8, True),      # fully parallel: a one-word weight ROM
+    (1, 1, 1, 1, False),
+])
+def test_folding_corners_are_lint_clean(K, N, pe, simd, fused, style):
+    thresholds = {"thresholds": list(range(-N, N, 2))} if fused else {}
+    dut = XnorPopcountMVU(K, N, pe, simd, bits((N, K), seed=K + N), popcount=style,
+                          **thresholds)
+    assert lint_verilog(to_verilog(dut, "xnor_mvu"), "xnor_mvu") == []
+
+
+def test_every_fold_of_the_tiny_digits_network_is_lint_clean():
+    model = int_model("tiny-digits")
+    folding = fold_network(model)
+    units = {}
+    for step in model.steps:
+        if step.op == "xnor_popcount_dot":
+            w = torch.as_tensor(step.arrays["weight_bits"]).bool()
+            fold = folding.folds[step.name]
+            units.setdefault((w.shape[1], w.shape[0], fold["pe"], fold["simd"]), w)
+    assert len(units) >= 2 and any(K == simd for K, _, _, simd in units)
+    for (K, N, pe, simd), w in units.items():
+        dut = XnorPopcountMVU(K, N, pe, simd, w)
+        assert lint_verilog(to_verilog(dut, "xnor_mvu"), "xnor_mvu") == [], (K, N, pe, simd)

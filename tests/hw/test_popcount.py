@@ -50,12 +50,24 @@ def run_pipelined(dut: XnorPopcount, pairs: list[tuple[int, int]]) -> list[int]:
 
 
 @pytest.mark.parametrize("style", POPCOUNT_STYLES)
-@pytest.mark.parametrize("lanes,register_every", [(1, 0), (2, 1), (3, 0), (5, 1), (7, 2),
-                                                  (20, 1), (64, 0), (64, 1), (65, 3)])
+@pytest.mark.parametrize("lanes,register_every", [
+    (1, 0), (2, 1), (3, 0), (5, 1), (7, 2), (20, 1), (64, 0), (64, 1), (65, 3),
+    (8, 1),    # the heap ends in two rows, added without carry-in
+    (256, 1),  # the benchmark's width; counter4: 127 2-lane counters, one row padded with 0
+])
 def test_count_equals_reference(style, lanes, register_every):
     dut = XnorPopcount(lanes, style=style, register_every=register_every)
     pairs = stimulus(lanes, seed=lanes * 7 + register_every)
     assert run_pipelined(dut, pairs) == [reference_popcount(a, w, lanes) for a, w in pairs]
+
+
+@pytest.mark.parametrize("style", POPCOUNT_STYLES)
+def test_every_word_pair_of_four_lanes(style):
+    # All 256 (a, w) pairs. counter4: a 2-lane and two 1-lane counters, then one adder
+    # with a row padded with 0; counter6: a 3-lane and a 1-lane counter, then two rows.
+    dut = XnorPopcount(4, style=style, register_every=1)
+    pairs = [(a, w) for a in range(16) for w in range(16)]
+    assert run_pipelined(dut, pairs) == [reference_popcount(a, w, 4) for a, w in pairs]
 
 
 def test_registering_every_level_adds_stages():
@@ -115,17 +127,20 @@ def test_array_counts_equal_reference(style, lanes, pe, register_every):
 
 
 def test_shared4_weight_encoding_by_hand():
-    # (w1, w2, w3) -> (w1, w1^w2, w1^w3), bit 0 first; a trailing 2-lane group likewise.
+    # (w1, w2, w3) -> (w1, w1^w2, w1^w3), bit 0 first; a 2-lane group (w1, w2) -> (w1, w1^w2).
     assert encode_weight_word(0b110, 3, "shared4") == 0b110  # w1 = 0: unchanged
     assert encode_weight_word(0b001, 3, "shared4") == 0b111
     assert encode_weight_word(0b011, 3, "shared4") == 0b101
-    assert encode_weight_word(0b01_001, 5, "shared4") == 0b11_111
+    # 20 lanes: six 3-lane groups and one 2-lane group (lanes 18, 19); 20 + 6 features.
+    assert feature_width(20, "shared4") == 26
+    assert encode_weight_word(0b01 << 18 | 0b001, 20, "shared4") == 0b11 << 18 | 0b111
     assert encode_weight_word(0b10110, 5, "counter4") == 0b10110
 
 
-def test_shared4_encoding_is_a_bijection_and_features_add_one_bit_per_group():
+def test_shared4_encoding_is_a_bijection_and_features_add_one_bit_per_3_lane_group():
     assert len({encode_weight_word(w, 7, "shared4") for w in range(1 << 7)}) == 1 << 7
-    assert [feature_width(n, "shared4") for n in (1, 2, 3, 5, 6, 64)] == [1, 2, 4, 6, 8, 85]
+    # Groups (3), (2, 1, 1), (3, 1, 1), (3, 2, 1); 64 lanes: nineteen 3-lane groups.
+    assert [feature_width(n, "shared4") for n in (3, 4, 5, 6, 64)] == [4, 4, 6, 7, 83]
     assert feature_width(64, "counter4") == 64
 
 

@@ -7,7 +7,7 @@ import torch
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.hw.token_buffer import NearestUpsample, TokenBuffer
 from binaryvit.sim.runner import run_stream_vectors
-from pooling_harness import lint_problems, random_tokens, run_amaranth
+from pooling_harness import lint_problems, random_tokens, run_amaranth, run_with_gaps
 
 
 def make(height=2, width=2, channels=4, lanes=2, data_width=8, factor=2):
@@ -52,14 +52,40 @@ def test_extreme_values_pass_unchanged(value):
     assert dut.decode_output(run.outputs["o"]).unique().tolist() == [value]
 
 
-def test_cycles_per_image_load_then_replay():
-    dut = make(height=2, width=2, channels=4, lanes=2, factor=2)
-    x = random_tokens(3, 4, 4, 8, seed=2)
+# Several images in a row under heavy bubbles and stalls: loading one bank while the other
+# replays is where the schedule can go wrong.
+@pytest.mark.parametrize("bubble, stall", [(0.8, 0.0), (0.0, 0.8), (0.7, 0.7), (0.1, 0.5)])
+@pytest.mark.parametrize("height, width, channels, lanes, factor", [
+    (2, 2, 4, 2, 2), (1, 1, 2, 2, 3), (2, 3, 2, 1, 1), (4, 4, 4, 4, 2)])
+def test_images_back_to_back_under_heavy_stalls(bubble, stall, height, width, channels, lanes,
+                                                factor):
+    dut = TokenBuffer(height=height, width=width, channels=channels, lanes=lanes, data_width=8,
+                      factor=factor)
+    x = random_tokens(6, height * width, channels, 8, seed=height * 10 + factor)
+    run_amaranth(dut, x, bubble_prob=bubble, stall_prob=stall, seed=int(bubble * 10 + stall * 100))
+
+
+@pytest.mark.parametrize("factor", [1, 2])
+def test_every_pause_between_images(factor):
+    dut = TokenBuffer(height=2, width=2, channels=2, lanes=1, data_width=8, factor=factor)
+    x = random_tokens(4, 4, 2, 8, seed=factor)
+    for gap in range(dut.output_words_per_image + 3):
+        run_with_gaps(dut, x, gap)
+
+
+@pytest.mark.parametrize("height, width, channels, lanes, factor", [
+    (2, 2, 4, 2, 2), (2, 3, 2, 1, 1), (1, 1, 1, 1, 2)])
+def test_cycles_per_image_are_the_replay(height, width, channels, lanes, factor):
+    dut = TokenBuffer(height=height, width=width, channels=channels, lanes=lanes, data_width=8,
+                      factor=factor)
+    words = height * width * channels // lanes
+    assert dut.cycles_per_image == words * factor * factor
+    x = random_tokens(3, height * width, channels, 8, seed=2)
     run = run_amaranth(dut, x, bubble_prob=0.0, stall_prob=0.0)
-    assert dut.cycles_per_image == 8 + 32
-    # each image takes its load plus its replay, back to back; the last word leaves the
-    # read register one cycle after it was issued
-    assert run.cycles == 3 * dut.cycles_per_image + 1
+    # The first image loads alone; from then on the replays run back to back while the
+    # next image loads into the other bank. The first output word leaves `latency` cycles
+    # after the first image's last input word.
+    assert run.cycles == words + dut.latency - 1 + 3 * dut.cycles_per_image
 
 
 @pytest.mark.parametrize("cls, kwargs, error, match", [
@@ -75,17 +101,25 @@ def test_bad_parameters_name_the_parameter(cls, kwargs, error, match):
         cls(**params)
 
 
-def test_verilog_lint_clean():
-    assert lint_problems(make(), "nearest_upsample") == []
-    one_word = TokenBuffer(height=1, width=1, channels=4, lanes=4, data_width=8)
-    assert lint_problems(one_word, "token_buffer") == []
+@pytest.mark.parametrize("dut", [
+    make(),
+    NearestUpsample(height=4, width=4, channels=32, lanes=2, data_width=24, factor=2),  # tiny-digits k_up
+    NearestUpsample(height=1, width=1, channels=2, lanes=1, data_width=8, factor=3),
+    TokenBuffer(height=1, width=1, channels=4, lanes=4, data_width=8),  # one word per image
+], ids=["small", "tiny_digits", "one_token", "one_word"])
+def test_verilog_lint_clean(dut):
+    assert lint_problems(dut, "token_buffer") == []
 
 
 def test_generated_verilog_matches_model():
     dut = make(height=2, width=3, channels=4, lanes=2, factor=2)
     x = torch.cat([random_tokens(3, 6, 4, 8, seed=8), torch.full((1, 6, 4), 127),
-                   torch.full((1, 6, 4), -128)])
-    result = run_stream_vectors(dut, "nearest_upsample", {"i": dut.encode_input(x)},
-                                {"o": dut.encode_output(dut.model(x))}, simulator="verilator",
-                                bubble_prob=0.3, stall_prob=0.3, seed=23)
-    assert len(result.outputs["o"]) == 5 * dut.output_words_per_image
+                   torch.full((1, 6, 4), -128), random_tokens(2, 6, 4, 8, seed=9)])
+    expected = {"o": dut.encode_output(dut.model(x))}
+    for seed, (bubble, stall) in enumerate([(0.3, 0.3), (0.8, 0.1), (0.1, 0.8), (0.0, 0.0)]):
+        result = run_stream_vectors(dut, "nearest_upsample", {"i": dut.encode_input(x)}, expected,
+                                    simulator="verilator", bubble_prob=bubble, stall_prob=stall,
+                                    seed=23 + seed)
+        assert len(result.outputs["o"]) == 7 * dut.output_words_per_image
+    # With no stalls, the documented count holds in the generated Verilog too.
+    assert result.cycles == dut.input_words_per_image + dut.latency - 1 + 7 * dut.cycles_per_image

@@ -2,7 +2,7 @@
 
 Their behaviour is obvious by inspection, so a harness test failure points at the harness.
 """
-from amaranth import Module, signed
+from amaranth import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,4 +35,23 @@ class PairSummer(wiring.Component):
             m.d.sync += [self.o.valid.eq(both), self.o.payload.eq(self.a.payload + self.b.payload)]
         take = both & (self.o.ready | ~self.o.valid)
         m.d.comb += [self.a.ready.eq(take), self.b.ready.eq(take)]
+        return m
+
+
+class HeldConstant(wiring.Component):
+    """Answers every input word with 3: a mux on a register that only ever holds its reset
+    value. Its Verilog is an ``always @*`` block whose inputs never change after time 0."""
+    i: In(stream.Signature(8))
+    o: Out(stream.Signature(8))
+
+    def elaborate(self, platform):
+        m = Module()
+        mode = Signal(2, init=1)
+        m.d.sync += mode.eq(mode)
+        with m.Switch(mode):
+            with m.Case(1):
+                m.d.comb += self.o.payload.eq(3)
+            with m.Default():
+                m.d.comb += self.o.payload.eq(5)
+        m.d.comb += [self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready)]
         return m

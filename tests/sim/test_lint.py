@@ -21,6 +21,17 @@ def test_real_problems_are_reported():
                for p in lint_verilog(unused, "m"))
 
 
+def test_a_concatenation_of_nets_is_an_alias():
+    # Amaranth names a payload whose fields arrive as separate nets `{ \port$7 , \port$6 }`
+    concatenation = ("module m(input a, input c, output [1:0] b);\n  wire [1:0] named;\n"
+                     "  assign named = { a , c };\n  assign b = { a , c };\nendmodule\n")
+    assert lint_verilog(concatenation, "m") == []
+    expression = ("module m(input a, input c, output [1:0] b);\n  wire [1:0] named;\n"
+                  "  assign named = { a , a & c };\n  assign b = { a , c };\nendmodule\n")
+    assert any(p.startswith("UNUSEDSIGNAL") and "named" in p
+               for p in lint_verilog(expression, "m"))
+
+
 def test_broken_verilog_is_an_error():
     problems = lint_verilog("module m(input a, output b);\n  assign b = ;\nendmodule\n", "m")
     assert any(p.startswith("ERROR") for p in problems)

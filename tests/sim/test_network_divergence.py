@@ -1,5 +1,6 @@
-"""Generation is byte-for-byte deterministic, and a deliberately corrupted constant is
-located by the divergence finder at its own layer, token and channel."""
+"""Generation is byte-for-byte deterministic; a deliberately corrupted constant is located
+by the divergence finder at its own layer, token and channel; and in that tapped build every
+stream moves on exactly the cycles the timing model (``hw/network_timing.py``) predicts."""
 import copy
 import sys
 from pathlib import Path
@@ -12,7 +13,10 @@ from network_models import digit_images, int_model  # noqa: E402
 
 from binaryvit.hw.folding import fold_network  # noqa: E402
 from binaryvit.hw.generate import generate  # noqa: E402
-from binaryvit.sim.divergence import find_divergence  # noqa: E402
+from binaryvit.hw.network import BinaryViTAccelerator  # noqa: E402
+from binaryvit.hw.verilog import to_verilog  # noqa: E402
+from binaryvit.sim.divergence import find_divergence, tappable_steps  # noqa: E402
+from binaryvit.sim.network_sim import build_network_sim, pixel_words, run_network  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -27,13 +31,22 @@ def test_generated_files_are_byte_identical(tmp_path):
     assert "module binaryvit_top" in (tmp_path / "a/rtl/binaryvit_top.v").read_text()
 
 
-def test_a_corrupted_constant_is_found_at_its_layer():
+CORRUPTED = "stages.0.blocks.0.norm2"
+
+
+@pytest.fixture(scope="module")
+def broken_micro():
+    """The micro model, a copy with channel 5 of norm2's bias saturating (every token differs
+    there), and the folding both are built with."""
     model = int_model("micro")
     broken = copy.deepcopy(model)
-    step = "stages.0.blocks.0.norm2"
-    bias = broken.step(step).arrays["bias"]
-    bias[5] += 1 << 40  # channel 5 of norm2 saturates: every token differs there
-    folding = fold_network(model, target_cycles=1024)
+    broken.step(CORRUPTED).arrays["bias"][5] += 1 << 40
+    return model, broken, fold_network(model, target_cycles=1024)
+
+
+def test_a_corrupted_constant_is_found_at_its_layer(broken_micro):
+    model, broken, folding = broken_micro
+    step = CORRUPTED
     images = digit_images(2)
     # The RTL built from the broken model, checked against the intact integer program.
     found = find_divergence(broken, folding, images, reference=model)
@@ -44,3 +57,29 @@ def test_a_corrupted_constant_is_found_at_its_layer():
     # Against its own (broken) program the same RTL agrees on every tapped stream: the
     # divergence is the constant, not the hardware.
     assert find_divergence(broken, folding, images) is None
+
+
+def test_every_stream_moves_on_the_cycle_the_timing_model_predicts(broken_micro):
+    # The divergence finder's debug build (same Verilog, so its Verilator build is reused),
+    # fed one image per bottleneck period like the model's source: every tapped word and
+    # every image's last logit leave on exactly the predicted cycle. (The stream's last
+    # image is left out: a kernel may finish it otherwise than an image with a successor,
+    # as in the model's longer stream, e.g. flush a tail the next image would carry.)
+    _, broken, folding = broken_micro
+    network = BinaryViTAccelerator(broken, folding, taps=tappable_steps(broken))
+    schedule = network.schedule
+    assert schedule.period == folding.bottleneck
+    build_dir = build_network_sim(to_verilog(network, "binaryvit_debug"), "binaryvit_debug")
+    images = digit_images(4)
+    words = pixel_words(images, broken.steps[0].params["size"], network.tensors["input"].width,
+                        network.input_lanes)
+    logits = network.tensors[network.logits]
+    run = run_network(build_dir, "binaryvit_debug", words,
+                      logits.channels // network.produced_lanes[network.logits],
+                      taps=range(len(network.tap_names)), image_period=schedule.period)
+    compared = len(images) - 1
+    for k, step in enumerate(network.tap_names):
+        words = len(schedule.emitted[step]) // schedule.images * compared
+        assert run.tap_cycles[k][:words] == schedule.emitted[step][:words].tolist(), step
+    assert run.image_cycles[:compared] == [schedule.latency(network.logits)] + \
+        [schedule.period] * (compared - 1)

@@ -3,7 +3,7 @@
 expectations in both simulators and fails, with a message naming port and word index,
 on wrong words, missing words and bad arguments."""
 import pytest
-from stream_duts import WORD, PairSummer, RegisterSlice
+from stream_duts import WORD, HeldConstant, PairSummer, RegisterSlice
 
 from binaryvit.errors import ConfigError
 from binaryvit.sim.amaranth_streams import payload_to_int
@@ -19,6 +19,14 @@ def test_correct_expectation_passes_under_bubbles_and_backpressure(simulator):
                                 simulator=simulator, bubble_prob=0.4, stall_prob=0.4, seed=3)
     assert result.outputs["o"] == WORDS
     assert result.cycles > len(WORDS)  # bubbles and stalls cost cycles
+
+
+def test_icarus_evaluates_logic_whose_inputs_never_change():
+    # Icarus's default -g2012 runs declaration initialisers before time 0 without an event,
+    # so such an `always @*` never runs and the output stays X; the runner builds -g2005.
+    result = run_stream_vectors(HeldConstant(), "held_constant", {"i": list(range(10))},
+                                {"o": [3] * 10}, simulator="icarus")
+    assert result.outputs["o"] == [3] * 10
 
 
 def test_throughput_run_counts_words_plus_latency():
