@@ -18,6 +18,8 @@ the target for a device.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 from dataclasses import dataclass
@@ -204,7 +206,46 @@ def _fold_at(model: IntModel, tensors: dict[str, TensorInfo], target: int,
         folds[s.name] = fold
         cycles[s.name] = step_cycles(s, fold, tensors)
         luts[s.name] = step_luts(s, fold, tensors, steps)
-    return Folding(folds, cycles, luts, target)
+    folding = Folding(folds, cycles, luts, target)
+    slowed = _flush_bound(model, tensors, folding)
+    if slowed is not None:
+        tighter = _fold_at(model, tensors, slowed, overrides)
+        if isinstance(tighter, Folding):
+            return dataclasses.replace(tighter, target_cycles=target)
+    return folding
+
+
+def flush_unit(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo]) -> int:
+    """Words of one flush unit of a strip pool's kernel (``StripAvgPool``: a token's words
+    for 1×k, a grid row's for k×1), 0 when it never flushes (its pooled axis is one long);
+    0 for any other step."""
+    if step.op != "window_sum2d":
+        return 0
+    x = tensors[step.inputs[0]]
+    height, width = x.grid
+    vertical = step.params["kw"] == 1
+    if (height if vertical else width) == 1:
+        return 0
+    words = x.channels // fold["lanes"]
+    return width * words if vertical else words
+
+
+def _flush_bound(model: IntModel, tensors, folding: Folding) -> int | None:
+    """The cycles the bottleneck must come down to so that no strip pool's flush slows the
+    network, or None when none does.
+
+    A strip pool whose input waits at an image boundary carries the image's tail on the
+    next image's first units; when none waits it flushes the tail a unit at a time, and a
+    next image arriving mid-unit waits for the unit. With images ``B`` (the bottleneck)
+    cycles apart, a pool of ``c < B`` cycles per image is never slowed when ``B ≥ c + U``
+    (``U``: its flush unit in words, one a cycle) and is never waiting at ``B = c``; in
+    between it falls behind and catches up again, a pattern that does not repeat every
+    image. So the pass lowers such a bottleneck to the largest such ``c``."""
+    bottleneck = folding.bottleneck
+    bound = [folding.cycles[s.name] for s in model.steps
+             if folding.cycles[s.name] < bottleneck
+             < folding.cycles[s.name] + flush_unit(s, folding.folds[s.name], tensors)]
+    return max(bound) if bound else None
 
 
 def _best(step: Step, tensors, target: int, steps: dict[str, Step]) -> dict | None:
