@@ -487,7 +487,7 @@ def _structure(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
         return _plus(control, _counter(words), _counter(p["factor"] ** 2 * x.tokens),
                      _counter(x.tokens), _counter(x.channels // lanes),
                      KernelCost(luts=lanes * out.width, ffs=lanes * out.width, memories=[MemoryShape(
-                         "tokens", lanes * x.width, max(words, 2), writable=True)]))
+                         "tokens", lanes * x.width, 2 * words, writable=True)]))
     if op == "token_patches":
         bits = x.tokens * x.channels
         return _plus(control, _counter(bits // fold["simd"]), _counter(bits // fold["lanes"]),
@@ -540,13 +540,17 @@ def _pool_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCost:
     out, x = tensors[step.name], tensors[step.inputs[0]]
     lanes = fold["lanes"]
     words = x.channels // lanes
-    if op == "window_sum2d":
+    if op == "window_sum2d":   # StripAvgPool: a delay line of 2q inputs per unit word
         length = p["kh"] * p["kw"]
         vertical = p["kh"] > 1
+        axis = x.grid[0] if vertical else x.grid[1]
+        reach = min((length - 1) // 2, axis - 1)
+        unit = x.grid[1] * words if vertical else words
         width = x.width + max(length - 1, 0).bit_length()
-        depth = max(x.grid[1] * words if vertical else words, 2)
-        memory = MemoryShape("history", (length - 1) * lanes * x.width, depth, writable=True,
-                             transparent=True)
+        entry = 2 * reach * lanes * x.width
+        memory = MemoryShape("history", entry, unit, writable=True) if reach and unit > 1 \
+            else None
+        control = _plus(control, KernelCost(ffs=entry if reach and unit == 1 else 0))
         out_lanes = lanes
     elif op == "avgpool2d":
         factor = p["kh"]
@@ -585,13 +589,19 @@ def _attention_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCos
     score = d.bit_length()
     ones = (keys + 1).bit_length()
     threshold = lut_w + (keys.bit_length()) + 8
+    blocks = keys // per_cycle
+    # Keys and values: per store P banks of two image slots of Tk/P tokens (block RAM).
+    stores = [MemoryShape(f"{store}{j}", channels, 2 * blocks, writable=True)
+              for store in ("k_store", "v_store") for j in range(per_cycle)]
     return _plus(control, _counter(keys), _counter(out.tokens), _counter(heads),
+                 _counter(per_cycle), _counter(blocks), _counter(per_cycle), _counter(blocks),
                  KernelCost(adder_bits=per_cycle * (2 * d + lut_w) + threshold + d * ones,
                             luts=per_cycle * (2 * d + score + threshold) + 2 * channels
                             + d * ones / 2 + lanes * out.width
-                            + keys * channels + keys * lut_w,   # bank and row shifts
-                            ffs=2 * keys * channels + 2 * keys * lut_w + channels
-                            + 2 * threshold + d * (ones + out.width)))
+                            + 2 * per_cycle * d + keys * lut_w,   # head slices, row shifts
+                            ffs=2 * per_cycle * d + 2 * keys * lut_w + channels
+                            + 2 * threshold + d * (ones + out.width),
+                            memories=stores))
 
 
 def step_resources(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],

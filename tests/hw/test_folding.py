@@ -52,14 +52,15 @@ def test_every_layer_meets_the_target_and_none_is_needlessly_fast(tiny, target):
         assert not cheaper, step.name
 
 
-@pytest.mark.parametrize("model, targets", [("micro", [68, 80, 100, 132, 200]),
-                                            ("tiny-digits", [300, 600, 1200, 2500, 3000])])
-def test_no_strip_pool_is_faster_than_the_bottleneck_by_less_than_its_flush(model, targets,
+@pytest.mark.parametrize("model, targets, fires", [
+    ("micro", [68, 80, 100, 132, 200], True),
+    ("tiny-digits", [300, 600, 1200, 2500, 3000], False)])   # its folds avoid it by themselves
+def test_no_strip_pool_is_faster_than_the_bottleneck_by_less_than_its_flush(model, targets, fires,
                                                                             monkeypatch):
     # Images B cycles apart and a strip pool of c < B < c + U cycles (U: its flush unit)
     # made the pool flush mid-gap and fall behind: the timing model refused the network
-    # (micro at 65 cycles, tiny-digits at 257, 513, 1025, 2049: the patch unfold's one
-    # cycle per image above the pools). The pass lowers such a bottleneck to the pool's.
+    # (micro at 65 and 129 cycles: the patch unfold's one cycle per image above the pools).
+    # The pass lowers such a bottleneck to the pool's.
     network_model = int_model(model)
     tensors = infer_tensors(network_model)
     bottlenecks = {}
@@ -75,9 +76,10 @@ def test_no_strip_pool_is_faster_than_the_bottleneck_by_less_than_its_flush(mode
         lowered = [target for target in targets
                    if fold_network(network_model, target_cycles=target).bottleneck
                    > bottlenecks[target]]
-    assert lowered  # the rule had something to do
-    folding = fold_network(network_model, target_cycles=lowered[0])
-    BinaryViTAccelerator(network_model, folding)  # the timing model settles (ConfigError if not)
+    assert bool(lowered) == fires
+    for target in lowered:
+        folding = fold_network(network_model, target_cycles=target)
+        BinaryViTAccelerator(network_model, folding)  # the timing model settles
 
 
 def test_slower_targets_never_cost_more(tiny):
