@@ -31,3 +31,8 @@ class OutputPathError(BinaryVitError):
 
 class ToolError(BinaryVitError):
     """An external tool (Verilator, Yosys, nextpnr) missing or failing."""
+
+
+class SimulationError(BinaryVitError):
+    """An RTL simulation that stalled (no stream moved for far longer than the network's
+    latency), produced X bits, or gave no result."""

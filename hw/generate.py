@@ -90,6 +90,7 @@ def describe_network(model: IntModel, network: BinaryViTAccelerator, estimate: d
             "classes": logits.channels, "class_bits": network.argmax.index_bits, "taps": taps,
             "estimate": {"cycles_per_image": estimate["cycles_per_image"],
                          "ideal_cycles_per_image": estimate["ideal_cycles_per_image"],
+                         "latency_cycles": estimate["latency_cycles_model"],
                          "luts": estimate["luts"]}}
 
 
