@@ -47,6 +47,9 @@ Demand = np.ndarray
 # A StreamFIFO of depth 2 keeps a one-word memory whose address is zero bits wide (Verilator
 # ASCRANGE and unused-signal warnings); depth 3 costs one word more and lints clean.
 MIN_DEPTH = 3
+# Stages (kernels, width converters) a combinational ``ready`` path may cross before a FIFO
+# cuts it (``_ready_chain_cuts``).
+READY_CHAIN = 3
 
 
 def token_demand(kind: str, x: TensorInfo, out: TensorInfo, *, factor: int = 1,
@@ -103,10 +106,13 @@ def fifo_depths(network: "BinaryViTAccelerator", slack_tokens: int = 2) -> dict[
             floors[id(home)] = max(floors.get(id(home), MIN_DEPTH),
                                    (tokens + slack_tokens) * words_per_token + 2)
             skews[f"{tensor}->{edge.consumer or 'output'}.{edge.port}"] = tokens
+    fixed = {id(e) for e in network.edges
+             if id(e) in floors or _converter_kind(network, e) == "gcd"}
+    fixed |= _ready_chain_cuts(network, order, by_tensor, fixed)
     paths = []
     for edge in network.edges:
         before = _fifo_before_converter(network, edge)
-        primary = id(edge) in floors or _converter_kind(network, edge) == "gcd"
+        primary = id(edge) in fixed
         paths.append(EdgePath(network.produced_lanes[edge.tensor], edge.lanes,
                               input_fifo=primary and before, output_fifo=primary and not before))
     network.schedule = network_schedule(network, network.folding.bottleneck, paths)
@@ -115,6 +121,32 @@ def fifo_depths(network: "BinaryViTAccelerator", slack_tokens: int = 2) -> dict[
         edge.input_fifo_depth = max(floor, path.input_need) if path.input_fifo else 0
         edge.fifo_depth = max(floor, path.output_need) if path.output_fifo else 0
     return skews
+
+
+def _ready_chain_cuts(network, order: list[str], by_tensor: dict, fifos: set[int]) -> set[int]:
+    """Edges that get a FIFO to bound the combinational ``ready`` chain.
+
+    A kernel's ``i.ready`` may follow its ``o.ready`` in the same cycle (``advance = ~b_valid
+    | b_fires``), and so may a width converter's: a run of kernels joined by plain wires is
+    one combinational path from the last one's consumer back to the first one's producer
+    (measured on the ECP5: seven kernels in a row, 20 ns, the whole network's critical
+    path). A ``StreamFIFO``'s ``i.ready`` depends on its level only, so a FIFO cuts it.
+    Walking the kernels from the outputs back, an edge gets a FIFO where the chain behind
+    it would pass ``READY_CHAIN`` stages (kernels and converters); ``fifos`` are the edges
+    that have one already (every fork output among them)."""
+    cuts: set[int] = set()
+    chain: dict[str, int] = {}
+    for name in reversed(order):
+        edges = by_tensor.get(name, [])
+        behind = 0
+        if len(edges) == 1 and id(edges[0]) not in fifos and edges[0].consumer is not None:
+            edge = edges[0]
+            behind = chain[edge.consumer] + (edge.lanes != network.produced_lanes[name])
+            if behind + 1 > READY_CHAIN:
+                cuts.add(id(edge))
+                behind = 0
+        chain[name] = behind + 1
+    return cuts
 
 
 def _cheapest_on_branch(network, edge, by_tensor: dict):

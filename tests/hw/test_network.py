@@ -7,7 +7,7 @@ import pytest
 from network_models import int_model
 
 from binaryvit.errors import ConfigError
-from binaryvit.hw.fifo_sizing import fifo_depths, token_demand
+from binaryvit.hw.fifo_sizing import READY_CHAIN, fifo_depths, token_demand
 from binaryvit.hw.folding import fold_network
 from binaryvit.hw.network import BinaryViTAccelerator
 from binaryvit.hw.network_graph import TensorInfo, infer_tensors
@@ -116,6 +116,34 @@ def test_fifo_depths_cover_what_the_timing_model_needed(tiny_network):
     assert depth[(f"{b}.mlp.fc1_sum", "residual")].fifo_depth > 0
     # Queries wait in front of attention while it loads an image's keys and values.
     assert depth[(f"{a}.context", "q")].fifo_depth > 0
+
+
+def test_no_ready_path_crosses_more_than_ready_chain_stages(tiny_network):
+    # From every kernel, follow its output forward while the edge is a plain wire (no FIFO
+    # on either side of a converter) to one consumer: kernels and converters on the way
+    # are one combinational ready path; a fork output always has a FIFO.
+    network = tiny_network
+    by_tensor = {}
+    for edge in network.edges:
+        by_tensor.setdefault(edge.tensor, []).append(edge)
+    longest = 0
+    for name in network.nodes:
+        stages, tensor = 1, name
+        while True:
+            edges = by_tensor.get(tensor, [])
+            if len(edges) != 1 or edges[0].consumer is None:
+                break
+            edge = edges[0]
+            if edge.fifo_depth or edge.input_fifo_depth:
+                break
+            stages += 1 + (edge.lanes != network.produced_lanes[tensor])
+            tensor = edge.consumer
+        longest = max(longest, stages)
+        assert stages <= READY_CHAIN, name
+    assert longest == READY_CHAIN  # the cut is where the bound says, not everywhere
+    for tensor, edges in by_tensor.items():
+        if len(edges) > 1:
+            assert all(e.fifo_depth or e.input_fifo_depth for e in edges), tensor
 
 
 def test_pixel_port_carries_what_the_stem_reads():
