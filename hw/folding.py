@@ -29,6 +29,7 @@ from typing import Any
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.hw.network_graph import TensorInfo, attention_groups, infer_tensors
 from binaryvit.hw.resource_model import FAMILIES, step_resources
+from binaryvit.hw.strip_avgpool import strip_geometry
 from binaryvit.quantize.intmodel import IntModel, Step
 
 __all__ = ["Folding", "fold_network", "step_cycles", "step_luts", "out_lanes", "default_target",
@@ -216,18 +217,14 @@ def _fold_at(model: IntModel, tensors: dict[str, TensorInfo], target: int,
 
 
 def flush_unit(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo]) -> int:
-    """Words of one flush unit of a strip pool's kernel (``StripAvgPool``: a token's words
-    for 1×k, a grid row's for k×1), 0 when it never flushes (its pooled axis is one long);
-    0 for any other step."""
+    """Words of one flush unit of a strip pool's kernel (``strip_geometry``), 0 when it
+    never flushes (its pooled axis is one long) and for any other step."""
     if step.op != "window_sum2d":
         return 0
     x = tensors[step.inputs[0]]
-    height, width = x.grid
-    vertical = step.params["kw"] == 1
-    if (height if vertical else width) == 1:
-        return 0
-    words = x.channels // fold["lanes"]
-    return width * words if vertical else words
+    reach, unit = strip_geometry(*x.grid, x.channels // fold["lanes"], step.params["kh"],
+                                 step.params["kw"])
+    return unit if reach else 0
 
 
 def _flush_bound(model: IntModel, tensors, folding: Folding) -> int | None:

@@ -34,6 +34,7 @@ from typing import Iterable
 import torch
 
 from binaryvit.hw.network_graph import TensorInfo
+from binaryvit.hw.strip_avgpool import strip_geometry
 from binaryvit.quantize.intmodel import Step
 
 __all__ = ["Resources", "MemoryShape", "MemoryMapping", "RamPrimitive", "Family", "FAMILIES",
@@ -542,10 +543,7 @@ def _pool_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCost:
     words = x.channels // lanes
     if op == "window_sum2d":   # StripAvgPool: a delay line of 2q inputs per unit word
         length = p["kh"] * p["kw"]
-        vertical = p["kh"] > 1
-        axis = x.grid[0] if vertical else x.grid[1]
-        reach = min((length - 1) // 2, axis - 1)
-        unit = x.grid[1] * words if vertical else words
+        reach, unit = strip_geometry(*x.grid, words, p["kh"], p["kw"])
         width = x.width + max(length - 1, 0).bit_length()
         entry = 2 * reach * lanes * x.width
         memory = MemoryShape("history", entry, unit, writable=True) if reach and unit > 1 \

@@ -22,6 +22,16 @@ from binaryvit.hw.parameter_checks import check_int
 from binaryvit.hw.position_counter import position_counter
 
 
+def strip_geometry(height: int, width: int, words_per_token: int, kernel_h: int,
+                   kernel_w: int) -> tuple[int, int]:
+    """``(q, U)`` of a ``StripAvgPool``: the units its output lags its input (``q``, 0 when
+    the pooled axis is one long: no delay line, no flush) and the words of a unit (``U``:
+    a token's words for 1×k, a grid row's for k×1)."""
+    vertical = kernel_w == 1
+    length, axis = (kernel_h, height) if vertical else (kernel_w, width)
+    return min((length - 1) // 2, axis - 1), width * words_per_token if vertical else words_per_token
+
+
 class StripAvgPool(AveragePool):
     """Average pooling over a ``kernel_h × kernel_w`` strip (one side 1, the other odd k ≥ 3).
 
@@ -94,8 +104,9 @@ class StripAvgPool(AveragePool):
                          mul=mul, shift=shift)
         self.pad = (self.length - 1) // 2
         self.axis_length = self.height if self.vertical else self.width
-        self.reach = min(self.pad, self.axis_length - 1)
-        self.unit_words = self.width * self.words_per_token if self.vertical else self.words_per_token
+        self.reach, self.unit_words = strip_geometry(self.height, self.width,
+                                                     self.words_per_token, self.kernel_h,
+                                                     self.kernel_w)
 
     @property
     def lag(self) -> int:
