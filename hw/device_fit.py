@@ -4,10 +4,9 @@ folding whose estimate fits.
 ``check_fit`` compares an estimate (``binaryvit.hw.resource_model``) with a board's
 capacity under a utilisation margin: logic cells and flip-flops may fill ``margin`` of the
 device (default 0.95 of the estimate: nextpnr placed and routed tiny-digits networks at
-87.5 % and 82 % of the ECP5-85F's ``TRELLIS_COMB``, for which the estimate said 94 % and
-89 %: the logic estimate runs 7–8 % high on a whole network, so 95 % estimated is about
-88 % placed), block RAMs and DSP blocks all of it (their count
-follows Yosys' mapping rules exactly). ``fold_for_board`` walks cycle targets from the fastest folding to
+87.5 %, 82 % and 90 % of the ECP5-85F's ``TRELLIS_COMB``, for which the estimate said 94 %,
+89 % and 93 %: the logic estimate runs 3–8 % high on a whole network), block RAMs and DSP
+blocks all of it (their count follows Yosys' mapping rules exactly). ``fold_for_board`` walks cycle targets from the fastest folding to
 the slowest and returns the first whose network fits; when even the slowest does not, its
 ``FoldingError`` names each overflowing resource, by how much, and the smallest folding's
 figures.
