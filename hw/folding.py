@@ -18,11 +18,9 @@ the target for a device.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +210,7 @@ def _fold_at(model: IntModel, tensors: dict[str, TensorInfo], target: int,
     if slowed is not None:
         tighter = _fold_at(model, tensors, slowed, overrides)
         if isinstance(tighter, Folding):
-            return dataclasses.replace(tighter, target_cycles=target)
+            return replace(tighter, target_cycles=target)
     return folding
 
 
@@ -255,7 +253,10 @@ def _best(step: Step, tensors, target: int, steps: dict[str, Step]) -> dict | No
 
 def cycle_range(model: IntModel) -> tuple[int, int]:
     """Cycles per image of the most parallel folding and of the slowest one."""
-    tensors = infer_tensors(model)
+    return _cycle_range(model, infer_tensors(model))
+
+
+def _cycle_range(model: IntModel, tensors: dict[str, TensorInfo]) -> tuple[int, int]:
     best = max(min(step_cycles(s, c, tensors) for c in _candidates(s, tensors))
                for s in model.steps)
     slowest = max(step_cycles(s, c, tensors) for s in model.steps
@@ -290,7 +291,7 @@ def fold_network(model: IntModel, *, target_cycles: int | None = None,
             raise FoldingError(f"folding override for {name!r}: no such step in the model")
     if target_cycles is not None and lut_budget is not None:
         raise ConfigError("give either target_cycles or lut_budget, not both")
-    best, slowest = cycle_range(model)
+    best, slowest = _cycle_range(model, tensors)
     if lut_budget is not None:
         lo, hi = best, slowest
         result = _fold_at(model, tensors, hi, overrides)
