@@ -28,6 +28,7 @@ from binaryvit.golden.int_network import int_predict
 from binaryvit.golden.train import TrainSettings, distributed_context_from_env, train_binaryvit
 from binaryvit.commands.build import build_out
 from binaryvit.errors import ConfigError
+from binaryvit.flow_summary import accuracy_lines
 from binaryvit.hw.boards import BOARDS, get_board
 from binaryvit.hw.device_fit import estimate_lines
 from binaryvit.hw.generate import generate
@@ -105,17 +106,13 @@ def run(args: argparse.Namespace) -> int:
                         board=board)
 
     _stage(f"sim ({args.images} images, Verilator)")
-    totals = simulate(out, images=args.images, progress=not args.no_progress)["totals"]
+    sim_report = simulate(out, images=args.images, progress=not args.no_progress)
+    totals = sim_report["totals"]
 
-    n_test = len(test_labels)
     print()
     print(f"binaryvit flow on {data.source} -> {out}/")
-    print(f"  accuracy  float binary {100 * float_top1:6.2f}%  ({n_test} test images)")
-    print(f"            integer      {100 * int_top1:6.2f}%  ({n_test} test images)")
-    print(f"            RTL          {100 * totals['hw_top1']:6.2f}%  "
-          f"({totals['images']} test images)")
-    print(f"  RTL vs integer reference: {totals['mismatches']} mismatching images of "
-          f"{totals['images']} (every logit compared)")
+    for line in accuracy_lines(float_top1, int_top1, len(test_labels), sim_report):
+        print(f"  {line}")
     print(f"  cycles per image  {totals['cycles_per_image_measured']:.0f} measured, "
           f"{totals['cycles_per_image_estimated']} estimated "
           f"(efficiency {totals['efficiency']:.3f} vs the folding's ideal)")
