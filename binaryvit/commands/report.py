@@ -1,10 +1,14 @@
-"""Write OUT/reports/report.md: accuracy, cycles and LUTs per layer, and each board build.
+"""Write OUT/reports/report.md: plots that answer questions, and the per-step detail in tables.
 
-Reads what earlier stages left in OUT: manifest.json (the checkpoint's float accuracy),
-reports/estimate.json (`binaryvit generate`: cycles and LUTs per layer), reports/sim.json
-(`binaryvit sim`: integer reference and RTL accuracy, measured cycles per image) and
-build/<board>/build.json (`binaryvit build`: utilisation, Fmax, overflow). Tables are
-Markdown; plots are PNGs beside the report. An input that is missing is named in the
+Reads what earlier stages left in OUT: manifest.json (the checkpoint, its float accuracy, the
+formats), reports/estimate.json (`binaryvit generate`: cycles and resources per step and
+part), reports/sim.json (`binaryvit sim`: integer reference and RTL on the simulated images,
+measured cycles, and per step when it has `per_layer_cycles`) and build/<board>/build.json
+(`binaryvit build`: utilisation, Fmax, overflow). Plots, each readable at its natural size:
+accuracy against the stream width (the checkpoint re-quantized in memory at each width, about
+3 s a width on tiny-digits, kept in reports/stream_width_accuracy.json), cycles per block
+(estimated, and measured when sim.json has it), resources by op class per FPGA family, and
+the fit per board against the 0.95 logic margin. An input that is missing is named in the
 report together with the command that makes it; the rest is still reported.
 """
 from __future__ import annotations
@@ -15,11 +19,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from binaryvit.atomic import atomic_file, write_text_atomic
+from binaryvit.atomic import write_text_atomic
+from binaryvit.flow_summary import mismatching_logits
 from binaryvit.hw.board_build import BUILD_JSON, BuildResult
 from binaryvit.hw.boards import BOARDS
-from binaryvit.hw.device_fit import check_fit
+from binaryvit.hw.device_fit import DEFAULT_MARGIN, check_fit
 from binaryvit.hw.resource_model import Resources
+from binaryvit.report.board_fit import fit_panels
+from binaryvit.report.breakdown import RESOURCE_FIELDS, cycles_per_block, resources_by_class
+from binaryvit.report.figures import (cycles_per_block_png, fit_per_board_png,
+                                      resources_by_class_png, stream_width_png)
+from binaryvit.report.stream_width_sweep import (SWEEP_JSON, WIDTHS, StreamWidthSweep,
+                                                 stream_width_sweep)
 
 NAME = "report"
 HELP = "write OUT/reports/report.md with tables and plots of accuracy, cycles, LUTs, Fmax"
@@ -31,6 +42,11 @@ OPS_PER_LANE = 2   # one XNOR and one popcount add per lane per cycle (anchors_h
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", metavar="OUT", nargs="?", default="out",
                         help="output folder (default out/)")
+    parser.add_argument("--stream-widths", type=int, nargs="*", default=list(WIDTHS),
+                        metavar="W",
+                        help="stream widths the accuracy sweep re-quantizes the checkpoint at "
+                             f"(default {' '.join(map(str, WIDTHS))}, plus the model's own; "
+                             "about 3 s each on tiny-digits, kept between runs; none: no sweep)")
 
 
 @dataclass
@@ -81,69 +97,6 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return lines + [""]
-
-
-def _save_plot(figure, path: Path) -> None:
-    with atomic_file(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-
-
-def _layer_plots(estimate: dict, sim: dict | None, folder: Path) -> list[str]:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    layers = estimate.get("layers", [])
-    if not layers:
-        return []
-    names = [layer["name"] for layer in layers]
-    measured = {layer["name"]: layer.get("cycles_per_image")
-                for layer in (sim or {}).get("layers", [])}
-    x = range(len(names))
-    height = max(3.0, 0.28 * len(names))
-    fig, ax = plt.subplots(figsize=(8, height))
-    ax.barh([i - 0.2 for i in x], [layer["cycles_per_image"] for layer in layers], 0.4,
-            label="estimated (cost model)")
-    ax.barh([i + 0.2 for i in x], [layer.get("ideal_cycles_per_image", 0) for layer in layers],
-            0.4, label="ideal (work / lanes)")
-    if any(measured.get(n) for n in names):
-        ax.scatter([measured.get(n) or 0 for n in names], list(x), color="black", zorder=3,
-                   label="measured (Verilator)")
-    ax.set_yticks(list(x), names, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("cycles per image")
-    ax.legend(fontsize=8)
-    _save_plot(fig, folder / "cycles_per_layer.png")
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(8, height))
-    ax.barh(list(x), [layer.get("luts", 0) for layer in layers])
-    ax.set_yticks(list(x), names, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("ECP5 logic cells (resource estimate)")
-    _save_plot(fig, folder / "luts_per_layer.png")
-    plt.close(fig)
-    return ["cycles_per_layer.png", "luts_per_layer.png"]
-
-
-def _utilisation_plot(builds: dict[str, BuildResult], folder: Path) -> str | None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    bars = [(f"{name}\n{res}", u.used / u.available)
-            for name, build in builds.items() for res, u in build.utilisation.items()
-            if res in BOARDS[name].capacity and u.available]
-    if not bars:
-        return None
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(bars)), 3.5))
-    ax.bar(range(len(bars)), [100 * share for _, share in bars],
-           color=["tab:red" if share > 1 else "tab:blue" for _, share in bars])
-    ax.axhline(100, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(bars)), [label for label, _ in bars], fontsize=7)
-    ax.set_ylabel("% of device")
-    _save_plot(fig, folder / "utilisation.png")
-    plt.close(fig)
-    return "utilisation.png"
 
 
 def board_rows(inputs: ReportInputs) -> list[list[Any]]:
@@ -226,55 +179,149 @@ def fit_lines(inputs: ReportInputs) -> list[str]:
     return lines + [""]
 
 
-def write_report(out: str | Path) -> Path:
-    """Write ``OUT/reports/report.md`` (and its PNGs); return its path."""
+def _png(name: str | None, alt: str) -> list[str]:
+    return [f"![{alt}]({name})", ""] if name else []
+
+
+def _accuracy_section(inputs: ReportInputs, sweep: StreamWidthSweep | str | None) -> list[str]:
+    """Float and integer on the whole test split, then integer and RTL on the same simulated
+    images, so the two hardware-relevant figures are never compared across image sets."""
+    metrics = ((inputs.manifest or {}).get("checkpoint") or {}).get("metrics", {})
+    sim = inputs.sim or {}
+    totals = sim.get("totals", {})
+    images = totals.get("images")
+    split = metrics.get("test_size")
+    split_text = f"the test split ({split} images)" if split else "the test split"
+    own = None
+    if isinstance(sweep, StreamWidthSweep):
+        own = next((w.int_top1 for w in sweep.widths if w.stream_width == sweep.model_width),
+                   None)
+        split_text = f"the test split ({sweep.test_images} images)"
+    simulated = f"the first {images} test images, simulated" if images else "—"
+    lines = ["## Accuracy", ""] + _table(
+        ["model", "top-1", "on"],
+        [["float binary (PyTorch)", _pct(metrics.get("test_accuracy")), split_text],
+         ["integer reference", _pct(own), split_text if own is not None else
+          "— (see Accuracy vs stream width)"],
+         ["integer reference", _pct(totals.get("ref_top1")), simulated],
+         ["RTL (Verilator)", _pct(totals.get("hw_top1")), simulated]])
+    if sim.get("images"):
+        differing, compared = mismatching_logits(sim)
+        lines += [f"On those {images} images the RTL's logits differ from the integer "
+                  f"reference's in **{differing}** of {compared} (every logit compared; "
+                  f"bit-exact means 0): {totals.get('mismatches')} images differ.", ""]
+    return lines
+
+
+def _stream_width_section(sweep: StreamWidthSweep | str | None, classes: int | None,
+                          folder: Path) -> list[str]:
+    lines = ["## Accuracy vs stream width", ""]
+    if sweep is None:
+        return lines + ["Not measured (`--stream-widths` with no width).", ""]
+    if isinstance(sweep, str):
+        return lines + [f"Not measured: {sweep}.", ""]
+    lines += _png(stream_width_png(sweep, classes, folder), "integer accuracy vs stream width")
+    rows = [[w.stream_width, "—" if w.stream_frac is None else w.stream_frac,
+             _pct(w.int_top1) if w.error is None else f"cannot be quantized: {w.error}"]
+            for w in sweep.widths]
+    lines += _table(["stream width", "binary point (calibrated)", "integer top-1"], rows)
+    how = ("reused from" if sweep.reused else "measured now and kept in")
+    lines += [f"Each width re-quantizes the checkpoint in memory (same calibration and "
+              f"constants, {sweep.model_width} bits is this model's) and runs the integer "
+              f"model on the {sweep.test_images} test images: {sweep.seconds:.0f} s, {how} "
+              f"`{SWEEP_JSON}`.", ""]
+    return lines
+
+
+def _cycles_section(estimate: dict, sim: dict, folder: Path) -> list[str]:
+    totals = sim.get("totals", {})
+    measured = sim.get("per_layer_cycles") or {}
+    lines = ["## Cycles per image", ""] + _table(
+        ["", "cycles per image"],
+        [["estimated (cost model, bottleneck " + str(estimate.get("bottleneck")) + ")",
+          estimate.get("cycles_per_image")],
+         ["ideal (work / lanes)", estimate.get("ideal_cycles_per_image")],
+         ["measured (Verilator, steady state)",
+          totals.get("cycles_per_image_measured", "— (no sim.json)")]])
+    blocks = cycles_per_block(estimate, measured)
+    lines += ["### Per block", ""]
+    lines += _png(cycles_per_block_png(blocks, estimate.get("cycles_per_image"),
+                                       totals.get("cycles_per_image_measured"), folder),
+                  "cycles per block")
+    lines += _table(["block", "slowest step", "cycles est.", "cycles ideal", "cycles measured"],
+                    [[b.block, b.slowest, b.estimated, b.ideal,
+                      "—" if b.measured is None else f"{b.measured:g} ({b.measured_slowest})"]
+                     for b in blocks])
+    if not measured:
+        lines += ["Measured cycles per block and step: `sim.json` has no `per_layer_cycles` "
+                  "(a `binaryvit sim` that records them fills these columns).", ""]
+    return lines
+
+
+def _resources_section(estimate: dict, folder: Path) -> list[str]:
+    by_class = resources_by_class(estimate)
+    if not by_class:
+        return []
+    labels = {}
+    for family in by_class:
+        boards = [b.description.split(", ")[0].split(" ", 1)[-1] for b in BOARDS.values()
+                  if b.family == family]
+        labels[family] = {"ice40": "iCE40", "ecp5": "ECP5"}.get(family, family) + (
+            "\n" + ", ".join(boards) if boards else "")
+    lines = ["## Resources by op class", ""]
+    lines += _png(resources_by_class_png(by_class, labels, folder), "resources by op class")
+    rows = [[family, name] + [figures[f] for f in RESOURCE_FIELDS]
+            for family, classes in by_class.items() for name, figures in classes.items()]
+    lines += _table(["family", "op class", "logic cells", "flip-flops", "block RAMs", "DSPs"],
+                    rows)
+    lines += ["Resource model's estimate (`estimate.json`, `binaryvit generate`); on the iCE40 "
+              "the logic cells hold both LUTs and flip-flops, and its multipliers are built "
+              "in logic.", ""]
+    return lines
+
+
+def _per_step_section(estimate: dict, sim: dict) -> list[str]:
+    measured = sim.get("per_layer_cycles") or {}
+    rows = [[layer["name"], layer["op"],
+             " ".join(f"{k}={v}" for k, v in sorted((layer.get("fold") or {}).items())),
+             layer["cycles_per_image"], layer.get("ideal_cycles_per_image", "—"),
+             measured.get(layer["name"], "—"), layer.get("luts", "—")]
+            for layer in estimate.get("layers", [])]
+    return ["## Per step", ""] + _table(
+        ["step", "op", "fold", "cycles est.", "cycles ideal", "cycles measured",
+         "ECP5 LUT4 est."], rows)
+
+
+def write_report(out: str | Path, stream_widths: tuple[int, ...] = WIDTHS,
+                 progress: bool = True) -> Path:
+    """Write ``OUT/reports/report.md`` (and its PNGs); return its path. ``stream_widths``:
+    the widths the accuracy sweep quantizes at (empty: no sweep)."""
     out = Path(out)
     folder = out / "reports"
     inputs = read_inputs(out)
-    config = (inputs.manifest or {}).get("config", {}).get("name", "unknown config")
+    manifest = inputs.manifest or {}
+    config = manifest.get("config", {}).get("name", "unknown config")
     lines = [f"# binaryvit report — {config}", "", f"Output folder: `{out}`", ""]
     if inputs.missing:
         lines += ["## Missing inputs", "", "These sections are incomplete because these "
                   "files are absent:", ""] + [f"- {m}" for m in inputs.missing] + [""]
 
-    metrics = ((inputs.manifest or {}).get("checkpoint") or {}).get("metrics", {})
-    totals = (inputs.sim or {}).get("totals", {})
-    images = totals.get("images")
-    lines += ["## Accuracy", ""] + _table(
-        ["model", "top-1", "on"],
-        [["float (PyTorch)", _pct(metrics.get("test_accuracy")), "the test split (checkpoint)"],
-         ["integer reference", _pct(totals.get("ref_top1")), f"{images} test images" if images else "—"],
-         ["RTL (Verilator)", _pct(totals.get("hw_top1")), f"{images} test images" if images else "—"]])
-    if totals:
-        lines += [f"RTL logits differing from the integer reference: **{totals.get('mismatches')}** "
-                  f"of {images} images (bit-exact means 0).", ""]
+    sweep = None
+    if inputs.manifest is None:
+        sweep = "no manifest.json"
+    elif stream_widths:
+        sweep = stream_width_sweep(out, manifest, tuple(stream_widths), progress)
+    lines += _accuracy_section(inputs, sweep)
+    lines += _stream_width_section(sweep, manifest.get("config", {}).get("num_classes"), folder)
 
     estimate = inputs.estimate or {}
     if estimate:
-        lines += ["## Cycles per image", ""] + _table(
-            ["", "cycles per image"],
-            [["estimated (cost model, bottleneck " + str(estimate.get("bottleneck")) + ")",
-              estimate.get("cycles_per_image")],
-             ["ideal (work / lanes)", estimate.get("ideal_cycles_per_image")],
-             ["measured (Verilator, steady state)",
-              totals.get("cycles_per_image_measured", "— (no sim.json)")]])
-        measured = {layer["name"]: layer.get("cycles_per_image")
-                    for layer in (inputs.sim or {}).get("layers", [])}
-        rows = [[layer["name"], layer["op"],
-                 " ".join(f"{k}={v}" for k, v in sorted((layer.get("fold") or {}).items())),
-                 layer["cycles_per_image"], layer.get("ideal_cycles_per_image", "—"),
-                 measured.get(layer["name"], "—"), layer.get("luts", "—")]
-                for layer in estimate.get("layers", [])]
-        lines += ["## Per layer", ""] + _table(
-            ["layer", "op", "fold", "cycles est.", "cycles ideal", "cycles measured",
-             "ECP5 LUT4 est."],
-            rows)
-        if not measured:
-            lines += ["Measured cycles per layer: not in sim.json (it records whole-network "
-                      "cycles only).", ""]
-        for png in _layer_plots(estimate, inputs.sim, folder):
-            lines += [f"![{png}]({png})", ""]
-        lines += ["## Fit (resource estimate and builds)", ""] + fit_lines(inputs)
+        lines += _cycles_section(estimate, inputs.sim or {}, folder)
+        lines += _resources_section(estimate, folder)
+        lines += ["## Fit per board", ""]
+        lines += _png(fit_per_board_png(fit_panels(estimate, inputs.builds), DEFAULT_MARGIN,
+                                        folder), "fit per board")
+        lines += fit_lines(inputs)
 
     if inputs.builds:
         lines += ["## Boards (nextpnr, YoWASP)", ""] + _table(
@@ -283,15 +330,17 @@ def write_report(out: str | Path) -> Path:
         lines += ["GOPS/kLUT = 2 · XNOR lanes · Fmax / kLUT, and in brackets times the lanes' "
                   "utilisation (estimate.json's lanes and utilisation); images/s = Fmax / "
                   "cycles per image (measured when sim.json has it, else estimated).", ""]
-        png = _utilisation_plot(inputs.builds, folder)
-        if png:
-            lines += [f"![{png}]({png})", ""]
+        if not estimate:
+            lines += _png(fit_per_board_png(fit_panels(None, inputs.builds), DEFAULT_MARGIN,
+                                            folder), "fit per board")
+    if estimate:
+        lines += _per_step_section(estimate, inputs.sim or {})
     path = folder / "report.md"
     write_text_atomic(path, "\n".join(lines))
     return path
 
 
 def run(args: argparse.Namespace) -> int:
-    path = write_report(args.out)
+    path = write_report(args.out, tuple(args.stream_widths), progress=True)
     print(f"wrote {path}")
     return 0
