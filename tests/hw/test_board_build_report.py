@@ -57,8 +57,8 @@ def test_report_tables_hold_hand_computed_figures_and_the_overflow(tmp_path):
     assert main(["report", str(out)]) == 0
     text = (out / "reports" / "report.md").read_text()
     assert "Missing inputs" not in text
-    assert "| float (PyTorch) | 95.25 % |" in text
-    assert "| RTL (Verilator) | 95.00 % | 20 test images |" in text
+    assert "| float binary (PyTorch) | 95.25 % |" in text
+    assert "| RTL (Verilator) | 95.00 % | the first 20 test images, simulated |" in text
     assert "| block0.mlp | xnor_popcount_dot | pe=4 simd=16 | 1200 | 1000 | — | 5100 |" in text
     # 50 MHz / 1000 cycles = 50,000 images/s; 2·64·50e6 / 5 kLUT = 1.28 GOPS/kLUT peak, 0.64
     # at the lanes' utilisation of 0.5
@@ -73,6 +73,6 @@ def test_report_tables_hold_hand_computed_figures_and_the_overflow(tmp_path):
     assert "| ulx3s | MULT18X18D | 50 | — | 156 | 32 % | fits |" in text
     assert "- ice40 memories: 1 block (11 cells), 1 in logic." in text
     assert "  - block0.norm.constants (ROM 40 × 32): soft logic costs 80" in text
-    for png in ("cycles_per_layer.png", "luts_per_layer.png", "utilisation.png"):
+    for png in ("cycles_per_block.png", "fit_per_board.png"):
         assert (out / "reports" / png).read_bytes()[:8] == PNG_MAGIC
         assert f"]({png})" in text

@@ -52,3 +52,37 @@ def test_estimate_of_the_trained_network(trained_out, simulated):
     # (two windows of 9 images) moves by where random output stalls held each window's
     # first and last logits: a few cycles over 18 images.
     assert report["cycles_per_image_measured"] >= estimate["cycles_per_image"] - 2
+
+
+def test_the_report_of_the_trained_network_reads_at_natural_size(trained_out):
+    """`binaryvit report` on the real 269-step network: each plot a PNG of at most 2000
+    pixels a side that report.md shows; the stream-width sweep at the model's own width gives
+    the integer model's accuracy (run here from intmodel.npz), a width too narrow to quantize
+    is named, and a second report reuses the sweep."""
+    import torch
+    from PIL import Image
+
+    from binaryvit.cli import main
+    from binaryvit.golden.data import load_digits_dataset
+    from binaryvit.golden.int_network import int_predict
+    from binaryvit.quantize.intmodel import load_intmodel
+
+    assert main(["report", str(trained_out), "--stream-widths", "24", "6"]) == 0
+    text = (trained_out / "reports" / "report.md").read_text()
+    for png in ("accuracy_vs_stream_width.png", "cycles_per_block.png",
+                "resources_by_op_class.png", "fit_per_board.png"):
+        width, height = Image.open(trained_out / "reports" / png).size
+        assert 300 <= width <= 2000 and 250 <= height <= 2000, (png, width, height)
+        assert f"]({png})" in text
+    model = load_intmodel(trained_out / "intmodel.npz")
+    data = load_digits_dataset()
+    top1 = float((int_predict(model, torch.as_tensor(data.test_images).to(torch.int64))
+                  == torch.as_tensor(data.test_labels)).double().mean())
+    frac = model.formats["stream_frac"]
+    assert f"| 24 | {frac} | {100 * top1:.2f} % |" in text
+    assert f"| integer reference | {100 * top1:.2f} % | the test split (360 images) |" in text
+    assert "| 6 | — | cannot be quantized: stream_width=6 is too narrow" in text
+    assert "| stage 0 block 1 | stages.0.blocks.1." in text
+    assert main(["report", str(trained_out), "--stream-widths", "24", "6"]) == 0
+    assert "reused from `stream_width_accuracy.json`" in \
+        (trained_out / "reports" / "report.md").read_text()
