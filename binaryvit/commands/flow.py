@@ -4,8 +4,9 @@ This is what `binaryvit` with no arguments runs. On the embedded digits it train
 teacher and the binary student (or reuses OUT/model.pt when it exists, unless --retrain),
 quantizes it into OUT/intmodel.npz and ROM images, generates the accelerator's Verilog,
 simulates --images test images in Verilator and compares every logit with the integer
-reference, then prints one summary: accuracy (float, integer, RTL), mismatches, cycles per
-image and the resource estimate. The flow owns the derived files in OUT and replaces them
+reference, then prints one summary: accuracy (float and integer on the whole test split;
+integer and RTL on the same simulated images), mismatching logits, cycles per image and the
+resource estimate. The flow owns the derived files in OUT and replaces them
 on each run; the checkpoint is only replaced with --retrain.
 
 With --board B the flow targets that board: it quantizes with the board's formats (the

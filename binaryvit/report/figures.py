@@ -105,7 +105,8 @@ def cycles_per_block_png(blocks: list[BlockCycles], network_estimated: int | Non
         return None
     plt = _pyplot()
     has_measured = any(b.measured is not None for b in blocks)
-    fig, ax = plt.subplots(figsize=(8.5, 1.2 + 0.62 * len(blocks)))
+    row = min(0.62, 12 / len(blocks))    # inches per block: two lines of 9-point labels
+    fig, ax = plt.subplots(figsize=(8.5, 1.2 + row * len(blocks)))
     bars = [("estimated (cost model)", [b.estimated for b in blocks], "tab:blue"),
             ("ideal (work / lanes)", [b.ideal for b in blocks], "tab:gray")]
     if has_measured:
@@ -121,7 +122,7 @@ def cycles_per_block_png(blocks: list[BlockCycles], network_estimated: int | Non
         ties = f" and {b.ties} other{'s' if b.ties > 1 else ''}" if b.ties else ""
         labels.append(f"{b.block}\nslowest: {step}{ties}")
     ax.set_yticks(range(len(blocks)), labels)
-    ax.invert_yaxis()
+    ax.set_ylim(len(blocks) - 0.5, -0.5)
     if network_estimated:
         ax.axvline(network_estimated, color="tab:blue", linestyle="--", linewidth=1,
                    label=f"network, estimated: {network_estimated:,}")
