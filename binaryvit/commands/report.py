@@ -21,10 +21,10 @@ from typing import Any
 
 from binaryvit.atomic import write_text_atomic
 from binaryvit.flow_summary import mismatching_logits
-from binaryvit.hw.board_build import BUILD_JSON, BuildResult
-from binaryvit.hw.boards import BOARDS
-from binaryvit.hw.device_fit import DEFAULT_MARGIN, check_fit
-from binaryvit.hw.resource_model import Resources
+from binaryvit.hw.boards.board_build import BUILD_JSON, BuildResult
+from binaryvit.hw.boards.definitions import BOARDS
+from binaryvit.hw.estimate.device_fit import DEFAULT_MARGIN, check_fit
+from binaryvit.hw.estimate.resource_model import Resources
 from binaryvit.report.board_fit import fit_panels
 from binaryvit.report.breakdown import RESOURCE_FIELDS, cycles_per_block, resources_by_class
 from binaryvit.report.figures import (cycles_per_block_png, fit_per_board_png,
@@ -161,8 +161,8 @@ def fit_lines(inputs: ReportInputs) -> list[str]:
                          f"{100 * needed / available:.0f} %", verdict])
     lines += _table(["board", "resource", "estimate", "nextpnr", "device", "estimate / device",
                      "fit"], rows)
-    lines += ["Estimate: `binaryvit.hw.resource_model` (Yosys' memory mapping rules, kernels "
-              "calibrated against synth_ice40 / synth_ecp5); nextpnr: the build's count "
+    lines += ["Estimate: `binaryvit.hw.estimate.resource_model` (Yosys' memory mapping rules, "
+              "kernels calibrated against synth_ice40 / synth_ecp5); nextpnr: the build's count "
               "(`binaryvit build`, `--force` for a design the estimate refuses).", ""]
     for family, figures in resources.items():
         memories = figures.get("memories", [])

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 
-from binaryvit.hw.board_build import BuildResult
-from binaryvit.hw.boards import BOARDS, Board
-from binaryvit.hw.device_fit import DEFAULT_MARGIN, check_fit
-from binaryvit.hw.resource_model import FAMILIES, Resources
+from binaryvit.hw.boards.board_build import BuildResult
+from binaryvit.hw.boards.definitions import BOARDS, Board
+from binaryvit.hw.estimate.device_fit import DEFAULT_MARGIN, check_fit
+from binaryvit.hw.estimate.resource_model import FAMILIES, Resources
 
 __all__ = ["board_title", "fit_panels"]
 
@@ -54,8 +54,9 @@ def fit_panels(estimate: dict | None, builds: dict[str, BuildResult],
                              "available": available, "limit": limit,
                              "built": used.used if used else None})
         elif build is not None:
-            rows = [{"resource": cell, "kind": "built", "needed": None, "available": usage.available,
-                     "limit": usage.available, "built": usage.used}
+            rows = [{"resource": cell, "kind": "built", "needed": None,
+                     "available": usage.available, "limit": usage.available,
+                     "built": usage.used}
                     for cell, usage in build.utilisation.items()
                     if cell in board.capacity and usage.available]
         if rows:

@@ -194,8 +194,9 @@ def fit_per_board_png(panels: list[dict], margin: float, folder: Path) -> str | 
     device's size as lines. Shares above ``FIT_CLIP`` % are cut and labelled.
 
     ``panels``: ``{"title", "rows": [{"resource", "kind", "needed", "available", "limit",
-    "built"}]}`` (``kind``: the resource in words) where ``limit`` is the largest count that fits and ``built`` is nextpnr's
-    count or ``None``; ``needed`` may be ``None`` for a board built without an estimate.
+    "built"}]}`` (``kind``: the resource in words) where ``limit`` is the largest count
+    that fits and ``built`` is nextpnr's count or ``None``; ``needed`` may be ``None`` for a
+    board built without an estimate.
     """
     panels = [p for p in panels if p["rows"]]
     if not panels:

@@ -98,8 +98,8 @@ def _measure(checkpoint: Path, source: str, widths: tuple[int, ...], base: dict,
              cache: Path, progress: bool) -> StreamWidthSweep | str:
     import torch
 
-    from binaryvit.golden.checkpoint import load_checkpoint
-    from binaryvit.golden.data import load_dataset
+    from binaryvit.golden.float_model.checkpoint import load_checkpoint
+    from binaryvit.golden.train.data import load_dataset
 
     start = time.monotonic()
     if source != "digits" and not Path(source).exists():
@@ -129,7 +129,7 @@ def _width_accuracy(model, calibration, images, labels, width: int, base: dict,
                     progress: bool) -> WidthAccuracy:
     import torch
 
-    from binaryvit.golden.int_network import int_predict
+    from binaryvit.golden.intref.int_network import int_predict
     from binaryvit.quantize.formats import QuantFormats
     from binaryvit.quantize.quantizer import quantize_model
 

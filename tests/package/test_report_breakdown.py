@@ -1,11 +1,11 @@
 """The report's groupings: resources by op class, cycles per block, the fit per board."""
 import math
 
-from binaryvit.hw.board_build import BuildResult, Usage
+from binaryvit.hw.boards.board_build import BuildResult, Usage
 from binaryvit.report.board_fit import board_title, fit_panels
 from binaryvit.report.breakdown import (FIFOS, OTHER, PLUMBING, block_of, cycles_per_block,
                                         part_class, resources_by_class)
-from binaryvit.hw.boards import BOARDS
+from binaryvit.hw.boards.definitions import BOARDS
 
 STEP_OPS = {"stem.norm": "fixed_mac", "stages.0.blocks.0.mlp.fc1": "xnor_popcount_dot",
             "stages.0.blocks.0.attention.context": "and_popcount_context",

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from binaryvit.hw.generate import generate
+from binaryvit.hw.network.generate import generate
 from binaryvit.sim.network_sim import simulate
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
@@ -63,9 +63,9 @@ def test_the_report_of_the_trained_network_reads_at_natural_size(trained_out):
     from PIL import Image
 
     from binaryvit.cli import main
-    from binaryvit.golden.data import load_digits_dataset
-    from binaryvit.golden.int_network import int_predict
-    from binaryvit.quantize.intmodel import load_intmodel
+    from binaryvit.golden.train.data import load_digits_dataset
+    from binaryvit.golden.intref.int_network import int_predict
+    from binaryvit.golden.intref.intmodel import load_intmodel
 
     assert main(["report", str(trained_out), "--stream-widths", "24", "6"]) == 0
     text = (trained_out / "reports" / "report.md").read_text()
