@@ -206,17 +206,19 @@ def fit_per_board_png(panels: list[dict], margin: float, folder: Path) -> str | 
     for ax, panel in zip(axes[0], panels):
         rows = panel["rows"]
         for x, row in enumerate(rows):
+            built = (None if row["built"] is None
+                     else min(100 * row["built"] / row["available"], FIT_CLIP))
+            if built is not None:
+                ax.plot(x, built, "D", color="black", markersize=7, zorder=3)
             if row["needed"] is not None:
                 share = 100 * row["needed"] / row["available"]
                 over = row["needed"] > row["limit"]
+                cut = share > FIT_CLIP
                 ax.bar(x, min(share, FIT_CLIP), 0.6, color="tab:red" if over else "tab:green",
-                       hatch="//" if share > FIT_CLIP else None, edgecolor="white")
+                       hatch="//" if cut else None, edgecolor="white")
                 label = f"{share:.0f} %\n{_short(row['needed'])}/{_short(row['available'])}"
-                ax.text(x, min(share, FIT_CLIP) + 2, label, ha="center", va="bottom",
-                        fontsize=9)
-            if row["built"] is not None:
-                ax.plot(x, min(100 * row["built"] / row["available"], FIT_CLIP), "D",
-                        color="black", markersize=7, zorder=3)
+                top = max(min(share, FIT_CLIP), built or 0)   # above the diamond too
+                ax.text(x, top + 4, label, ha="center", va="bottom", fontsize=9)
             if row["limit"] < row["available"]:
                 ax.hlines(100 * margin, x - 0.45, x + 0.45, colors="black", linestyles="--",
                           linewidth=1.2, zorder=4)
@@ -230,14 +232,17 @@ def fit_per_board_png(panels: list[dict], margin: float, folder: Path) -> str | 
         ax.spines[["top", "right"]].set_visible(False)
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    rows = [row for panel in panels for row in panel["rows"]]
     legend = [Patch(color="tab:green", label="estimate, fits"),
-              Patch(color="tab:red", label="estimate, over its limit"),
-              Patch(facecolor="tab:red", hatch="//", edgecolor="white",
-                    label=f"above {FIT_CLIP} % (cut)"),
-              Line2D([], [], color="black", linestyle="--",
+              Patch(color="tab:red", label="estimate, over its limit")]
+    if any(r["needed"] is not None and r["needed"] > FIT_CLIP / 100 * r["available"]
+           for r in rows):
+        legend.append(Patch(facecolor="tab:red", hatch="//", edgecolor="white",
+                            label=f"above {FIT_CLIP} % (cut)"))
+    legend += [Line2D([], [], color="black", linestyle="--",
                      label=f"logic limit: {100 * margin:.0f} % margin"),
               Line2D([], [], color="black", linewidth=0.8, label="the whole device")]
-    if any(row["built"] is not None for panel in panels for row in panel["rows"]):
+    if any(row["built"] is not None for row in rows):
         legend.append(Line2D([], [], marker="D", color="black", linestyle="",
                              label="nextpnr (built)"))
     fig.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3,
