@@ -33,7 +33,8 @@ from binaryvit.report.stream_width_sweep import (SWEEP_JSON, WIDTHS, StreamWidth
                                                  stream_width_sweep)
 
 NAME = "report"
-HELP = "write OUT/reports/report.md with tables and plots of accuracy, cycles, LUTs, Fmax"
+HELP = ("write OUT/reports/report.md: accuracy (and vs stream width), cycles per block, "
+        "resources by op class, fit per board, builds; per-step tables")
 ORDER = 70
 
 OPS_PER_LANE = 2   # one XNOR and one popcount add per lane per cycle (anchors_hw.md §1)
