@@ -58,14 +58,15 @@ def test_the_report_of_the_trained_network_reads_at_natural_size(trained_out):
     """`binaryvit report` on the real 269-step network: each plot a PNG of at most 2000
     pixels a side that report.md shows; the stream-width sweep at the model's own width gives
     the integer model's accuracy (run here from intmodel.npz), a width too narrow to quantize
-    is named, and a second report reuses the sweep."""
+    is named, and the sweep is kept for the next report."""
     import torch
     from PIL import Image
 
     from binaryvit.cli import main
-    from binaryvit.golden.train.data import load_digits_dataset
     from binaryvit.golden.intref.int_network import int_predict
     from binaryvit.golden.intref.intmodel import load_intmodel
+    from binaryvit.golden.train.data import load_digits_dataset
+    from binaryvit.report.stream_width_sweep import stream_width_sweep
 
     assert main(["report", str(trained_out), "--stream-widths", "24", "6"]) == 0
     text = (trained_out / "reports" / "report.md").read_text()
@@ -83,6 +84,7 @@ def test_the_report_of_the_trained_network_reads_at_natural_size(trained_out):
     assert f"| integer reference | {100 * top1:.2f} % | the test split (360 images) |" in text
     assert "| 6 | — | cannot be quantized: stream_width=6 is too narrow" in text
     assert "| stage 0 block 1 | stages.0.blocks.1." in text
-    assert main(["report", str(trained_out), "--stream-widths", "24", "6"]) == 0
-    assert "reused from `stream_width_accuracy.json`" in \
-        (trained_out / "reports" / "report.md").read_text()
+    assert "measured now and kept in `stream_width_accuracy.json`" in text
+    manifest = json.loads((trained_out / "manifest.json").read_text())
+    again = stream_width_sweep(trained_out, manifest, (24, 6), progress=False)
+    assert again.reused and [w.int_top1 for w in again.widths] == [top1, None]
