@@ -323,6 +323,9 @@ def write_report(out: str | Path, stream_widths: tuple[int, ...] = WIDTHS,
         lines += ["## Fit per board", ""]
         lines += _png(fit_per_board_png(fit_panels(estimate, inputs.builds), DEFAULT_MARGIN,
                                         folder), "fit per board")
+        lines += [f"Red in the plot: over the limit `generate --board` holds a design to (logic "
+                  f"and flip-flops {100 * DEFAULT_MARGIN:.0f} % of the device, block RAM and "
+                  f"DSPs all of it); the table's excess is over the whole device.", ""]
         lines += fit_lines(inputs)
 
     if inputs.builds:
