@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["OP_CLASSES", "CLASS_ORDER", "FIFOS", "PLUMBING", "OTHER", "RESOURCE_FIELDS",
-           "op_class", "part_class", "resources_by_class", "block_of", "BlockCycles",
-           "cycles_per_block"]
+           "op_class", "part_class", "resources_by_class", "block_of", "name_in_block",
+           "BlockCycles", "cycles_per_block"]
 
 # Op of the integer program -> the class the report groups it in.
 OP_CLASSES = {
@@ -92,6 +92,13 @@ def block_of(step: str) -> str:
         return f"stage {stage} " + (f"block {block}" if block is not None else "merge")
     first = step.split(".", 1)[0]
     return "head" if first in ("head", "classifier") else first
+
+
+def name_in_block(step: str) -> str:
+    """``step`` without its block's prefix (``stages.0.blocks.1.mlp.fc1`` -> ``mlp.fc1``);
+    the whole name for a block's own output step and for steps outside the stages."""
+    match = _BLOCK.match(step)
+    return step[match.end():] or step if match else step
 
 
 @dataclass(frozen=True)

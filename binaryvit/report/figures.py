@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from binaryvit.atomic import atomic_file
-from binaryvit.report.breakdown import CLASS_ORDER, BlockCycles
+from binaryvit.report.breakdown import CLASS_ORDER, BlockCycles, name_in_block
 from binaryvit.report.stream_width_sweep import StreamWidthSweep
 
 __all__ = ["DPI", "resources_by_class_png", "cycles_per_block_png", "stream_width_png",
@@ -118,7 +118,7 @@ def cycles_per_block_png(blocks: list[BlockCycles], network_estimated: int | Non
                 color=colour)
     labels = []
     for b in blocks:
-        step = b.slowest.split(".", 4)[-1] if b.slowest.startswith("stages.") else b.slowest
+        step = name_in_block(b.slowest)
         ties = f" and {b.ties} other{'s' if b.ties > 1 else ''}" if b.ties else ""
         labels.append(f"{b.block}\nslowest: {step}{ties}")
     ax.set_yticks(range(len(blocks)), labels)

@@ -4,7 +4,7 @@ import math
 from binaryvit.hw.boards.board_build import BuildResult, Usage
 from binaryvit.report.board_fit import board_title, fit_panels
 from binaryvit.report.breakdown import (FIFOS, OTHER, PLUMBING, block_of, cycles_per_block,
-                                        part_class, resources_by_class)
+                                        name_in_block, part_class, resources_by_class)
 from binaryvit.hw.boards.definitions import BOARDS
 
 STEP_OPS = {"stem.norm": "fixed_mac", "stages.0.blocks.0.mlp.fc1": "xnor_popcount_dot",
@@ -63,6 +63,10 @@ def test_steps_group_into_the_blocks_of_the_network():
     assert block_of("head.token_sum") == "head"
     assert block_of("classifier") == "head"
     assert block_of("stages.0.blocksy") == "stages"
+    assert name_in_block("stages.0.blocks.1.attention.q_proj") == "attention.q_proj"
+    assert name_in_block("stages.1.merge.conv.input_sign") == "conv.input_sign"
+    assert name_in_block("stages.0.blocks.1") == "stages.0.blocks.1"
+    assert name_in_block("head.token_sum") == "head.token_sum"
 
 
 def layer(name, cycles, ideal):
