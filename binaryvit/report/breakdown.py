@@ -6,7 +6,7 @@ class, and cycles per block of the network.
 under ``resources.<family>.parts``: kernels by step name, and the stream plumbing the
 network adds as ``<tensor>.fifo<k>`` / ``<tensor>.fifo<k>in`` (FIFOs), ``<tensor>.width<k>``
 (width converters), ``<tensor>.fork`` and ``argmax`` (see
-``binaryvit.hw.estimate.resource_model.NetworkResources``).
+``binaryvit.hw.estimate.network_estimate.NetworkResources``).
 """
 from __future__ import annotations
 
