@@ -235,9 +235,19 @@ def _stream_width_section(sweep: StreamWidthSweep | str | None, classes: int | N
     return lines
 
 
+def measured_step_cycles(sim: dict) -> dict[str, float]:
+    """``sim.json``'s ``per_layer_cycles`` (step name -> measured cycles per image), numbers
+    only; empty when the simulation did not record them."""
+    recorded = sim.get("per_layer_cycles")
+    if not isinstance(recorded, dict):
+        return {}
+    return {name: value for name, value in recorded.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
 def _cycles_section(estimate: dict, sim: dict, folder: Path) -> list[str]:
     totals = sim.get("totals", {})
-    measured = sim.get("per_layer_cycles") or {}
+    measured = measured_step_cycles(sim)
     lines = ["## Cycles per image", ""] + _table(
         ["", "cycles per image"],
         [["estimated (cost model, bottleneck " + str(estimate.get("bottleneck")) + ")",
@@ -283,7 +293,7 @@ def _resources_section(estimate: dict, folder: Path) -> list[str]:
 
 
 def _per_step_section(estimate: dict, sim: dict) -> list[str]:
-    measured = sim.get("per_layer_cycles") or {}
+    measured = measured_step_cycles(sim)
     rows = [[layer["name"], layer["op"],
              " ".join(f"{k}={v}" for k, v in sorted((layer.get("fold") or {}).items())),
              layer["cycles_per_image"], layer.get("ideal_cycles_per_image", "—"),

@@ -43,7 +43,8 @@ def test_each_plot_is_a_readable_png_that_the_report_shows(tmp_path):
     out = tmp_path / "out"
     estimate = large_estimate()
     write(out / "reports" / "estimate.json", estimate)
-    measured = {"stem.norm": 4100, "stages.1.blocks.2.step39": 4000}
+    measured = {"stem.norm": 4100, "stages.1.blocks.2.step39": 4000,
+                "stages.3.blocks.5.step0": "n/a"}    # not a number: not a measurement
     write(out / "reports" / "sim.json", {
         "totals": {"images": 4, "mismatches": 0, "hw_top1": 0.75, "ref_top1": 0.75,
                    "cycles_per_image_measured": 4100.0},
