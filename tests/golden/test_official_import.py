@@ -10,9 +10,8 @@ import torch
 from binaryvit.golden.checkpoint import load_checkpoint
 from binaryvit.golden.official.importer import import_official, official_model
 from binaryvit.golden.official.key_map import alpha_raw_for_clip, official_key
-from tests.golden.official_files import (BINARY_CKPT, VIT_CONFIG, binary_state_dict,
-                                         float_state_dict, inputs_and_logits, save,
-                                         training_checkpoint)
+from official_files import (BINARY_CKPT, VIT_CONFIG, binary_state_dict, float_state_dict,
+                            inputs_and_logits, save, training_checkpoint)
 
 NORMALISED = dict(input_mean=(0.0, 0.0, 0.0), input_std=(1.0, 1.0, 1.0))
 RELATIVE_TOLERANCE = 1e-4
