@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from binaryvit.golden.config import CONFIGS
-from binaryvit.golden.config_file import config_json, resolve_config
-from binaryvit.golden.model import BinaryViT, count_parameters
+from binaryvit.golden.float_model.config import CONFIGS
+from binaryvit.golden.float_model.config_file import config_json, resolve_config
+from binaryvit.golden.float_model.network import BinaryViT, count_parameters
 
 NAME = "config"
 HELP = "print a named config (or check a JSON config) as JSON, to start your own"

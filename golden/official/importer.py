@@ -6,7 +6,7 @@
 from their ``ViTConfig`` JSON (``vit_config``; the paper's when none is given), refuses
 exact-zero signs (``sign_ties``), maps every parameter (``key_map``; a missing, extra or
 differently shaped one means the config does not match the checkpoint) and writes a
-binaryvit checkpoint (:func:`binaryvit.golden.checkpoint.save_checkpoint`), which then goes
+binaryvit checkpoint (:func:`binaryvit.golden.float_model.checkpoint.save_checkpoint`), which then goes
 through ``quantize`` / ``generate`` like a trained one. The output is written only when
 everything succeeded.
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from binaryvit.errors import CheckpointError, ConfigError
-from binaryvit.golden.checkpoint import save_checkpoint
-from binaryvit.golden.config import BinaryViTConfig
-from binaryvit.golden.model import BinaryViT, count_parameters
+from binaryvit.golden.float_model.checkpoint import save_checkpoint
+from binaryvit.golden.float_model.config import BinaryViTConfig
+from binaryvit.golden.float_model.network import BinaryViT, count_parameters
 from binaryvit.golden.official.checkpoint_file import OfficialFile, read_official_file
 from binaryvit.golden.official.flags import OfficialFlags, flags_from_args, flags_from_keys
 from binaryvit.golden.official.key_map import map_state_dict

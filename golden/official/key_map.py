@@ -40,8 +40,8 @@ import torch
 from torch import Tensor
 
 from binaryvit.errors import CheckpointError
-from binaryvit.golden.attention import ALPHA_EPS
-from binaryvit.golden.config import BinaryViTConfig
+from binaryvit.golden.float_model.attention import ALPHA_EPS
+from binaryvit.golden.float_model.config import BinaryViTConfig
 
 _RPRELU = {"shift_in": "move1", "slope": "prelu.weight", "shift_out": "move2"}
 _AFFINE = {"scale": "alpha", "bias": "move"}

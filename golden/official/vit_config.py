@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from binaryvit.errors import ConfigError
-from binaryvit.golden.config import BinaryViTConfig
+from binaryvit.golden.float_model.config import BinaryViTConfig
 from binaryvit.golden.official.flags import OfficialFlags
 
 STAGES = 4
