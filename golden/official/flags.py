@@ -85,11 +85,13 @@ def flags_from_keys(state_dict: dict[str, Tensor], source: str) -> OfficialFlags
     classifier = state_dict.get("classifier.weight")
     if classifier is None or classifier.dim() != 2:
         raise CheckpointError(f"{source}: unknown layout: no 2-D classifier.weight")
-    has_merge = "vit.encoder.patch_embed1.proj.weight" in state_dict
+    if "vit.encoder.patch_embed1.proj.weight" not in state_dict:
+        raise CheckpointError(f"{source}: unknown layout: no vit.encoder.patch_embed1, so not "
+                              f"the official {PYRAMID_MODEL_TYPE} (BinaryViT) model")
     return OfficialFlags(
-        model_type=PYRAMID_MODEL_TYPE if has_merge else "not extra-res-pyramid (no patch_embed1)",
+        model_type=PYRAMID_MODEL_TYPE,
         replace_ln_bn=f"{BLOCK0}layernorm_before.running_mean" in state_dict,
-        some_fp=has_merge and "vit.encoder.patch_embed1.rprelu.move1" not in state_dict,
+        some_fp="vit.encoder.patch_embed1.rprelu.move1" not in state_dict,
         weight_bits=bits, input_bits=bits,
         avg_res3=f"{BLOCK0}layerscale_w3.alpha" in state_dict,
         avg_res5=f"{BLOCK0}layerscale_w5.alpha" in state_dict,

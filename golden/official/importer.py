@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from binaryvit.errors import CheckpointError, ConfigError
+from binaryvit.errors import CheckpointError
 from binaryvit.golden.float_model.checkpoint import save_checkpoint
 from binaryvit.golden.float_model.config import BinaryViTConfig
 from binaryvit.golden.float_model.network import BinaryViT, count_parameters
@@ -54,12 +54,8 @@ def official_model(checkpoint: str | os.PathLike, vit_config: str | os.PathLike 
     flags.check_expressible(source)
     vit = read_vit_config(vit_config) if vit_config is not None else PAPER_VIT_CONFIG
     config_source = str(vit_config) if vit_config is not None else "the paper's config"
-    try:
-        config = build_config(vit, flags, name=name or f"official-{path.stem}",
-                              source=config_source, input_mean=input_mean, input_std=input_std)
-    except ConfigError as exc:
-        raise ConfigError(f"{config_source}: {exc}" if config_source not in str(exc)
-                          else str(exc)) from None
+    config = build_config(vit, flags, name=name or f"official-{path.stem}",
+                          source=config_source, input_mean=input_mean, input_std=input_std)
     if flags.binary:
         check_no_zero_signs(official.state_dict, source)
     model = BinaryViT(config)

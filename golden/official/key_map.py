@@ -51,7 +51,6 @@ _ATTENTION_UNITS = {"q": ("query", "moveq", "normq", "rpreluq"),
                     "sr": ("reduction", "mover", "norm_r", "rprelur")}
 _MERGE_NORMS = {"norm": "norm0", "conv_norm": "norm"}
 _MLP_UNITS = {"fc1": "intermediate", "fc2": "output"}
-CLIP_SUFFIX = "attention.attention.att_prob_clip"
 ALPHA_SUFFIX = "attention.prob_binarizer.alpha_raw"
 
 

@@ -82,9 +82,12 @@ def build_config(vit: dict[str, Any], flags: OfficialFlags, *, name: str, source
     if input_std is None:
         input_std = IMAGENET_STD_255 if channels == 3 else (1.0,) * channels
     pool_kernels = flags.pool_kernels
-    return BinaryViTConfig(
-        name=name, image_size=(IMAGE_SIZE, IMAGE_SIZE), in_channels=channels,
-        num_classes=flags.nb_classes, patch_size=PATCH_SIZE, **stages,
-        input_mean=tuple(input_mean), input_std=tuple(input_std), global_pool=True,
-        multi_pool=bool(pool_kernels), layer_scale=not flags.disable_layerscale,
-        pyramid=True, binary=flags.binary, pool_kernels=pool_kernels or (3, 5))
+    try:
+        return BinaryViTConfig(
+            name=name, image_size=(IMAGE_SIZE, IMAGE_SIZE), in_channels=channels,
+            num_classes=flags.nb_classes, patch_size=PATCH_SIZE, **stages,
+            input_mean=tuple(input_mean), input_std=tuple(input_std), global_pool=True,
+            multi_pool=bool(pool_kernels), layer_scale=not flags.disable_layerscale,
+            pyramid=True, binary=flags.binary, pool_kernels=pool_kernels or (3, 5))
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None

@@ -116,6 +116,10 @@ def test_unknown_layouts_are_refused(tmp_path, capsys):
                    "vit.embeddings.patch_embeddings.projection.weight")
     assert_refused(tmp_path, capsys, save({"model": {"a": 1}}, tmp_path / "m.pth"),
                    "unknown layout")
+    flat = {k: v for k, v in binary_state_dict().items()
+            if not k.startswith("vit.encoder.patch_embed")}      # their extra-res (no pyramid)
+    assert_refused(tmp_path, capsys, save(flat, tmp_path / "flat.pth"), "unknown layout",
+                   "no vit.encoder.patch_embed1", "extra-res-pyramid")
     ours = tmp_path / "ours.pt"
     assert main(["import", str(BINARY_CKPT), "--config", str(VIT_CONFIG), "-o", str(ours)]) == 0
     assert_refused(tmp_path, capsys, ours, "binaryvit checkpoint already")
