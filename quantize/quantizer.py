@@ -141,8 +141,8 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike,
     ckpt = load_checkpoint(checkpoint)
     model = ckpt.build_model()
     check_foldable(model)
-    dataset = load_dataset(data)
     config = ckpt.config
+    dataset = load_dataset(data, config.in_channels)
     check_dataset_fits(dataset, (config.in_channels, *config.image_size), config.name)
     images = dataset.train_images[:max(1, calibration_images)]
     torch.manual_seed(0)

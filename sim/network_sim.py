@@ -220,8 +220,10 @@ def _print_progress(done: int, total: int) -> None:
 
 
 def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, *,
-             stall_prob: float = 0.0, progress: bool = True) -> dict:
-    """The ``binaryvit sim`` stage: ``images`` test-split images through ``OUT/rtl``.
+             stall_prob: float = 0.0, progress: bool = True,
+             data: str | os.PathLike | None = None) -> dict:
+    """The ``binaryvit sim`` stage: ``images`` test-split images of ``data`` (a .npz or image
+    folder; None: the embedded digits) through ``OUT/rtl``.
 
     Writes ``OUT/reports/sim.json`` (per image: RTL and reference logits, match, classes,
     label, cycles; totals: mismatches, hardware and reference top-1, measured and
@@ -229,7 +231,7 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
     """
     from binaryvit.golden.intref.int_network import run_int_network
     from binaryvit.golden.intref.intmodel import load_intmodel
-    from binaryvit.golden.train.data import load_dataset
+    from binaryvit.golden.train.data import check_dataset_fits, load_dataset
 
     out = Path(out_dir)
     rtl = out / "rtl"
@@ -241,11 +243,13 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
     if isinstance(images, bool) or not isinstance(images, int) or images < 1:
         raise DataError(f"images must be a positive integer, got {images!r}")
     model = load_intmodel(out / "intmodel.npz")
-    data = load_dataset(None)
-    if images > len(data.test_images):
-        raise DataError(f"images={images}: the test split has only {len(data.test_images)}")
-    x = torch.as_tensor(data.test_images[:images]).to(torch.int64)
-    labels = [int(v) for v in data.test_labels[:images]]
+    config = model.config
+    dataset = load_dataset(data, config.in_channels)
+    check_dataset_fits(dataset, (config.in_channels, *config.image_size), config.name)
+    if images > len(dataset.test_images):
+        raise DataError(f"images={images}: the test split has only {len(dataset.test_images)}")
+    x = torch.as_tensor(dataset.test_images[:images]).to(torch.int64)
+    labels = [int(v) for v in dataset.test_labels[:images]]
     reference = run_int_network(model, x).logits
     verilog = (rtl / description["verilog"]).read_text()
     name = description["top"]

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     model = checkpoint.build_model()
     config = checkpoint.config
-    data = load_dataset(args.data)
+    data = load_dataset(args.data, config.in_channels)
     check_dataset_fits(data, (config.in_channels, *config.image_size), config.name)
     if data.num_classes > config.num_classes:
         raise DataError(f"{data.source} has {data.num_classes} classes, the checkpoint's "

@@ -1,6 +1,7 @@
 """Run the whole flow on one output folder: train → quantize → generate → sim (→ build).
 
-This is what `binaryvit` with no arguments runs. On the embedded digits it trains the float
+This is what `binaryvit` with no arguments runs. On the embedded digits (or --data, with
+--config or the named config of the data's size) it trains the float
 teacher and the binary student (or reuses OUT/model.pt when it exists, unless --retrain),
 quantizes it into OUT/intmodel.npz and ROM images, generates the accelerator's Verilog,
 simulates --images test images in Verilator and compares every logit with the integer
@@ -23,12 +24,11 @@ from pathlib import Path
 import torch
 
 from binaryvit.commands.build import build_out
+from binaryvit.commands.train import config_and_data
 from binaryvit.errors import ConfigError
 from binaryvit.flow_summary import accuracy_lines
 from binaryvit.golden.float_model.checkpoint import load_checkpoint, save_checkpoint
-from binaryvit.golden.float_model.config import get_config
 from binaryvit.golden.intref.int_network import int_predict
-from binaryvit.golden.train.data import load_dataset
 from binaryvit.golden.train.training import TrainSettings, distributed_context_from_env, train_binaryvit
 from binaryvit.hw.boards.definitions import BOARDS, get_board
 from binaryvit.hw.estimate.device_fit import estimate_lines
@@ -38,7 +38,7 @@ from binaryvit.quantize.quantizer import quantize_checkpoint
 from binaryvit.sim.network_sim import simulate
 
 NAME = "flow"
-HELP = "train, quantize, generate and simulate on the embedded digits (the default command)"
+HELP = "train, quantize, generate and simulate (default: tiny-digits on the embedded digits)"
 ORDER = 5
 
 
@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainSettings()
     parser.add_argument("-o", "--out", default="out", metavar="OUT",
                         help="output folder for every stage (default out/)")
+    parser.add_argument("--config", default=None, metavar="NAME|FILE.json",
+                        help="model config, named or a JSON file (default: the named config "
+                             "of the data's size; tiny-digits for the digits)")
+    parser.add_argument("--data", default=None, metavar="PATH",
+                        help=".npz file or image folder (default: the embedded digits)")
     parser.add_argument("--retrain", action="store_true",
                         help="train again even when OUT/model.pt exists")
     parser.add_argument("--epochs", type=int, default=defaults.epochs,
@@ -80,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if board is not None and args.target_cycles is not None:
         raise ConfigError("give --board or --target-cycles, not both: with a board the "
                           "flow picks the fastest folding that fits it")
-    data = load_dataset(None)
+    config, data = config_and_data(args.config, args.data)
 
     start = _stage("train")
     if checkpoint.exists() and not args.retrain:
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         settings = TrainSettings(epochs=args.epochs, teacher_epochs=args.teacher_epochs,
                                  progress=not args.no_progress)
-        result = train_binaryvit(get_config("tiny-digits"), data, settings,
+        result = train_binaryvit(config, data, settings,
                                  distributed_context_from_env())
         save_checkpoint(checkpoint, result.model, result.metrics)
         print(f"trained in {time.monotonic() - start:.0f} s; wrote {checkpoint}")
@@ -96,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
     _stage("quantize")
     formats = board_formats(board) if board is not None else QuantFormats()
-    quantized = quantize_checkpoint(checkpoint, out, formats=formats, force=True)
+    quantized = quantize_checkpoint(checkpoint, out, data=args.data, formats=formats,
+                                    force=True)
     test_images = torch.as_tensor(data.test_images).to(torch.int64)
     test_labels = torch.as_tensor(data.test_labels).to(torch.int64)
     int_top1 = float((int_predict(quantized.intmodel, test_images) == test_labels)
@@ -107,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
                         board=board)
 
     _stage(f"sim ({args.images} images, Verilator)")
-    sim_report = simulate(out, images=args.images, progress=not args.no_progress)
+    sim_report = simulate(out, images=args.images, progress=not args.no_progress,
+                          data=args.data)
     totals = sim_report["totals"]
 
     print()

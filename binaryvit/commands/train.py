@@ -3,7 +3,9 @@
 Without --data it trains on scikit-learn's bundled 8x8 digits (fixed stratified 80/20 split,
 random_state=0). --data takes a .npz holding `images` [N, H, W] or [N, C, H, W] and
 integer `labels` [N] (optionally `test_images` / `test_labels`), or a folder with one
-sub-folder of grayscale images per class. The checkpoint (weights, config, metrics,
+sub-folder of grayscale or RGB images per class, at the config's size. --config is a named
+config or your own JSON file (`binaryvit config NAME > my.json` to start one); without it
+the named config whose input size matches the data is used (tiny-digits for the digits). The checkpoint (weights, config, metrics,
 versions) is written atomically to --output. Under torchrun it trains data-parallel (DDP,
 gloo); rank 0 writes the checkpoint.
 """
@@ -17,7 +19,8 @@ import torch
 
 from binaryvit.errors import OutputPathError
 from binaryvit.golden.float_model.checkpoint import save_checkpoint
-from binaryvit.golden.float_model.config import CONFIGS, get_config
+from binaryvit.golden.float_model.config import CONFIGS
+from binaryvit.golden.float_model.config_file import named_config_for, resolve_config
 from binaryvit.golden.train.data import load_dataset
 from binaryvit.golden.train.training import TrainSettings, distributed_context_from_env, train_binaryvit
 
@@ -29,8 +32,9 @@ DEFAULT_OUTPUT = Path("out") / "model.pt"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = TrainSettings()
-    parser.add_argument("--config", default="tiny-digits",
-                        help=f"model config: {', '.join(sorted(CONFIGS))} (default tiny-digits)")
+    parser.add_argument("--config", default=None, metavar="NAME|FILE.json",
+                        help=f"model config: {', '.join(sorted(CONFIGS))} or a JSON file "
+                             f"(default: the named config of the data's size)")
     parser.add_argument("--data", default=None, metavar="PATH",
                         help=".npz file or image folder (default: the embedded digits)")
     parser.add_argument("-o", "--output", default=str(DEFAULT_OUTPUT), metavar="PATH",
@@ -66,10 +70,21 @@ def check_output_path(path: Path, force: bool) -> None:
         raise OutputPathError(f"cannot write {path}: {ancestor} is not a writable folder")
 
 
+def config_and_data(config_spec: str | None, data_path: str | None):
+    """The config (``config_spec`` resolved, else the named one of the data's size) and the
+    data set, read with the config's channel count when it is known."""
+    config = resolve_config(config_spec) if config_spec is not None else None
+    data = load_dataset(data_path, config.in_channels if config is not None else None)
+    if config is None:
+        config = named_config_for(data.image_shape, data.source)
+    return config, data
+
+
 def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     check_output_path(output, args.force)
-    config = get_config(args.config).replace(
+    config, data = config_and_data(args.config, args.data)
+    config = config.replace(
         global_pool=not args.no_global_pool, multi_pool=not args.no_multi_pool,
         layer_scale=not args.no_layer_scale, pyramid=not args.no_pyramid)
     settings = TrainSettings(epochs=args.epochs, teacher_epochs=args.teacher_epochs,
@@ -77,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
                              progress=not args.no_progress)
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
-    data = load_dataset(args.data)
     context = distributed_context_from_env()
     result = train_binaryvit(config, data, settings, context)
     if context.is_main:

@@ -1,6 +1,8 @@
 """The BinaryViT configuration: one dataclass that fixes every shape and every switch.
 
-Two named configs ship with the project (:data:`CONFIGS`):
+Named configs ship with the project (:data:`CONFIGS`); a user's own is a JSON file with
+the same fields (``binaryvit config NAME`` prints one to start from; see
+:mod:`binaryvit.golden.float_model.config_file`):
 
 ``binaryvit-s``
     The paper's ImageNet model (Le & Li, CVPR-W 2023): 224x224x3 input, patch 4, four
@@ -9,6 +11,11 @@ Two named configs ship with the project (:data:`CONFIGS`):
 ``tiny-digits``
     The same architecture sized for scikit-learn's 8x8x1 digits: patch 1, two stages of
     width 32/64, depths 2/2, heads 2/4 (head dimension 16), MLP 128/256, SR ratios 2/1.
+``tiny-28x28x1``
+    28x28 grayscale (MNIST-like): patch 2 (grid 14, then 7), otherwise as tiny-digits.
+``tiny-32x32x3``
+    32x32 RGB (CIFAR-like): patch 2, three stages of width 32/64/128 on grids 16/8/4,
+    depths 1/2/1, heads 2/4/8, MLP 4x, SR ratios 4/2/1.
 
 The four CNN-inspired elements of the paper are switches, so each can be ablated alone:
 ``global_pool`` (GAP instead of a class token), ``multi_pool`` (the 1x3/3x1/1x5/5x1
@@ -19,6 +26,7 @@ the float network of the same shape (the distillation teacher).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,10 +116,15 @@ class BinaryViTConfig:
     def __post_init__(self) -> None:
         for name in ("image_size", "embed_dims", "depths", "num_heads", "mlp_dims",
                      "sr_ratios", "input_mean", "input_std", "pool_kernels"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{name} must be a list, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
         self._validate()
 
     def _validate(self) -> None:
+        """Raise ConfigError naming the first field that cannot work, and its valid values."""
+        self._check_types()
         n = len(self.embed_dims)
         if n == 0:
             raise ConfigError("embed_dims must name at least one stage")
@@ -121,41 +134,80 @@ class BinaryViTConfig:
                                   f"embed_dims has {n}: one per stage")
         if len(self.image_size) != 2 or min(self.image_size) < 1:
             raise ConfigError(f"image_size must be (height, width) >= 1, got {self.image_size}")
-        if self.in_channels < 1 or self.num_classes < 2:
-            raise ConfigError(f"need in_channels >= 1 and num_classes >= 2, got "
-                              f"{self.in_channels} and {self.num_classes}")
-        if len(self.input_mean) != self.in_channels or len(self.input_std) != self.in_channels:
-            raise ConfigError(f"input_mean and input_std need {self.in_channels} entries "
-                              f"(one per input channel)")
+        if self.in_channels < 1:
+            raise ConfigError(f"in_channels must be >= 1 (1 grayscale, 3 RGB), got "
+                              f"{self.in_channels}")
+        if self.num_classes < 2:
+            raise ConfigError(f"num_classes must be >= 2, got {self.num_classes}")
+        for name in ("input_mean", "input_std"):
+            if len(getattr(self, name)) != self.in_channels:
+                raise ConfigError(f"{name} has {len(getattr(self, name))} entries; "
+                                  f"in_channels {self.in_channels} needs one per channel")
         if min(self.input_std) <= 0:
             raise ConfigError(f"input_std must be > 0, got {self.input_std}")
         if self.patch_size < 1 or any(s % self.patch_size for s in self.image_size):
-            raise ConfigError(f"patch_size {self.patch_size} must divide image_size "
-                              f"{self.image_size}")
+            raise ConfigError(f"patch_size {self.patch_size} does not divide image_size "
+                              f"{self.image_size}; valid: "
+                              f"{_divisors(math.gcd(*self.image_size))}")
         if any(k < 1 or k % 2 == 0 for k in self.pool_kernels):
             raise ConfigError(f"pool_kernels must be odd and >= 1, got {self.pool_kernels}")
-        if not self.global_pool and self.stages()[-1].sr_ratio != 1:
-            raise ConfigError("a class token (global_pool=False) needs sr_ratio 1 in the "
-                              "last stage: the token is not on the grid")
-        for i, stage in enumerate(self.stages()):
-            if min(stage.dim, stage.depth, stage.heads, stage.sr_ratio) < 1:
-                raise ConfigError(f"stage {i}: width, depth, heads and sr_ratio must be >= 1")
+        for name, low in (("depths", 1), ("num_heads", 1), ("sr_ratios", 1), ("embed_dims", 1),
+                          ("mlp_dims", 1)):
+            bad = [i for i, v in enumerate(getattr(self, name)) if v < low]
+            if bad:
+                raise ConfigError(f"{name}[{bad[0]}] must be >= {low}, got "
+                                  f"{getattr(self, name)[bad[0]]}")
+        stages = self.stages()
+        if not self.global_pool and stages[-1].sr_ratio != 1:
+            raise ConfigError("sr_ratios: a class token (global_pool=False) needs sr_ratio 1 "
+                              "in the last stage: the token is not on the grid")
+        field = (lambda name, i: f"{name}[{i}]") if self.pyramid else (lambda name, i: f"{name}[0]")
+        for i, stage in enumerate(stages):
+            if i + 1 < len(stages) and any(g % 2 for g in stage.grid):
+                raise ConfigError(f"image_size {self.image_size} / patch_size {self.patch_size}"
+                                  f" gives stage {i} the grid {stage.grid}, which must be even "
+                                  f"for the 2x2 patch merge that follows: image_size must be "
+                                  f"a multiple of {self.patch_size * 2 ** (len(stages) - 1)}")
+            if i > 0 and stage.dim != 2 * stages[i - 1].dim:
+                raise ConfigError(f"embed_dims[{i}] is {stage.dim}; patch merging doubles the "
+                                  f"width, so it must be {2 * stages[i - 1].dim}")
             if stage.dim % stage.heads:
-                raise ConfigError(f"stage {i}: width {stage.dim} not divisible by "
-                                  f"{stage.heads} heads")
+                raise ConfigError(f"{field('num_heads', i)} is {stage.heads}, which does not "
+                                  f"divide the width {stage.dim}; valid: "
+                                  f"{_divisors(stage.dim)}")
             if stage.mlp_dim % stage.dim:
-                raise ConfigError(f"stage {i}: mlp_dim {stage.mlp_dim} must be a multiple "
-                                  f"of the width {stage.dim}")
+                raise ConfigError(f"{field('mlp_dims', i)} is {stage.mlp_dim}, not a multiple of "
+                                  f"the width {stage.dim}; valid: {stage.dim}, "
+                                  f"{2 * stage.dim}, {4 * stage.dim}, ...")
             if any(g % stage.sr_ratio for g in stage.grid):
-                raise ConfigError(f"stage {i}: sr_ratio {stage.sr_ratio} must divide the "
-                                  f"grid {stage.grid}")
-            if i > 0 and (any(g < 1 for g in stage.grid)
-                          or stage.dim != 2 * self.stages()[i - 1].dim):
-                raise ConfigError(f"stage {i}: patch merging halves the grid and doubles the "
-                                  f"width; got width {stage.dim} on grid {stage.grid}")
-            if i + 1 < len(self.stages()) and any(g % 2 for g in stage.grid):
-                raise ConfigError(f"stage {i}: grid {stage.grid} must be even for the 2x2 "
-                                  f"patch merge that follows")
+                raise ConfigError(f"{field('sr_ratios', i)} is {stage.sr_ratio}, which does not "
+                                  f"divide stage {i}'s grid {stage.grid}; valid: "
+                                  f"{_divisors(math.gcd(*stage.grid))}")
+
+    def _check_types(self) -> None:
+        """Raise ConfigError naming a field whose value has the wrong type (a user's file)."""
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def is_number(v: Any) -> bool:
+            return (is_int(v) or isinstance(v, float)) and math.isfinite(v)
+
+        checks = {"name": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+                  "in_channels": (is_int, "an integer"), "num_classes": (is_int, "an integer"),
+                  "patch_size": (is_int, "an integer"),
+                  "layer_scale_init": (is_number, "a number"),
+                  "attention_alpha_init": (lambda v: v is None or (is_number(v) and v > 0),
+                                           "null or a number > 0")}
+        for name in ("global_pool", "multi_pool", "layer_scale", "pyramid", "binary"):
+            checks[name] = (lambda v: isinstance(v, bool), "true or false")
+        for name in ("image_size", "embed_dims", "depths", "num_heads", "mlp_dims",
+                     "sr_ratios", "pool_kernels"):
+            checks[name] = (lambda v: all(is_int(x) for x in v), "a list of integers")
+        for name in ("input_mean", "input_std"):
+            checks[name] = (lambda v: all(is_number(x) for x in v), "a list of numbers")
+        for name, (ok, what) in checks.items():
+            if not ok(getattr(self, name)):
+                raise ConfigError(f"{name} must be {what}, got {getattr(self, name)!r}")
 
     def stages(self) -> list[StageSpec]:
         """The stages the network builds.
@@ -207,6 +259,11 @@ class BinaryViTConfig:
             raise ConfigError(f"malformed config: {exc}") from None
 
 
+def _divisors(n: int) -> str:
+    """The divisors of ``n`` >= 1 as ``"1, 2, 4, 8"``."""
+    return ", ".join(str(d) for d in range(1, n + 1) if n % d == 0)
+
+
 # ImageNet statistics in raw 0..255 pixel units (the usual 0.485/0.456/0.406, 0.229/...).
 _IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 _IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
@@ -223,6 +280,19 @@ CONFIGS: dict[str, BinaryViTConfig] = {
         name="tiny-digits", image_size=(8, 8), in_channels=1, num_classes=10,
         patch_size=1, embed_dims=(32, 64), depths=(2, 2), num_heads=(2, 4),
         mlp_dims=(128, 256), sr_ratios=(2, 1), input_mean=(4.884,), input_std=(6.017,)),
+    # MNIST-sized grayscale (0..255 pixels): patch 2 gives a 14x14 grid, merged to 7x7.
+    # Mean and std are MNIST's; training replaces them with its own data's.
+    "tiny-28x28x1": BinaryViTConfig(
+        name="tiny-28x28x1", image_size=(28, 28), in_channels=1, num_classes=10,
+        patch_size=2, embed_dims=(32, 64), depths=(2, 2), num_heads=(2, 4),
+        mlp_dims=(128, 256), sr_ratios=(2, 1), input_mean=(33.32,), input_std=(78.57,)),
+    # CIFAR-sized RGB (0..255 pixels): patch 2, three stages on grids 16, 8 and 4.
+    # Mean and std are CIFAR-10's; training replaces them with its own data's.
+    "tiny-32x32x3": BinaryViTConfig(
+        name="tiny-32x32x3", image_size=(32, 32), in_channels=3, num_classes=10,
+        patch_size=2, embed_dims=(32, 64, 128), depths=(1, 2, 1), num_heads=(2, 4, 8),
+        mlp_dims=(128, 256, 512), sr_ratios=(4, 2, 1),
+        input_mean=(125.31, 122.95, 113.87), input_std=(62.99, 62.09, 66.70)),
 }
 
 

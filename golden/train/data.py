@@ -12,7 +12,9 @@ into train and test sets.
 Image folder
     One sub-folder per class (classes in sorted name order), each holding image files
     (``.png .jpg .jpeg .bmp .gif .pgm .tif .tiff``) of one common size; read as 8-bit
-    grayscale (raw values 0..255) and split 80/20 as above.
+    grayscale (1 channel) or RGB (3 channels), raw values 0..255, and split 80/20 as above.
+    The channel count is the model config's when the caller knows it, else RGB if any image
+    has colour (a mode other than grayscale), grayscale otherwise.
 """
 from __future__ import annotations
 
@@ -131,44 +133,71 @@ def load_npz_dataset(path: Path) -> ImageDataset:
     return _make_dataset(*stratified_split(images, labels), source=str(path))
 
 
-def load_image_folder_dataset(path: Path) -> ImageDataset:
-    """Grayscale images in one sub-folder per class (see the module docstring)."""
+GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+def _read_image(file: Path, channels: int) -> np.ndarray:
+    """``[C, H, W]`` float32 pixels 0..255, ``channels`` 1 (grayscale) or 3 (RGB)."""
     from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(file) as image:
+            pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"),
+                                dtype=np.float32)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise DataError(f"cannot read image {file}: {exc}") from None
+    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+def load_image_folder_dataset(path: Path, channels: int | None = None) -> ImageDataset:
+    """Grayscale or RGB images in one sub-folder per class (see the module docstring)."""
     classes = sorted(p for p in path.iterdir() if p.is_dir())
     if len(classes) < 2:
         raise DataError(f"{path}: an image folder needs one sub-folder per class, "
                         f"at least 2; found {len(classes)}")
-    images, labels = [], []
+    files, labels = [], []
     for index, folder in enumerate(classes):
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
+        found = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
             raise DataError(f"class folder {folder} holds no images "
                             f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        files += found
+        labels += [index] * len(found)
+    if channels is None:
+        from PIL import Image
+        colour = False
         for file in files:
             try:
                 with Image.open(file) as image:
-                    pixels = np.asarray(image.convert("L"), dtype=np.float32)
-            except (OSError, UnidentifiedImageError) as exc:
-                raise DataError(f"cannot read image {file}: {exc}") from None
-            if images and pixels.shape != images[0].shape:
-                raise DataError(f"image {file} is {pixels.shape[1]}x{pixels.shape[0]}, the "
-                                f"others are {images[0].shape[1]}x{images[0].shape[0]}")
-            images.append(pixels)
-            labels.append(index)
-    stacked = np.stack(images)[:, None]
-    return _make_dataset(*stratified_split(stacked, np.array(labels, dtype=np.int64)),
+                    colour = image.mode not in GRAYSCALE_MODES
+            except OSError:
+                break   # _read_image names the unreadable file below
+            if colour:
+                break
+        channels = 3 if colour else 1
+    if channels not in (1, 3):
+        raise DataError(f"{path}: an image folder gives 1 (grayscale) or 3 (RGB) channels; "
+                        f"the config needs {channels}")
+    images = []
+    for file in files:
+        pixels = _read_image(file, channels)
+        if images and pixels.shape != images[0].shape:
+            raise DataError(f"image {file} is {pixels.shape[2]}x{pixels.shape[1]}, the "
+                            f"others are {images[0].shape[2]}x{images[0].shape[1]}")
+        images.append(pixels)
+    return _make_dataset(*stratified_split(np.stack(images), np.array(labels, dtype=np.int64)),
                          source=str(path))
 
 
-def load_dataset(path: str | Path | None) -> ImageDataset:
-    """``None``: the embedded digits; a ``.npz`` file; or an image folder."""
+def load_dataset(path: str | Path | None, channels: int | None = None) -> ImageDataset:
+    """``None``: the embedded digits; a ``.npz`` file; or an image folder, read with
+    ``channels`` (1 or 3; None: detected) when the model's channel count is known."""
     if path is None:
         return load_digits_dataset()
     path = Path(path)
     if not path.exists():
         raise DataError(f"data set {path} not found")
     if path.is_dir():
-        return load_image_folder_dataset(path)
+        return load_image_folder_dataset(path, channels)
     if path.suffix.lower() == ".npz":
         return load_npz_dataset(path)
     raise DataError(f"data set {path} is neither a .npz file nor a folder of class folders")
@@ -181,4 +210,5 @@ def check_dataset_fits(dataset: ImageDataset, image_shape: tuple[int, int, int],
         c, h, w = image_shape
         got_c, got_h, got_w = dataset.image_shape
         raise DataError(f"{dataset.source}: images are {got_c} channel(s) of {got_h}x{got_w}, "
-                        f"config {config_name!r} needs {c} channel(s) of {h}x{w}")
+                        f"config {config_name!r} needs {c} channel(s) of {h}x{w} (a config "
+                        f"of your own: binaryvit config NAME > my.json, edit, --config my.json)")

@@ -70,7 +70,8 @@ def test_train_bad_options(tmp_path, capsys, argv_tail, words):
 def test_train_bad_data(tmp_path, capsys, images, labels, words):
     data = write_npz(tmp_path / "data.npz", images, labels)
     out = tmp_path / "out" / "model.pt"
-    code, err = run_cli(["train", "--data", data, "-o", str(out)], capsys)
+    code, err = run_cli(["train", "--config", "tiny-digits", "--data", data, "-o", str(out)],
+                        capsys)
     assert_one_line_error(code, err, "train", *words)
     assert not (tmp_path / "out").exists()
 
