@@ -1,0 +1,167 @@
+"""The engine's vector multiplier: ``saturate(round_shift(mul·x + bias, shift), out_width)``
+per lane, each lane's multiply-add in one iCE40 ``SB_MAC16``.
+
+This is ``binaryvit.golden.intref.affine`` (the affine and RPReLU steps of the integer
+program, and any other per-channel scale) with the constants and the shift as run-time
+operands, so one unit serves every layer. ``synth_ice40 -dsp`` packs a lane's input
+registers, 16×16 signed multiply, 32-bit post-adder and output register into one
+``SB_MAC16`` only if those registers have no reset (``ARCHITECTURE.md`` §6): here they are
+``reset_less`` and their clock enable becomes the DSP's hold inputs.
+"""
+from typing import Any
+
+import torch
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from binaryvit.errors import ConfigError, DataError
+from binaryvit.golden import intref
+from binaryvit.golden.intref.validation import as_int_tensor
+
+__all__ = ["VectorMultiply", "vector_multiply_input_layout"]
+
+OPERAND_WIDTH = 16     # SB_MAC16's A and B
+ACCUMULATOR_WIDTH = 32  # its post-adder and output register
+
+
+def _saturate_by_sign_bits(value: Value, width: int) -> Value:
+    """``value`` (signed) clamped to signed ``width`` bits: it fits exactly when its bits from
+    ``width − 1`` up are all equal, a wide AND/OR instead of two comparator carry chains."""
+    top = value[width - 1:]
+    fits = (top == 0) | (top == (1 << len(top)) - 1)
+    low, high = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    clamp = Mux(value[-1], Const(low, signed(width)), Const(high, signed(width)))
+    return Mux(fits, value[:width].as_signed(), clamp)
+
+
+def vector_multiply_input_layout(lanes: int, shift_width: int) -> data.StructLayout:
+    """One input word: ``x``, ``mul`` (signed 16-bit), ``bias`` (signed 32-bit) per lane, and
+    the word's ``shift``."""
+    return data.StructLayout({
+        "x": data.ArrayLayout(signed(OPERAND_WIDTH), lanes),
+        "mul": data.ArrayLayout(signed(OPERAND_WIDTH), lanes),
+        "bias": data.ArrayLayout(signed(ACCUMULATOR_WIDTH), lanes),
+        "shift": unsigned(shift_width),
+    })
+
+
+class VectorMultiply(wiring.Component):
+    """``lanes`` signed multiply-add-round-shift-saturate lanes on a stream.
+
+    Each lane computes ``saturate(round_shift(mul·x + bias, shift), out_width)`` exactly as
+    ``intref.affine`` (round half up: add ``2^(shift−1)``, arithmetic shift right; clamp to
+    the signed ``out_width`` range).
+
+    Parameters
+    ----------
+    lanes : int
+        Lanes (one ``SB_MAC16`` each; the UP5K has 8).
+    out_width : int
+        Signed output width, 2…32.
+    max_shift : int
+        Largest shift the ``shift`` field can carry (0…63, default 31); sets its width.
+
+    Members
+    -------
+    i : In(stream.Signature(vector_multiply_input_layout(lanes, shift_width)))
+        ``x`` and ``mul`` signed 16-bit, ``bias`` signed 32-bit, per lane; ``shift``
+        unsigned. ``mul·x + bias`` must fit in signed 32 bits (the DSP's accumulator):
+        any ``bias`` with ``|bias| < 2^30`` does, whatever ``x`` and ``mul``.
+    o : Out(stream.Signature(data.ArrayLayout(signed(out_width), lanes)))
+
+    Timing: ``latency`` = 3 cycles (DSP input registers; DSP multiply-add into its output
+    register; shift, round and saturate in logic into the output register); one word per
+    cycle. A global stall (``i.ready = ~o.valid | o.ready``) holds every stage while the
+    output waits.
+
+    Rounding without an adder in front of the DSP: for ``s ≥ 1``,
+    ``(v + 2^(s−1)) >> s == ((v·2 >> s) + 1) >> 1``, and for ``s = 0`` the right side is
+    ``v``; so the logic after the DSP shifts ``2v`` by ``s``, adds one and halves.
+    """
+
+    latency = 3
+
+    def __init__(self, *, lanes: int = 1, out_width: int = 16, max_shift: int = 31):
+        for name, value, low, high in (("lanes", lanes, 1, 8), ("out_width", out_width, 2, 32),
+                                       ("max_shift", max_shift, 0, 63)):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
+        self.lanes = lanes
+        self.out_width = out_width
+        self.max_shift = max_shift
+        self.shift_width = max(max_shift.bit_length(), 1)
+        self.input_layout = vector_multiply_input_layout(lanes, self.shift_width)
+        self.output_layout = data.ArrayLayout(signed(out_width), lanes)
+        super().__init__({
+            "i": In(stream.Signature(self.input_layout)),
+            "o": Out(stream.Signature(self.output_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+
+        valid_in = Signal()
+        valid_dsp = Signal()
+        shift_in = Signal(self.shift_width, reset_less=True)
+        shift_dsp = Signal(self.shift_width, reset_less=True)
+        with m.If(advance):
+            m.d.sync += [
+                valid_in.eq(self.i.valid),
+                valid_dsp.eq(valid_in),
+                self.o.valid.eq(valid_dsp),
+                shift_in.eq(self.i.payload.shift),
+                shift_dsp.eq(shift_in),
+            ]
+
+        for lane in range(self.lanes):
+            # No reset on anything the DSP absorbs, or Yosys leaves the multiplier in LUTs.
+            x = Signal(signed(OPERAND_WIDTH), name=f"lane{lane}_x", reset_less=True)
+            mul = Signal(signed(OPERAND_WIDTH), name=f"lane{lane}_mul", reset_less=True)
+            bias = Signal(signed(ACCUMULATOR_WIDTH), name=f"lane{lane}_bias", reset_less=True)
+            accumulator = Signal(signed(ACCUMULATOR_WIDTH), name=f"lane{lane}_acc", reset_less=True)
+            doubled = Signal(signed(ACCUMULATOR_WIDTH + 1), name=f"lane{lane}_doubled_shifted")
+            rounded = Signal(signed(ACCUMULATOR_WIDTH + 1), name=f"lane{lane}_rounded")
+            result = Signal(signed(self.out_width), name=f"lane{lane}_result", reset_less=True)
+            m.d.comb += [
+                doubled.eq((accumulator * 2) >> shift_dsp),
+                rounded.eq((doubled + 1) >> 1),
+            ]
+            with m.If(advance):
+                m.d.sync += [
+                    x.eq(self.i.payload.x[lane]),
+                    mul.eq(self.i.payload.mul[lane]),
+                    bias.eq(self.i.payload.bias[lane]),
+                    accumulator.eq(x * mul + bias),
+                    result.eq(_saturate_by_sign_bits(rounded, self.out_width)),
+                ]
+            m.d.comb += self.o.payload[lane].eq(result)
+        return m
+
+    def model(self, x: Any, mul: Any, bias: Any, shift: int) -> torch.Tensor:
+        """Bit-exact output for ``x``, ``mul``, ``bias`` of one shape (``[..., lanes]`` or any)
+        and one ``shift``: ``intref.affine`` with each element its own channel.
+
+        Raises ``DataError`` for an operand outside its width or a ``mul·x + bias`` that
+        does not fit the DSP's 32-bit accumulator (the hardware would wrap).
+        """
+        tx, tm, tb = (as_int_tensor(v, n) for v, n in
+                      ((x, "x"), (mul, "mul"), (bias, "bias")))
+        if not tx.shape == tm.shape == tb.shape:
+            raise DataError(f"x, mul, bias: expected one shape, got {tuple(tx.shape)}, "
+                            f"{tuple(tm.shape)}, {tuple(tb.shape)}")
+        if not 0 <= shift <= self.max_shift:
+            raise DataError(f"shift: expected 0 to {self.max_shift}, got {shift}")
+        for tensor, name, width in ((tx, "x", OPERAND_WIDTH), (tm, "mul", OPERAND_WIDTH),
+                                    (tb, "bias", ACCUMULATOR_WIDTH)):
+            low, high = intref.signed_range(width)
+            if tensor.numel() and (tensor.min() < low or tensor.max() > high):
+                raise DataError(f"{name}: outside the signed {width}-bit range")
+        low, high = intref.signed_range(ACCUMULATOR_WIDTH)
+        total = tm * tx + tb
+        if total.numel() and (total.min() < low or total.max() > high):
+            raise DataError("mul·x + bias: outside the DSP's signed 32-bit accumulator")
+        flat = intref.affine(tx.reshape(-1), tm.reshape(-1), tb.reshape(-1), shift, self.out_width)
+        return flat.reshape(tx.shape)
