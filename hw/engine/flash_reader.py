@@ -148,8 +148,8 @@ class FlashReader(wiring.Component):
                     m.next = "SEND"
                 stop_here()
             with m.State("RECEIVE"):
-                # a new byte starts only once the previous one has been taken
-                can_rise = (bits_left != 8) | ~self.o.valid
+                # a new byte starts only once the previous one is being (or has been) taken
+                can_rise = (bits_left != 8) | ~self.o.valid | self.o.ready
                 with m.If((timer == 0) & (sck | can_rise)):
                     m.d.sync += [sck.eq(~sck), timer.eq(half)]
                     with m.If(~sck):         # rising edge: sample the flash's bit
