@@ -1,0 +1,125 @@
+# amaranth: UnusedElaboratable=no
+import random
+
+import pytest
+import torch
+from amaranth.sim import Simulator
+from ice40_synthesis import ice40_cells
+
+from binaryvit.errors import ConfigError, DataError
+from binaryvit.hw.engine.vector_multiply import VectorMultiply
+from binaryvit.sim.amaranth_streams import int_to_payload, simulate_streams
+
+EXTREMES = [-32768, -32767, -1, 0, 1, 32767]
+
+
+def words_for(unit: VectorMultiply, rng: random.Random, count: int):
+    """Random words and corner words: ±32768 extremes, rounding ties, every shift."""
+    words = []
+    for index in range(count):
+        x, mul, bias = [], [], []
+        for _ in range(unit.lanes):
+            if index % 3 == 0:
+                x.append(rng.choice(EXTREMES))
+                mul.append(rng.choice(EXTREMES))
+                bias.append(rng.choice([0, 1, -1, (1 << 30) - 1, -(1 << 30), rng.randrange(-9, 10)]))
+            else:
+                x.append(rng.randrange(-32768, 32768))
+                mul.append(rng.randrange(-32768, 32768))
+                bias.append(rng.randrange(-(1 << 30), 1 << 30))
+        shift = index % (unit.max_shift + 1) if index < 2 * (unit.max_shift + 1) \
+            else rng.randrange(unit.max_shift + 1)
+        words.append({"x": x, "mul": mul, "bias": bias, "shift": shift})
+    return words
+
+
+@pytest.mark.parametrize("lanes, out_width, seed", [(2, 16, 0), (1, 12, 1), (3, 24, 2)])
+def test_matches_the_model_with_bubbles_and_back_pressure(lanes, out_width, seed):
+    unit = VectorMultiply(lanes=lanes, out_width=out_width)
+    words = words_for(unit, random.Random(seed), 400)
+    run = simulate_streams(unit, {"i": words}, {"o": len(words)}, bubble_prob=0.3,
+                           stall_prob=0.4, seed=seed)
+    got = [int_to_payload(unit.output_layout, w) for w in run.outputs["o"]]
+    expected = [unit.model(w["x"], w["mul"], w["bias"], w["shift"]).tolist() for w in words]
+    assert got == expected
+    saturated = sum(abs(v) == (1 << (out_width - 1)) - (v > 0) for row in got for v in row)
+    assert saturated > 10          # the corner words reach both clamps
+
+
+@pytest.mark.parametrize("x, mul, bias, shift, expected", [
+    (-32768, -32768, 0, 0, 32767),            # 2^30 saturates
+    (-32768, -32768, 0, 15, 32767),           # 32768 still one over
+    (-32768, -32768, 0, 16, 16384),
+    (-32768, 32767, 0, 15, -32767),           # -32767.0 exactly
+    (-32768, 32767, -(1 << 30), 0, -32768),   # the most negative accumulator
+    (5, 1, 0, 1, 3),                          # 2.5 rounds half up
+    (-5, 1, 0, 1, -2),                        # -2.5 rounds towards +inf
+    (3, 7, 100, 3, 15),                       # (21 + 100) / 8 = 15.125
+    (1000, 1000, 0, 31, 0),
+    (-32768, 32767, (1 << 30) - 1, 31, 0),    # (2^15 - 1) / 2^31 rounds to 0
+])
+def test_hand_computed_values(x, mul, bias, shift, expected):
+    unit = VectorMultiply(lanes=1)
+    run = simulate_streams(unit, {"i": [{"x": [x], "mul": [mul], "bias": [bias], "shift": shift}]},
+                           {"o": 1}, bubble_prob=0, stall_prob=0)
+    assert int_to_payload(unit.output_layout, run.outputs["o"][0]) == [expected]
+    assert unit.model([x], [mul], [bias], shift).tolist() == [expected]
+
+
+def test_latency_is_three_cycles_and_one_word_per_cycle():
+    unit = VectorMultiply(lanes=1)
+    seen = []
+
+    async def bench(ctx):
+        ctx.set(unit.o.ready, 1)
+        for cycle in range(12):
+            word = {"x": [cycle], "mul": [2], "bias": [0], "shift": 0} if cycle < 5 else None
+            ctx.set(unit.i.valid, word is not None)
+            if word is not None:
+                ctx.set(unit.i.payload, unit.input_layout.const(word))
+            await ctx.tick()
+            if ctx.get(unit.o.valid):
+                seen.append((cycle, int_to_payload(unit.output_layout,
+                                                   ctx.get(unit.o.payload.as_value()))))
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    # the word presented before tick 0 is out after tick 2: valid in the 3rd cycle after it
+    assert seen == [(c + unit.latency - 1, [2 * c]) for c in range(5)]
+
+
+def test_model_refuses_an_accumulator_that_would_wrap():
+    unit = VectorMultiply()
+    with pytest.raises(DataError, match="32-bit accumulator"):
+        unit.model([-32768], [-32768], [(1 << 31) - 1], 0)
+    with pytest.raises(DataError, match="x: outside"):
+        unit.model([32768], [1], [0], 0)
+    with pytest.raises(DataError, match="shift"):
+        unit.model([1], [1], [0], 32)
+
+
+def test_model_is_intref_affine():
+    x = torch.tensor([[100, -7], [32767, -32768]])
+    mul = torch.tensor([[3, 5], [2, 2]])
+    bias = torch.tensor([[4, 0], [0, 0]])
+    assert VectorMultiply(lanes=2, out_width=16).model(x, mul, bias, 2).tolist() == [[76, -9], [16384, -16384]]
+
+
+@pytest.mark.parametrize("kwargs", [dict(lanes=0), dict(lanes=9), dict(out_width=33), dict(max_shift=64)])
+def test_bad_parameters_are_refused(kwargs):
+    with pytest.raises(ConfigError):
+        VectorMultiply(**kwargs)
+
+
+def test_each_lane_is_one_sb_mac16_and_no_lut_multiplier(tmp_path):
+    cells = ice40_cells(VectorMultiply(lanes=2), "vector_multiply", tmp_path, "-dsp")
+    assert cells.get("SB_MAC16") == 2
+    # A 16x16 multiplier in logic needs hundreds of carry cells; what is left per lane is
+    # the +1 of the rounding (33 bits) and nothing else with a carry chain.
+    assert cells.get("SB_CARRY", 0) <= 2 * 34
+    assert cells.get("SB_LUT4", 0) <= 2 * 260
+    # the DSP absorbed x, mul, bias and the accumulator registers (2 × 96 flip-flops)
+    flops = sum(n for cell, n in cells.items() if cell.startswith("SB_DFF"))
+    assert flops <= 2 * (16 + 5) + 10
