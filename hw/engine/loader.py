@@ -127,6 +127,10 @@ class ParameterLoader(wiring.Component):
         crc_byte = Signal(8)
         crc_bits = Signal(range(9))
         error_code = Signal(3)
+        remaining = Signal(17)                         # payload words still to write
+        stop_reader = Signal()                         # registered: keeps the stop off the
+        m.d.comb += reader.stop.eq(stop_reader)        # header/counter paths' timing
+        m.d.sync += stop_reader.eq(0)
 
         # The CRC, one bit per cycle, most significant bit first (as the bits came off SPI).
         with m.If(crc_bits != 0):
@@ -142,8 +146,7 @@ class ParameterLoader(wiring.Component):
             m.d.sync += [crc_byte.eq(value), crc_bits.eq(8)]
 
         def fail(code: LoaderError):
-            m.d.sync += error_code.eq(code)
-            m.d.comb += reader.stop.eq(1)
+            m.d.sync += [error_code.eq(code), stop_reader.eq(1)]
             m.next = "ERROR"
 
         m.d.sync += self.write_enable.eq(0)
@@ -180,9 +183,10 @@ class ParameterLoader(wiring.Component):
                 with m.If(length > self.capacity_words):
                     fail(LoaderError.TOO_LONG)
                 with m.Elif(length == 0):
-                    m.d.comb += reader.stop.eq(1)
+                    m.d.sync += stop_reader.eq(1)
                     m.next = "CHECK"
                 with m.Else():
+                    m.d.sync += remaining.eq(length)
                     m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
                 m.d.comb += reader.o.ready.eq(crc_bits == 0)
@@ -197,9 +201,10 @@ class ParameterLoader(wiring.Component):
                             self.write_data.eq(Cat(low_byte, byte)),
                             self.write_enable.eq(1),
                             self.words_written.eq(self.words_written + 1),
+                            remaining.eq(remaining - 1),
                         ]
-                        with m.If(self.words_written + 1 == length):
-                            m.d.comb += reader.stop.eq(1)
+                        with m.If(remaining == 1):
+                            m.d.sync += stop_reader.eq(1)
                             m.next = "CHECK"
             with m.State("CHECK"):
                 with m.If(crc_bits == 0):

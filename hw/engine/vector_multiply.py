@@ -25,14 +25,24 @@ OPERAND_WIDTH = 16     # SB_MAC16's A and B
 ACCUMULATOR_WIDTH = 32  # its post-adder and output register
 
 
-def _saturate_by_sign_bits(value: Value, width: int) -> Value:
-    """``value`` (signed) clamped to signed ``width`` bits: it fits exactly when its bits from
-    ``width − 1`` up are all equal, a wide AND/OR instead of two comparator carry chains."""
-    top = value[width - 1:]
+def _round_and_saturate(doubled: Value, width: int) -> Value:
+    """``saturate((doubled >> 1) + doubled[0], width)`` with a ``width``-bit increment only.
+
+    With ``q = doubled >> 1`` and ``r = doubled[0]``: when ``q`` fits in ``width`` bits (its
+    bits from ``width − 1`` up all equal), the result is ``q + r`` unless ``q`` is already the
+    largest value and ``r`` is 1; when it does not fit, ``q + r`` does not either (a ``q``
+    below the range is at most one under it, and the low clamp is the answer then too), so
+    the result is the clamp on ``q``'s sign. No carry chain is longer than ``width``.
+    """
+    q = doubled[1:]
+    r = doubled[0]
+    top = q[width - 1:]
     fits = (top == 0) | (top == (1 << len(top)) - 1)
     low, high = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    clamp = Mux(value[-1], Const(low, signed(width)), Const(high, signed(width)))
-    return Mux(fits, value[:width].as_signed(), clamp)
+    clamp = Mux(q[-1], Const(low, signed(width)), Const(high, signed(width)))
+    at_high = q[:width] == (1 << (width - 1)) - 1
+    incremented = (q[:width].as_signed() + r)[:width].as_signed()
+    return Mux(fits & ~(at_high & r), incremented, clamp)
 
 
 def vector_multiply_input_layout(lanes: int, shift_width: int) -> data.StructLayout:
@@ -70,17 +80,20 @@ class VectorMultiply(wiring.Component):
         any ``bias`` with ``|bias| < 2^30`` does, whatever ``x`` and ``mul``.
     o : Out(stream.Signature(data.ArrayLayout(signed(out_width), lanes)))
 
-    Timing: ``latency`` = 3 cycles (DSP input registers; DSP multiply-add into its output
-    register; shift, round and saturate in logic into the output register); one word per
-    cycle. A global stall (``i.ready = ~o.valid | o.ready``) holds every stage while the
+    Timing: ``latency`` = 4 cycles (DSP input registers; DSP multiply-add into its output
+    register; the variable shift in logic; round and saturate into the output register);
+    one word per cycle. A global stall (``i.ready = ~o.valid | o.ready``) holds every stage while the
     output waits.
 
     Rounding without an adder in front of the DSP: for ``s ≥ 1``,
     ``(v + 2^(s−1)) >> s == ((v·2 >> s) + 1) >> 1``, and for ``s = 0`` the right side is
-    ``v``; so the logic after the DSP shifts ``2v`` by ``s``, adds one and halves.
+    ``v``; so the logic after the DSP shifts ``2v`` by ``s`` (one stage), then halves and adds
+    the bit shifted out (the next), with the saturation decided from the high bits so no
+    carry chain is longer than ``out_width`` (``_round_and_saturate``). Each stage is
+    about 5 logic levels on the iCE40 (see ``docs/engine-hardware.md`` for Fmax).
     """
 
-    latency = 3
+    latency = 4
 
     def __init__(self, *, lanes: int = 1, out_width: int = 16, max_shift: int = 31):
         for name, value, low, high in (("lanes", lanes, 1, 8), ("out_width", out_width, 2, 32),
@@ -105,13 +118,15 @@ class VectorMultiply(wiring.Component):
 
         valid_in = Signal()
         valid_dsp = Signal()
+        valid_shifted = Signal()
         shift_in = Signal(self.shift_width, reset_less=True)
         shift_dsp = Signal(self.shift_width, reset_less=True)
         with m.If(advance):
             m.d.sync += [
                 valid_in.eq(self.i.valid),
                 valid_dsp.eq(valid_in),
-                self.o.valid.eq(valid_dsp),
+                valid_shifted.eq(valid_dsp),
+                self.o.valid.eq(valid_shifted),
                 shift_in.eq(self.i.payload.shift),
                 shift_dsp.eq(shift_in),
             ]
@@ -122,20 +137,17 @@ class VectorMultiply(wiring.Component):
             mul = Signal(signed(OPERAND_WIDTH), name=f"lane{lane}_mul", reset_less=True)
             bias = Signal(signed(ACCUMULATOR_WIDTH), name=f"lane{lane}_bias", reset_less=True)
             accumulator = Signal(signed(ACCUMULATOR_WIDTH), name=f"lane{lane}_acc", reset_less=True)
-            doubled = Signal(signed(ACCUMULATOR_WIDTH + 1), name=f"lane{lane}_doubled_shifted")
-            rounded = Signal(signed(ACCUMULATOR_WIDTH + 1), name=f"lane{lane}_rounded")
+            doubled = Signal(signed(ACCUMULATOR_WIDTH + 1), name=f"lane{lane}_doubled_shifted",
+                             reset_less=True)
             result = Signal(signed(self.out_width), name=f"lane{lane}_result", reset_less=True)
-            m.d.comb += [
-                doubled.eq((accumulator * 2) >> shift_dsp),
-                rounded.eq((doubled + 1) >> 1),
-            ]
             with m.If(advance):
                 m.d.sync += [
                     x.eq(self.i.payload.x[lane]),
                     mul.eq(self.i.payload.mul[lane]),
                     bias.eq(self.i.payload.bias[lane]),
                     accumulator.eq(x * mul + bias),
-                    result.eq(_saturate_by_sign_bits(rounded, self.out_width)),
+                    doubled.eq((accumulator * 2) >> shift_dsp),
+                    result.eq(_round_and_saturate(doubled, self.out_width)),
                 ]
             m.d.comb += self.o.payload[lane].eq(result)
         return m
