@@ -84,7 +84,7 @@ def random_words(seed: int, count: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 1 << 16, count)
 
 
-@pytest.mark.parametrize("seed, words, half_period", [(0, 700, 1), (1, 257, 2)])
+@pytest.mark.parametrize("seed, words, half_period", [(0, 600, 1), (1, 257, 2)])
 def test_a_real_image_lands_in_the_spram_word_for_word(seed, words, half_period):
     payload = random_words(seed, words)
     image = ParameterImage(DESIGN, payload).to_bytes()
@@ -127,25 +127,25 @@ def test_another_format_version_is_refused():
 
 
 def test_a_corrupted_payload_fails_the_checksum_and_is_never_done():
-    image = bytearray(ParameterImage(DESIGN, random_words(4, 400)).to_bytes())
-    image[20 + 333] ^= 0x04
+    image = bytearray(ParameterImage(DESIGN, random_words(4, 160)).to_bytes())
+    image[20 + 133] ^= 0x04
     result = load(bytes(image))
     assert (result.done, result.error, result.error_code) == (0, 1, LoaderError.BAD_CHECKSUM)
-    assert result.words_written == 400
+    assert result.words_written == 160
 
 
 def test_a_truncated_image_fails_the_checksum():
     """Only part of the payload was flashed; the rest of the flash is erased (0xFF)."""
-    image = ParameterImage(DESIGN, random_words(5, 300)).to_bytes()
-    result = load(image[:20 + 2 * 200])
+    image = ParameterImage(DESIGN, random_words(5, 120)).to_bytes()
+    result = load(image[:20 + 2 * 80])
     assert (result.done, result.error, result.error_code) == (0, 1, LoaderError.BAD_CHECKSUM)
 
 
 def test_a_corrupted_length_is_caught_by_the_checksum():
-    image = bytearray(ParameterImage(DESIGN, random_words(6, 300)).to_bytes())
-    image[12] = 299 & 0xFF     # one word shorter
+    image = bytearray(ParameterImage(DESIGN, random_words(6, 120)).to_bytes())
+    image[12] = 119            # one word shorter
     result = load(bytes(image))
-    assert (result.error, result.error_code, result.words_written) == (1, LoaderError.BAD_CHECKSUM, 299)
+    assert (result.error, result.error_code, result.words_written) == (1, LoaderError.BAD_CHECKSUM, 119)
 
 
 def test_a_payload_longer_than_the_bank_is_refused_before_any_write():
