@@ -6,15 +6,13 @@ header against the constants this bitstream was built with, writes the payload i
 SPRAM bank word by word and checks the CRC at the end. The engine starts only on ``done``;
 on ``error`` it never starts, so a mismatched or damaged image is never used.
 """
-import enum
-
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError
 from binaryvit.hw.engine.flash_reader import SPI_FLASH_SIGNATURE, FlashReader
-from binaryvit.hw.engine.parameter_image import CRC_POLYNOMIAL, FORMAT_VERSION, HEADER_BYTES, MAGIC
+from binaryvit.hw.engine.loader_receiver import LoaderError, ParameterImageReceiver
 
 __all__ = ["ParameterLoader", "LoaderError", "DEFAULT_FLASH_OFFSET"]
 
@@ -22,24 +20,10 @@ DEFAULT_FLASH_OFFSET = 0x10_0000
 """1 MiB: past the iCE40UP5K's 104,090-byte bitstream, on a 64 KiB erase-block boundary."""
 
 
-class LoaderError(enum.IntEnum):
-    """The loader's ``error_code`` (0 while no error)."""
-
-    NONE = 0
-    BAD_MAGIC = 1          # not a parameter image (erased flash reads 0xFF)
-    BAD_VERSION = 2        # another format version, or a reserved field not 0
-    DESIGN_MISMATCH = 3    # an image for another bitstream
-    TOO_LONG = 4           # more payload words than the SPRAM bank holds
-    BAD_CHECKSUM = 5       # corrupted or truncated image
-
-
-def _header_constant(design_id: int) -> list[int]:
-    """Bytes 0..11 of the header this bitstream accepts: magic, version, reserved, design id."""
-    return [*MAGIC, *FORMAT_VERSION.to_bytes(2, "little"), 0, 0, *design_id.to_bytes(4, "little")]
-
-
 class ParameterLoader(wiring.Component):
-    """Load a parameter image from SPI flash into a word-addressed memory (the SPRAM bank).
+    """Load a parameter image from SPI flash into a word-addressed memory (the SPRAM bank):
+    a :class:`~binaryvit.hw.engine.flash_reader.FlashReader` feeding a
+    :class:`~binaryvit.hw.engine.loader_receiver.ParameterImageReceiver`.
 
     Parameters
     ----------
@@ -51,7 +35,7 @@ class ParameterLoader(wiring.Component):
     flash_offset : int
         Byte address of the image in the flash (default 1 MiB).
     half_period, wake_cycles : int
-        Passed to :class:`~binaryvit.hw.engine.flash_reader.FlashReader`.
+        Passed to the ``FlashReader``.
 
     Members
     -------
@@ -71,11 +55,8 @@ class ParameterLoader(wiring.Component):
     spi : Out(SPI_FLASH_SIGNATURE)
         To the flash pins.
 
-    Checks, in the order the bytes arrive: magic, version and reserved field, design id
-    (each the moment its byte differs, before any payload word is written), payload length
-    ≤ ``capacity_words``, then CRC-32/MPEG-2 over header bytes 0..15 and the payload. The
-    payload words are written as they arrive, so after ``BAD_CHECKSUM`` the memory holds the
-    damaged words: ``done`` low is what keeps the engine from using them.
+    The checks and error codes are the receiver's. The flash read stops one cycle after
+    the last byte the receiver needs (or the first it refuses).
 
     Timing: the CRC advances one bit per cycle, 8 cycles per byte, in the 16·``half_period``
     cycles the flash takes to send the next byte; so the load takes about
@@ -86,18 +67,14 @@ class ParameterLoader(wiring.Component):
     def __init__(self, *, design_id: int, capacity_words: int = 65536,
                  flash_offset: int = DEFAULT_FLASH_OFFSET, half_period: int = 1,
                  wake_cycles: int = 120):
-        if isinstance(design_id, bool) or not isinstance(design_id, int) or not 0 <= design_id < 1 << 32:
-            raise ConfigError(f"design_id: expected an unsigned 32-bit integer, got {design_id!r}")
-        if isinstance(capacity_words, bool) or not isinstance(capacity_words, int) \
-                or not 1 <= capacity_words <= 65536:
-            raise ConfigError(f"capacity_words: expected 1 to 65536, got {capacity_words!r}")
         if isinstance(flash_offset, bool) or not isinstance(flash_offset, int) \
                 or not 0 <= flash_offset < 1 << 24:
             raise ConfigError(f"flash_offset: expected a 24-bit byte address, got {flash_offset!r}")
+        self.receiver = ParameterImageReceiver(design_id=design_id, capacity_words=capacity_words)
+        self.reader = FlashReader(half_period=half_period, wake_cycles=wake_cycles)
         self.design_id = design_id
         self.capacity_words = capacity_words
         self.flash_offset = flash_offset
-        self.reader = FlashReader(half_period=half_period, wake_cycles=wake_cycles)
         super().__init__({
             "start": In(1),
             "busy": Out(1),
@@ -114,107 +91,22 @@ class ParameterLoader(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.reader = reader = self.reader
+        m.submodules.receiver = receiver = self.receiver
         wiring.connect(m, wiring.flipped(self.spi), reader.spi)
-
-        byte = reader.o.payload
-        index = Signal(range(HEADER_BYTES + 1))        # header byte being read
-        expected = Array(Const(b, 8) for b in _header_constant(self.design_id))
-        length = Signal(32)
-        stored_crc = Signal(32)
-        low_byte = Signal(8)
-        high_half = Signal()                           # next payload byte is a word's high byte
-        crc = Signal(32)
-        crc_byte = Signal(8)
-        crc_bits = Signal(range(9))
-        error_code = Signal(3)
-        remaining = Signal(17)                         # payload words still to write
-        stop_reader = Signal()                         # registered: keeps the stop off the
-        m.d.comb += reader.stop.eq(stop_reader)        # header/counter paths' timing
-        m.d.sync += stop_reader.eq(0)
-
-        # The CRC, one bit per cycle, most significant bit first (as the bits came off SPI).
-        with m.If(crc_bits != 0):
-            feedback = crc[31] ^ crc_byte[7]
-            m.d.sync += [
-                crc.eq((crc << 1) ^ Mux(feedback, CRC_POLYNOMIAL, 0)),
-                crc_byte.eq(crc_byte << 1),
-                crc_bits.eq(crc_bits - 1),
-            ]
-        take = reader.o.valid & reader.o.ready
-
-        def checksum(value):
-            m.d.sync += [crc_byte.eq(value), crc_bits.eq(8)]
-
-        def fail(code: LoaderError):
-            m.d.sync += [error_code.eq(code), stop_reader.eq(1)]
-            m.next = "ERROR"
-
-        m.d.sync += self.write_enable.eq(0)
-        m.d.comb += self.error_code.eq(error_code)
-
-        with m.FSM() as fsm:
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.comb += [reader.start.eq(1), reader.address.eq(self.flash_offset)]
-                    m.d.sync += [index.eq(0), crc.eq(0xFFFF_FFFF), high_half.eq(0),
-                                 self.words_written.eq(0)]
-                    m.next = "HEADER"
-            with m.State("HEADER"):
-                m.d.comb += reader.o.ready.eq(crc_bits == 0)
-                with m.If(take):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index < 16):
-                        checksum(byte)
-                    with m.If(index < 12):
-                        with m.If(byte != expected[index]):
-                            with m.If(index < 4):
-                                fail(LoaderError.BAD_MAGIC)
-                            with m.Elif(index < 8):
-                                fail(LoaderError.BAD_VERSION)
-                            with m.Else():
-                                fail(LoaderError.DESIGN_MISMATCH)
-                    with m.Elif(index < 16):
-                        m.d.sync += length.eq(Cat(length[8:], byte))
-                    with m.Else():
-                        m.d.sync += stored_crc.eq(Cat(stored_crc[8:], byte))
-                        with m.If(index == HEADER_BYTES - 1):
-                            m.next = "LENGTH"
-            with m.State("LENGTH"):
-                with m.If(length > self.capacity_words):
-                    fail(LoaderError.TOO_LONG)
-                with m.Elif(length == 0):
-                    m.d.sync += stop_reader.eq(1)
-                    m.next = "CHECK"
-                with m.Else():
-                    m.d.sync += remaining.eq(length)
-                    m.next = "PAYLOAD"
-            with m.State("PAYLOAD"):
-                m.d.comb += reader.o.ready.eq(crc_bits == 0)
-                with m.If(take):
-                    checksum(byte)
-                    m.d.sync += high_half.eq(~high_half)
-                    with m.If(~high_half):
-                        m.d.sync += low_byte.eq(byte)
-                    with m.Else():
-                        m.d.sync += [
-                            self.write_addr.eq(self.words_written[:16]),
-                            self.write_data.eq(Cat(low_byte, byte)),
-                            self.write_enable.eq(1),
-                            self.words_written.eq(self.words_written + 1),
-                            remaining.eq(remaining - 1),
-                        ]
-                        with m.If(remaining == 1):
-                            m.d.sync += stop_reader.eq(1)
-                            m.next = "CHECK"
-            with m.State("CHECK"):
-                with m.If(crc_bits == 0):
-                    with m.If(crc == stored_crc):
-                        m.next = "DONE"
-                    with m.Else():
-                        fail(LoaderError.BAD_CHECKSUM)
-            with m.State("DONE"):
-                m.d.comb += self.done.eq(1)
-            with m.State("ERROR"):
-                m.d.comb += self.error.eq(1)
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") & ~self.done & ~self.error)
+        wiring.connect(m, reader.o, receiver.i)
+        idle = ~receiver.busy & ~receiver.done & ~receiver.error
+        m.d.comb += [
+            receiver.start.eq(self.start),
+            reader.start.eq(self.start & idle),
+            reader.address.eq(self.flash_offset),
+            reader.stop.eq(receiver.stop),
+            self.busy.eq(receiver.busy),
+            self.done.eq(receiver.done),
+            self.error.eq(receiver.error),
+            self.error_code.eq(receiver.error_code),
+            self.words_written.eq(receiver.words_written),
+            self.write_addr.eq(receiver.write_addr),
+            self.write_data.eq(receiver.write_data),
+            self.write_enable.eq(receiver.write_enable),
+        ]
         return m

@@ -8,7 +8,9 @@ from ice40_synthesis import ice40_cells
 
 from binaryvit.errors import ConfigError, DataError
 from binaryvit.hw.engine.vector_multiply import VectorMultiply
+from binaryvit.hw.verilog import to_verilog
 from binaryvit.sim.amaranth_streams import int_to_payload, simulate_streams
+from binaryvit.sim.lint import lint_verilog
 
 EXTREMES = [-32768, -32767, -1, 0, 1, 32767]
 
@@ -125,3 +127,7 @@ def test_each_lane_is_one_sb_mac16_and_no_lut_multiplier(tmp_path):
     # the shifted value (33) and the result (16) per lane, the shifts and the valid bits
     flops = sum(n for cell, n in cells.items() if cell.startswith("SB_DFF"))
     assert flops <= 2 * (33 + 16) + 3 * 5 + 4
+
+
+def test_verilog_lints_clean():
+    assert lint_verilog(to_verilog(VectorMultiply(lanes=2), "vector_multiply"), "vector_multiply") == []
