@@ -118,7 +118,7 @@ def yosys_table(folder: Path) -> None:
     blocks = [
         ("SPRAMBank (4 × SB_SPRAM256KA)", SPRAMBank(banks=4, implementation="primitive")),
         ("FlashReader", FlashReader()),
-        ("ParameterLoader (incl. FlashReader)", ParameterLoader(design_id=DESIGN)),
+        ("ParameterLoader (FlashReader + receiver)", ParameterLoader(design_id=DESIGN)),
         ("BootLoadedSPRAM (loader + bank + port mux)",
          BootLoadedSPRAM(design_id=DESIGN, implementation="primitive")),
         ("VectorMultiply, 1 lane", VectorMultiply(lanes=1)),
