@@ -39,9 +39,12 @@ class FlashReader(wiring.Component):
     Parameters
     ----------
     half_period : int
-        System clock cycles per half period of ``sck`` (≥ 1): ``sck`` runs at
-        ``f_sys / (2·half_period)``. READ (0x03) is specified up to 50 MHz on the W25Q
-        family, so 1 is fine at the iCE40's clock rates.
+        System clock cycles per half period of ``sck`` (≥ 1, default 2): ``sck`` runs at
+        ``f_sys / (2·half_period)``. ``cipo`` is sampled one system clock after the falling
+        edge that makes the flash change it, so that clock period must cover the pad delays
+        both ways plus the flash's output delay (t_V ≤ 6 ns on the W25Q128JV), roughly 15–20 ns
+        on the iCE40 (estimated, not measured on a board): too close at 40 MHz with 1,
+        comfortable with 2 (10 MHz ``sck``).
     wake_cycles : int
         System clock cycles with chip select high after 0xAB (the W25Q128JV needs
         t_RES1 = 3 µs: 120 cycles at 40 MHz).
@@ -57,9 +60,9 @@ class FlashReader(wiring.Component):
     busy : Out(1)
         High from ``start`` until ``stop``.
     o : Out(stream.Signature(8))
-        The bytes from ``address`` on, in order. A byte stays valid until taken; the
-        next byte is shifted in meanwhile, and ``sck`` pauses (low) before the byte after
-        it while this one waits, so back-pressure never loses data.
+        The bytes from ``address`` on, in order. A byte stays valid until taken, and
+        ``sck`` pauses (low) before the next byte while it waits, so back-pressure never
+        loses data (the flash holds its output while the clock stands).
     spi : Out(SPI_FLASH_SIGNATURE)
         ``sck``, ``cs`` (active high), ``copi`` (to the flash), ``cipo`` (from it,
         sampled on the system clock edge that raises ``sck``).
@@ -75,7 +78,7 @@ class FlashReader(wiring.Component):
     o: Out(stream.Signature(8))
     spi: Out(SPI_FLASH_SIGNATURE)
 
-    def __init__(self, *, half_period: int = 1, wake_cycles: int = 120):
+    def __init__(self, *, half_period: int = 2, wake_cycles: int = 120):
         for name, value, low in (("half_period", half_period, 1), ("wake_cycles", wake_cycles, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"{name}: expected an integer >= {low}, got {value!r}")

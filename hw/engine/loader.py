@@ -60,12 +60,12 @@ class ParameterLoader(wiring.Component):
 
     Timing: the CRC advances one bit per cycle, 8 cycles per byte, in the 16·``half_period``
     cycles the flash takes to send the next byte; so the load takes about
-    ``16·half_period·(26 + 2·words) + wake_cycles`` cycles (at 40 MHz and ``half_period``
-    1, about 53 ms for the whole 128 KiB).
+    ``16·half_period·(26 + 2·words) + wake_cycles`` cycles (at 40 MHz and the default
+    ``half_period`` 2, about 105 ms for the whole 128 KiB).
     """
 
     def __init__(self, *, design_id: int, capacity_words: int = 65536,
-                 flash_offset: int = DEFAULT_FLASH_OFFSET, half_period: int = 1,
+                 flash_offset: int = DEFAULT_FLASH_OFFSET, half_period: int = 2,
                  wake_cycles: int = 120):
         if isinstance(flash_offset, bool) or not isinstance(flash_offset, int) \
                 or not 0 <= flash_offset < 1 << 24:

@@ -39,7 +39,7 @@ class BootLoadedSPRAM(wiring.Component):
     """
 
     def __init__(self, *, design_id: int, banks: int = 4, implementation: str = "auto",
-                 flash_offset: int = DEFAULT_FLASH_OFFSET, half_period: int = 1,
+                 flash_offset: int = DEFAULT_FLASH_OFFSET, half_period: int = 2,
                  wake_cycles: int = 120):
         self.bank = SPRAMBank(banks=banks, implementation=implementation)
         self.loader = ParameterLoader(design_id=design_id, capacity_words=banks * SPRAM_DEPTH,
