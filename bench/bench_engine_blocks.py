@@ -10,7 +10,8 @@ Two tables:
   - *loader + SPRAM bank*: ``BootLoadedSPRAM`` (4 SPRAMs) on the board's SPI flash pins;
     after ``done`` a counter reads and writes the whole bank, the data folded onto an LED.
   - *vector multiplier*: ``VectorMultiply(lanes=2)`` fed by xorshift32 generators, random
-    back-pressure, output folded onto an LED.
+    back-pressure, output folded onto an LED; and the same with 18-bit ``x`` and a 36-bit
+    accumulator (the engine's UP5K configuration, two ``SB_MAC16`` a lane).
 
 Run: ``python bench/bench_engine_blocks.py [--seeds 3]`` (about 2 minutes on 2 cores).
 """
@@ -37,6 +38,11 @@ from binaryvit.hw.engine.vector_multiply import VectorMultiply
 from binaryvit.hw.verilog import to_verilog
 
 TARGET_MHZ = 40.0
+
+
+def wide_vector_multiply(lanes: int) -> VectorMultiply:
+    """The engine's UP5K vector lane: 18-bit window sums, 36-bit accumulator."""
+    return VectorMultiply(lanes=lanes, x_width=18, accumulator_width=36, max_shift=35)
 DESIGN = design_id(b"bench_engine_blocks")
 
 
@@ -87,9 +93,12 @@ class LoaderBenchTop(Elaboratable):
 class VectorMultiplyBenchTop(Elaboratable):
     """VectorMultiply(lanes=2) fed from xorshift32 generators, random ready, folded to an LED."""
 
+    def __init__(self, **widths):
+        self.widths = widths
+
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.submodules.unit = unit = VectorMultiply(lanes=2)
+        m.submodules.unit = unit = VectorMultiply(lanes=2, **self.widths)
         bits = Cat(*(xorshift32(m, seed, f"prng{k}") for k, seed in
                      enumerate([0x1234_5678, 0x9E37_79B9, 0xDEAD_BEEF, 0x0BAD_F00D, 0x7F4A_7C15])))
         layout = unit.input_layout
@@ -123,6 +132,7 @@ def yosys_table(folder: Path) -> None:
          BootLoadedSPRAM(design_id=DESIGN, implementation="primitive")),
         ("VectorMultiply, 1 lane", VectorMultiply(lanes=1)),
         ("VectorMultiply, 2 lanes", VectorMultiply(lanes=2)),
+        ("VectorMultiply, 1 lane, x 18-bit, acc 36-bit", wide_vector_multiply(lanes=1)),
     ]
     print("Yosys synth_ice40 -dsp, each block alone")
     print(f"{'block':46} {'LUT4':>5} {'CARRY':>5} {'FF':>4} {'EBR':>4} {'SPRAM':>5} {'DSP':>4}")
@@ -138,9 +148,12 @@ def nextpnr_table(folder: Path, seeds: int) -> None:
     board = get_board("icebreaker")
     print(f"\nnextpnr-ice40 on the iCEBreaker (UP5K-SG48), {seeds} seeds; target Fmax ≥ {TARGET_MHZ:.0f} MHz")
     print(f"{'top':28} {'LC':>11} {'EBR':>4} {'SPRAM':>5} {'DSP':>4} {'Fmax MHz (range)':>22} {'target':>7}")
-    for label, top in (("loader + SPRAM bank", LoaderBenchTop()),
-                       ("vector multiplier, 2 lanes", VectorMultiplyBenchTop())):
-        build = folder / label.split()[0]
+    for index, (label, top) in enumerate((
+            ("loader + SPRAM bank", LoaderBenchTop()),
+            ("vector multiplier, 2 lanes", VectorMultiplyBenchTop()),
+            ("vector mult., 2 lanes 18/36", VectorMultiplyBenchTop(x_width=18, accumulator_width=36,
+                                                                  max_shift=35)))):
+        build = folder / f"top{index}"
         first = build_board(top, board, build, seed=1, synth_opts="-dsp")
         results = [first] + [place_and_route(build, board, seed) for seed in range(2, seeds + 1)]
         fmax = sorted(max(f["achieved"] for f in r.fmax_mhz.values()) for r in results)

@@ -21,8 +21,8 @@ from binaryvit.golden.intref.validation import as_int_tensor
 
 __all__ = ["VectorMultiply", "vector_multiply_input_layout"]
 
-OPERAND_WIDTH = 16     # SB_MAC16's A and B
-ACCUMULATOR_WIDTH = 32  # its post-adder and output register
+MUL_WIDTH = 16          # SB_MAC16's A and B
+DSP_ACCUMULATOR = 32    # its post-adder and output register
 
 
 def _round_and_saturate(doubled: Value, width: int) -> Value:
@@ -45,13 +45,14 @@ def _round_and_saturate(doubled: Value, width: int) -> Value:
     return Mux(fits & ~(at_high & r), incremented, clamp)
 
 
-def vector_multiply_input_layout(lanes: int, shift_width: int) -> data.StructLayout:
-    """One input word: ``x``, ``mul`` (signed 16-bit), ``bias`` (signed 32-bit) per lane, and
-    the word's ``shift``."""
+def vector_multiply_input_layout(lanes: int, shift_width: int, x_width: int = 16,
+                                 accumulator_width: int = DSP_ACCUMULATOR) -> data.StructLayout:
+    """One input word: ``x`` (signed ``x_width``), ``mul`` (signed 16-bit), ``bias`` (signed
+    ``accumulator_width``) per lane, and the word's ``shift``."""
     return data.StructLayout({
-        "x": data.ArrayLayout(signed(OPERAND_WIDTH), lanes),
-        "mul": data.ArrayLayout(signed(OPERAND_WIDTH), lanes),
-        "bias": data.ArrayLayout(signed(ACCUMULATOR_WIDTH), lanes),
+        "x": data.ArrayLayout(signed(x_width), lanes),
+        "mul": data.ArrayLayout(signed(MUL_WIDTH), lanes),
+        "bias": data.ArrayLayout(signed(accumulator_width), lanes),
         "shift": unsigned(shift_width),
     })
 
@@ -66,18 +67,26 @@ class VectorMultiply(wiring.Component):
     Parameters
     ----------
     lanes : int
-        Lanes (one ``SB_MAC16`` each; the UP5K has 8).
+        Lanes (the UP5K has 8 ``SB_MAC16``).
     out_width : int
         Signed output width, 2…32.
     max_shift : int
         Largest shift the ``shift`` field can carry (0…63, default 31); sets its width.
+    x_width : int
+        Signed width of ``x``, 2…18 (default 16). Up to 16 a lane is one ``SB_MAC16``; 17
+        and 18 (the engine's pool-branch window sums) take two, Yosys splitting the
+        multiply (``mul2dsp``) and adding the halves and the bias in logic.
+    accumulator_width : int
+        Signed width of ``bias`` and of ``mul·x + bias``, 32…48 (default 32, the DSP's own
+        adder; the engine's UP5K configuration uses 36).
 
     Members
     -------
-    i : In(stream.Signature(vector_multiply_input_layout(lanes, shift_width)))
-        ``x`` and ``mul`` signed 16-bit, ``bias`` signed 32-bit, per lane; ``shift``
-        unsigned. ``mul·x + bias`` must fit in signed 32 bits (the DSP's accumulator):
-        any ``bias`` with ``|bias| < 2^30`` does, whatever ``x`` and ``mul``.
+    i : In(stream.Signature(vector_multiply_input_layout(lanes, shift_width, x_width, accumulator_width)))
+        ``x`` signed ``x_width``, ``mul`` signed 16-bit, ``bias`` signed
+        ``accumulator_width``, per lane; ``shift`` unsigned. ``mul·x + bias`` must fit the
+        accumulator (``model()`` refuses what would wrap); with the defaults any
+        ``|bias| < 2^30`` does, whatever ``x`` and ``mul``.
     o : Out(stream.Signature(data.ArrayLayout(signed(out_width), lanes)))
 
     Timing: ``latency`` = 4 cycles (DSP input registers; DSP multiply-add into its output
@@ -95,16 +104,21 @@ class VectorMultiply(wiring.Component):
 
     latency = 4
 
-    def __init__(self, *, lanes: int = 1, out_width: int = 16, max_shift: int = 31):
+    def __init__(self, *, lanes: int = 1, out_width: int = 16, max_shift: int = 31,
+                 x_width: int = 16, accumulator_width: int = DSP_ACCUMULATOR):
         for name, value, low, high in (("lanes", lanes, 1, 8), ("out_width", out_width, 2, 32),
-                                       ("max_shift", max_shift, 0, 63)):
+                                       ("max_shift", max_shift, 0, 63), ("x_width", x_width, 2, 18),
+                                       ("accumulator_width", accumulator_width, 32, 48)):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ConfigError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
         self.lanes = lanes
         self.out_width = out_width
         self.max_shift = max_shift
+        self.x_width = x_width
+        self.accumulator_width = accumulator_width
         self.shift_width = max(max_shift.bit_length(), 1)
-        self.input_layout = vector_multiply_input_layout(lanes, self.shift_width)
+        self.input_layout = vector_multiply_input_layout(lanes, self.shift_width, x_width,
+                                                         accumulator_width)
         self.output_layout = data.ArrayLayout(signed(out_width), lanes)
         super().__init__({
             "i": In(stream.Signature(self.input_layout)),
@@ -133,11 +147,12 @@ class VectorMultiply(wiring.Component):
 
         for lane in range(self.lanes):
             # No reset on anything the DSP absorbs, or Yosys leaves the multiplier in LUTs.
-            x = Signal(signed(OPERAND_WIDTH), name=f"lane{lane}_x", reset_less=True)
-            mul = Signal(signed(OPERAND_WIDTH), name=f"lane{lane}_mul", reset_less=True)
-            bias = Signal(signed(ACCUMULATOR_WIDTH), name=f"lane{lane}_bias", reset_less=True)
-            accumulator = Signal(signed(ACCUMULATOR_WIDTH), name=f"lane{lane}_acc", reset_less=True)
-            doubled = Signal(signed(ACCUMULATOR_WIDTH + 1), name=f"lane{lane}_doubled_shifted",
+            width = self.accumulator_width
+            x = Signal(signed(self.x_width), name=f"lane{lane}_x", reset_less=True)
+            mul = Signal(signed(MUL_WIDTH), name=f"lane{lane}_mul", reset_less=True)
+            bias = Signal(signed(width), name=f"lane{lane}_bias", reset_less=True)
+            accumulator = Signal(signed(width), name=f"lane{lane}_acc", reset_less=True)
+            doubled = Signal(signed(width + 1), name=f"lane{lane}_doubled_shifted",
                              reset_less=True)
             result = Signal(signed(self.out_width), name=f"lane{lane}_result", reset_less=True)
             with m.If(advance):
@@ -157,7 +172,7 @@ class VectorMultiply(wiring.Component):
         and one ``shift``: ``intref.affine`` with each element its own channel.
 
         Raises ``DataError`` for an operand outside its width or a ``mul·x + bias`` that
-        does not fit the DSP's 32-bit accumulator (the hardware would wrap).
+        does not fit the accumulator (the hardware would wrap).
         """
         tx, tm, tb = (as_int_tensor(v, n) for v, n in
                       ((x, "x"), (mul, "mul"), (bias, "bias")))
@@ -166,14 +181,14 @@ class VectorMultiply(wiring.Component):
                             f"{tuple(tm.shape)}, {tuple(tb.shape)}")
         if not 0 <= shift <= self.max_shift:
             raise DataError(f"shift: expected 0 to {self.max_shift}, got {shift}")
-        for tensor, name, width in ((tx, "x", OPERAND_WIDTH), (tm, "mul", OPERAND_WIDTH),
-                                    (tb, "bias", ACCUMULATOR_WIDTH)):
+        for tensor, name, width in ((tx, "x", self.x_width), (tm, "mul", MUL_WIDTH),
+                                    (tb, "bias", self.accumulator_width)):
             low, high = intref.signed_range(width)
             if tensor.numel() and (tensor.min() < low or tensor.max() > high):
                 raise DataError(f"{name}: outside the signed {width}-bit range")
-        low, high = intref.signed_range(ACCUMULATOR_WIDTH)
+        low, high = intref.signed_range(self.accumulator_width)
         total = tm * tx + tb
         if total.numel() and (total.min() < low or total.max() > high):
-            raise DataError("mul·x + bias: outside the DSP's signed 32-bit accumulator")
+            raise DataError(f"mul·x + bias: outside the signed {self.accumulator_width}-bit accumulator")
         flat = intref.affine(tx.reshape(-1), tm.reshape(-1), tb.reshape(-1), shift, self.out_width)
         return flat.reshape(tx.shape)

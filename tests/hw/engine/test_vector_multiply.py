@@ -12,7 +12,9 @@ from binaryvit.hw.verilog import to_verilog
 from binaryvit.sim.amaranth_streams import int_to_payload, simulate_streams
 from binaryvit.sim.lint import lint_verilog
 
-EXTREMES = [-32768, -32767, -1, 0, 1, 32767]
+def extremes(width: int) -> list[int]:
+    low, high = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return [low, low + 1, -1, 0, 1, high]
 
 
 def words_for(unit: VectorMultiply, rng: random.Random, count: int):
@@ -21,23 +23,30 @@ def words_for(unit: VectorMultiply, rng: random.Random, count: int):
     for index in range(count):
         x, mul, bias = [], [], []
         for _ in range(unit.lanes):
+            # |mul·x| < 2^(x_width + 14): any bias within the rest of the accumulator is safe
+            bias_limit = (1 << (unit.accumulator_width - 1)) - (1 << (unit.x_width + 14))
             if index % 3 == 0:
-                x.append(rng.choice(EXTREMES))
-                mul.append(rng.choice(EXTREMES))
-                bias.append(rng.choice([0, 1, -1, (1 << 30) - 1, -(1 << 30), rng.randrange(-9, 10)]))
+                x.append(rng.choice(extremes(unit.x_width)))
+                mul.append(rng.choice(extremes(16)))
+                bias.append(rng.choice([0, 1, -1, bias_limit - 1, -bias_limit, rng.randrange(-9, 10)]))
             else:
-                x.append(rng.randrange(-32768, 32768))
+                x.append(rng.randrange(-(1 << (unit.x_width - 1)), 1 << (unit.x_width - 1)))
                 mul.append(rng.randrange(-32768, 32768))
-                bias.append(rng.randrange(-(1 << 30), 1 << 30))
+                bias.append(rng.randrange(-bias_limit, bias_limit))
         shift = index % (unit.max_shift + 1) if index < 2 * (unit.max_shift + 1) \
             else rng.randrange(unit.max_shift + 1)
         words.append({"x": x, "mul": mul, "bias": bias, "shift": shift})
     return words
 
 
-@pytest.mark.parametrize("lanes, out_width, seed", [(2, 16, 0), (1, 12, 1), (3, 24, 2)])
-def test_matches_the_model_with_bubbles_and_back_pressure(lanes, out_width, seed):
-    unit = VectorMultiply(lanes=lanes, out_width=out_width)
+@pytest.mark.parametrize("lanes, out_width, x_width, accumulator_width, seed", [
+    (2, 16, 16, 32, 0), (1, 12, 16, 32, 1), (3, 24, 16, 32, 2),
+    (2, 16, 18, 36, 3),          # the engine's UP5K configuration: 18-bit window sums
+])
+def test_matches_the_model_with_bubbles_and_back_pressure(lanes, out_width, x_width,
+                                                         accumulator_width, seed):
+    unit = VectorMultiply(lanes=lanes, out_width=out_width, x_width=x_width,
+                          accumulator_width=accumulator_width, max_shift=accumulator_width - 1)
     words = words_for(unit, random.Random(seed), 400)
     run = simulate_streams(unit, {"i": words}, {"o": len(words)}, bubble_prob=0.3,
                            stall_prob=0.4, seed=seed)
@@ -94,8 +103,10 @@ def test_latency_is_three_cycles_and_one_word_per_cycle():
 
 def test_model_refuses_an_accumulator_that_would_wrap():
     unit = VectorMultiply()
-    with pytest.raises(DataError, match="32-bit accumulator"):
+    with pytest.raises(DataError, match="signed 32-bit accumulator"):
         unit.model([-32768], [-32768], [(1 << 31) - 1], 0)
+    with pytest.raises(DataError, match="36-bit accumulator"):
+        VectorMultiply(x_width=18, accumulator_width=36).model([-131072], [-32768], [(1 << 35) - 1], 0)
     with pytest.raises(DataError, match="x: outside"):
         unit.model([32768], [1], [0], 0)
     with pytest.raises(DataError, match="shift"):
@@ -109,7 +120,8 @@ def test_model_is_intref_affine():
     assert VectorMultiply(lanes=2, out_width=16).model(x, mul, bias, 2).tolist() == [[76, -9], [16384, -16384]]
 
 
-@pytest.mark.parametrize("kwargs", [dict(lanes=0), dict(lanes=9), dict(out_width=33), dict(max_shift=64)])
+@pytest.mark.parametrize("kwargs", [dict(lanes=0), dict(lanes=9), dict(out_width=33), dict(max_shift=64),
+                                    dict(x_width=19), dict(accumulator_width=31)])
 def test_bad_parameters_are_refused(kwargs):
     with pytest.raises(ConfigError):
         VectorMultiply(**kwargs)
@@ -131,3 +143,10 @@ def test_each_lane_is_one_sb_mac16_and_no_lut_multiplier(tmp_path):
 
 def test_verilog_lints_clean():
     assert lint_verilog(to_verilog(VectorMultiply(lanes=2), "vector_multiply"), "vector_multiply") == []
+
+
+def test_an_18_bit_x_takes_two_sb_mac16_a_lane(tmp_path):
+    cells = ice40_cells(VectorMultiply(lanes=1, x_width=18, accumulator_width=36, max_shift=35),
+                        "vector_multiply_wide", tmp_path, "-dsp")
+    assert cells.get("SB_MAC16") == 2
+    assert cells.get("SB_LUT4", 0) <= 320      # one lane of 16 bits is 212: no LUT multiplier
