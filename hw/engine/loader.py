@@ -30,8 +30,8 @@ class ParameterLoader(wiring.Component):
     design_id : int
         The 32-bit id the image's header must carry (``parameter_image.design_id``).
     capacity_words : int
-        Words the memory holds (1 to 65,536; 65,536 for the UP5K's four SPRAMs). A longer
-        payload is refused before anything is written.
+        Words the memory holds (1 to 65,536; 65,536 for the UP5K's four SPRAMs). A segment
+        reaching past it is refused before any of its words is written.
     flash_offset : int
         Byte address of the image in the flash (default 1 MiB).
     half_period, wake_cycles : int
@@ -46,10 +46,10 @@ class ParameterLoader(wiring.Component):
     error_code : Out(3)
         A :class:`LoaderError`; valid while ``error``.
     words_written : Out(17)
-        Payload words written so far.
+        Segment data words written so far.
     write_addr : Out(16), write_data : Out(16), write_enable : Out(1)
         Memory write port: word ``write_data`` goes to ``write_addr`` in each cycle with
-        ``write_enable`` (one cycle per word, addresses 0, 1, 2, … in order; connect to
+        ``write_enable`` (one cycle per word, each segment's to consecutive addresses; connect to
         :class:`~binaryvit.hw.engine.spram.SPRAMBank` as ``enable = write = write_enable``,
         ``write_mask = 0b1111``).
     spi : Out(SPI_FLASH_SIGNATURE)
@@ -60,7 +60,7 @@ class ParameterLoader(wiring.Component):
 
     Timing: the CRC advances one bit per cycle, 8 cycles per byte, in the 16·``half_period``
     cycles the flash takes to send the next byte; so the load takes about
-    ``16·half_period·(26 + 2·words) + wake_cycles`` cycles (at 40 MHz and the default
+    ``16·half_period·(26 + 2·payload words) + wake_cycles`` cycles (at 40 MHz and the default
     ``half_period`` 2, about 105 ms for the whole 128 KiB).
     """
 

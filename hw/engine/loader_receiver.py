@@ -23,8 +23,9 @@ class LoaderError(enum.IntEnum):
     BAD_MAGIC = 1          # not a parameter image (erased flash reads 0xFF)
     BAD_VERSION = 2        # another format version, or a reserved field not 0
     DESIGN_MISMATCH = 3    # an image for another bitstream
-    TOO_LONG = 4           # more payload words than the memory holds
+    TOO_LONG = 4           # a segment reaches past the end of the memory
     BAD_CHECKSUM = 5       # corrupted or truncated image
+    BAD_SEGMENT = 6        # segments that do not fill the payload exactly
 
 
 def _header_constant(design_id: int) -> list[int]:
@@ -40,8 +41,8 @@ class ParameterImageReceiver(wiring.Component):
     design_id : int
         The 32-bit id the image's header must carry (``parameter_image.design_id``).
     capacity_words : int
-        Words the memory holds (1 to 65,536). A longer payload is refused before anything
-        is written.
+        Words the memory holds (1 to 65,536). A segment reaching past it is refused before
+        any of its words is written.
 
     Members
     -------
@@ -59,17 +60,21 @@ class ParameterImageReceiver(wiring.Component):
     error_code : Out(3)
         A :class:`LoaderError`; valid while ``error``.
     words_written : Out(17)
-        Payload words written so far.
+        Segment data words written so far.
     write_addr : Out(16), write_data : Out(16), write_enable : Out(1)
         Memory write port: ``write_data`` goes to ``write_addr`` in each cycle with
-        ``write_enable``, addresses 0, 1, 2, … in order.
+        ``write_enable``, each segment's words to consecutive addresses from its start.
 
     Checks, in the order the bytes arrive: magic, version and reserved field, design id
-    (each the moment its byte differs, before any payload word is written), payload length
-    ≤ ``capacity_words``, then CRC-32/MPEG-2 over header bytes 0..15 and the payload (one
-    bit per cycle). The payload words are written as they arrive, so after
+    (each the moment its byte differs, before any payload word is written); for each
+    segment, that it fits the payload left (``BAD_SEGMENT``) and ends within
+    ``capacity_words`` (``TOO_LONG``), before any of its words is written; that the segments
+    fill the payload exactly; then CRC-32/MPEG-2 over header bytes 0..15 and the payload
+    (one bit per cycle). The data words are written as they arrive, so after
     ``BAD_CHECKSUM`` the memory holds the damaged words: ``done`` low is what keeps the
     engine from using them.
+
+    Timing: 8 cycles per byte at most (the CRC), plus 2 cycles per segment header.
     """
 
     def __init__(self, *, design_id: int, capacity_words: int = 65536):
@@ -103,13 +108,21 @@ class ParameterImageReceiver(wiring.Component):
         stored_crc = Signal(32)
         low_byte = Signal(8)
         high_half = Signal()                           # next payload byte is a word's high byte
+        word = Cat(low_byte, byte)                     # the payload word the high byte completes
         crc = Signal(32)
         crc_byte = Signal(8)
         crc_bits = Signal(range(9))
         error_code = Signal(3)
-        remaining = Signal(17)                         # payload words still to write
+        payload_left = Signal(32)                      # payload words still to come
+        in_header = Signal()                           # the words are a segment header
+        header_word = Signal(2)                        # which of its 4 words comes next
+        segment_address = Signal(32)
+        segment_count = Signal(32)
+        segment_end = Signal(33)
+        segment_left = Signal(17)                      # data words of the segment still to come
+        address = Signal(16)
 
-        # registered, so the header compares and the word counter stay off the source's paths
+        # registered, so the header compares and the word counters stay off the source's paths
         m.d.sync += self.stop.eq(0)
 
         # The CRC, one bit per cycle, most significant bit first (as the bits came off SPI).
@@ -128,6 +141,10 @@ class ParameterImageReceiver(wiring.Component):
         def fail(code: LoaderError):
             m.d.sync += [error_code.eq(code), self.stop.eq(1)]
             m.next = "ERROR"
+
+        def finish():
+            m.d.sync += self.stop.eq(1)
+            m.next = "CHECK"
 
         m.d.sync += self.write_enable.eq(0)
         m.d.comb += self.error_code.eq(error_code)
@@ -159,13 +176,10 @@ class ParameterImageReceiver(wiring.Component):
                         with m.If(index == HEADER_BYTES - 1):
                             m.next = "LENGTH"
             with m.State("LENGTH"):
-                with m.If(length > self.capacity_words):
-                    fail(LoaderError.TOO_LONG)
-                with m.Elif(length == 0):
-                    m.d.sync += self.stop.eq(1)
-                    m.next = "CHECK"
+                m.d.sync += [payload_left.eq(length), in_header.eq(1), header_word.eq(0)]
+                with m.If(length == 0):
+                    finish()
                 with m.Else():
-                    m.d.sync += remaining.eq(length)
                     m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
                 m.d.comb += self.i.ready.eq(crc_bits == 0)
@@ -175,16 +189,54 @@ class ParameterImageReceiver(wiring.Component):
                     with m.If(~high_half):
                         m.d.sync += low_byte.eq(byte)
                     with m.Else():
-                        m.d.sync += [
-                            self.write_addr.eq(self.words_written[:16]),
-                            self.write_data.eq(Cat(low_byte, byte)),
-                            self.write_enable.eq(1),
-                            self.words_written.eq(self.words_written + 1),
-                            remaining.eq(remaining - 1),
-                        ]
-                        with m.If(remaining == 1):
-                            m.d.sync += self.stop.eq(1)
-                            m.next = "CHECK"
+                        m.d.sync += payload_left.eq(payload_left - 1)
+                        with m.If(in_header):
+                            m.d.sync += header_word.eq(header_word + 1)
+                            with m.Switch(header_word):
+                                with m.Case(0):
+                                    m.d.sync += segment_address[:16].eq(word)
+                                with m.Case(1):
+                                    m.d.sync += segment_address[16:].eq(word)
+                                with m.Case(2):
+                                    m.d.sync += segment_count[:16].eq(word)
+                                with m.Case(3):
+                                    m.d.sync += segment_count[16:].eq(word)
+                                    m.next = "SEGMENT"
+                            with m.If((payload_left == 1) & (header_word != 3)):
+                                fail(LoaderError.BAD_SEGMENT)
+                        with m.Else():
+                            m.d.sync += [
+                                self.write_addr.eq(address),
+                                self.write_data.eq(word),
+                                self.write_enable.eq(1),
+                                self.words_written.eq(self.words_written + 1),
+                                address.eq(address + 1),
+                                segment_left.eq(segment_left - 1),
+                            ]
+                            with m.If(segment_left == 1):
+                                m.d.sync += [in_header.eq(1), header_word.eq(0)]
+                                with m.If(payload_left == 1):
+                                    finish()
+            with m.State("SEGMENT"):
+                # a segment header is in: check it over two cycles (two short carry chains)
+                m.d.sync += segment_end.eq(segment_address + segment_count)
+                with m.If(segment_count > payload_left):
+                    fail(LoaderError.BAD_SEGMENT)
+                with m.Else():
+                    m.next = "SEGMENT_END"
+            with m.State("SEGMENT_END"):
+                with m.If(segment_end > self.capacity_words):
+                    fail(LoaderError.TOO_LONG)
+                with m.Elif(segment_count == 0):
+                    m.d.sync += header_word.eq(0)
+                    with m.If(payload_left == 0):
+                        finish()
+                    with m.Else():
+                        m.next = "PAYLOAD"
+                with m.Else():
+                    m.d.sync += [in_header.eq(0), address.eq(segment_address),
+                                 segment_left.eq(segment_count)]
+                    m.next = "PAYLOAD"
             with m.State("CHECK"):
                 with m.If(crc_bits == 0):
                     with m.If(crc == stored_crc):

@@ -15,6 +15,19 @@ hardware. Layout (all fields little-endian, 20-byte header, then the payload)::
         16     4  checksum         CRC-32/MPEG-2 of bytes 0..15 and the payload
         20   2·N  payload          N 16-bit words, each low byte first
 
+The payload is a sequence of *segments*, each a run of words for consecutive memory
+addresses, so the compiler can put each memory bank's share of the parameters where its
+memory plan wants it (the top of each bank, say) in one image::
+
+    word  field
+       0  address, low 16 bits     word address of the segment's first word
+       1  address, high 16 bits
+       2  count, low 16 bits       words in the segment
+       3  count, high 16 bits
+       4  count words of data
+
+N counts every payload word, segment headers included; the segments fill it exactly.
+
 CRC-32/MPEG-2 (polynomial 0x04C11DB7, initial value 0xFFFFFFFF, no reflection, no final
 XOR) consumes each byte most significant bit first, the order the bits arrive on the SPI
 bus, so the loader updates it one bit per clock with 32 flip-flops and a handful of XORs.
@@ -35,7 +48,7 @@ import numpy as np
 from binaryvit.atomic import write_bytes_atomic
 from binaryvit.errors import ParameterImageError
 
-__all__ = ["MAGIC", "FORMAT_VERSION", "HEADER_BYTES", "CRC_POLYNOMIAL", "ParameterImage",
+__all__ = ["MAGIC", "FORMAT_VERSION", "HEADER_BYTES", "SEGMENT_HEADER_WORDS", "CRC_POLYNOMIAL", "ParameterImage",
            "crc32_mpeg2", "design_id", "write_parameter_image", "read_parameter_image"]
 
 MAGIC = b"BVPI"
@@ -82,35 +95,72 @@ def _check_u32(value: int, name: str) -> int:
     return int(value)
 
 
+SEGMENT_HEADER_WORDS = 4
+
+
+def _as_words(words: Sequence[int] | np.ndarray, name: str) -> np.ndarray:
+    array = np.asarray(words)
+    if array.ndim != 1:
+        raise ParameterImageError(f"{name}: expected a flat sequence of words, got shape {array.shape}")
+    if array.size and (array.dtype.kind not in "iu" or array.min() < 0 or array.max() > 0xFFFF):
+        raise ParameterImageError(f"{name}: expected unsigned 16-bit integers (0 to 65535)")
+    array = array.astype(np.uint16)
+    array.flags.writeable = False
+    return array
+
+
 @dataclass(frozen=True)
 class ParameterImage:
-    """A payload of 16-bit words and the id of the design it belongs to.
+    """Segments of 16-bit words, each for consecutive memory addresses from its start
+    address, and the id of the design they belong to.
 
-    ``words`` are unsigned 16-bit patterns (a signed value ``v`` is stored as
-    ``v & 0xFFFF``); they are kept as a read-only ``numpy.uint16`` array.
+    ``segments`` is a tuple of ``(address, words)``; the words are unsigned 16-bit patterns
+    (a signed value ``v`` is stored as ``v & 0xFFFF``), kept as read-only ``numpy.uint16``
+    arrays. Segments may come in any order but must not overlap.
     """
 
     design_id: int
-    words: np.ndarray
+    segments: tuple[tuple[int, np.ndarray], ...]
 
-    def __init__(self, design_id: int, words: Sequence[int] | np.ndarray):
+    def __init__(self, design_id: int,
+                 segments: Sequence[tuple[int, Sequence[int] | np.ndarray]]):
         object.__setattr__(self, "design_id", _check_u32(design_id, "design_id"))
-        array = np.asarray(words)
-        if array.ndim != 1:
-            raise ParameterImageError(f"words: expected a flat sequence, got shape {array.shape}")
-        if array.size and (array.dtype.kind not in "iu" or array.min() < 0 or array.max() > 0xFFFF):
-            raise ParameterImageError("words: expected unsigned 16-bit integers (0 to 65535)")
-        array = array.astype(np.uint16)
-        array.flags.writeable = False
-        object.__setattr__(self, "words", array)
+        checked = []
+        for index, segment in enumerate(segments):
+            if not isinstance(segment, tuple) or len(segment) != 2:
+                raise ParameterImageError(f"segment {index}: expected (address, words)")
+            address = _check_u32(segment[0], f"segment {index} address")
+            checked.append((address, _as_words(segment[1], f"segment {index} words")))
+        spans = sorted((a, a + len(w), i) for i, (a, w) in enumerate(checked) if len(w))
+        for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+            if start < end:
+                raise ParameterImageError(f"segments {first} and {second} overlap")
+        object.__setattr__(self, "segments", tuple(checked))
 
-    def payload_bytes(self) -> bytes:
-        return self.words.astype("<u2").tobytes()
+    def payload_words(self) -> np.ndarray:
+        """The payload as written: every segment's 4-word header, then its words."""
+        parts = []
+        for address, words in self.segments:
+            parts.append(np.array([address & 0xFFFF, address >> 16, len(words) & 0xFFFF,
+                                   len(words) >> 16], dtype=np.uint16))
+            parts.append(words)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)
+
+    def memory(self, size: int, fill: int = 0) -> np.ndarray:
+        """A ``size``-word memory after loading this image into one filled with ``fill``."""
+        memory = np.full(size, fill, dtype=np.uint16)
+        for address, words in self.segments:
+            if address + len(words) > size:
+                raise ParameterImageError(f"a segment reaches word {address + len(words)}, "
+                                          f"past the {size}-word memory")
+            memory[address:address + len(words)] = words
+        return memory
 
     def to_bytes(self) -> bytes:
         """The image as it is written to flash: header, then payload."""
-        payload = self.payload_bytes()
-        head = _HEADER.pack(MAGIC, FORMAT_VERSION, 0, self.design_id, len(self.words), 0)
+        words = self.payload_words()
+        payload = words.astype("<u2").tobytes()
+        head = _HEADER.pack(MAGIC, FORMAT_VERSION, 0, self.design_id, len(words), 0)
         crc = crc32_mpeg2(payload, crc32_mpeg2(head[:_CHECKED_HEADER_BYTES]))
         return head[:_CHECKED_HEADER_BYTES] + struct.pack("<I", crc) + payload
 
@@ -119,7 +169,8 @@ class ParameterImage:
                    name: str = "parameter image") -> "ParameterImage":
         """Parse and check an image; ``ParameterImageError`` (one line, naming ``name``)
         for a wrong magic or version, a truncated image, trailing bytes, a checksum that
-        does not match, or a design id other than ``expected_design_id`` (when given)."""
+        does not match, segments that do not fill the payload exactly, overlapping
+        segments, or a design id other than ``expected_design_id`` (when given)."""
         if len(data) < HEADER_BYTES:
             raise ParameterImageError(f"{name}: truncated: {len(data)} bytes, "
                                       f"shorter than the {HEADER_BYTES}-byte header")
@@ -146,7 +197,29 @@ class ParameterImage:
         if expected_design_id is not None and image_id != expected_design_id:
             raise ParameterImageError(f"{name}: belongs to design {image_id:#010x}, not to this "
                                       f"bitstream's design {expected_design_id:#010x}")
-        return cls(image_id, np.frombuffer(payload, dtype="<u2"))
+        segments = _split_segments(np.frombuffer(payload, dtype="<u2"), name)
+        try:
+            return cls(image_id, segments)
+        except ParameterImageError as exc:
+            raise ParameterImageError(f"{name}: {exc}") from None
+
+
+def _split_segments(words: np.ndarray, name: str) -> list[tuple[int, np.ndarray]]:
+    segments = []
+    at = 0
+    while at < len(words):
+        if at + SEGMENT_HEADER_WORDS > len(words):
+            raise ParameterImageError(f"{name}: segment {len(segments)}'s header runs past the "
+                                      f"end of the payload (word {at} of {len(words)})")
+        low, high, count_low, count_high = (int(w) for w in words[at:at + SEGMENT_HEADER_WORDS])
+        count = count_low | count_high << 16
+        at += SEGMENT_HEADER_WORDS
+        if at + count > len(words):
+            raise ParameterImageError(f"{name}: segment {len(segments)} has {count} words, the "
+                                      f"payload only {len(words) - at} more")
+        segments.append((low | high << 16, words[at:at + count]))
+        at += count
+    return segments
 
 
 def write_parameter_image(path: str | os.PathLike, image: ParameterImage) -> Path:

@@ -1,6 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """The receiver alone, fed as a UART would feed it: the image's bytes with random gaps."""
 import random
+import struct
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from amaranth.sim import Simulator
 
 from binaryvit.errors import ConfigError
 from binaryvit.hw.engine.loader_receiver import LoaderError, ParameterImageReceiver
-from binaryvit.hw.engine.parameter_image import ParameterImage
+from binaryvit.hw.engine.parameter_image import ParameterImage, crc32_mpeg2
 from binaryvit.sim.amaranth_streams import stream_put
 
 DESIGN = 0x5EED_0001
@@ -46,26 +47,38 @@ def receive(data: bytes, *, capacity: int = 65536, bubble_prob: float = 0.5, see
 
 
 def test_an_image_with_random_gaps_is_written_in_order():
-    payload = np.random.default_rng(7).integers(0, 1 << 16, 300)
-    done, error, code, writes, stops = receive(ParameterImage(DESIGN, payload).to_bytes())
+    rng = np.random.default_rng(7)
+    image = ParameterImage(DESIGN, [(65536 - 200, rng.integers(0, 1 << 16, 200)), (9, []),
+                                    (0, rng.integers(0, 1 << 16, 100))])
+    done, error, code, writes, stops = receive(image.to_bytes())
     assert (done, error, code) == (1, 0, LoaderError.NONE)
-    assert writes == list(enumerate(payload.tolist()))
+    assert writes == [(address + i, int(w)) for address, words in image.segments
+                      for i, w in enumerate(words)]
     assert len(stops) == 1
 
 
 def test_bytes_after_the_image_are_not_taken():
-    payload = [1, 2, 3]
-    done, error, _, writes, _ = receive(ParameterImage(DESIGN, payload).to_bytes() + b"\x00" * 8,
-                                        bubble_prob=0.0)
-    assert (done, error) == (1, 0) and writes == [(0, 1), (1, 2), (2, 3)]
+    image = ParameterImage(DESIGN, [(5, [1, 2, 3])])
+    done, error, _, writes, _ = receive(image.to_bytes() + b"\x00" * 8, bubble_prob=0.0)
+    assert (done, error) == (1, 0) and writes == [(5, 1), (6, 2), (7, 3)]
 
 
 def test_a_refused_image_says_stop_at_once():
-    image = bytearray(ParameterImage(DESIGN, [5] * 10).to_bytes())
+    image = bytearray(ParameterImage(DESIGN, [(0, [5] * 10)]).to_bytes())
     image[0] = ord("X")
     done, error, code, writes, stops = receive(bytes(image), bubble_prob=0.0)
     assert (done, error, code, writes) == (0, 1, LoaderError.BAD_MAGIC, [])
     assert len(stops) == 1
+
+
+def test_a_segment_header_cut_off_by_the_payload_length_is_refused():
+    """A writer bug, not damage (the checksum matches): the header announces 6 words, the
+    second segment's header needs 4 more after the first's 3."""
+    payload = struct.pack("<6H", 0, 0, 1, 0, 42, 0)
+    head = b"BVPI" + struct.pack("<HHII", 1, 0, DESIGN, 6)
+    image = head + struct.pack("<I", crc32_mpeg2(payload, crc32_mpeg2(head))) + payload
+    done, error, code, writes, _ = receive(image, bubble_prob=0.0)
+    assert (done, error, code, writes) == (0, 1, LoaderError.BAD_SEGMENT, [(0, 42)])
 
 
 def test_capacity_is_checked():
