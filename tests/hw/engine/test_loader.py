@@ -2,7 +2,6 @@
 """The boot loader against a SPI-flash model: real images land in the SPRAM bank word for
 word; images for another design, damaged, truncated or too long are refused and reported."""
 import gc
-import struct
 from dataclasses import dataclass
 
 import numpy as np
