@@ -36,3 +36,8 @@ class ToolError(BinaryVitError):
 class SimulationError(BinaryVitError):
     """An RTL simulation that stalled (no stream moved for far longer than the network's
     latency), produced X bits, or gave no result."""
+
+
+class ParameterImageError(BinaryVitError):
+    """An engine parameter image that is not one (wrong magic or version), belongs to
+    another bitstream (design id), is truncated, or fails its checksum."""
