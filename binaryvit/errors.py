@@ -36,3 +36,9 @@ class ToolError(BinaryVitError):
 class SimulationError(BinaryVitError):
     """An RTL simulation that stalled (no stream moved for far longer than the network's
     latency), produced X bits, or gave no result."""
+
+
+class CompileError(BinaryVitError):
+    """An integer model the engine compiler cannot map onto an engine: an operation it has no
+    instruction for, a format wider than its datapath, or tensors that do not fit its
+    memories (the message names the step, the bytes needed and the bytes available)."""

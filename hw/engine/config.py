@@ -1,0 +1,111 @@
+"""The parameters of one engine: XNOR array, vector unit, memory banks, datapath widths.
+
+The compiler plans a program for one :class:`EngineConfig`; the cycle model and the memory
+plan read it, and the RTL will be generated from it. ``UP5K`` is the iCEBreaker's
+iCE40UP5K: four ``SB_SPRAM256KA`` (16,384 × 16 bits each, 128 KiB in all) hold the
+parameter payload and every activation; the array's buffers live in block RAM.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from binaryvit.errors import ConfigError
+
+WORD_BITS = 16  # every memory word: SPRAM is 16 bits wide
+WORD_BYTES = WORD_BITS // 8
+
+
+@dataclass(frozen=True)
+class MemoryBank:
+    """One single-ported memory of ``words`` 16-bit words: one read or one write per cycle."""
+
+    name: str
+    words: int
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """An engine's size and widths.
+
+    Parameters
+    ----------
+    name : for reports.
+    pe, simd : the XNOR-popcount array: ``pe`` outputs in parallel, each over ``simd``
+        input bits per cycle.
+    vector_lanes : channel values the vector unit (the fused epilogue) takes per cycle.
+    lane_multipliers : DSP multipliers per lane; an epilogue with ``m`` multiplying stages
+        takes ``ceil(m / lane_multipliers)`` cycles per value.
+    banks : the activation and parameter memories, one shared word-address space in this
+        order (bank ``i`` starts at the sum of the earlier banks' words).
+    ebr_blocks : block RAMs (4 kbit each) for the array's input-bit buffer, the weight tile
+        and the per-channel constant buffer.
+    bit_buffer_bits : capacity of the array's input-bit buffer; a MATMUL's input tensor is
+        processed in token chunks that fit it.
+    stream_bits : widest real-valued activation (the stream format) the datapath carries.
+    const_bits : widest multiplier constant (``SB_MAC16`` multiplies 16 × 16).
+    accumulator_bits : widest intermediate (products, sums, the attention compare); wide
+        constants (biases, thresholds, exp table) and logits are stored in this many bits
+        (32 or 48: two or three words).
+    instruction_overhead : cycles every instruction adds to its busiest unit: fetch, decode,
+        pipeline fill and drain.
+    """
+
+    name: str = "up5k"
+    pe: int = 4
+    simd: int = 32
+    vector_lanes: int = 2
+    lane_multipliers: int = 2
+    banks: tuple[MemoryBank, ...] = tuple(MemoryBank(f"spram{i}", 16384) for i in range(4))
+    ebr_blocks: int = 30
+    bit_buffer_bits: int = 8192
+    stream_bits: int = 16
+    const_bits: int = 16
+    accumulator_bits: int = 32
+    instruction_overhead: int = 24
+
+    def __post_init__(self) -> None:
+        for field in ("pe", "simd", "vector_lanes", "lane_multipliers", "ebr_blocks",
+                      "bit_buffer_bits", "stream_bits", "const_bits", "accumulator_bits"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"engine config {self.name!r}: {field} must be a positive "
+                                  f"integer, got {value!r}")
+        if not self.banks:
+            raise ConfigError(f"engine config {self.name!r}: needs at least one memory bank")
+        if self.stream_bits > WORD_BITS or self.const_bits > WORD_BITS:
+            raise ConfigError(f"engine config {self.name!r}: stream_bits and const_bits must "
+                              f"fit the {WORD_BITS}-bit memory word")
+        if self.accumulator_bits % WORD_BITS or not 2 * WORD_BITS <= self.accumulator_bits <= 48:
+            raise ConfigError(f"engine config {self.name!r}: accumulator_bits must be 32 or 48 "
+                              f"(wide values are whole {WORD_BITS}-bit words), got "
+                              f"{self.accumulator_bits}")
+
+    @property
+    def total_words(self) -> int:
+        return sum(b.words for b in self.banks)
+
+    def bank_start(self, index: int) -> int:
+        return sum(b.words for b in self.banks[:index])
+
+    def bank_of(self, address: int) -> int:
+        """Index of the bank holding word ``address``."""
+        start = 0
+        for i, bank in enumerate(self.banks):
+            if address < start + bank.words:
+                return i
+            start += bank.words
+        raise ConfigError(f"address {address} lies beyond the engine's {start} words")
+
+    @property
+    def wide_words(self) -> int:
+        """Memory words of one wide value (bias, threshold, exp-table entry, logit)."""
+        return self.accumulator_bits // WORD_BITS
+
+    @property
+    def multipliers(self) -> int:
+        return self.vector_lanes * self.lane_multipliers
+
+
+UP5K = EngineConfig()
+
+__all__ = ["EngineConfig", "MemoryBank", "UP5K", "WORD_BITS", "WORD_BYTES"]
