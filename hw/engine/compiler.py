@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from binaryvit.errors import CompileError, OverflowProofError
-from binaryvit.golden.int_network import run_int_network
+from binaryvit.golden.intref.int_network import run_int_network
 from binaryvit.hw.engine.config import UP5K, WORD_BYTES, EngineConfig
 from binaryvit.hw.engine.cycle_model import instruction_cycles
 from binaryvit.hw.engine.encoding import encode_program, instruction_words
@@ -50,7 +50,7 @@ from binaryvit.hw.engine.isa import (
 )
 from binaryvit.hw.engine.program import PayloadRegion, PayloadSegment, Program, TensorPlacement
 from binaryvit.hw.engine.tensor_words import bit_words, signed_words, wide_words
-from binaryvit.quantize.intmodel import IntModel, Step
+from binaryvit.golden.intref.intmodel import IntModel, Step
 from binaryvit.quantize.overflow import prove_no_overflow
 
 

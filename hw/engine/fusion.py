@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from binaryvit.errors import CompileError
 from binaryvit.hw.engine.isa import Pattern
-from binaryvit.quantize.intmodel import IntModel, Step
+from binaryvit.golden.intref.intmodel import IntModel, Step
 
 ANCHORS = {"xnor_popcount_dot": "matmul", "and_popcount_context": "context",
            "attention_scores": "mask", "window_sum2d": "window", "avgpool2d": "window",
