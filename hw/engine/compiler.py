@@ -51,7 +51,7 @@ from binaryvit.hw.engine.isa import (
 from binaryvit.hw.engine.program import PayloadRegion, PayloadSegment, Program, TensorPlacement
 from binaryvit.hw.engine.tensor_words import bit_words, signed_words, wide_words
 from binaryvit.golden.intref.intmodel import IntModel, Step
-from binaryvit.quantize.overflow import prove_no_overflow
+from binaryvit.quantize.overflow import OverflowProof, prove_no_overflow
 
 
 def check_formats(model: IntModel, config: EngineConfig) -> None:
@@ -112,15 +112,17 @@ def _bits(lo: int, hi: int) -> int:
 
 
 class _Compiler:
-    def __init__(self, model: IntModel, config: EngineConfig):
+    def __init__(self, model: IntModel, config: EngineConfig, proof: OverflowProof | None):
         self.model, self.config = model, config
         self.wide = config.wide_words
         check_formats(model, config)
-        try:
-            self.proof = prove_no_overflow(model, acc_width=config.accumulator_bits)
-        except OverflowProofError as exc:
-            raise CompileError(f"engine {config.name!r}: {exc}") from None
         self.lowered: Lowered = lower(model)
+        if proof is None or proof.acc_width > config.accumulator_bits:
+            try:
+                proof = prove_no_overflow(model, acc_width=config.accumulator_bits)
+            except OverflowProofError as exc:
+                raise CompileError(f"engine {config.name!r}: {exc}") from None
+        self.proof = proof
         self.groups: list[Group] = self.lowered.groups
         self.shapes = _shapes(model)
         self.tensors = self._tensors()
@@ -321,12 +323,13 @@ class _Compiler:
         choice = {n: banks[i % len(banks)] for i, n in enumerate(names)}
         users = self._users()
 
-        def refs_for(assign: dict[str, int]) -> dict[str, TensorRef]:
-            return {n: TensorRef(c.bank_start(assign[n]), t.kind, t.rows, t.cols)
-                    for n, t in self.tensors.items()}
+        def ref(name: str, bank: int) -> TensorRef:
+            t = self.tensors[name]
+            return TensorRef(c.bank_start(bank), t.kind, t.rows, t.cols)
 
-        def cost(name: str, assign: dict[str, int]) -> int:
-            refs = refs_for(assign)
+        refs = {n: ref(n, choice[n]) for n in self.tensors}
+
+        def cost(name: str) -> int:
             return sum(instruction_cycles(self.build(self.groups[i], refs, params), c,
                                           fetch[i]).cycles for i in users.get(name, []))
 
@@ -336,12 +339,12 @@ class _Compiler:
                     continue
                 best, best_cost = choice[name], None
                 for bank in banks:
-                    trial = dict(choice)
-                    trial[name] = bank
-                    value = cost(name, trial)
+                    refs[name] = ref(name, bank)
+                    value = cost(name)
                     if best_cost is None or value < best_cost:
                         best, best_cost = bank, value
                 choice[name] = best
+                refs[name] = ref(name, best)
         return choice
 
     def _place(self, choice: dict[str, int], usable: list[int]) -> dict[str, TensorPlacement]:
@@ -448,10 +451,13 @@ class _Compiler:
                        refs["input"], refs[self.lowered.output], cycles)
 
 
-def compile_intmodel(model: IntModel, config: EngineConfig = UP5K) -> Program:
+def compile_intmodel(model: IntModel, config: EngineConfig = UP5K,
+                     proof: OverflowProof | None = None) -> Program:
     """Compile ``model`` for ``config`` (see the module docstring); CompileError on a model
-    the engine cannot run or that does not fit its memories."""
-    return _Compiler(model, config).compile()
+    the engine cannot run or that does not fit its memories. ``proof`` (the quantizer's
+    overflow proof of ``model``) saves proving it again when its accumulator width is
+    within the engine's."""
+    return _Compiler(model, config, proof).compile()
 
 
 __all__ = ["compile_intmodel", "check_formats"]

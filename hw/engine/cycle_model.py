@@ -11,12 +11,13 @@ pipeline fill and drain):
   mask unit ``heads·T·(⌈Tk/pe⌉ + 1)`` (row sum, then the compare over the buffered row).
 * **vector** (``vector_lanes`` values per cycle; an epilogue with ``m`` multiplying stages
   takes ``⌈m / lane_multipliers⌉`` cycles per value): ``⌈T·N / lanes⌉ · passes``; a WINDOW's
-  adder takes ``⌈max(T_in, T_out)·C / lanes⌉``; a MAC ``⌈T·N·K·w / multipliers⌉`` with
+  adder ``⌈max(reads, T_out·C) / lanes⌉`` (an ``AVERAGE`` adds one multiplying pass); a MAC ``⌈T·N·K·w / multipliers⌉`` with
   ``w = 2`` for a wide input (two 16-bit halves per product).
 * **banks** (one 16-bit word per cycle each): every operand word read once — a MATMUL's
   input bits enter the array's bit buffer once per token chunk that fits
   ``bit_buffer_bits`` (the weights are read once per chunk), a WINDOW reads each input value
-  once (running sums in the traversal direction), a MAC each input once per token — every
+  once (running sums along a 1-D window's direction, partial sums for a non-overlapping 2-D
+  window) but ``kh·kw`` values per output for an overlapping 2-D window, a MAC each input once per token — every
   result word written once (bits gathered into whole words), every constant read once, and
   the instruction's own words (32-bit, two reads) fetched from the payload.
 """
@@ -143,9 +144,13 @@ def instruction_cycles(instruction: Instruction, config: EngineConfig,
         macs = heads * q.rows * k.rows * d
     elif isinstance(instruction, Window):
         src = instruction.source
-        t.add(src.address, _words(src, c))
         n, tokens = instruction.outputs, instruction.tokens
-        window = ceil(max(src.rows, tokens) * n / lanes)
+        w = instruction
+        overlapping = w.mode != WindowMode.GLOBAL and w.kh > 1 and w.kw > 1 \
+            and w.stride < max(w.kh, w.kw)
+        reads = tokens * w.kh * w.kw * n if overlapping else _words(src, c)
+        t.add(src.address, reads)
+        window = ceil(max(reads, tokens * n) / lanes)
         if instruction.mode == WindowMode.AVERAGE or (
                 instruction.mode == WindowMode.GLOBAL and instruction.mul != 1):
             passes += 1

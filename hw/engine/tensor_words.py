@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from binaryvit.errors import CompileError
-from binaryvit.golden.intref import pack_bits, unpack_bits
 from binaryvit.hw.engine.isa import TensorKind, TensorRef
 
 
@@ -36,10 +35,27 @@ def wide_words(values, wide: int, what: str) -> np.ndarray:
         .reshape(-1).astype(np.uint16)
 
 
+def pack16(bits) -> np.ndarray:
+    """``bool [..., K]`` → ``uint16 [..., ceil(K / 16)]``: bit ``i`` of the vector is bit
+    ``i mod 16`` of word ``i div 16``, pad bits 0 (``intref.pack_bits`` with 16-bit words)."""
+    b = np.asarray(bits, dtype=bool)
+    k = b.shape[-1]
+    padded = np.zeros(b.shape[:-1] + (-(-k // 16) * 16,), dtype=bool)
+    padded[..., :k] = b
+    octets = np.packbits(padded, axis=-1, bitorder="little").astype(np.uint16)
+    return octets[..., 0::2] | (octets[..., 1::2] << 8)
+
+
+def unpack16(words, k: int) -> np.ndarray:
+    """Inverse of :func:`pack16`: ``uint16 [..., W]`` → ``bool [..., k]``."""
+    w = np.asarray(words, dtype=np.uint16)
+    octets = np.stack([w & 0xFF, w >> 8], axis=-1).astype(np.uint8).reshape(*w.shape[:-1], -1)
+    return np.unpackbits(octets, axis=-1, bitorder="little")[..., :k].astype(bool)
+
+
 def bit_words(bits) -> np.ndarray:
     """``bool [rows, cols]`` packed row by row, 16 bits per word, LSB-first."""
-    b = torch.as_tensor(np.asarray(bits, dtype=bool))
-    return pack_bits(b, 16).numpy().astype(np.uint16).reshape(-1)
+    return pack16(bits).reshape(-1)
 
 
 def tensor_words(ref: TensorRef, value, wide: int, what: str) -> np.ndarray:
@@ -76,10 +92,8 @@ def read_tensor(memory: np.ndarray, ref: TensorRef, wide: int) -> torch.Tensor:
         top = 1 << (16 * wide - 1)
         return torch.from_numpy(np.where(v >= top, v - 2 * top, v))
     if ref.kind == TensorKind.BITS:
-        words = torch.from_numpy(raw.reshape(b, ref.rows, -1))
-        return unpack_bits(words, ref.cols, 16)
-    words = torch.from_numpy(raw.reshape(b, ref.cols, -1))
-    return unpack_bits(words, ref.rows, 16).transpose(1, 2)
+        return torch.from_numpy(unpack16(raw.reshape(b, ref.rows, -1), ref.cols))
+    return torch.from_numpy(unpack16(raw.reshape(b, ref.cols, -1), ref.rows)).transpose(1, 2)
 
 
 def write_tensor(memory: np.ndarray, ref: TensorRef, value: torch.Tensor, wide: int) -> None:
@@ -95,11 +109,11 @@ def write_tensor(memory: np.ndarray, ref: TensorRef, value: torch.Tensor, wide: 
     elif ref.kind == TensorKind.WIDE:
         words = wide_words(v.numpy(), wide, what)
     elif ref.kind == TensorKind.BITS:
-        words = pack_bits(v.to(torch.bool), 16).numpy().astype(np.uint16)
+        words = pack16(v.to(torch.bool).numpy())
     else:
-        words = pack_bits(v.to(torch.bool).transpose(1, 2), 16).numpy().astype(np.uint16)
+        words = pack16(v.to(torch.bool).transpose(1, 2).numpy())
     _span(memory, ref.address, ref.words(wide))[...] = words.reshape(b, -1)
 
 
-__all__ = ["signed_words", "wide_words", "bit_words", "tensor_words", "read_tensor",
+__all__ = ["signed_words", "wide_words", "bit_words", "pack16", "unpack16", "tensor_words", "read_tensor",
            "write_tensor"]
