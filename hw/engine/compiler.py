@@ -134,10 +134,10 @@ class _Compiler:
         bits = _bits(lo, hi)
         if bits <= 16:
             return TensorKind.STREAM
-        if bits <= self.config.accumulator_bits:
+        if bits <= self.config.wide_bits:
             return TensorKind.WIDE
         raise CompileError(f"step {name!r}: its values span [{lo}, {hi}] ({bits} bits), wider "
-                           f"than the engine's {self.config.accumulator_bits}-bit words")
+                           f"than the engine's {self.config.wide_bits}-bit wide words")
 
     def _tensors(self) -> dict[str, _Tensor]:
         tensors: dict[str, _Tensor] = {}

@@ -43,9 +43,13 @@ class EngineConfig:
         processed in token chunks that fit it.
     stream_bits : widest real-valued activation (the stream format) the datapath carries.
     const_bits : widest multiplier constant (``SB_MAC16`` multiplies 16 × 16).
-    accumulator_bits : widest intermediate (products, sums, the attention compare); wide
-        constants (biases, thresholds, exp table) and logits are stored in this many bits
-        (32 or 48: two or three words).
+    accumulator_bits : widest intermediate (products, sums, the attention compare): the
+        overflow proof must hold at this width (quantize with ``--acc-width``). 36 on the
+        UP5K: a 16-bit constant times an 18-bit window sum (the pool branches) is 34 bits,
+        and ``SB_MAC16``'s 32-bit accumulator is extended by a few logic cells.
+    wide_words : memory words of one wide value (biases, thresholds, exp-table entries,
+        token sums, logits), least significant first; every such value must fit
+        ``16·wide_words`` signed bits (checked per constant at compile time).
     instruction_overhead : cycles every instruction adds to its busiest unit: fetch, decode,
         pipeline fill and drain.
     """
@@ -60,12 +64,14 @@ class EngineConfig:
     bit_buffer_bits: int = 8192
     stream_bits: int = 16
     const_bits: int = 16
-    accumulator_bits: int = 32
+    accumulator_bits: int = 36
+    wide_words: int = 2
     instruction_overhead: int = 24
 
     def __post_init__(self) -> None:
         for field in ("pe", "simd", "vector_lanes", "lane_multipliers", "ebr_blocks",
-                      "bit_buffer_bits", "stream_bits", "const_bits", "accumulator_bits"):
+                      "bit_buffer_bits", "stream_bits", "const_bits", "accumulator_bits",
+                      "wide_words"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"engine config {self.name!r}: {field} must be a positive "
@@ -75,10 +81,10 @@ class EngineConfig:
         if self.stream_bits > WORD_BITS or self.const_bits > WORD_BITS:
             raise ConfigError(f"engine config {self.name!r}: stream_bits and const_bits must "
                               f"fit the {WORD_BITS}-bit memory word")
-        if self.accumulator_bits % WORD_BITS or not 2 * WORD_BITS <= self.accumulator_bits <= 48:
-            raise ConfigError(f"engine config {self.name!r}: accumulator_bits must be 32 or 48 "
-                              f"(wide values are whole {WORD_BITS}-bit words), got "
-                              f"{self.accumulator_bits}")
+        if self.accumulator_bits > 62 or not 2 <= self.wide_words <= 3:
+            raise ConfigError(f"engine config {self.name!r}: accumulator_bits must be at most 62 "
+                              f"and wide_words 2 or 3, got {self.accumulator_bits} and "
+                              f"{self.wide_words}")
 
     @property
     def total_words(self) -> int:
@@ -97,9 +103,8 @@ class EngineConfig:
         raise ConfigError(f"address {address} lies beyond the engine's {start} words")
 
     @property
-    def wide_words(self) -> int:
-        """Memory words of one wide value (bias, threshold, exp-table entry, logit)."""
-        return self.accumulator_bits // WORD_BITS
+    def wide_bits(self) -> int:
+        return 16 * self.wide_words
 
     @property
     def multipliers(self) -> int:
