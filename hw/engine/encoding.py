@@ -81,6 +81,20 @@ def field_table(cls: type) -> list[tuple[str, int, int, int, bool]]:
     return [(path, word, lsb, abs(bits), bits < 0) for path, word, lsb, bits in record_layout(cls)]
 
 
+def field_tables_markdown() -> str:
+    """Every record's field table as Markdown (``docs/engine.md`` carries this text)."""
+    out = []
+    for cls in INSTRUCTIONS + STAGES:
+        kind = "instruction" if cls in INSTRUCTIONS else "stage"
+        out.append(f"#### {cls.__name__} ({kind} opcode {cls.OPCODE}, {record_words(cls)} words)\n")
+        out.append("| field | word | bits | signed |")
+        out.append("|---|---|---|---|")
+        for name, word, lsb, bits, signed in field_table(cls):
+            out.append(f"| `{name}` | {word} | [{lsb + bits - 1}:{lsb}] | {'yes' if signed else ''} |")
+        out.append("")
+    return "\n".join(out)
+
+
 def _get(obj, path: str) -> int:
     for part in path.split("."):
         obj = getattr(obj, part)
@@ -190,4 +204,4 @@ def decode_program(words: list[int]) -> list[Instruction]:
 
 
 __all__ = ["encode_instruction", "encode_program", "decode_program", "decode_instructions",
-           "field_table", "record_words", "instruction_words"]
+           "field_table", "field_tables_markdown", "record_words", "instruction_words"]

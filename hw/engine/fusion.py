@@ -1,6 +1,7 @@
 """Fusion: an integer program's steps → instruction groups with epilogue chains (by name).
 
-The pass walks the :class:`IntModel` in program order. Each *anchor* step starts a group:
+The pass walks the :class:`IntModel` in program order (average pools hoisted to just after
+their input, see :meth:`_Lowering.order`). Each *anchor* step starts a group:
 ``xnor_popcount_dot`` (MATMUL), ``and_popcount_context`` (MATMUL, context mode),
 ``attention_scores`` + its ``attention_mask`` (MASK), ``window_sum2d`` / ``avgpool2d`` /
 ``global_avgpool`` (WINDOW), ``fixed_mac`` (MAC). From the anchor's output the chain grows
@@ -193,9 +194,20 @@ class _Lowering:
         self.grow(group, step.name)
         return group
 
+    def order(self) -> list[Step]:
+        """Program order, with every average pool hoisted to just after the step producing
+        its input: a pool that feeds a shortcut then runs before the matmul whose epilogue
+        adds it (the patch merge), so that epilogue fuses the add instead of storing."""
+        order = [s for s in self.model.steps if s.op != "avgpool2d"]
+        for pool in (s for s in self.model.steps if s.op == "avgpool2d"):
+            source = self.resolve(pool.inputs[0]).tensor
+            at = next((i + 1 for i, s in enumerate(order) if s.name == source), 0)
+            order.insert(at, pool)
+        return order
+
     def lower(self) -> Lowered:
         groups: list[Group] = []
-        for step in self.model.steps:
+        for step in self.order():
             if step.name in self.done or step.op in WIRING:
                 continue
             if step.op in ANCHORS:

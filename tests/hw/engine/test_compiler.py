@@ -54,10 +54,24 @@ def test_micro_program_has_one_instruction_per_anchor(micro):
     # micro: 2 stages of one block each. Binary layers: q, k, v, out, fc1, fc2 per block,
     # sr in the first (sr_ratio 2) and the merge conv: 6 + 7 + 1 = 14; one attention per block.
     # Windows: the sr pool and the merge shortcut pool (AVERAGE), 4 pool branches per block
-    # (SUM), the merge's sum (a 1x1 SUM: its operands exist only after the conv), the head's
-    # token sum (GLOBAL). MACs: stem and classifier.
+    # (SUM), the head's token sum (GLOBAL). MACs: stem and classifier. Nothing else: every
+    # affine, RPReLU, residual add, threshold and group average rides in an epilogue.
     assert kinds == {"MatMul/XNOR": 14, "MatMul/CONTEXT": 2, "Mask": 2, "Window/AVERAGE": 2,
-                     "Window/SUM": 9, "Window/GLOBAL": 1, "Mac": 2}
+                     "Window/SUM": 8, "Window/GLOBAL": 1, "Mac": 2}
+
+
+def test_merge_conv_epilogue_adds_the_hoisted_shortcut_pool(micro):
+    conv = micro.instructions[micro.labels.index("stages.1.merge.conv")]
+    pool = micro.instructions[micro.labels.index("stages.1.merge.shortcut_pool")]
+    assert micro.labels.index("stages.1.merge.shortcut_pool") < micro.labels.index("stages.1.merge.conv")
+    assert conv.source.pattern == Pattern.PATCHES and conv.source.factor == 2
+    # conv -> BN -> + tiled pool -> RPReLU -> + position embedding (a payload constant)
+    assert [type(s) for s in conv.stages[:4]] == [Affine, Add, RPReLU, Add]
+    assert conv.stages[1].operand.tensor == pool.stages[-1].out
+    assert conv.stages[1].operand.pattern == Pattern.TILE
+    pos = conv.stages[3].operand.tensor
+    assert any(r.name == "stages.1.merge.pos_embed" and r.address == pos.address
+               for r in micro.regions)
 
 
 def test_fc1_epilogue_fuses_its_bn_shortcut_rprelu_group_average_and_sign(micro):
@@ -209,15 +223,16 @@ def test_a_payload_larger_than_the_memories_is_refused():
     assert int(re.search(r"needs (\d+)", str(info.value)).group(1)) > 4000
 
 
-def test_a_tensor_that_does_not_fit_names_its_step_and_the_bytes():
-    # micro's payload is 9,798 bytes: two banks of 2,600 words leave a few hundred bytes
+def test_a_tensor_that_does_not_fit_names_its_step_and_the_bytes(micro):
+    # micro's payload is ~9,800 bytes: two banks of 2,600 words leave a few hundred bytes
     small = EngineConfig(name="small", banks=(MemoryBank("a", 2600), MemoryBank("b", 2600)))
     with pytest.raises(CompileError) as info:
         compile_intmodel(engine_quantized("micro").intmodel, small)
     message = str(info.value)
     match = re.fullmatch(r"step '([\w.]+)': its STREAM tensor \[(\d+), (\d+)\] needs (\d+) bytes "
                          r"but at most (\d+) bytes are free in any bank while it is live "
-                         r"\(engine 'small': 10400 bytes, parameter payload 9798\)", message)
+                         rf"\(engine 'small': 10400 bytes, parameter payload {micro.payload_bytes}\)",
+                         message)
     assert match, message
     rows, cols, needed, free = (int(match.group(i)) for i in range(2, 6))
     assert needed == 2 * rows * cols and free < needed
