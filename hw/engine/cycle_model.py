@@ -68,16 +68,17 @@ class _Traffic:
         self.config = config
         self.banks = [0] * len(config.banks)
 
-    def add(self, address: int, words: int) -> None:
-        """``words`` consecutive words from ``address`` (split where they cross banks)."""
+    def add(self, address: int, words: int, accesses: int | None = None) -> None:
+        """``accesses`` (default ``words``) accesses spread evenly over the ``words``
+        consecutive words from ``address`` (split where they cross banks)."""
         c = self.config
-        while words > 0:
+        accesses = words if accesses is None else accesses
+        end = address + words
+        while address < end:
             bank = c.bank_of(address)
-            end = c.bank_start(bank) + c.banks[bank].words
-            take = min(words, end - address)
-            self.banks[bank] += take
-            address += take
-            words -= take
+            top = min(end, c.bank_start(bank) + c.banks[bank].words)
+            self.banks[bank] += ceil(accesses * (top - address) / words)
+            address = top
 
 
 def multiplying_stages(instruction: Instruction) -> int:
@@ -96,7 +97,7 @@ def _stage_traffic(instruction: Instruction, tokens: int, n: int, t: _Traffic,
         elif isinstance(s, Add):
             ref = s.operand.tensor
             per = wide if ref.kind == TensorKind.WIDE else 1
-            t.add(ref.address, tokens * n * per)
+            t.add(ref.address, _words(ref, config), tokens * n * per)
         elif isinstance(s, Threshold):
             t.add(s.params, n * wide + ceil(n / 16))
             t.add(s.out.address, _words(s.out, config))
@@ -120,7 +121,8 @@ def instruction_cycles(instruction: Instruction, config: EngineConfig,
             k = instruction.weights.cols
             chunk = max(1, c.bit_buffer_bits // k)
             t.add(src.address, _words(src, c))
-            t.add(instruction.weights.address, ceil(tokens / chunk) * _words(instruction.weights, c))
+            weight_words = _words(instruction.weights, c)
+            t.add(instruction.weights.address, weight_words, ceil(tokens / chunk) * weight_words)
             array = tokens * ceil(k / c.simd) * ceil(n / c.pe)
             macs = tokens * k * n
         else:
@@ -149,7 +151,7 @@ def instruction_cycles(instruction: Instruction, config: EngineConfig,
         overlapping = w.mode != WindowMode.GLOBAL and w.kh > 1 and w.kw > 1 \
             and w.stride < max(w.kh, w.kw)
         reads = tokens * w.kh * w.kw * n if overlapping else _words(src, c)
-        t.add(src.address, reads)
+        t.add(src.address, _words(src, c), reads)
         window = ceil(max(reads, tokens * n) / lanes)
         if instruction.mode == WindowMode.AVERAGE or (
                 instruction.mode == WindowMode.GLOBAL and instruction.mul != 1):

@@ -237,3 +237,17 @@ def test_a_tensor_that_does_not_fit_names_its_step_and_the_bytes(micro):
     rows, cols, needed, free = (int(match.group(i)) for i in range(2, 6))
     assert needed == 2 * rows * cols and free < needed
     assert "\n" not in message
+
+
+def test_rereads_are_charged_to_the_banks_the_tensor_occupies():
+    c = EngineConfig(bit_buffer_bits=64)            # K = 32: two tokens per chunk
+    src = TensorRef(c.bank_start(1), TensorKind.BITS, 8, 32)         # 8 tokens: 4 chunks
+    # 4 rows x 2 words, the last 8 words of memory: re-read 4 times, all in bank 3
+    top = MatMul(MatMulMode.XNOR, Access(src), TensorRef(c.total_words - 8, TensorKind.BITS,
+                                                         4, 32), 1, ())
+    assert instruction_cycles(top, c, fetch_address=0).bank_words[2:] == (0, 4 * 8)
+    # straddling banks 0 and 1 (4 words each): the 32 reads split 16 / 16
+    split = MatMul(MatMulMode.XNOR, Access(TensorRef(c.bank_start(2), TensorKind.BITS, 8, 32)),
+                   TensorRef(c.bank_start(1) - 4, TensorKind.BITS, 4, 32), 1, ())
+    fetch = 2 * 7                                   # the 7-word MatMul, fetched from bank 0
+    assert instruction_cycles(split, c, fetch_address=0).bank_words[:2] == (16 + fetch, 16)

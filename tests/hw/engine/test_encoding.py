@@ -3,6 +3,7 @@ instructions at the limits of every field and of whole compiled programs, and re
 import random
 import typing
 from enum import IntEnum
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from binaryvit.hw.engine.encoding import (
     encode_instruction,
     encode_program,
     field_table,
+    field_tables_markdown,
     record_words,
 )
 from binaryvit.hw.engine.isa import (
@@ -102,3 +104,8 @@ def test_bad_words_are_refused():
             WindowMode.SUM, TensorRef(0, TensorKind.STREAM, 1, 1), 1, 1, 1, 1, 1, 0, 0, 1, 0, 0,
             ())))
     assert Pattern.PATCHES == 3  # the encoding's 2-bit pattern field holds every pattern
+
+
+def test_docs_carry_the_current_field_tables():
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "engine.md").read_text()
+    assert field_tables_markdown() in docs
