@@ -73,11 +73,17 @@ def main() -> int:
                            ("16-bit stream (stream 16, const 20, acc 48)",
                             QuantFormats(stream_width=16)),
                            ("engine (stream 16, const 16, acc 36)", ENGINE_FORMATS)):
-        q = quantize_model(model, calibration, formats)
+        try:
+            q = quantize_model(model, calibration, formats)
+        except BinaryVitError as exc:
+            print(f"{label:44s} refused: {exc}")
+            continue
         quantized[label] = q
         top1 = (int_predict(q.intmodel, test) == labels).double().mean().item()
         print(f"{label:44s} {100 * top1:6.2f}%")
-    q = quantized["engine (stream 16, const 16, acc 36)"]
+    q = quantized.get("engine (stream 16, const 16, acc 36)")
+    if q is None:
+        return 2
 
     start = time.perf_counter()
     program = compile_intmodel(q.intmodel, UP5K, proof=q.proof)

@@ -236,17 +236,13 @@ class _Lowering:
                    if s.op not in WIRING and s.name not in self.done]
         if missing:
             raise CompileError(f"step {missing[0]!r} is not reached by any instruction")
-        transposed = set()
+        transposed = {g.sources[1].tensor for g in groups if g.kind == "context"}
         for g in groups:
-            if g.kind == "context":
-                transposed.add(g.sources[1].tensor)
-        for g in groups:
-            if g.kind in ("matmul", "mask") or (g.kind == "context"):
-                plain = [s.tensor for s in (g.sources if g.kind != "context" else g.sources[:1])]
-                clash = transposed.intersection(plain)
-                if clash:
-                    raise CompileError(f"bits {sorted(clash)[0]!r} are read both as context "
-                                       f"values and as matmul inputs; the engine stores one layout")
+            row_major = g.sources[:1] if g.kind == "context" else g.sources
+            clash = transposed.intersection(s.tensor for s in row_major)
+            if clash:
+                raise CompileError(f"bits {sorted(clash)[0]!r} are read both as attention values "
+                                   f"and row by row; the engine stores one layout per tensor")
         constants = {s.name: s for s in self.model.steps if s.op == "constant"}
         return Lowered(groups, constants, transposed, self.output)
 

@@ -18,7 +18,6 @@ from binaryvit.hw.engine.isa import (
     Add,
     Affine,
     GroupAverage,
-    Mac,
     Mask,
     MatMul,
     MatMulMode,
@@ -31,8 +30,6 @@ from binaryvit.hw.engine.isa import (
     Window,
     WindowMode,
 )
-from binaryvit.quantize.formats import QuantFormats
-from binaryvit.quantize.quantizer import quantize_model
 from engine_models import ENGINE_FORMATS, engine_quantized
 from network_models import int_model
 
