@@ -37,10 +37,9 @@ class EngineConfig:
         takes ``ceil(m / lane_multipliers)`` cycles per value.
     banks : the activation and parameter memories, one shared word-address space in this
         order (bank ``i`` starts at the sum of the earlier banks' words).
-    ebr_blocks : block RAMs (4 kbit each) for the array's input-bit buffer, the weight tile
-        and the per-channel constant buffer.
-    bit_buffer_bits : capacity of the array's input-bit buffer; a MATMUL's input tensor is
-        processed in token chunks that fit it.
+    bit_buffer_bits : capacity of the array's input-bit buffer (block RAM: 8 kbit is two
+        EBR side by side, 32 bits wide); a MATMUL's input tensor is processed in token
+        chunks that fit it.
     stream_bits : widest real-valued activation (the stream format) the datapath carries.
     const_bits : widest multiplier constant (``SB_MAC16`` multiplies 16 × 16).
     accumulator_bits : widest intermediate (products, sums, the attention compare): the
@@ -60,7 +59,6 @@ class EngineConfig:
     vector_lanes: int = 2
     lane_multipliers: int = 2
     banks: tuple[MemoryBank, ...] = tuple(MemoryBank(f"spram{i}", 16384) for i in range(4))
-    ebr_blocks: int = 30
     bit_buffer_bits: int = 8192
     stream_bits: int = 16
     const_bits: int = 16
@@ -69,7 +67,7 @@ class EngineConfig:
     instruction_overhead: int = 24
 
     def __post_init__(self) -> None:
-        for field in ("pe", "simd", "vector_lanes", "lane_multipliers", "ebr_blocks",
+        for field in ("pe", "simd", "vector_lanes", "lane_multipliers",
                       "bit_buffer_bits", "stream_bits", "const_bits", "accumulator_bits",
                       "wide_words"):
             value = getattr(self, field)

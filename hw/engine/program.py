@@ -101,5 +101,32 @@ class Program:
     def memory_bytes(self) -> int:
         return self.config.total_words * WORD_BYTES
 
+    def describe(self) -> dict:
+        """JSON-ready summary: the memory plan, the payload's segments and regions, every
+        tensor's placement and every instruction's cycles (for manifests and reports)."""
+        wide = self.config.wide_words
+        return {
+            "engine": self.config.name,
+            "instructions": len(self.instructions),
+            "program_words": len(self.words),
+            "cycles_per_image": self.total_cycles,
+            "payload_bytes": self.payload_bytes,
+            "activation_bytes": self.activation_bytes(),
+            "memory_bytes": self.memory_bytes,
+            "segments": [{"bank": self.config.banks[s.bank].name, "address": s.address,
+                          "words": s.words} for s in self.segments],
+            "regions": [{"name": r.name, "address": r.address, "words": r.words}
+                        for r in self.regions],
+            "tensors": [{"name": t.name, "kind": t.ref.kind.name, "shape": [t.ref.rows, t.ref.cols],
+                         "address": t.ref.address, "words": t.ref.words(wide),
+                         "bank": self.config.banks[t.bank].name, "live": [t.first, t.last]}
+                        for t in self.tensors],
+            "input": {"address": self.input.address, "shape": [self.input.rows, self.input.cols]},
+            "output": {"address": self.output.address, "shape": [self.output.rows, self.output.cols]},
+            "cycles": [{"label": label, "class": c.kind, "cycles": c.cycles, "array": c.array,
+                        "vector": c.vector, "bank_words": list(c.bank_words)}
+                       for label, c in zip(self.labels, self.cycles)],
+        }
+
 
 __all__ = ["Program", "PayloadRegion", "PayloadSegment", "TensorPlacement"]

@@ -1,13 +1,14 @@
 """The compiler: the fused program's shape for micro (counted from the model's definition),
 a consistent memory plan, the cycle model worked by hand, and one-line refusals of formats,
 operations and sizes the engine cannot take."""
+import json
 import re
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from binaryvit.errors import CompileError
+from binaryvit.errors import CompileError, ConfigError
 from binaryvit.golden.intref.intmodel import IntModel, Step
 from binaryvit.golden.float_model.config import get_config
 from binaryvit.hw.engine.compiler import compile_intmodel
@@ -248,3 +249,20 @@ def test_rereads_are_charged_to_the_banks_the_tensor_occupies():
                    TensorRef(c.bank_start(1) - 4, TensorKind.BITS, 4, 32), 1, ())
     fetch = 2 * 7                                   # the 7-word MatMul, fetched from bank 0
     assert instruction_cycles(split, c, fetch_address=0).bank_words[:2] == (16 + fetch, 16)
+
+
+def test_program_summary_is_json_and_adds_up(micro):
+    summary = json.loads(json.dumps(micro.describe()))
+    assert summary["cycles_per_image"] == sum(c["cycles"] for c in summary["cycles"])
+    assert summary["payload_bytes"] == 2 * sum(s["words"] for s in summary["segments"])
+    assert len(summary["cycles"]) == summary["instructions"] == len(micro.instructions)
+    assert summary["output"]["shape"] == [1, 10]
+
+
+def test_engine_config_is_validated():
+    with pytest.raises(ConfigError, match="pe must be a positive integer"):
+        EngineConfig(pe=0)
+    with pytest.raises(ConfigError, match="stream_bits and const_bits must fit"):
+        EngineConfig(stream_bits=24)
+    with pytest.raises(ConfigError, match="wide_words 2 or 3"):
+        EngineConfig(wide_words=4)
