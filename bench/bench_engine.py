@@ -1,6 +1,6 @@
 """The engine compiler on the UP5K: cycles per image, memory and array use, beside the targets.
 
-    python bench/bench_engine.py [CKPT] [--images 360] [--threads 1]
+    python bench/bench_engine.py [CKPT] [--images 360] [--threads 1] [--listing]
 
 Quantizes the checkpoint (default ``out/model.pt``, from ``make flow``) at the 24-bit default
 formats and at the engine's (16-bit stream and constants, 36-bit accumulator), prints the
@@ -51,6 +51,7 @@ def main() -> int:
     parser.add_argument("checkpoint", nargs="?", default="out/model.pt")
     parser.add_argument("--images", type=int, default=360, help="test images for the ISS check")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--listing", action="store_true", help="print the program")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     try:
@@ -129,6 +130,9 @@ def main() -> int:
     print("payload by kind: " + ", ".join(f"{k} {v:,d}" for k, v in sorted(kinds.items())))
     print("payload per bank: " + ", ".join(f"{c.banks[s.bank].name} {2 * s.words:,d}"
                                            for s in program.segments))
+
+    if args.listing:
+        print("\n" + "\n".join(program.listing()))
 
     images = test[:args.images]
     start = time.perf_counter()

@@ -266,3 +266,12 @@ def test_engine_config_is_validated():
         EngineConfig(stream_bits=24)
     with pytest.raises(ConfigError, match="wide_words 2 or 3"):
         EngineConfig(wide_words=4)
+
+
+def test_listing_has_one_line_per_instruction_at_its_fetch_address(micro):
+    lines = micro.listing()
+    assert len(lines) == len(micro.instructions)
+    assert lines[0].split()[:2] == [str(micro.program_address), "MAC"]
+    fc1 = next(line for line in lines if line.rstrip().endswith("Threshold->BITS@" + str(
+        micro.instructions[micro.labels.index("stages.0.blocks.0.mlp.fc1")].stages[-1].out.address)))
+    assert "Add(" in fc1 and " TILE)" in fc1 and "GroupAverage->STREAM@" in fc1
