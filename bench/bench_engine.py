@@ -25,6 +25,7 @@ from binaryvit.golden.intref.int_network import int_predict, run_int_network
 from binaryvit.golden.train.data import load_dataset
 from binaryvit.hw.engine.compiler import compile_intmodel
 from binaryvit.hw.engine.config import UP5K
+from binaryvit.hw.engine.cycle_model import constant_bits_per_value
 from binaryvit.hw.engine.iss import run_program
 from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.quantizer import DEFAULT_CALIBRATION_IMAGES, quantize_model
@@ -123,6 +124,11 @@ def main() -> int:
           f"{'<= ' + format(program.memory_bytes, ','):>14}")
     print(f"{'vector-unit data operand bits (max)':40s} {_multiplier_operand_bits(q):12d} "
           f"{'(x 16-bit const)':>14}")
+    widest = max(range(len(program.instructions)), key=lambda i: constant_bits_per_value(
+        program.instructions[i], c))
+    bits = constant_bits_per_value(program.instructions[widest], c)
+    print(f"{'epilogue constant bits per value (max)':40s} {bits:12d} "
+          f"{f'{-(-bits // 16)} EBR wide':>14}  ({program.labels[widest]})")
     kinds: dict[str, int] = defaultdict(int)
     for r in program.regions:
         kinds["program" if r.name == "program" else r.name.rsplit("/", 1)[-1]

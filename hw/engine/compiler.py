@@ -115,7 +115,7 @@ class _Compiler:
         self.model, self.config = model, config
         self.wide = config.wide_words
         check_formats(model, config)
-        self.lowered: Lowered = lower(model)
+        self.lowered: Lowered = lower(model, config.epilogue_constant_bits, config.wide_bits)
         if proof is None or proof.acc_width > config.accumulator_bits:
             try:
                 proof = prove_no_overflow(model, acc_width=config.accumulator_bits)
