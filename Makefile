@@ -40,6 +40,7 @@ bench: setup tools
 	$(BIN)/python bench/bench_intref.py
 	$(BIN)/python bench/bench_mvu.py
 	$(BIN)/python bench/bench_quantize.py out/model.pt
+	$(BIN)/python bench/bench_engine.py out/model.pt
 	$(BIN)/python bench/bench_kernels.py out
 	$(BIN)/python bench/bench_network.py out
 	$(BIN)/python bench/bench_boards.py out

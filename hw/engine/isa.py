@@ -1,0 +1,333 @@
+"""The engine's instruction set: four instruction classes with fused epilogues, and the
+operand descriptors (tensors in memory, address patterns) they read and write.
+
+Every tensor is a matrix ``[rows, cols]`` (tokens × channels, or keys × bits) at a word
+address of the engine's one address space (``docs/engine.md`` has the memory layouts):
+
+* ``STREAM``: one signed 16-bit word per value, row-major.
+* ``WIDE``: one signed value in ``wide_words`` words (least significant word first), row-major.
+* ``BITS``: each row packed LSB-first into ``ceil(cols / 16)`` words (bit 1 ↔ +1).
+* ``BITS_T``: the same bits stored transposed: row ``c`` holds column ``c`` over all rows
+  (a value tensor written so a context MATMUL reads it as its weight rows).
+
+Instruction classes (each the *source* of a value per output element, followed by a chain
+of epilogue :data:`Stage` s applied in order to every element):
+
+* :class:`MatMul`: XNOR-popcount ``[T, K] × [N, K]ᵀ`` (weights in the parameter payload), or
+  attention's context ``Σ_k b_ik·v_kc`` over a mask and a value tensor (``CONTEXT``).
+* :class:`Mask`: attention scores (XNOR-popcount of queries and keys per head), the exp
+  table, the row sum and the ``e·2^s > θ·Σe`` compare; writes the mask bits.
+* :class:`Window`: zero-padded window sums with stride (``SUM``), average pooling
+  (``AVERAGE``: the sum's multiply-round-shift) or the sum over all tokens (``GLOBAL``).
+  A 1 × 1 ``SUM`` window is a plain pointwise pass.
+* :class:`Mac`: fixed-point multiply-accumulate (stem, classifier).
+
+Epilogue stages: :class:`Affine`, :class:`RPReLU`, :class:`Add` (a tensor or a constant,
+read through an address pattern), :class:`Threshold` (writes bits, the value passes on),
+:class:`GroupAverage` (writes channel-group averages, the value passes on), :class:`Store`.
+Each stage saturates and rounds exactly like the integer-program step it stands for.
+
+Each class lists its binary fields in ``FIELDS``: ``(name, bits)`` for an unsigned integer,
+``(name, -bits)`` for a signed one, or ``(name, RecordClass)`` for a nested record;
+``binaryvit.hw.engine.encoding`` packs them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Union
+
+ADDRESS_BITS = 24
+DIM_BITS = 16
+SHIFT_BITS = 6
+WIDTH_BITS = 6
+
+
+class TensorKind(IntEnum):
+    STREAM = 0
+    WIDE = 1
+    BITS = 2
+    BITS_T = 3
+
+
+class Pattern(IntEnum):
+    """How an operand's elements are addressed (``docs/engine.md``, "address patterns")."""
+
+    IDENTITY = 0
+    TILE = 1        # [T, C] read as [T, C·factor]: channel c reads c mod C
+    UPSAMPLE = 2    # grid (gh, gw) read as (gh·f, gw·f): token (i, j) reads (i // f, j // f)
+    PATCHES = 3     # grid (gh, gw) read as (gh/f)·(gw/f) patches of f·f tokens, (i, j, c) order
+
+
+class MatMulMode(IntEnum):
+    XNOR = 0     # Σ_k (2·a_k·w_k − 1)-style ±1 dot: 2·popcount(XNOR(a, w)) − K
+    CONTEXT = 1  # Σ_k b_k·v_k, b ∈ {0, 1}: popcount(XNOR(b, v)) + popcount(v) − K
+
+
+class WindowMode(IntEnum):
+    SUM = 0
+    AVERAGE = 1
+    GLOBAL = 2
+
+
+@dataclass(frozen=True)
+class TensorRef:
+    """A ``[rows, cols]`` tensor of ``kind`` at word ``address``."""
+
+    address: int
+    kind: TensorKind
+    rows: int
+    cols: int
+
+    FIELDS = (("address", ADDRESS_BITS), ("kind", 2), ("rows", DIM_BITS), ("cols", DIM_BITS))
+
+    def row_words(self, wide_words: int) -> int:
+        """Words from one stored row to the next."""
+        if self.kind == TensorKind.STREAM:
+            return self.cols
+        if self.kind == TensorKind.WIDE:
+            return self.cols * wide_words
+        if self.kind == TensorKind.BITS:
+            return -(-self.cols // 16)
+        return -(-self.rows // 16)
+
+    def words(self, wide_words: int) -> int:
+        stored_rows = self.cols if self.kind == TensorKind.BITS_T else self.rows
+        return stored_rows * self.row_words(wide_words)
+
+
+@dataclass(frozen=True)
+class Access:
+    """An operand read through an address pattern; ``factor`` is the tile copies, the
+    upsampling factor or the patch size, ``grid_h`` × ``grid_w`` the source token grid."""
+
+    tensor: TensorRef
+    pattern: Pattern = Pattern.IDENTITY
+    factor: int = 1
+    grid_h: int = 0
+    grid_w: int = 0
+
+    FIELDS = (("tensor", TensorRef), ("pattern", 2), ("factor", 8), ("grid_h", DIM_BITS),
+              ("grid_w", DIM_BITS))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The logical ``(rows, cols)`` the pattern presents."""
+        t = self.tensor
+        if self.pattern == Pattern.TILE:
+            return t.rows, t.cols * self.factor
+        if self.pattern == Pattern.UPSAMPLE:
+            return t.rows * self.factor ** 2, t.cols
+        if self.pattern == Pattern.PATCHES:
+            return t.rows // self.factor ** 2, t.cols * self.factor ** 2
+        return t.rows, t.cols
+
+
+# ---- epilogue stages ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Affine:
+    """``saturate(round_shift(mul_c·x + bias_c, shift), width)`` (``intref.affine``).
+    Constants at ``params``: ``mul[N]`` (one word each), then ``bias[N]`` (wide)."""
+
+    params: int
+    shift: int
+    width: int
+
+    OPCODE = 1
+    FIELDS = (("params", ADDRESS_BITS), ("shift", SHIFT_BITS), ("width", WIDTH_BITS))
+
+
+@dataclass(frozen=True)
+class RPReLU:
+    """``intref.rprelu``. Constants at ``params``: ``pre_bias[N]`` (wide), ``mul_pos[N]``,
+    ``mul_neg[N]`` (one word each), ``post_bias[N]`` (wide)."""
+
+    params: int
+    shift: int
+    width: int
+
+    OPCODE = 2
+    FIELDS = (("params", ADDRESS_BITS), ("shift", SHIFT_BITS), ("width", WIDTH_BITS))
+
+
+@dataclass(frozen=True)
+class Add:
+    """``saturate(x + operand, width)`` (``intref.residual_add``); the operand is a stored
+    tensor or a constant in the payload, read through its address pattern."""
+
+    operand: Access
+    width: int
+
+    OPCODE = 3
+    FIELDS = (("width", WIDTH_BITS), ("operand", Access))
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """Writes ``intref.threshold(x)`` bits to ``out`` (``BITS`` or ``BITS_T``); the value
+    passes on unchanged. Constants at ``params``: ``thresh[N]`` (wide), then the ``flip``
+    bits packed 16 per word."""
+
+    params: int
+    out: TensorRef
+
+    OPCODE = 4
+    FIELDS = (("params", ADDRESS_BITS), ("out", TensorRef))
+
+
+@dataclass(frozen=True)
+class GroupAverage:
+    """Writes ``intref.channel_group_avgpool(x, group, mul, shift, width)`` to ``out``; the
+    value passes on unchanged."""
+
+    group: int
+    mul: int
+    shift: int
+    width: int
+    out: TensorRef
+
+    OPCODE = 5
+    FIELDS = (("group", 8), ("mul", -18), ("shift", SHIFT_BITS), ("width", WIDTH_BITS),
+              ("out", TensorRef))
+
+
+@dataclass(frozen=True)
+class Store:
+    """Writes the value to ``out`` (``STREAM`` or ``WIDE``); it passes on unchanged."""
+
+    out: TensorRef
+
+    OPCODE = 6
+    FIELDS = (("out", TensorRef),)
+
+
+Stage = Union[Affine, RPReLU, Add, Threshold, GroupAverage, Store]
+STAGES: tuple[type, ...] = (Affine, RPReLU, Add, Threshold, GroupAverage, Store)
+
+
+# ---- instructions ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MatMul:
+    """``XNOR``: ``xnor_popcount_dot(source, weights)`` with ``source`` bits ``[T, K]`` (through
+    ``PATCHES`` for a patch-merging convolution) and ``weights`` bits ``[N, K]`` in the
+    payload. ``CONTEXT``: ``and_popcount_context`` of the mask bits ``source``
+    ``[heads·T, Tk]`` (rows head-major) and the value bits stored ``BITS_T`` at ``weights``
+    (read as ``[N, Tk]``); output channel ``c`` uses head ``c // (N / heads)``."""
+
+    mode: MatMulMode
+    source: Access
+    weights: TensorRef
+    heads: int
+    stages: tuple[Stage, ...]
+
+    OPCODE = 1
+    FIELDS = (("mode", 2), ("heads", 8), ("source", Access), ("weights", TensorRef))
+
+    @property
+    def tokens(self) -> int:
+        rows = self.source.shape[0]
+        return rows // self.heads if self.mode == MatMulMode.CONTEXT else rows
+
+    @property
+    def outputs(self) -> int:
+        return self.weights.rows
+
+
+@dataclass(frozen=True)
+class Mask:
+    """Attention's binarized softmax for every head: scores ``s = XNOR-popcount(q_h, k_h)``
+    over ``d = C / heads`` bits, ``e = lut[(s + d) / 2]``, ``b = e·2^theta_shift > theta·Σ_k e``
+    (``intref.attention_scores`` then ``intref.attention_mask``). ``queries`` ``[T, C]`` and
+    ``keys`` ``[Tk, C]`` are bits; the ``d + 1`` exp-table entries (wide) are at ``lut``;
+    ``out`` is ``[heads·T, Tk]`` bits, rows head-major."""
+
+    queries: TensorRef
+    keys: TensorRef
+    heads: int
+    lut: int
+    theta: int
+    theta_shift: int
+    out: TensorRef
+
+    OPCODE = 2
+    FIELDS = (("heads", 8), ("theta", 16), ("theta_shift", SHIFT_BITS), ("lut", ADDRESS_BITS),
+              ("queries", TensorRef), ("keys", TensorRef), ("out", TensorRef))
+    stages: tuple = ()
+
+
+@dataclass(frozen=True)
+class Window:
+    """Windowed sums over a ``grid_h × grid_w`` token grid of ``source`` (``[gh·gw, C]``):
+    ``SUM`` is ``intref.window_sum2d``, ``AVERAGE`` ``intref.avgpool2d`` (with ``mul``,
+    ``shift``, ``width``), ``GLOBAL`` ``intref.global_avgpool`` (one output row; the kernel
+    fields are ignored)."""
+
+    mode: WindowMode
+    source: TensorRef
+    grid_h: int
+    grid_w: int
+    kh: int
+    kw: int
+    stride: int
+    pad_h: int
+    pad_w: int
+    mul: int
+    shift: int
+    width: int
+    stages: tuple[Stage, ...]
+
+    OPCODE = 3
+    FIELDS = (("mode", 2), ("kh", 4), ("kw", 4), ("stride", 4), ("pad_h", 4), ("pad_w", 4),
+              ("grid_h", DIM_BITS), ("grid_w", DIM_BITS), ("mul", -18), ("shift", SHIFT_BITS),
+              ("width", WIDTH_BITS), ("source", TensorRef))
+
+    @property
+    def out_grid(self) -> tuple[int, int]:
+        if self.mode == WindowMode.GLOBAL:
+            return 1, 1
+        return ((self.grid_h + 2 * self.pad_h - self.kh) // self.stride + 1,
+                (self.grid_w + 2 * self.pad_w - self.kw) // self.stride + 1)
+
+    @property
+    def tokens(self) -> int:
+        h, w = self.out_grid
+        return h * w
+
+    @property
+    def outputs(self) -> int:
+        return self.source.cols
+
+
+@dataclass(frozen=True)
+class Mac:
+    """``intref.fixed_mac(source, weight, bias, shift, width)``: ``source`` ``[T, K]``
+    (``STREAM`` or ``WIDE``, through ``PATCHES`` for the stem), ``weight[N, K]`` (one signed
+    word each, row-major) at ``weights``, ``bias[N]`` (wide) at ``bias``."""
+
+    source: Access
+    weights: int
+    bias: int
+    outputs: int
+    shift: int
+    width: int
+    stages: tuple[Stage, ...]
+
+    OPCODE = 4
+    FIELDS = (("outputs", DIM_BITS), ("shift", SHIFT_BITS), ("width", WIDTH_BITS),
+              ("weights", ADDRESS_BITS), ("bias", ADDRESS_BITS), ("source", Access))
+
+    @property
+    def tokens(self) -> int:
+        return self.source.shape[0]
+
+
+Instruction = Union[MatMul, Mask, Window, Mac]
+INSTRUCTIONS: tuple[type, ...] = (MatMul, Mask, Window, Mac)
+HALT_OPCODE = 0
+
+__all__ = ["TensorKind", "Pattern", "MatMulMode", "WindowMode", "TensorRef", "Access",
+           "Affine", "RPReLU", "Add", "Threshold", "GroupAverage", "Store", "Stage", "STAGES",
+           "MatMul", "Mask", "Window", "Mac", "Instruction", "INSTRUCTIONS", "HALT_OPCODE",
+           "ADDRESS_BITS"]
