@@ -38,9 +38,9 @@ from amaranth.hdl import Cat, Elaboratable, Module, Signal
 from amaranth.lib import io
 
 from binaryvit.golden import intref
-from binaryvit.hw.board_build import BUILD_JSON, BuildResult, build_board, place_and_route
-from binaryvit.hw.boards import Board, get_board
-from binaryvit.hw.mvu import XnorPopcountMVU
+from binaryvit.hw.boards.board_build import BUILD_JSON, BuildResult, build_board, place_and_route
+from binaryvit.hw.boards.definitions import Board, get_board
+from binaryvit.hw.kernels.mvu import XnorPopcountMVU
 
 MVU_K, MVU_N, MVU_PE, MVU_SIMD, MVU_TOKENS = 32, 128, 2, 32, 64
 OPS_PER_LANE = 2
@@ -132,9 +132,9 @@ def cpu_row(out: Path | None) -> tuple[float, str]:
     """Images per second of the integer model (or the MVU layer) on this CPU, one thread."""
     torch.set_num_threads(1)
     if out is not None and (out / "intmodel.npz").is_file():
-        from binaryvit.golden.data import load_dataset
-        from binaryvit.golden.int_network import run_int_network
-        from binaryvit.quantize.intmodel import load_intmodel
+        from binaryvit.golden.intref.int_network import run_int_network
+        from binaryvit.golden.intref.intmodel import load_intmodel
+        from binaryvit.golden.train.data import load_dataset
         model = load_intmodel(out / "intmodel.npz")
         image = torch.as_tensor(load_dataset(None).test_images[:1]).to(torch.int64)
         run, what = (lambda: run_int_network(model, image)), "integer network"   # noqa: E731

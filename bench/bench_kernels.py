@@ -2,7 +2,7 @@
 
 Usage: ``python bench/bench_kernels.py OUT [--digits N] [--only TEXT] [--overrides JSON]``
 (OUT holds the flow's ``intmodel.npz``). The network generator builds the tiny-digits
-accelerator at its default folding (``binaryvit.hw.folding.fold_network``, with the
+accelerator at its default folding (``binaryvit.hw.network.folding.fold_network``, with the
 per-step fold overrides of ``--overrides`` if given); for every kernel class and fold it
 uses, the first such kernel is taken out of the network and run alone through cocotb on
 Verilator (``binaryvit.sim.runner.run_throughput``: no bubbles, no back-pressure) on the
@@ -32,14 +32,14 @@ from pathlib import Path
 
 import torch
 
-from binaryvit.golden.data import load_digits_dataset
-from binaryvit.golden.int_network import run_int_network
-from binaryvit.hw.binary_attention import BinaryAttention
-from binaryvit.hw.fixed_point_stream import encode_binary, encode_fixed_point
-from binaryvit.hw.folding import fold_network, ideal_cycles, load_overrides
-from binaryvit.hw.network import BinaryViTAccelerator
-from binaryvit.hw.network_graph import TensorInfo
-from binaryvit.quantize.intmodel import load_intmodel
+from binaryvit.golden.intref.int_network import run_int_network
+from binaryvit.golden.intref.intmodel import load_intmodel
+from binaryvit.golden.train.data import load_digits_dataset
+from binaryvit.hw.kernels.binary_attention import BinaryAttention
+from binaryvit.hw.network.accelerator import BinaryViTAccelerator
+from binaryvit.hw.network.folding import fold_network, ideal_cycles, load_overrides
+from binaryvit.hw.network.graph import TensorInfo
+from binaryvit.hw.streams.fixed_point_stream import encode_binary, encode_fixed_point
 from binaryvit.sim.runner import run_throughput
 
 # Cycles of the long run per kernel, at least FILL_SHARE times its one-time fill (bounded

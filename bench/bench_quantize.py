@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from binaryvit.golden.checkpoint import load_checkpoint
-from binaryvit.golden.data import load_dataset
+from binaryvit.golden.float_model.checkpoint import load_checkpoint
+from binaryvit.golden.train.data import load_dataset
 from binaryvit.quantize.fidelity import measure_fidelity
 from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.quantizer import DEFAULT_CALIBRATION_IMAGES, quantize_model

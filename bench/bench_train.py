@@ -12,10 +12,10 @@ import time
 
 import torch
 
-from binaryvit.golden.checkpoint import save_checkpoint
-from binaryvit.golden.config import get_config
-from binaryvit.golden.data import load_digits_dataset
-from binaryvit.golden.train import TrainSettings, train_binaryvit
+from binaryvit.golden.float_model.checkpoint import save_checkpoint
+from binaryvit.golden.float_model.config import get_config
+from binaryvit.golden.train.data import load_digits_dataset
+from binaryvit.golden.train.training import TrainSettings, train_binaryvit
 
 
 def main() -> None:

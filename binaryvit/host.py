@@ -1,7 +1,7 @@
 """Host side of the board UART protocol (``docs/boards.md``), with no serial library.
 
 The byte-level protocol — commands, framing, checksums, status bits, the info block — is
-defined here once; the RTL (:mod:`binaryvit.hw.board_wrapper`) imports these constants.
+defined here once; the RTL (:mod:`binaryvit.hw.boards.board_wrapper`) imports these constants.
 :class:`SerialPort` opens a POSIX tty with ``os.open`` and ``termios`` (raw 8N1).
 """
 from __future__ import annotations

@@ -18,11 +18,11 @@ import torch
 from torch import Tensor
 
 from binaryvit.errors import ConfigError, DataError
-from binaryvit.golden.int_network import as_pixel_tensor, run_int_network
-from binaryvit.golden.model import BinaryViT
+from binaryvit.golden.float_model.network import BinaryViT
+from binaryvit.golden.intref.int_network import as_pixel_tensor, run_int_network
+from binaryvit.golden.intref.intmodel import Step
 from binaryvit.quantize.fold import fold_model
 from binaryvit.quantize.formats import QuantFormats
-from binaryvit.quantize.intmodel import Step
 
 PROVISIONAL = QuantFormats(stream_width=32, stream_frac=16)
 MARGIN = 1.1

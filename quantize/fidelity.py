@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from binaryvit.golden.int_network import run_int_network
-from binaryvit.golden.model import BinaryViT, capture_activations
+from binaryvit.golden.float_model.network import BinaryViT, capture_activations
+from binaryvit.golden.intref.int_network import run_int_network
+from binaryvit.golden.intref.intmodel import IntModel
 from binaryvit.quantize.calibrate import is_stream_step
-from binaryvit.quantize.intmodel import IntModel
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,13 @@ import torch
 from torch import nn
 
 from binaryvit.errors import ConfigError
-from binaryvit.golden.attention import BinaryAttention
-from binaryvit.golden.block import BinaryViTBlock
-from binaryvit.golden.channelwise import ChannelAffine, RPReLU
+from binaryvit.golden.float_model.attention import BinaryAttention
+from binaryvit.golden.float_model.block import BinaryViTBlock
+from binaryvit.golden.float_model.channelwise import ChannelAffine, RPReLU
+from binaryvit.golden.float_model.network import BinaryViT
 from binaryvit.golden.intref import exp_lut, signed_range
-from binaryvit.golden.model import BinaryViT
+from binaryvit.golden.intref.intmodel import IntModel, Step
 from binaryvit.quantize.formats import QuantFormats
-from binaryvit.quantize.intmodel import IntModel, Step
 
 LUT_EXTRA_BITS = 8  # beyond the least LUT precision: measured 0 flipped attention bits on digits
 MAX_POINT = 40  # largest multiplier binary point: keeps every product far below 2^62

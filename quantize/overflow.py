@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from binaryvit.errors import OverflowProofError
 from binaryvit.golden.intref import bounds as B
 from binaryvit.golden.intref import signed_range
-from binaryvit.quantize.intmodel import IntModel, Step
+from binaryvit.golden.intref.intmodel import IntModel, Step
 
 Interval = B.Interval
 

@@ -22,14 +22,14 @@ import torch
 from torch import Tensor
 
 from binaryvit.errors import OutputPathError
-from binaryvit.golden.checkpoint import load_checkpoint
-from binaryvit.golden.data import check_dataset_fits, load_dataset
-from binaryvit.golden.model import BinaryViT
+from binaryvit.golden.float_model.checkpoint import load_checkpoint
+from binaryvit.golden.float_model.network import BinaryViT
+from binaryvit.golden.intref.intmodel import IntModel, save_intmodel
+from binaryvit.golden.train.data import check_dataset_fits, load_dataset
 from binaryvit.quantize import manifest as mf
 from binaryvit.quantize.calibrate import MARGIN, Calibration, calibrate
 from binaryvit.quantize.fold import check_foldable, fold_model
 from binaryvit.quantize.formats import QuantFormats
-from binaryvit.quantize.intmodel import IntModel, save_intmodel
 from binaryvit.quantize.overflow import OverflowProof, prove_no_overflow
 from binaryvit.quantize.rom_folding import LayerFolding, resolve_folding
 from binaryvit.quantize.rom_formats import ROM_FORMATS, write_rom_images

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from binaryvit.errors import ConfigError, FoldingError
-from binaryvit.quantize.intmodel import IntModel
+from binaryvit.golden.intref.intmodel import IntModel
 from binaryvit.quantize.weight_packing import check_folding, divisors
 
 MAX_WORD_BITS = 64

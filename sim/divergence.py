@@ -14,11 +14,11 @@ from typing import Sequence
 
 import torch
 
-from binaryvit.golden.int_network import run_int_network
-from binaryvit.hw.folding import Folding
-from binaryvit.hw.network import BinaryViTAccelerator
+from binaryvit.golden.intref.int_network import run_int_network
+from binaryvit.golden.intref.intmodel import IntModel
+from binaryvit.hw.network.accelerator import BinaryViTAccelerator
+from binaryvit.hw.network.folding import Folding
 from binaryvit.hw.verilog import to_verilog
-from binaryvit.quantize.intmodel import IntModel
 from binaryvit.sim.network_sim import build_network_sim, decode_words, pixel_words, run_network
 
 __all__ = ["Divergence", "compare_taps", "find_divergence", "tappable_steps"]

@@ -25,7 +25,7 @@ from filelock import FileLock
 
 from binaryvit.atomic import write_text_atomic
 from binaryvit.errors import DataError, OutputPathError, SimulationError, ToolError
-from binaryvit.hw.fixed_point_stream import encode_fixed_point
+from binaryvit.hw.streams.fixed_point_stream import encode_fixed_point
 from binaryvit.sim.runner import VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS
 from binaryvit.sim.toolchain import cache_dir, require_tool, tool_env
 
@@ -127,7 +127,7 @@ def _build(verilog: str, name: str, waves: bool, build_dir: Path, digest: str) -
 
 def pixel_words(images: torch.Tensor, patch_size: int, pixel_width: int, lanes: int) -> list[list[int]]:
     """Per image, the words of its patches (``unfold_patches`` order) on the pixel port."""
-    from binaryvit.golden.int_network import unfold_patches
+    from binaryvit.golden.intref.int_network import unfold_patches
 
     patches = unfold_patches(torch.as_tensor(images, dtype=torch.int64), patch_size)
     return [encode_fixed_point(p, pixel_width, lanes, is_signed=False) for p in patches]
@@ -159,7 +159,7 @@ def run_network(build_dir: Path, name: str, images_words: list[list[int]],
     run (``progress(done, total)`` after each); AssertionError on a deadlock or X.
 
     ``image_period``: offer image ``n`` of a run not before cycle ``n · image_period``
-    after reset (the paced source of ``hw/network_timing.py``); default back to back.
+    after reset (the paced source of ``hw/network/timing.py``); default back to back.
     """
     from cocotb_tools.runner import get_runner
 
@@ -227,9 +227,9 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
     label, cycles; totals: mismatches, hardware and reference top-1, measured and
     estimated cycles per image, latency, simulated images per second) and returns it.
     """
-    from binaryvit.golden.data import load_dataset
-    from binaryvit.golden.int_network import run_int_network
-    from binaryvit.quantize.intmodel import load_intmodel
+    from binaryvit.golden.intref.int_network import run_int_network
+    from binaryvit.golden.intref.intmodel import load_intmodel
+    from binaryvit.golden.train.data import load_dataset
 
     out = Path(out_dir)
     rtl = out / "rtl"

@@ -20,10 +20,10 @@ FIXTURE_SETTINGS = dict(epochs=3, teacher_epochs=0, lr=5e-3, batch_size=32, max_
 
 
 def _train(path: Path) -> None:
-    from binaryvit.golden.checkpoint import save_checkpoint
-    from binaryvit.golden.config import get_config
-    from binaryvit.golden.data import load_digits_dataset
-    from binaryvit.golden.train import TrainSettings, train_binaryvit
+    from binaryvit.golden.float_model.checkpoint import save_checkpoint
+    from binaryvit.golden.float_model.config import get_config
+    from binaryvit.golden.train.data import load_digits_dataset
+    from binaryvit.golden.train.training import TrainSettings, train_binaryvit
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

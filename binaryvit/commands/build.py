@@ -20,13 +20,13 @@ from pathlib import Path
 
 from binaryvit.atomic import atomic_directory
 from binaryvit.errors import ConfigError, ToolError
-from binaryvit.hw.board_build import BuildResult, build_board
-from binaryvit.hw.board_wrapper import UARTBoardWrapper
-from binaryvit.hw.boards import BOARDS, Board, BoardTop, get_board
-from binaryvit.hw.device_fit import check_fit
-from binaryvit.hw.resource_model import FAMILIES, Resources
-from binaryvit.hw.uart import baud_divisor
-from binaryvit.hw.verilog_accelerator import load_generated_accelerator
+from binaryvit.hw.boards.board_build import BuildResult, build_board
+from binaryvit.hw.boards.board_wrapper import UARTBoardWrapper
+from binaryvit.hw.boards.definitions import BOARDS, Board, BoardTop, get_board
+from binaryvit.hw.boards.uart import baud_divisor
+from binaryvit.hw.boards.verilog_accelerator import load_generated_accelerator
+from binaryvit.hw.estimate.device_fit import check_fit
+from binaryvit.hw.estimate.resource_model import FAMILIES, Resources
 
 NAME = "build"
 HELP = "build OUT's generated network for a board (bitstream, Fmax, utilisation)"
@@ -51,7 +51,7 @@ def image_pixels(out: Path, description: dict) -> int:
     (channels × height × width)."""
     if "pixels" in description:
         return int(description["pixels"])
-    from binaryvit.quantize.intmodel import load_intmodel
+    from binaryvit.golden.intref.intmodel import load_intmodel
     config = load_intmodel(out / "intmodel.npz").config
     return config.in_channels * config.image_size[0] * config.image_size[1]
 

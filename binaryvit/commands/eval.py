@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 
 from binaryvit.errors import DataError
-from binaryvit.golden.checkpoint import load_checkpoint
-from binaryvit.golden.data import check_dataset_fits, load_dataset
-from binaryvit.golden.train import evaluate
+from binaryvit.golden.float_model.checkpoint import load_checkpoint
+from binaryvit.golden.train.data import check_dataset_fits, load_dataset
+from binaryvit.golden.train.training import evaluate
 
 NAME = "eval"
 HELP = "print a checkpoint's top-1 accuracy on the test split"

@@ -21,16 +21,16 @@ from pathlib import Path
 
 import torch
 
-from binaryvit.golden.checkpoint import load_checkpoint, save_checkpoint
-from binaryvit.golden.config import get_config
-from binaryvit.golden.data import load_dataset
-from binaryvit.golden.int_network import int_predict
-from binaryvit.golden.train import TrainSettings, distributed_context_from_env, train_binaryvit
 from binaryvit.commands.build import build_out
 from binaryvit.errors import ConfigError
-from binaryvit.hw.boards import BOARDS, get_board
-from binaryvit.hw.device_fit import estimate_lines
-from binaryvit.hw.generate import generate
+from binaryvit.golden.float_model.checkpoint import load_checkpoint, save_checkpoint
+from binaryvit.golden.float_model.config import get_config
+from binaryvit.golden.intref.int_network import int_predict
+from binaryvit.golden.train.data import load_dataset
+from binaryvit.golden.train.training import TrainSettings, distributed_context_from_env, train_binaryvit
+from binaryvit.hw.boards.definitions import BOARDS, get_board
+from binaryvit.hw.estimate.device_fit import estimate_lines
+from binaryvit.hw.network.generate import generate
 from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.quantizer import quantize_checkpoint
 from binaryvit.sim.network_sim import simulate

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 
-from binaryvit.hw.boards import BOARDS, get_board
-from binaryvit.hw.device_fit import DEFAULT_MARGIN, estimate_lines
-from binaryvit.hw.generate import generate
+from binaryvit.hw.boards.definitions import BOARDS, get_board
+from binaryvit.hw.estimate.device_fit import DEFAULT_MARGIN, estimate_lines
+from binaryvit.hw.network.generate import generate
 
 NAME = "generate"
 HELP = "generate the accelerator's Verilog and cost estimate from OUT/intmodel.npz"

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from binaryvit.atomic import atomic_file, write_text_atomic
-from binaryvit.hw.board_build import BUILD_JSON, BuildResult
-from binaryvit.hw.boards import BOARDS
-from binaryvit.hw.device_fit import check_fit
-from binaryvit.hw.resource_model import Resources
+from binaryvit.hw.boards.board_build import BUILD_JSON, BuildResult
+from binaryvit.hw.boards.definitions import BOARDS
+from binaryvit.hw.estimate.device_fit import check_fit
+from binaryvit.hw.estimate.resource_model import Resources
 
 NAME = "report"
 HELP = "write OUT/reports/report.md with tables and plots of accuracy, cycles, LUTs, Fmax"
@@ -207,7 +207,7 @@ def fit_lines(inputs: ReportInputs) -> list[str]:
                          f"{100 * needed / available:.0f} %", verdict])
     lines += _table(["board", "resource", "estimate", "nextpnr", "device", "estimate / device",
                      "fit"], rows)
-    lines += ["Estimate: `binaryvit.hw.resource_model` (Yosys' memory mapping rules, kernels "
+    lines += ["Estimate: `binaryvit.hw.estimate.resource_model` (Yosys' memory mapping rules, kernels "
               "calibrated against synth_ice40 / synth_ecp5); nextpnr: the build's count "
               "(`binaryvit build`, `--force` for a design the estimate refuses).", ""]
     for family, figures in resources.items():

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def load_image(spec: str) -> tuple[np.ndarray, int | None]:
     """``[C, H, W]`` int64 pixels and the label when known."""
     if spec.startswith("digits:"):
-        from binaryvit.golden.data import load_dataset
+        from binaryvit.golden.train.data import load_dataset
         data = load_dataset(None)
         try:
             index = int(spec.split(":", 1)[1])
@@ -79,7 +79,7 @@ def stream_order(image: np.ndarray, out: Path) -> list[int]:
     c, h, w = image.shape
     if h % size or w % size:
         raise DataError(f"a {h}×{w} image does not split into {size}×{size} patches")
-    from binaryvit.golden.int_network import unfold_patches
+    from binaryvit.golden.intref.int_network import unfold_patches
     return unfold_patches(torch.as_tensor(image)[None], size).reshape(-1).tolist()
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 
 from binaryvit.errors import OutputPathError
-from binaryvit.golden.checkpoint import save_checkpoint
-from binaryvit.golden.config import CONFIGS, get_config
-from binaryvit.golden.data import load_dataset
-from binaryvit.golden.train import TrainSettings, distributed_context_from_env, train_binaryvit
+from binaryvit.golden.float_model.checkpoint import save_checkpoint
+from binaryvit.golden.float_model.config import CONFIGS, get_config
+from binaryvit.golden.train.data import load_dataset
+from binaryvit.golden.train.training import TrainSettings, distributed_context_from_env, train_binaryvit
 
 NAME = "train"
 HELP = "train the float teacher and the binary student (default: tiny-digits on digits)"

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from binaryvit.atomic import write_text_atomic
 from binaryvit.errors import DataError, OutputPathError
-from binaryvit.hw.board_build import BUILD_JSON
-from binaryvit.hw.boards import BOARDS
-from binaryvit.hw.bram_update import swap_rom_contents, weight_swaps
-from binaryvit.quantize.intmodel import IntModel, load_intmodel
+from binaryvit.golden.intref.intmodel import IntModel, load_intmodel
+from binaryvit.hw.boards.board_build import BUILD_JSON
+from binaryvit.hw.boards.bram_update import swap_rom_contents, weight_swaps
+from binaryvit.hw.boards.definitions import BOARDS
 from binaryvit.quantize.manifest import sha256_file
 
 NAME = "update-weights"

@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from binaryvit.errors import CheckpointError
-from binaryvit.golden.config import get_config
-from binaryvit.golden.data import load_digits_dataset
-from binaryvit.golden.int_network import run_int_network
-from binaryvit.golden.model import BinaryViT
+from binaryvit.golden.float_model.config import get_config
+from binaryvit.golden.float_model.network import BinaryViT
+from binaryvit.golden.intref.int_network import run_int_network
+from binaryvit.golden.intref.intmodel import load_intmodel, save_intmodel
+from binaryvit.golden.train.data import load_digits_dataset
 from binaryvit.quantize.fold import fold_model
 from binaryvit.quantize.formats import QuantFormats
-from binaryvit.quantize.intmodel import load_intmodel, save_intmodel
 
 
 @pytest.fixture(scope="module")

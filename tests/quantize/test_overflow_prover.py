@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from binaryvit.errors import OverflowProofError
-from binaryvit.golden.checkpoint import load_checkpoint
-from binaryvit.golden.config import get_config
-from binaryvit.golden.data import load_digits_dataset
-from binaryvit.golden.int_network import run_int_network
+from binaryvit.golden.float_model.checkpoint import load_checkpoint
+from binaryvit.golden.float_model.config import get_config
+from binaryvit.golden.intref.int_network import run_int_network
+from binaryvit.golden.intref.intmodel import IntModel, Step
+from binaryvit.golden.train.data import load_digits_dataset
 from binaryvit.quantize.formats import QuantFormats
-from binaryvit.quantize.intmodel import IntModel, Step
 from binaryvit.quantize.overflow import prove_no_overflow
 from binaryvit.quantize.quantizer import quantize_model
 

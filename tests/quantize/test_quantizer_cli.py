@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from binaryvit.cli import main
-from binaryvit.golden.checkpoint import load_checkpoint, save_checkpoint
-from binaryvit.golden.config import get_config
-from binaryvit.golden.model import BinaryViT
+from binaryvit.golden.float_model.checkpoint import load_checkpoint, save_checkpoint
+from binaryvit.golden.float_model.config import get_config
+from binaryvit.golden.float_model.network import BinaryViT
+from binaryvit.golden.intref.intmodel import load_intmodel
 from binaryvit.quantize.fold import fold_model
 from binaryvit.quantize.formats import QuantFormats
-from binaryvit.quantize.intmodel import load_intmodel
 from binaryvit.quantize.quantizer import quantize_model
 from binaryvit.quantize.rom_formats import read_rom_image
 from binaryvit.quantize.weight_packing import unpack_weight_rom

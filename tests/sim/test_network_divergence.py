@@ -1,22 +1,19 @@
 """Generation is byte-for-byte deterministic; a deliberately corrupted constant is located
 by the divergence finder at its own layer, token and channel; and in that tapped build every
-stream moves on exactly the cycles the timing model (``hw/network_timing.py``) predicts."""
+stream moves on exactly the cycles the timing model (``hw/network/timing.py``) predicts."""
 import copy
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hw"))
-from network_models import digit_images, int_model  # noqa: E402
+from network_models import digit_images, int_model
 
-from binaryvit.hw.folding import fold_network  # noqa: E402
-from binaryvit.hw.generate import generate  # noqa: E402
-from binaryvit.hw.network import BinaryViTAccelerator  # noqa: E402
-from binaryvit.hw.verilog import to_verilog  # noqa: E402
-from binaryvit.sim.divergence import find_divergence, tappable_steps  # noqa: E402
-from binaryvit.sim.network_sim import build_network_sim, pixel_words, run_network  # noqa: E402
+from binaryvit.hw.network.accelerator import BinaryViTAccelerator
+from binaryvit.hw.network.folding import fold_network
+from binaryvit.hw.network.generate import generate
+from binaryvit.hw.verilog import to_verilog
+from binaryvit.sim.divergence import find_divergence, tappable_steps
+from binaryvit.sim.network_sim import build_network_sim, pixel_words, run_network
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from binaryvit.hw.generate import generate
+from binaryvit.hw.network.generate import generate
 from binaryvit.sim.network_sim import simulate
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")

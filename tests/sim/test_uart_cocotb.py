@@ -13,10 +13,10 @@ import torch
 from sklearn.datasets import load_digits
 
 from binaryvit import host
-from binaryvit.hw.board_wrapper import UARTBoardWrapper
-from binaryvit.hw.mac import StemUnit
+from binaryvit.hw.boards.board_wrapper import UARTBoardWrapper
+from binaryvit.hw.boards.verilog_accelerator import load_generated_accelerator
+from binaryvit.hw.kernels.mac import StemUnit
 from binaryvit.hw.verilog import to_verilog
-from binaryvit.hw.verilog_accelerator import load_generated_accelerator
 from binaryvit.sim.uart_bits_test import run_uart_exchange
 
 DIVISOR = 6

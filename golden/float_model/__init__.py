@@ -1,0 +1,1 @@
+"""The float BinaryViT (PyTorch): configuration, layers, binarizers, checkpoints."""

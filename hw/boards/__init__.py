@@ -1,0 +1,1 @@
+"""Boards: definitions, bitstream builds, the UART wrapper and in-bitstream ROM updates."""

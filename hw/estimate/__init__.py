@@ -1,0 +1,1 @@
+"""Resource estimates of a folded network and its fit to a device."""

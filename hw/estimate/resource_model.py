@@ -1,0 +1,718 @@
+"""What a folded network costs on an FPGA: logic cells, flip-flops, block RAMs and DSPs.
+
+The estimate is structural. Each kernel is described by what its ``elaborate`` builds —
+adder bits (carry chains), other LUT logic, flip-flops, multipliers and memories — and
+each FPGA family turns those into the cells nextpnr counts:
+
+* **Memories** go where Yosys' ``memory_libmap`` puts them. Its choice is reproduced
+  here from its cost rules (``passes/memory/memory_libmap.cc`` and the families'
+  ``brams*.txt`` / ``lutrams*.txt``): every geometry of every RAM primitive is priced at
+  ``cost · blocks + ½ · read-mux bits + ½ · write-demux bits + 2 · emulation score``,
+  against soft logic at one unit per RAM bit and 1/16 per ROM bit; the cheapest wins.
+  So small ROMs (constants) become LUTs, RAMs become block RAM on both families and LUT
+  RAM (``TRELLIS_DPR16X4``) on the ECP5 when small, and a transparent read port costs
+  soft bypass logic.
+* **Multipliers** use the ECP5's ``MULT18X18D`` (``⌈(a−1)/18⌉·⌈(b−1)/18⌉`` blocks for a
+  signed ``a × b`` product, plus the adders that join partial products) and LUTs on the iCE40
+  (``synth_ice40`` is run without ``-dsp``).
+* **Logic**: an adder bit is one logic cell on both families (``SB_CARRY`` sits beside
+  a LUT; a ``CCU2C`` holds two bits in two ``TRELLIS_COMB``); an iCE40 logic cell also
+  holds a flip-flop, and about a third of the flip-flops share one with a LUT. One factor
+  per kernel type (``CALIBRATION``) scales the structural count to Yosys'.
+
+The constants were calibrated against YoWASP Yosys 0.70 on the generated tiny-digits
+kernels and checked on a whole-network ECP5 build (``docs/boards.md``, "Resource model
+and fit"); an estimate is a bound to plan with, not a synthesis result.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable
+
+import torch
+
+from binaryvit.golden.intref.intmodel import Step
+from binaryvit.hw.kernels.strip_avgpool import strip_geometry
+from binaryvit.hw.network.graph import TensorInfo
+
+__all__ = ["Resources", "MemoryShape", "MemoryMapping", "RamPrimitive", "Family", "FAMILIES",
+           "map_memory", "step_resources", "fifo_memory", "fifo_resources",
+           "converter_resources", "fork_resources", "argmax_resources", "KernelCost",
+           "kernel_cost", "signed_width", "NetworkResources", "network_resources"]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Cells of one design part as nextpnr counts them.
+
+    luts : logic cells (iCE40 ``ICESTORM_LC``, ECP5 ``TRELLIS_COMB``).
+    ffs : flip-flops.
+    brams : block RAM tiles (iCE40 ``SB_RAM40_4K``, ECP5 ``DP16KD``).
+    dsps : multiplier blocks (ECP5 ``MULT18X18D``).
+    """
+
+    luts: float = 0.0
+    ffs: float = 0.0
+    brams: int = 0
+    dsps: int = 0
+
+    def __add__(self, other: "Resources") -> "Resources":
+        return Resources(self.luts + other.luts, self.ffs + other.ffs,
+                         self.brams + other.brams, self.dsps + other.dsps)
+
+    def rounded(self) -> dict[str, int]:
+        return {"luts": round(self.luts), "ffs": round(self.ffs), "brams": self.brams,
+                "dsps": self.dsps}
+
+
+def _sum(parts: Iterable[Resources]) -> Resources:
+    total = Resources()
+    for part in parts:
+        total = total + part
+    return total
+
+
+@dataclass(frozen=True)
+class MemoryShape:
+    """One ``amaranth.lib.memory.Memory`` of a kernel: ``depth`` words of ``width`` bits,
+    a synchronous read port; ``writable`` (a RAM) or a ROM with init; ``transparent``:
+    the read port sees a same-cycle write (soft bypass logic on every family);
+    ``collision_free``: the memory carries ``no_rw_check`` (a read never meets a write of
+    the same word), else Yosys adds soft read-before-write logic around a block RAM;
+    ``varying``: a ROM's bit columns that are not the same in every word (Yosys drops
+    the constant ones before mapping; ``None``: all of them)."""
+
+    name: str
+    width: int
+    depth: int
+    writable: bool
+    transparent: bool = False
+    collision_free: bool = False
+    varying: int | None = None
+
+    @property
+    def mapped_width(self) -> int:
+        return self.width if self.varying is None else self.varying
+
+    @property
+    def bits(self) -> int:
+        return self.mapped_width * self.depth
+
+
+@dataclass(frozen=True)
+class RamPrimitive:
+    """One RAM cell of a Yosys memory library.
+
+    abits, widths : address bits at the narrowest width; the data widths (``widths[i]``
+        has ``2^(abits − i)`` words).
+    cost : ``memory_libmap``'s cost per cell.
+    byte : write-enable granularity (0: whole words).
+    write_widths : widths a write port may use (empty: all).
+    distributed : LUT RAM (asynchronous read; Yosys does not map ROMs to it).
+    """
+
+    cell: str
+    abits: int
+    widths: tuple[int, ...]
+    cost: int
+    byte: int = 0
+    write_widths: tuple[int, ...] = ()
+    distributed: bool = False
+
+
+@dataclass(frozen=True)
+class MemoryMapping:
+    """Where Yosys puts one memory and what it costs there.
+
+    kind : ``"block"``, ``"distributed"`` (LUT RAM) or ``"logic"`` (flip-flops / LUTs).
+    cells : RAM cells used (block or distributed).
+    geometry : the chosen cell geometry, e.g. ``"512x36"``.
+    reason : why, in Yosys' terms (the competing costs).
+    """
+
+    memory: MemoryShape
+    kind: str
+    cells: int
+    geometry: str
+    resources: Resources
+    reason: str
+
+
+# Emulation scores (memory_libmap.cc score_emu_ports): one point for a read port that does
+# not share a write port, three for soft transparency; the score is weighted by 2.
+_EMU_WEIGHT = 2
+
+
+@dataclass(frozen=True)
+class Family:
+    """An FPGA family as Yosys maps to it and nextpnr counts it.
+
+    block_rams / lut_ram : ``memory_libmap``'s library (``share/ice40/brams.txt``,
+        ``share/lattice/brams_16kd.txt``, ``lutrams_trellis.txt``).
+    dsp_width : the square multiplier block's operand width (``None``: LUT multipliers).
+    soft_multiplier_luts : LUTs per partial-product bit of a LUT multiplier.
+    lut_ram_cells : logic cells per LUT RAM cell (with its write-port slice).
+    block_mux_luts : LUTs per bit and extra address block of a block RAM's read mux.
+    ff_cell_share : logic cells per flip-flop (iCE40: a flip-flop without a LUT driving
+        it takes a cell of its own; ECP5 flip-flops are a separate resource).
+    cell_names : nextpnr's names of (logic, flip-flop, block RAM, DSP) cells.
+    lut_ram_limits : ``(depth, width)``: RAMs no deeper and no wider go to LUT RAM whatever
+        Yosys' costs say (``board_build`` marks them ``ram_style = "distributed"``), so a
+        FIFO of 65 words does not take a whole 18 kbit block RAM.
+    """
+
+    name: str
+    block_rams: tuple[RamPrimitive, ...]
+    lut_ram: RamPrimitive | None
+    dsp_width: int | None
+    soft_multiplier_luts: float
+    lut_ram_cells: float
+    block_mux_luts: float
+    ff_cell_share: float
+    cell_names: tuple[str, str, str, str]
+    lut_ram_limits: tuple[int, int] | None = None
+
+    def lut_ram_forced(self, memory: "MemoryShape") -> bool:
+        """Whether the build forces ``memory`` into LUT RAM."""
+        if self.lut_ram is None or self.lut_ram_limits is None or not memory.writable:
+            return False
+        depth, width = self.lut_ram_limits
+        return memory.depth <= depth and memory.mapped_width <= width
+
+    def cells(self, luts: float, ffs: float) -> Resources:
+        """Logic cells and flip-flops of ``luts`` LUTs and ``ffs`` flip-flops."""
+        return Resources(luts=luts + self.ff_cell_share * ffs, ffs=ffs)
+
+
+FAMILIES: dict[str, Family] = {
+    "ice40": Family(
+        name="ice40",
+        block_rams=(RamPrimitive("SB_RAM40_4K", 11, (2, 4, 8, 16), 64, write_widths=(2, 4, 8)),
+                    RamPrimitive("SB_RAM40_4K", 11, (2, 4, 8, 16), 64, byte=1,
+                                 write_widths=(16,))),
+        lut_ram=None, dsp_width=None, soft_multiplier_luts=2.9, lut_ram_cells=0.0,
+        block_mux_luts=0.6, ff_cell_share=0.65,
+        cell_names=("ICESTORM_LC", "ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_DSP")),
+    "ecp5": Family(
+        name="ecp5",
+        block_rams=(RamPrimitive("DP16KD", 14, (1, 2, 4, 9, 18), 128, byte=9),
+                    RamPrimitive("PDPW16KD", 14, (1, 2, 4, 9, 18, 36), 128, byte=9,
+                                 write_widths=(36,))),
+        lut_ram=RamPrimitive("TRELLIS_DPR16X4", 4, (4,), 4, distributed=True),
+        dsp_width=18, soft_multiplier_luts=5.0, lut_ram_cells=6.0, block_mux_luts=1.5,
+        ff_cell_share=0.0,
+        cell_names=("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D")),
+}
+
+
+def _block_options(memory: MemoryShape, ram: RamPrimitive) -> list[tuple[float, int, int, int]]:
+    """(cost, cells, address blocks, width) of each geometry ``memory_libmap`` considers."""
+    options = []
+    min_write = min(ram.write_widths) if ram.write_widths else 0
+    byte_width = max((w for w in ram.widths if ram.byte and w <= ram.byte), default=0)
+    emu = 1 + (3 if memory.transparent else 0)
+    if _read_first(memory, ram):
+        emu += 3
+    for index, unit in enumerate(ram.widths):
+        if memory.writable and ram.write_widths:
+            if unit > max(ram.write_widths):
+                break            # the write port caps the unit width (memory_libmap stops)
+            if unit < min_write and unit < byte_width:
+                continue         # a narrower write than the port allows, and no byte lanes
+        blocks = math.ceil(memory.depth / (1 << (ram.abits - index)))
+        granule = 1 if not memory.writable else (min(ram.byte, unit) if ram.byte else unit)
+        swizzle = math.ceil(memory.mapped_width / granule) * granule
+        cells = math.ceil(blocks * swizzle / unit)
+        cost = ram.cost * cells + 0.5 * (blocks - 1) * memory.mapped_width + _EMU_WEIGHT * emu
+        if memory.writable and blocks > 1:
+            cost += 0.5 * blocks
+        options.append((cost, cells, blocks, unit))
+    return options
+
+
+def _read_first(memory: MemoryShape, ram: RamPrimitive) -> bool:
+    """Whether Yosys emulates read-before-write for ``memory`` on ``ram``: a RAM whose
+    non-transparent read may meet a write, on a block RAM (LUT RAM reads asynchronously,
+    so its read register gives the old word anyway)."""
+    return (memory.writable and not memory.transparent and not memory.collision_free
+            and not ram.distributed)
+
+
+@lru_cache(maxsize=None)
+def map_memory(memory: MemoryShape, family: Family) -> MemoryMapping:
+    """Yosys' choice for ``memory`` on ``family`` and its cost (see the module docstring)."""
+    logic_cost = int(memory.bits * (1.0 if memory.writable else 1.0 / 16))
+    best = None
+    rams = list(family.block_rams)
+    if family.lut_ram is not None and memory.writable:
+        rams.append(family.lut_ram)
+    if family.lut_ram_forced(memory):
+        rams, logic_cost = [family.lut_ram], math.inf
+    for ram in rams:
+        for cost, cells, blocks, unit in _block_options(memory, ram):
+            if best is None or cost < best[0]:
+                best = (cost, cells, blocks, unit, ram)
+    if best is None or not best[0] < logic_cost:
+        reason = (f"soft logic costs {logic_cost} (1 per RAM bit, 1/16 per ROM bit)"
+                  + (f", less than {best[4].cell} at {best[0]:.0f}" if best else ""))
+        return MemoryMapping(memory, "logic", 0, "", _logic_memory(memory, family), reason)
+    cost, cells, blocks, unit, ram = best
+    depth = 1 << (ram.abits - ram.widths.index(unit))
+    reason = (f"{ram.cell} {depth}x{unit} costs {cost:.0f}, soft logic {logic_cost}"
+              if logic_cost != math.inf else
+              f"{ram.cell}: a RAM of at most {family.lut_ram_limits[0]} words of "
+              f"{family.lut_ram_limits[1]} bits is built as LUT RAM (ram_style)")
+    # the read mux across address blocks and the write-enable decoder (measured on FIFOs)
+    glue = family.cells(family.block_mux_luts * (blocks - 1) * memory.mapped_width
+                        + (3 * blocks if blocks > 1 else 0), 0)
+    if memory.transparent:   # address compare, bypass register and mux
+        glue = glue + family.cells(memory.mapped_width + 8, memory.mapped_width + 1)
+    if _read_first(memory, ram):   # the written word and address, compare and mux
+        glue = glue + family.cells(3 * memory.mapped_width + 20, 2 * memory.mapped_width + 10)
+    if ram.distributed:      # the synchronous read becomes an output register
+        resources = family.cells(cells * family.lut_ram_cells, memory.mapped_width) + glue
+        return MemoryMapping(memory, "distributed", cells, f"{depth}x{unit}", resources, reason)
+    return MemoryMapping(memory, "block", cells, f"{depth}x{unit}",
+                         Resources(brams=cells) + glue, reason)
+
+
+def _logic_memory(memory: MemoryShape, family: Family) -> Resources:
+    """A memory as logic: a ROM is a LUT function per output bit (one LUT4 per 16 words,
+    wide muxes joining them); a RAM is a flip-flop per bit, a read mux and a write
+    decoder. Both keep the read register."""
+    if memory.writable:
+        luts = 0.5 * memory.mapped_width * (memory.depth - 1) + memory.depth
+        ffs = memory.bits + memory.mapped_width
+    else:
+        # 16 words per LUT4, then 2:1 muxes joining them (PFUMX / L6MUX on the ECP5)
+        luts = memory.mapped_width * (1.375 * math.ceil(memory.depth / 16) - 0.375)
+        ffs = memory.mapped_width
+    return family.cells(luts, ffs)
+
+
+# -- kernels ------------------------------------------------------------------------------
+
+
+@dataclass
+class KernelCost:
+    """What a kernel builds, before a family prices it.
+
+    adder_bits : bits of adders, subtractors and comparators (carry chains).
+    luts : other LUT logic (muxes, saturation, control).
+    ffs : flip-flops outside memories.
+    multipliers : ``(a, b)`` operand widths of each variable × variable product.
+    memories : the kernel's memories.
+    """
+
+    adder_bits: float = 0.0
+    luts: float = 0.0
+    ffs: float = 0.0
+    multipliers: list[tuple[int, int]] = field(default_factory=list)
+    memories: list[MemoryShape] = field(default_factory=list)
+
+    def price(self, family: Family) -> Resources:
+        luts, dsps, adder_bits = self.luts, 0, self.adder_bits
+        for a, b in self.multipliers:
+            if family.dsp_width:
+                # a signed a × b product: the measured block counts follow the magnitude
+                # bits (24 × 20 → 4, 19 × 18 → 1, 7 × 20 → 2)
+                tiles = (math.ceil((a - 1) / family.dsp_width)
+                         * math.ceil((b - 1) / family.dsp_width))
+                dsps += tiles
+                adder_bits += (tiles - 1) * (a + b) / 2   # joining the partial products
+            else:
+                luts += family.soft_multiplier_luts * a * b
+        logic = family.cells(luts + adder_bits, self.ffs) + Resources(dsps=dsps)
+        return logic + _sum(map_memory(mem, family).resources for mem in self.memories)
+
+
+def signed_width(values) -> int:
+    """The smallest signed width holding every value of ``values`` (at least 2), as the
+    kernels size their constant ROMs."""
+    t = torch.as_tensor(values).to(torch.int64).reshape(-1)
+    lo, hi = (int(t.min()), int(t.max())) if t.numel() else (0, 0)
+    need = max(hi.bit_length() + 1, (-lo - 1).bit_length() + 1 if lo < 0 else 1)
+    return max(2, need)
+
+
+def _rounded(bias, shift: int):
+    """A bias with the rounding constant ``2^(shift−1)`` folded in, as the kernels store it."""
+    return torch.as_tensor(bias).to(torch.int64) + ((1 << (shift - 1)) if shift else 0)
+
+
+def _counter(n: int) -> KernelCost:
+    bits = max(n - 1, 1).bit_length() if n > 1 else 0
+    return KernelCost(adder_bits=bits, luts=bits / 2, ffs=bits)
+
+
+def _varying_bits(values, lanes: int, width: int) -> int:
+    """Bit columns of a ROM field laid out as ``constant_rom`` does (row ``r`` holds
+    elements ``r·lanes … r·lanes + lanes − 1``) that differ between rows."""
+    t = torch.as_tensor(values).to(torch.int64).reshape(-1, lanes)
+    bits = (t.unsqueeze(-1) >> torch.arange(width)) & 1
+    return int((bits.amax(0) != bits.amin(0)).sum())
+
+
+def _rom(name: str, rows: int, lanes: int, fields: list[tuple]) -> list[MemoryShape]:
+    """A constant table of ``rows`` rows of ``(values, width)`` fields, ``lanes`` elements
+    of each per row (one row: constants, no memory)."""
+    if rows <= 1:
+        return []
+    width = lanes * sum(w for _, w in fields)
+    varying = sum(_varying_bits(values, lanes, w) for values, w in fields)
+    return [MemoryShape(name, width, rows, writable=False, varying=varying)]
+
+
+def _saturating(in_bits: int, out_bits: int, lanes: int) -> KernelCost:
+    """``lanes`` clamps of an ``in_bits`` value to ``out_bits`` (two comparators against
+    constants and two muxes per lane), or nothing when the value already fits."""
+    if in_bits <= out_bits:
+        return KernelCost()
+    return KernelCost(adder_bits=lanes * in_bits / 2, luts=lanes * 2 * out_bits)
+
+
+def _plus(*parts: KernelCost) -> KernelCost:
+    total = KernelCost()
+    for p in parts:
+        total.adder_bits += p.adder_bits
+        total.luts += p.luts
+        total.ffs += p.ffs
+        total.multipliers += p.multipliers
+        total.memories += p.memories
+    return total
+
+
+CONTROL_LUTS = 12   # handshake and stall logic of a kernel
+CONTROL_FFS = 4     # valid and last registers
+
+
+# Yosys' logic cells and flip-flops over the structural count, per kernel type, measured on
+# the generated tiny-digits kernels (synth_ecp5, one kernel per run; docs/boards.md):
+# what the structure leaves out (Yosys' LUT packing of wide muxes and comparisons, pipeline
+# registers it keeps or merges) is folded into one factor each.
+CALIBRATION = {
+    "affine": (1.5, 0.96), "rprelu": (1.03, 0.92), "window_sum2d": (1.9, 0.73),
+    "residual_add": (1.02, 0.93), "threshold": (0.72, 0.80), "xnor_popcount_dot": (1.58, 0.95),
+    "fixed_mac": (1.22, 0.96), "nearest_upsample": (0.56, 0.92), "avgpool2d": (0.94, 0.87),
+    "channel_group_avgpool": (0.93, 0.58), "global_avgpool": (0.6, 0.81),
+    "tile_channels": (1.39, 0.97), "and_popcount_context": (1.16, 1.14),
+}
+
+
+def kernel_cost(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
+                steps: dict[str, Step] | None = None) -> KernelCost:
+    """What ``step``'s kernel builds under ``fold`` (``steps``: the model's steps by name,
+    for constants a step reads, e.g. the position embedding), calibrated."""
+    cost = _structure(step, fold, tensors, steps)
+    luts, ffs = CALIBRATION.get(step.op, (1.0, 1.0))
+    cost.luts *= luts
+    cost.adder_bits *= luts
+    cost.ffs *= ffs
+    return cost
+
+
+def _structure(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
+               steps: dict[str, Step] | None) -> KernelCost:
+    """The kernel's structure as its ``elaborate`` builds it."""
+    op, p = step.op, step.params
+    out = tensors[step.name]
+    x = tensors[step.inputs[0]] if step.inputs else None
+    lanes = fold.get("lanes", 1)
+    control = KernelCost(luts=CONTROL_LUTS, ffs=CONTROL_FFS)
+    if op in ("constant", "attention_scores", "attention_mask", "image_patches"):
+        return KernelCost()
+    if op == "affine":
+        mul_w = signed_width(step.arrays["mul"])
+        bias = _rounded(step.arrays["bias"], p["shift"])
+        bias_w = signed_width(bias)
+        groups = x.channels // lanes
+        product = x.width + mul_w
+        return _plus(control, _counter(groups), _saturating(product - p["shift"], out.width, lanes),
+                     KernelCost(adder_bits=lanes * product,
+                                ffs=lanes * (x.width + product + bias_w + out.width),
+                                multipliers=[(x.width, mul_w)] * lanes,
+                                memories=_rom("constants", groups, lanes,
+                                              [(step.arrays["mul"], mul_w), (bias, bias_w)])))
+    if op == "rprelu":
+        pre_w = signed_width(step.arrays["pre_bias"])
+        mul_w = max(signed_width(step.arrays["mul_pos"]), signed_width(step.arrays["mul_neg"]))
+        post = _rounded(step.arrays["post_bias"], p["shift"])
+        post_w = signed_width(post)
+        groups = x.channels // lanes
+        t = max(x.width, pre_w) + 1
+        product = t + mul_w
+        return _plus(control, _counter(groups), _counter(groups),
+                     _saturating(product - p["shift"], out.width, lanes),
+                     KernelCost(adder_bits=lanes * (t + product), luts=lanes * mul_w,
+                                ffs=lanes * (x.width + t + product + post_w + out.width),
+                                multipliers=[(t, mul_w)] * lanes,
+                                memories=_rom("pre_constants", groups, lanes,
+                                              [(step.arrays["pre_bias"], pre_w)])
+                                + _rom("slope_constants", groups, lanes,
+                                       [(step.arrays["mul_pos"], mul_w),
+                                        (step.arrays["mul_neg"], mul_w), (post, post_w)])))
+    if op == "threshold":
+        thresh_w = signed_width(step.arrays["thresh"])
+        groups = x.channels // lanes
+        return _plus(control, _counter(groups),
+                     KernelCost(adder_bits=lanes * max(x.width, thresh_w), luts=lanes,
+                                ffs=lanes * (x.width + 1),
+                                memories=_rom("constants", groups, lanes,
+                                              [(step.arrays["thresh"], thresh_w),
+                                               (step.arrays["flip"], 1)])))
+    if op == "residual_add":
+        second = steps.get(step.inputs[1]) if steps else None
+        sat = _saturating(max(x.width, tensors[step.inputs[1]].width) + 1, out.width, lanes)
+        add = KernelCost(adder_bits=lanes * (x.width + 1), ffs=lanes * out.width)
+        if second is not None and second.op == "constant":
+            rows = out.tokens * out.channels // lanes
+            embedding_w = signed_width(second.arrays["value"])
+            add = _plus(add, _counter(rows), KernelCost(
+                ffs=lanes * x.width,
+                memories=_rom("embedding", rows, lanes, [(second.arrays["value"], embedding_w)])))
+        return _plus(control, sat, add)
+    if op == "xnor_popcount_dot":
+        return _mvu_cost(step, fold, tensors, control)
+    if op == "fixed_mac":
+        return _mac_cost(step, fold, tensors, control)
+    if op in ("window_sum2d", "avgpool2d", "global_avgpool", "channel_group_avgpool"):
+        return _pool_cost(step, fold, tensors, control)
+    if op == "tile_channels":
+        words = x.channels // lanes
+        return _plus(control, _counter(words), _counter(p["copies"]),
+                     KernelCost(luts=lanes * out.width, ffs=(words + 1) * lanes * out.width))
+    if op == "nearest_upsample":
+        words = x.tokens * x.channels // lanes
+        return _plus(control, _counter(words), _counter(p["factor"] ** 2 * x.tokens),
+                     _counter(x.tokens), _counter(x.channels // lanes),
+                     KernelCost(luts=lanes * out.width, ffs=lanes * out.width, memories=[MemoryShape(
+                         "tokens", lanes * x.width, 2 * words, writable=True)]))
+    if op == "token_patches":
+        bits = x.tokens * x.channels
+        return _plus(control, _counter(bits // fold["simd"]), _counter(bits // fold["lanes"]),
+                     KernelCost(luts=bits, ffs=2 * bits + fold["lanes"]))
+    if op == "and_popcount_context":
+        return _attention_cost(step, fold, tensors, control)
+    raise ValueError(f"step {step.name!r}: no resource model for operation {op!r}")
+
+
+def _mvu_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCost:
+    out, x = tensors[step.name], tensors[step.inputs[0]]
+    pe, simd = fold["pe"], fold["simd"]
+    k, n = x.channels, out.channels
+    synapse, neuron = k // simd, n // pe
+    acc = (k + 1).bit_length()
+    popcount = pe * (2.0 * simd + acc)           # XNOR + counter tree per lane, per PE
+    return _plus(control, _counter(synapse), _counter(neuron), _counter(synapse * neuron),
+                 KernelCost(adder_bits=pe * 2 * acc, luts=popcount + 2 * pe * acc,
+                            ffs=pe * (2 * acc + out.width) + 3 * simd.bit_length() + 16,
+                            memories=[MemoryShape("buffer", simd, 2 * synapse, writable=True)]
+                            + [MemoryShape(f"weights_pe{q}", simd, synapse * neuron,
+                                           writable=False) for q in range(pe)]))
+
+
+def _mac_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCost:
+    out, x = tensors[step.name], tensors[step.inputs[0]]
+    pe, simd = fold["pe"], fold["simd"]
+    weight_w = signed_width(step.arrays["weight"])
+    bias = _rounded(step.arrays["bias"], step.params["shift"])
+    bias_w = signed_width(bias)
+    words, groups = x.channels // simd, out.channels // pe
+    # Row g·words + k holds w[g·pe + p, k·simd + s] at lane p·simd + s (FixedMAC).
+    weight_rows = torch.as_tensor(step.arrays["weight"]).reshape(groups, pe, words, simd) \
+        .permute(0, 2, 1, 3).reshape(-1)
+    acc = max(x.width + weight_w + max(x.channels - 1, 1).bit_length(), bias_w) + 1
+    memories = (_rom("weights", groups * words, pe * simd, [(weight_rows, weight_w)])
+                + _rom("bias", groups, pe, [(bias, bias_w)]))
+    if groups > 1 and words > 1:
+        memories.append(MemoryShape("buffer", simd * x.width, words, writable=True))
+    return _plus(control, _counter(words), _counter(groups), _counter(groups * words),
+                 _saturating(acc - step.params["shift"], out.width, pe),
+                 KernelCost(adder_bits=pe * simd * acc, luts=simd * x.width,
+                            ffs=2 * simd * x.width + pe * simd * (x.width + weight_w)
+                            + pe * (acc + out.width + bias_w),
+                            multipliers=[(x.width, weight_w)] * (pe * simd), memories=memories))
+
+
+def _pool_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCost:
+    op, p = step.op, step.params
+    out, x = tensors[step.name], tensors[step.inputs[0]]
+    lanes = fold["lanes"]
+    words = x.channels // lanes
+    if op == "window_sum2d":   # StripAvgPool: a delay line of 2q inputs per unit word
+        length = p["kh"] * p["kw"]
+        reach, unit = strip_geometry(*x.grid, words, p["kh"], p["kw"])
+        width = x.width + max(length - 1, 0).bit_length()
+        entry = 2 * reach * lanes * x.width
+        memory = MemoryShape("history", entry, unit, writable=True) if reach and unit > 1 \
+            else None
+        control = _plus(control, KernelCost(ffs=entry if reach and unit == 1 else 0))
+        out_lanes = lanes
+    elif op == "avgpool2d":
+        factor = p["kh"]
+        width = x.width + max(factor * factor - 1, 0).bit_length()
+        memory = MemoryShape("row_sums", lanes * width, max(x.grid[1] // factor * words, 2),
+                             writable=True, transparent=True)
+        out_lanes = lanes
+    elif op == "global_avgpool":
+        width = x.width + max(x.tokens - 1, 0).bit_length()
+        memory = MemoryShape("sums", lanes * width, max(words, 2), writable=True, transparent=True)
+        out_lanes = lanes
+    else:   # channel_group_avgpool: adds group members within a word, then across words
+        width = x.width + max(p["group"] - 1, 0).bit_length()
+        memory = None
+        out_lanes = max(lanes // p["group"], 1)
+    mul = int(p.get("mul", 1))
+    scale = max(abs(mul).bit_length() - 1, 0)   # shift-add terms of the constant multiply
+    terms = bin(abs(mul)).count("1")
+    product = width + scale + 1
+    return _plus(control, _counter(words), _counter(x.tokens),
+                 _saturating(product - p.get("shift", 0), out.width, out_lanes),
+                 KernelCost(adder_bits=lanes * width + out_lanes * product * max(terms - 1, 0),
+                            luts=lanes * width,
+                            ffs=2 * lanes * width + out_lanes * out.width,
+                            memories=[memory] if memory else []))
+
+
+def _attention_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCost:
+    p = step.params
+    out = tensors[step.name]
+    heads, keys = p["heads"], p["keys"]
+    d = out.channels // heads
+    per_cycle, lanes = fold["keys_per_cycle"], fold["lanes"]
+    channels = out.channels
+    lut_w = max(d.bit_length() + 8, 8)
+    score = d.bit_length()
+    ones = (keys + 1).bit_length()
+    threshold = lut_w + (keys.bit_length()) + 8
+    blocks = keys // per_cycle
+    # Keys and values: per store P banks of two image slots of Tk/P tokens (block RAM).
+    stores = [MemoryShape(f"{store}{j}", channels, 2 * blocks, writable=True)
+              for store in ("k_store", "v_store") for j in range(per_cycle)]
+    return _plus(control, _counter(keys), _counter(out.tokens), _counter(heads),
+                 _counter(per_cycle), _counter(blocks), _counter(per_cycle), _counter(blocks),
+                 KernelCost(adder_bits=per_cycle * (2 * d + lut_w) + threshold + d * ones,
+                            luts=per_cycle * (2 * d + score + threshold) + 2 * channels
+                            + d * ones / 2 + lanes * out.width
+                            + 2 * per_cycle * d + keys * lut_w,   # head slices, row shifts
+                            ffs=2 * per_cycle * d + 2 * keys * lut_w + channels
+                            + 2 * threshold + d * (ones + out.width),
+                            memories=stores))
+
+
+def step_resources(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
+                   family: Family, steps: dict[str, Step] | None = None) -> Resources:
+    """The estimate of ``step``'s kernel on ``family`` (logic, memories, multipliers)."""
+    return kernel_cost(step, fold, tensors, steps).price(family)
+
+
+# -- network plumbing -----------------------------------------------------------------
+
+
+def fifo_memory(word_bits: int, depth: int) -> MemoryShape:
+    """A ``StreamFIFO``'s memory: ``depth − 1`` words (its read register is the last place),
+    reads never colliding with writes (``no_rw_check``)."""
+    return MemoryShape("storage", word_bits, depth - 1, writable=True, collision_free=True)
+
+
+def fifo_resources(word_bits: int, depth: int, family: Family) -> Resources:
+    """A ``StreamFIFO`` of ``depth`` words: its memory, write and read pointers and a level
+    counter."""
+    pointer = max(depth - 1, 1).bit_length()
+    control = KernelCost(adder_bits=3 * pointer, luts=7 * pointer + 4, ffs=3 * pointer + 2,
+                         memories=[fifo_memory(word_bits, depth)])
+    return control.price(family)
+
+
+def converter_resources(word_bits_in: int, word_bits_out: int, family: Family) -> Resources:
+    """A ``StreamWidthConverter``: a register of the wide word and a mux of the pieces."""
+    wide, narrow = max(word_bits_in, word_bits_out), min(word_bits_in, word_bits_out)
+    pieces = max(wide // max(narrow, 1), 1)
+    return KernelCost(luts=narrow * (pieces - 1) / 2 + 8, ffs=wide + narrow + 8).price(family)
+
+
+def fork_resources(outputs: int, family: Family) -> Resources:
+    """A ``StreamFork``: one ``taken`` flag and a few gates per output."""
+    return KernelCost(luts=3 * outputs + 2, ffs=outputs).price(family)
+
+
+def argmax_resources(width: int, lanes: int, index_bits: int, family: Family) -> Resources:
+    """The class ``ArgMax``: a comparator chain across the lanes and the best value."""
+    return KernelCost(adder_bits=lanes * width, luts=lanes * (width + index_bits) / 2,
+                      ffs=width + index_bits + 8).price(family)
+
+
+# -- the whole network --------------------------------------------------------------------
+
+
+@dataclass
+class NetworkResources:
+    """A network's estimate on one family: per kernel, per FIFO, and the total.
+
+    parts : name → Resources (kernels by step name; ``<tensor>.fifo<k>``,
+        ``<tensor>.width<k>``, ``<tensor>.fork`` for the plumbing; ``argmax``).
+    memories : name → the kernel's or FIFO's memory mappings.
+    """
+
+    family: str
+    parts: dict[str, Resources]
+    memories: dict[str, list[MemoryMapping]]
+
+    @property
+    def total(self) -> Resources:
+        return _sum(self.parts.values())
+
+    def by_kind(self, kinds: dict[str, str]) -> dict[str, Resources]:
+        """Totals grouped by ``kinds[part name]`` (op name, ``fifo``, …)."""
+        groups: dict[str, Resources] = {}
+        for name, res in self.parts.items():
+            kind = kinds.get(name, name)
+            groups[kind] = groups.get(kind, Resources()) + res
+        return groups
+
+
+def network_resources(network, family: Family) -> NetworkResources:
+    """Estimate a ``BinaryViTAccelerator`` (its kernels, forks, width converters and FIFOs
+    as ``elaborate`` wires them) on ``family``."""
+    from binaryvit.hw.streams.stream_width import element_layout
+    from amaranth.hdl import Shape
+
+    model, folding, tensors = network.model, network.folding, network.tensors
+    steps = {s.name: s for s in model.steps}
+    parts: dict[str, Resources] = {}
+    memories: dict[str, list[MemoryMapping]] = {}
+    for name in network.nodes:
+        cost = kernel_cost(steps[name], folding.folds[name], tensors, steps)
+        parts[name] = cost.price(family)
+        memories[name] = [map_memory(mem, family) for mem in cost.memories]
+    by_tensor: dict[str, list] = {}
+    for edge in network.edges:
+        by_tensor.setdefault(edge.tensor, []).append(edge)
+
+    def word_bits(tensor: str, lanes: int) -> int:
+        info = tensors[tensor]
+        return Shape.cast(element_layout(info.kind, info.width, lanes)).width
+
+    for tensor, edges in by_tensor.items():
+        produced = network.produced_lanes[tensor]
+        if len(edges) > 1:
+            parts[f"{tensor}.fork"] = fork_resources(len(edges), family)
+        for k, edge in enumerate(edges):
+            if edge.lanes != produced:
+                parts[f"{tensor}.width{k}"] = converter_resources(
+                    word_bits(tensor, produced), word_bits(tensor, edge.lanes), family)
+    index = {id(edge): k for edges in by_tensor.values() for k, edge in enumerate(edges)}
+    for edge, side, lanes, depth in network.fifos():
+        bits = word_bits(edge.tensor, lanes)
+        name = f"{edge.tensor}.fifo{index[id(edge)]}" + ("" if side == "after converter" else "in")
+        parts[name] = fifo_resources(bits, depth, family)
+        if depth > 2:
+            memories[name] = [map_memory(
+                MemoryShape("storage", bits, depth - 1, writable=True), family)]
+    logits = tensors[network.logits]
+    parts["logits.fork"] = fork_resources(2, family)
+    parts["argmax"] = argmax_resources(logits.width, network.produced_lanes[network.logits],
+                                       network.argmax.index_bits, family)
+    return NetworkResources(family.name, parts, memories)

@@ -1,0 +1,142 @@
+"""The ``binaryvit generate`` stage: ``OUT/intmodel.npz`` → ``OUT/rtl`` and ``OUT/reports/estimate.json``.
+
+``OUT/rtl/binaryvit_top.v`` holds the whole accelerator (weights and constants inlined as
+ROM initialisers, so no file is loaded at run time); ``OUT/rtl/network.json`` describes
+its ports for the simulator and board wrappers; ``OUT/reports/estimate.json`` gives the
+cost model's cycles and logic cells per layer, the folds, the FIFO depths, the resource
+estimate per FPGA family and, when generated for a board, its fit. Everything is written
+atomically and is byte-identical for identical inputs.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+from binaryvit.atomic import write_text_atomic
+from binaryvit.errors import ConfigError, OutputPathError
+from binaryvit.golden.intref.intmodel import IntModel, load_intmodel
+from binaryvit.hw.boards.definitions import Board
+from binaryvit.hw.estimate.device_fit import DEFAULT_MARGIN, fold_for_board, resource_report
+from binaryvit.hw.network.accelerator import BinaryViTAccelerator
+from binaryvit.hw.network.folding import Folding, fold_network, ideal_cycles, load_overrides
+from binaryvit.hw.network.graph import infer_tensors
+from binaryvit.hw.verilog import to_verilog
+
+__all__ = ["generate", "estimate_report", "describe_network", "TOP_NAME"]
+
+TOP_NAME = "binaryvit_top"
+
+
+def estimate_report(model: IntModel, folding: Folding, network: BinaryViTAccelerator) -> dict:
+    """Per-layer cycles, LUT estimates and folds, FIFO words and bits, and the network
+    totals (with the timing model's latency of one image, first pixel to last logit)."""
+    tensors = infer_tensors(model)
+    steps = {s.name: s for s in model.steps}
+    layers = []
+    for name, fold in folding.folds.items():
+        step = steps[name]
+        layers.append({"name": name, "op": step.op, "fold": fold,
+                       "cycles_per_image": folding.cycles[name],
+                       "ideal_cycles_per_image": ideal_cycles(step, fold, tensors),
+                       "luts": folding.luts[name]})
+    fifos = [{"tensor": e.tensor, "consumer": e.consumer or "output", "port": e.port,
+              "side": side, "lanes": lanes, "depth_words": depth,
+              "bits": depth * _word_bits(network, e.tensor, lanes)}
+             for e, side, lanes, depth in network.fifos()]
+    weight_bits = sum(int(s.arrays["weight_bits"].size) for s in model.xnor_layers())
+    xnor_lanes = sum(folding.folds[s.name]["pe"] * folding.folds[s.name]["simd"]
+                     for s in model.xnor_layers())
+    xnor_work = sum(int(s.arrays["weight_bits"].size) * tensors[s.name].tokens
+                    for s in model.xnor_layers())
+    ideal = max(layer["ideal_cycles_per_image"] for layer in layers)
+    return {
+        "target_cycles": folding.target_cycles,
+        "cycles_per_image": folding.bottleneck,
+        "ideal_cycles_per_image": ideal,
+        "bottleneck": folding.bottleneck_step,
+        "luts": folding.total_luts,
+        "xnor_lanes": xnor_lanes,
+        "xnor_utilisation": xnor_work / (xnor_lanes * folding.bottleneck),
+        "weight_bits": weight_bits,
+        "fifo_bits": sum(f["bits"] for f in fifos),
+        "latency_cycles_model": network.schedule.latency(network.logits),
+        "layers": layers,
+        "fifos": fifos,
+    }
+
+
+def _word_bits(network: BinaryViTAccelerator, tensor: str, lanes: int) -> int:
+    """Bits of a stream word of ``tensor`` with ``lanes`` elements (data and ``last``)."""
+    info = network.tensors[tensor]
+    return (1 if info.kind == "binary" else info.width) * lanes + 1
+
+
+def describe_network(model: IntModel, network: BinaryViTAccelerator, estimate: dict) -> dict:
+    """What a testbench needs to drive the top: ports, widths, lanes, taps."""
+    pixels = network.tensors["input"]
+    logits = network.tensors[network.logits]
+    taps = []
+    for name in network.tap_names:
+        info = network.tensors[name]
+        taps.append({"step": name, "kind": info.kind, "width": info.width,
+                     "lanes": network.produced_lanes[name], "channels": info.channels,
+                     "tokens": info.tokens})
+    return {"top": TOP_NAME, "verilog": f"{TOP_NAME}.v", "config": model.config.name,
+            "patch_size": model.steps[0].params["size"], "pixel_width": pixels.width,
+            "input_lanes": network.input_lanes, "logit_width": logits.width,
+            "logit_lanes": network.produced_lanes[network.logits],
+            "classes": logits.channels, "class_bits": network.argmax.index_bits, "taps": taps,
+            "estimate": {"cycles_per_image": estimate["cycles_per_image"],
+                         "ideal_cycles_per_image": estimate["ideal_cycles_per_image"],
+                         "latency_cycles": estimate["latency_cycles_model"],
+                         "luts": estimate["luts"]}}
+
+
+def generate(out_dir: str | os.PathLike, *, target_cycles: int | None = None,
+             lut_budget: int | None = None, overrides: str | os.PathLike | dict | None = None,
+             taps: Sequence[str] = (), model: IntModel | None = None,
+             board: Board | None = None, margin: float = DEFAULT_MARGIN) -> dict:
+    """Fold, generate and write ``OUT/rtl`` and ``OUT/reports/estimate.json``.
+
+    Parameters
+    ----------
+    out_dir : the output folder holding ``intmodel.npz`` (unless ``model`` is given).
+    target_cycles, lut_budget : the folding goal (see ``fold_network``).
+    board, margin : instead, the fastest folding whose estimate fits ``board`` with logic
+        at most ``margin`` of the device (``binaryvit.hw.estimate.device_fit.fold_for_board``).
+    overrides : a JSON file path or a dict of per-step fold overrides.
+    taps : steps whose streams the top mirrors on debug ports (divergence finding).
+
+    Returns the estimate report.
+    """
+    out = Path(out_dir)
+    if model is None:
+        path = out / "intmodel.npz"
+        if not path.is_file():
+            raise OutputPathError(f"{path} not found: run `binaryvit quantize CKPT -o {out}` "
+                                  f"first")
+        model = load_intmodel(path)
+    if isinstance(overrides, (str, os.PathLike)):
+        overrides = load_overrides(overrides)
+    fit = None
+    if board is not None:
+        if target_cycles is not None or lut_budget is not None:
+            raise ConfigError("give a board or a folding goal (target_cycles, lut_budget), "
+                              "not both")
+        folding, _, fit = fold_for_board(model, board, margin=margin, overrides=overrides)
+    else:
+        folding = fold_network(model, target_cycles=target_cycles, lut_budget=lut_budget,
+                               overrides=overrides)
+    network = BinaryViTAccelerator(model, folding, taps=taps)
+    estimate = estimate_report(model, folding, network)
+    estimate["resources"] = resource_report(network, fit)
+    if fit is not None:
+        estimate["device"] = fit.to_json()
+    description = describe_network(model, network, estimate)
+    verilog = to_verilog(network, TOP_NAME)
+    write_text_atomic(out / "rtl" / f"{TOP_NAME}.v", verilog)
+    write_text_atomic(out / "rtl" / "network.json", json.dumps(description, indent=2) + "\n")
+    write_text_atomic(out / "reports" / "estimate.json", json.dumps(estimate, indent=2) + "\n")
+    return estimate

@@ -1,0 +1,1 @@
+"""Stream plumbing between kernels: FIFOs, forks, width converters, the word layouts."""

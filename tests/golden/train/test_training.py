@@ -1,0 +1,136 @@
+"""Training: loss, augmentation, BN recalibration, a short real run, the CLI, and DDP."""
+import math
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from binaryvit.cli import main
+from binaryvit.errors import ConfigError
+from binaryvit.golden.float_model.checkpoint import load_checkpoint
+from binaryvit.golden.float_model.config import get_config
+from binaryvit.golden.float_model.network import BinaryViT, capture_activations
+from binaryvit.golden.train.data import ImageDataset, load_digits_dataset
+from binaryvit.golden.train.training import (DistributedContext, TrainSettings,
+                                    distributed_context_from_env, distillation_loss,
+                                    random_shift, recalibrate_batchnorm, train_binaryvit)
+
+TINY = get_config("tiny-digits")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One thread: on shared cores, several spinning threads per process slow everyone."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def digits_subset(train: int, test: int) -> ImageDataset:
+    data = load_digits_dataset()
+    return ImageDataset(data.train_images[:train], data.train_labels[:train],
+                        data.test_images[:test], data.test_labels[:test], 10, "digits subset")
+
+
+def test_distillation_loss_is_soft_cross_entropy():
+    teacher = torch.tensor([[0.0, 0.0]])
+    student = torch.tensor([[0.0, math.log(3.0)]])
+    # soft target (1/2, 1/2); log_softmax(student) = (log 1/4, log 3/4)
+    expected = -(0.5 * math.log(0.25) + 0.5 * math.log(0.75))
+    assert distillation_loss(student, teacher).item() == pytest.approx(expected)
+
+
+def test_random_shift_moves_each_image_by_at_most_one_pixel():
+    images = torch.zeros(200, 1, 8, 8)
+    images[:, 0, 4, 3] = 1.0
+    shifted = random_shift(images, 1, torch.Generator().manual_seed(0))
+    rows, cols = torch.nonzero(shifted[:, 0] == 1.0, as_tuple=True)[1:]
+    assert shifted.sum().item() == 200.0
+    assert set(rows.tolist()) == {3, 4, 5} and set(cols.tolist()) == {2, 3, 4}
+
+
+def test_recalibrated_batchnorm_holds_exact_data_statistics():
+    torch.manual_seed(0)
+    model = BinaryViT(TINY)
+    images = load_digits_dataset().train_images[:100]
+    recalibrate_batchnorm(model, images, batch_size=50)
+    assert not model.training
+    with torch.no_grad(), capture_activations(model, ["stem.conv"]) as acts:
+        model(images)
+    tokens = acts["stem.conv"].flatten(2).transpose(1, 2).reshape(-1, 32)
+    # two equal batches: the average of batch means is the mean over all tokens
+    assert torch.allclose(model.stem.norm.running_mean, tokens.mean(0), atol=1e-4)
+    halves = tokens.reshape(2, -1, 32)
+    assert torch.allclose(model.stem.norm.running_var, halves.var(1).mean(0), rtol=1e-4)
+
+
+def test_distributed_context_selection():
+    assert not distributed_context_from_env({}).enabled
+    context = distributed_context_from_env({"WORLD_SIZE": "2", "RANK": "1"})
+    assert context.enabled and not context.is_main
+    with pytest.raises(ConfigError, match="RANK=2"):
+        distributed_context_from_env({"WORLD_SIZE": "2", "RANK": "2"})
+
+
+def zeros_and_ones() -> ImageDataset:
+    data = load_digits_dataset()
+    train, test = data.train_labels < 2, data.test_labels < 2
+    return ImageDataset(data.train_images[train], data.train_labels[train],
+                        data.test_images[test], data.test_labels[test], 2, "digits 0 and 1")
+
+
+def test_short_training_beats_chance_by_a_wide_margin():
+    data = zeros_and_ones()  # 288 train / 72 test images: a binary net learns it in 4 epochs
+    result = train_binaryvit(TINY, data, TrainSettings(epochs=4, teacher_epochs=0, progress=False))
+    assert not dist.is_initialized()
+    assert result.teacher is None and result.model.config.binary
+    assert result.model.config.num_classes == 2
+    assert result.metrics["test_accuracy"] > 0.85  # chance is 0.5
+    assert result.model.config.input_mean[0] == pytest.approx(
+        float(data.train_images.mean()), rel=1e-5)
+
+
+def test_cli_train_then_eval_on_an_npz(tmp_path, capsys):
+    data = digits_subset(100, 40)
+    npz = tmp_path / "digits.npz"
+    np.savez(npz, images=data.train_images[:, 0].numpy(), labels=data.train_labels.numpy(),
+             test_images=data.test_images[:, 0].numpy(), test_labels=data.test_labels.numpy())
+    out = tmp_path / "run" / "model.pt"
+    assert main(["train", "--data", str(npz), "-o", str(out), "--epochs", "1",
+                 "--teacher-epochs", "0", "--no-progress", "--threads", "1"]) == 0
+    assert out.is_file() and sorted(p.name for p in out.parent.iterdir()) == ["model.pt"]
+    checkpoint = load_checkpoint(out)
+    assert checkpoint.metrics["epochs"] == 1 and checkpoint.metrics["train_size"] == 100
+    capsys.readouterr()
+    assert main(["eval", str(out), "--data", str(npz)]) == 0
+    accuracy = checkpoint.metrics["test_accuracy"]
+    assert f"top-1 {100 * accuracy:.2f}% ({round(40 * accuracy)}/40)" in capsys.readouterr().out
+
+
+def _ddp_worker(rank, port, path):
+    import os
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    result = train_binaryvit(TINY, digits_subset(128, 32),
+                             TrainSettings(epochs=1, teacher_epochs=1, batch_size=32,
+                                           progress=False),
+                             DistributedContext(rank=rank, world_size=2))
+    torch.save(result.model.state_dict(), f"{path}.{rank}")
+
+
+def test_two_process_gloo_run_keeps_replicas_identical(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(port, str(tmp_path / "state")), nprocs=2)
+    first, second = (torch.load(tmp_path / f"state.{r}", weights_only=True) for r in (0, 1))
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+    torch.manual_seed(TrainSettings().seed + 1)  # the student's initialisation
+    initial = BinaryViT(TINY).state_dict()
+    assert not torch.equal(first["classifier.weight"], initial["classifier.weight"])
