@@ -36,7 +36,7 @@ would fail the induction step. Kernels whose occupancy is not yet written down g
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from amaranth.hdl import (Assert, Assume, Cover, Elaboratable, Fragment, Module, ResetSignal,
@@ -87,16 +87,22 @@ class OutputAccount:
     ``balance = out_words · (input transfers) − in_words · (output transfers)``: one
     period of the kernel takes ``in_words`` input words and gives ``out_words`` output
     words. ``pending(probe)`` is what the balance must equal — the kernel's held work in
-    the same unit; ``capacity`` its largest value. ``pending_last(probe)``, when given, is
-    the number of ``last`` words still owed (input lasts taken minus output lasts given).
+    the same unit; ``low … capacity`` its range (``low`` is negative for a kernel whose
+    outputs take a word before the input lets it go, like the eager fork).
+    ``pending_last(probe)``, when given, is the number of ``last`` words still owed (input
+    lasts taken minus output lasts given).
+
+    With ``pending = None`` only the range is asserted: not an inductive invariant, so such
+    an account is for bounded (``bmc``) checks.
     """
 
     port: str
     in_words: int
     out_words: int
-    pending: Callable[[Probe], Value]
+    pending: Callable[[Probe], Value] | None
     capacity: int
     pending_last: Callable[[Probe], Value] | None = None
+    low: int = 0
 
 
 @dataclass(frozen=True)
@@ -105,16 +111,20 @@ class StreamSpec:
 
     ``primary``: the input the balances count (default ``i``); ``lockstep``: inputs that
     must transfer on exactly the cycles ``primary`` does; ``outputs``: balances;
-    ``frame = (period, probe_name)``: inputs carry ``last`` only on the final word of each
-    ``period`` words, and the kernel's counter ``probe_name`` must equal the harness's
-    position within the period (``None`` for the name when the kernel has no such counter).
+    ``frame = (period, position)``: inputs carry ``last`` only on the final word of each
+    ``period`` words, and the kernel's position ``position(probe)`` must equal the harness's
+    position within the period (``None`` when the kernel has no such counter);
+    ``frame_exact``: ``last`` on exactly the final word of every frame (kernels whose frame
+    is the image and whose output ``last`` is counted, not copied); ``invariants``: extra
+    facts about the kernel's registers, asserted (so proven too), that the induction needs.
     """
 
     primary: str = "i"
     lockstep: tuple[str, ...] = ()
     outputs: tuple[OutputAccount, ...] = ()
-    frame: tuple[int, str | None] | None = None
-    assumptions: Callable[[Probe], list] | None = field(default=None)
+    frame: tuple[int, Callable[[Probe], Value] | None] | None = None
+    frame_exact: bool = False
+    invariants: Callable[[Probe], list[tuple[Value, str]]] | None = None
 
 
 def stream_ports(component: wiring.Component) -> tuple[list[str], list[str]]:
@@ -236,33 +246,43 @@ class StreamProtocolHarness(Elaboratable):
             with m.If(transfers[spec.primary]):
                 m.d.sync += position.eq(0 if period == 1 else
                                         (position + 1) % period)
-            m.d.comb += Assume(~(primary.valid & primary.payload.last) | (position == period - 1))
+            at_end = position == period - 1
+            if spec.frame_exact:  # ``last`` on exactly the final word of every frame
+                m.d.comb += Assume(~primary.valid | (primary.payload.last == at_end))
+            else:                 # ``last`` on no word but a frame's final one
+                m.d.comb += Assume(~(primary.valid & primary.payload.last) | at_end)
+            m.d.comb += self._assert(position < period, "frame_position: range")
             if counter is not None:
-                m.d.comb += self._assert(probe(counter) == position, f"frame_position: {counter}")
+                m.d.comb += self._assert(counter(probe) == position, "frame_position: kernel")
 
-        if spec.assumptions is not None:
-            m.d.comb += spec.assumptions(probe)
+        if spec.invariants is not None:
+            for test, text in spec.invariants(probe):
+                m.d.comb += self._assert(test, f"invariant: {text}")
 
         in_last = transfers[spec.primary] & primary.payload.last
         for account in spec.outputs:
             port = getattr(kernel, account.port)
-            width = _balance_width(account.capacity, max(account.in_words, account.out_words))
+            width = _balance_width(max(account.capacity, -account.low),
+                                   max(account.in_words, account.out_words))
             balance = Signal(range(-(1 << width), 1 << width), name=f"balance_{account.port}")
             m.d.sync += balance.eq(balance
                                    + transfers[spec.primary] * account.out_words
                                    - transfers[account.port] * account.in_words)
-            pending = account.pending(probe)
-            m.d.comb += [
-                self._assert(balance == pending, f"balance: {account.port}"),
-                self._assert((balance >= 0) & (balance <= account.capacity),
-                       f"balance_range: {account.port}"),
-            ]
-            if account.pending_last is not None:
+            if account.pending is not None:
+                m.d.comb += self._assert(balance == account.pending(probe),
+                                         f"balance: {account.port}")
+            m.d.comb += self._assert((balance >= account.low) & (balance <= account.capacity),
+                                     f"balance_range: {account.port}")
+            bounded = account.pending is None
+            if account.pending_last is not None or bounded:
                 owed = Signal(range(-(1 << width), 1 << width), name=f"lasts_owed_{account.port}")
                 out_last = transfers[account.port] & port.payload.last
                 m.d.sync += owed.eq(owed + in_last - out_last)
-                m.d.comb += [self._assert(owed == account.pending_last(probe),
-                                    f"framing: {account.port}"),
-                             self._assert(owed >= 0, f"framing_range: {account.port}"),
+                if not bounded:
+                    m.d.comb += self._assert(owed == account.pending_last(probe),
+                                             f"framing: {account.port}")
+                m.d.comb += [self._assert((owed >= min(account.low, 0))
+                                          & (owed <= account.capacity),
+                                          f"framing_range: {account.port}"),
                              Cover(out_last, f"last: {account.port}")]
         return m
