@@ -261,12 +261,12 @@ def _mac():
 
 def _global_pool():
     from binaryvit.hw.kernels.global_avgpool import GlobalAvgPool
-    return GlobalAvgPool(tokens=2, channels=2, lanes=1, in_width=3, out_width=3, mul=1, shift=1)
+    return GlobalAvgPool(tokens=3, channels=2, lanes=1, in_width=3, out_width=3, mul=1, shift=1)
 
 
 def _spatial_pool():
     from binaryvit.hw.kernels.spatial_avgpool import SpatialAvgPool
-    return SpatialAvgPool(height=2, width=2, channels=1, lanes=1, factor=2, in_width=3,
+    return SpatialAvgPool(height=4, width=4, channels=2, lanes=1, factor=2, in_width=3,
                           out_width=3, mul=1, shift=2)
 
 
@@ -293,6 +293,156 @@ def _edge():
     from binaryvit.hw.streams.stream_edge import StreamEdge
     return StreamEdge(kind="fixed", width=2, channels=6, in_lanes=2, out_lanes=3,
                       input_depth=2, output_depth=2)
+
+
+def _fixed_mac_spec(words: int, groups: int) -> StreamSpec:
+    """Units: a vector is ``words`` input words and ``groups`` output words. While the
+    first group streams the vector in (``group = 0``) the kernel has taken ``k`` of its
+    words, afterwards all; each issued final step (``endk``) is an output word on its way."""
+    W, G = words, groups
+
+    def owed_outputs(probe: Probe) -> list[Value]:
+        return [probe("valid1") & probe("endk1"), probe("valid2") & probe("endk2"),
+                probe("valid3"), probe.kernel.o.valid]
+
+    def pending(probe: Probe) -> Value:
+        group, k = probe("group"), probe("k")
+        accepted = Mux(group == 0, k, W)
+        return G * accepted - W * group + W * _sum(owed_outputs(probe))
+
+    def pending_last(probe: Probe) -> Value:
+        o = probe.kernel.o
+        return (((probe("group") != 0) & probe("vector_last"))
+                + (probe("valid1") & probe("endk1") & probe("last1"))
+                + (probe("valid2") & probe("endk2") & probe("last2"))
+                + (probe("valid3") & probe("last3")) + (o.valid & o.payload.last))
+    return StreamSpec(outputs=(OutputAccount("o", W, G, pending, W * G + 4 * W, pending_last),),
+                      frame=(W, lambda probe: Mux(probe("group") == 0, probe("k"), 0)))
+
+
+def _window_pool_pending(tokens_done, completing_done, per_output: int):
+    """Occupancy of a window pool (``accumulate_windows``): the words taken this image,
+    less ``per_output`` for each completing word taken, plus ``per_output`` for the
+    completing word in stage B and for the output register."""
+    def pending(probe: Probe) -> Value:
+        in_b = probe("b_valid") & probe("b_completes")
+        return (tokens_done(probe) - per_output * completing_done(probe)
+                + per_output * (in_b + probe.kernel.o.valid))
+
+    def pending_last(probe: Probe) -> Value:
+        o = probe.kernel.o
+        return (probe("b_valid") & probe("b_completes") & probe("b_last")) + (o.valid & o.payload.last)
+    return pending, pending_last
+
+
+def _global_pool_spec(tokens: int, words: int) -> StreamSpec:
+    def taken(probe: Probe) -> Value:
+        return probe("token") * words + probe("word")
+
+    def completing(probe: Probe) -> Value:
+        return (probe("token") == tokens - 1) * probe("word")
+    pending, pending_last = _window_pool_pending(taken, completing, tokens)
+    return StreamSpec(outputs=(OutputAccount("o", tokens, 1, pending, tokens * words + 2 * tokens,
+                                             pending_last),),
+                      frame=(tokens * words, taken), frame_exact=True)
+
+
+def _spatial_pool_spec(height: int, width: int, words: int, factor: int) -> StreamSpec:
+    r = factor
+    out_width = width // r
+
+    def taken(probe: Probe) -> Value:
+        return (probe("row") * width + probe("column")) * words + probe("word")
+
+    def completing(probe: Probe) -> Value:
+        window_rows_done = (probe("row") - probe("row_in_window")) // r
+        in_this_row = (probe("out_column") * words
+                       + (probe("column_in_window") == r - 1) * probe("word"))
+        return (window_rows_done * out_width * words
+                + (probe("row_in_window") == r - 1) * in_this_row)
+    pending, pending_last = _window_pool_pending(taken, completing, r * r)
+
+    def invariants(probe: Probe):
+        row, column = probe("row"), probe("column")
+        return [(probe("column_in_window") == column % r, "column_in_window = column mod r"),
+                (probe("out_column") == column // r, "out_column = column div r"),
+                (probe("row_in_window") == row % r, "row_in_window = row mod r"),
+                ((row < height) & (column < width) & (probe("word") < words),
+                 "positions in range")]
+    return StreamSpec(outputs=(OutputAccount("o", r * r, 1, pending,
+                                             height * width * words + 2 * r * r, pending_last),),
+                      frame=(height * width * words, taken), frame_exact=True,
+                      invariants=invariants)
+
+
+def _channel_group_spec() -> StreamSpec:
+    """One word in, one out (``lanes`` a multiple of ``group``): the output register."""
+    def pending(probe: Probe) -> Value:
+        return probe.kernel.o.valid
+
+    def pending_last(probe: Probe) -> Value:
+        return probe.kernel.o.valid & probe.kernel.o.payload.last
+    return StreamSpec(outputs=(OutputAccount("o", 1, 1, pending, 1, pending_last),))
+
+
+def _patch_unfold_spec(in_words: int, out_words: int) -> StreamSpec:
+    """The load register holds ``load_count`` input words (``O`` units each), the shift
+    register ``remaining`` output words (``I`` units each)."""
+    I, O = in_words, out_words
+
+    def pending(probe: Probe) -> Value:
+        return O * probe("load_count") + I * probe("remaining")
+
+    def pending_last(probe: Probe) -> Value:
+        return (((probe("load_count") == I) & probe("load_last"))
+                + ((probe("remaining") != 0) & probe("shift_last")))
+    return StreamSpec(
+        outputs=(OutputAccount("o", I, O, pending, 2 * I * O, pending_last),),
+        frame=(I, lambda probe: Mux(probe("load_count") == I, 0, probe("load_count"))),
+        invariants=lambda probe: [
+            ((probe("load_count") <= I) & (probe("remaining") <= O), "counts in range")])
+
+
+def _token_buffer_spec(height: int, width: int, words_per_token: int, factor: int) -> StreamSpec:
+    """Units: an image is ``I`` words in and ``O = I·f²`` out. The kernel holds the words
+    of the bank being loaded (``O`` each), each full bank (``I·O``) less the output words
+    of the replayed bank already issued (``I`` each, by raster position), and the output
+    register."""
+    cw, f = words_per_token, factor
+    I = height * width * cw
+    O = I * f * f
+
+    def issued(probe: Probe) -> Value:
+        out_row = probe("row") * f + probe("row_repeat")
+        out_column = probe("column") * f + probe("column_repeat")
+        return (out_row * (width * f) + out_column) * cw + probe("word")
+
+    def pending(probe: Probe) -> Value:
+        full = [probe("bank0_full"), probe("bank1_full")]
+        return (O * probe("load_address") + I * O * (full[0] + full[1]) - I * issued(probe)
+                + I * probe.kernel.o.valid)
+
+    def pending_last(probe: Probe) -> Value:
+        o = probe.kernel.o
+        return probe("bank0_full") + probe("bank1_full") + (o.valid & o.payload.last)
+
+    def invariants(probe: Probe):
+        full = [probe("bank0_full"), probe("bank1_full")]
+        load, play = probe("load_bank"), probe("play_bank")
+        return [
+            (Mux(load == play, full[0] == full[1], Mux(play, full[1], full[0])
+                 & ~Mux(load, full[1], full[0])), "banks fill and drain alternately"),
+            (Mux(play, full[1], full[0]) | (issued(probe) == 0),
+             "no replay in progress without a full bank"),
+            ((probe("load_address") == 0) | ~Mux(load, full[1], full[0]),
+             "a bank being loaded is not full"),
+            ((probe("row") < height) & (probe("column") < width) & (probe("word") < cw),
+             "positions in range"),
+        ]
+    return StreamSpec(outputs=(OutputAccount("o", I, O, pending, 2 * I * O + I + O * (I - 1),
+                                             pending_last),),
+                      frame=(I, lambda probe: probe("load_address")), frame_exact=True,
+                      invariants=invariants)
 
 
 PIPELINE = "a registered pipeline with a global stall"
@@ -351,20 +501,20 @@ KERNEL_CASES: tuple[FormalCase, ...] = (
     FormalCase("argmax", _argmax, _argmax_spec(3), "prove", 6, "3 words per image"),
     FormalCase("mvu", _mvu(), _mvu_spec(2, 2, 1), "prove", 8,
                "K=4, N=4, simd=2, pe=2 (2 synapse × 2 neuron folds), counter6, one tree stage"),
-    *_split_proof("patch_unfold", _patch_unfold, _bounded(4, 2, frame=4), 24,
-                  "2×2 grid, 1 channel, 2×2 patch: 4 words in, 2 out per image"),
-    *_split_proof("token_buffer", _token_buffer, _bounded(2, 8, frame=2, exact=True), 30,
-                  "1×2 tokens upsampled ×2: 2 words in, 8 out per image"),
-    *_split_proof("fixed_mac", _mac, _bounded(2, 2, frame=2), 24,
-                  "K=2, N=2, simd=1, pe=1: 2 words in, 2 out per vector"),
-    *_split_proof("global_avgpool", _global_pool, _bounded(4, 2, frame=4, exact=True), 24,
-                  "2 tokens × 2 channels, 1 lane: 4 words in, 2 out per image"),
-    *_split_proof("spatial_avgpool", _spatial_pool, _bounded(4, 1, frame=4, exact=True), 24,
-                  "2×2 grid pooled 2×2, 1 channel: 4 words in, 1 out per image"),
+    FormalCase("patch_unfold", _patch_unfold, _patch_unfold_spec(4, 2), "prove", 6,
+               "2×2 grid, 1 channel, 2×2 patch: 4 words in, 2 out per image"),
+    FormalCase("token_buffer", _token_buffer, _token_buffer_spec(1, 2, 1, 2), "prove", 8,
+               "1×2 tokens upsampled ×2 (NearestUpsample): 2 words in, 8 out per image"),
+    FormalCase("fixed_mac", _mac, _fixed_mac_spec(2, 2), "prove", 8,
+               "K=2, N=2, simd=1, pe=1: 2 words in, 2 out per vector (replays the buffer)"),
+    FormalCase("global_avgpool", _global_pool, _global_pool_spec(3, 2), "prove", 8,
+               "3 tokens × 2 channels, 1 lane: 6 words in, 2 out per image"),
+    FormalCase("spatial_avgpool", _spatial_pool, _spatial_pool_spec(4, 4, 2, 2), "prove", 8,
+               "4×4 grid pooled 2×2, 2 channels, 1 lane: 32 words in, 8 out per image"),
     *_split_proof("strip_avgpool", _strip_pool, _bounded(3, 3, frame=3, exact=True), 24,
                   "1×3 grid, 1×3 strip: 3 words in, 3 out per image, lag 1 word, flushes"),
-    *_split_proof("channel_group_avgpool", _channel_group_pool, _bounded(1, 1, frame=2), 20,
-                  "4 channels in groups of 2, 2 lanes: one word in, one out"),
+    FormalCase("channel_group_avgpool", _channel_group_pool, _channel_group_spec(), "prove", 4,
+               "4 channels in groups of 2, 2 lanes: one word in, one out"),
     *_split_proof("binary_attention", _attention,
                   _bounded(1, 2, images=4, frame=2, exact=True, primary="q"), 24,
                   "1 head of 2 bits, 2 queries, 2 keys, 1 lane: 2 context words per query "
