@@ -133,22 +133,23 @@ def _width(in_lanes: int, out_lanes: int):
 def _split_spec(pieces: int) -> StreamSpec:
     # One input word is ``pieces`` output words; the buffer holds the pieces not yet sent.
     def pending(probe: Probe) -> Value:
-        return probe("full") * (pieces - probe("index"))
+        return probe("split_full") * (pieces - probe("index"))
 
     def pending_last(probe: Probe) -> Value:
-        return probe("full") & probe("buffer_last")
+        return probe("split_full") & probe("buffer_last")
     return StreamSpec(outputs=(OutputAccount("o", 1, pieces, pending, pieces, pending_last),),
                       invariants=lambda probe: [
                           (probe("index") < pieces, "piece index in range"),
-                          (probe("full") | (probe("index") == 0), "an empty splitter is at piece 0")])
+                          (probe("split_full") | (probe("index") == 0),
+                           "an empty splitter is at piece 0")])
 
 
 def _gather_spec(pieces: int) -> StreamSpec:
     def pending(probe: Probe) -> Value:
-        return probe("count") + pieces * probe("full")
+        return probe("count") + pieces * probe("gather_full")
 
     def pending_last(probe: Probe) -> Value:
-        return probe("full") & probe("last")
+        return probe("gather_full") & probe("last")
     return StreamSpec(outputs=(OutputAccount("o", pieces, 1, pending, 2 * pieces - 1,
                                              pending_last),),
                       frame=(pieces, lambda probe: probe("count")))
@@ -445,6 +446,32 @@ def _token_buffer_spec(height: int, width: int, words_per_token: int, factor: in
                       invariants=invariants)
 
 
+def _edge_spec(in_lanes: int, out_lanes: int, middle_lanes: int) -> StreamSpec:
+    """Units are elements (``in_lanes`` per input word, ``out_lanes`` per output word): the
+    input FIFO's words, the splitter's pieces still to send, the gatherer's pieces and
+    full word, the output FIFO's words. Lasts sit in the FIFOs' memories: framing is not
+    balanced here (the width converters' own proofs cover it)."""
+    pieces_in, pieces_out = in_lanes // middle_lanes, out_lanes // middle_lanes
+
+    def fifo(probe: Probe, name: str) -> Value:
+        return probe(f"{name}.level") + probe(f"{name}.o__valid")
+
+    def pending(probe: Probe) -> Value:
+        split = probe("converter.split_full") * (pieces_in - probe("converter.index"))
+        gather = probe("converter.count") + pieces_out * probe("converter.gather_full")
+        return (in_lanes * fifo(probe, "input_fifo") + middle_lanes * (split + gather)
+                + out_lanes * fifo(probe, "output_fifo"))
+
+    def invariants(probe: Probe):
+        return [(probe("converter.index") < pieces_in, "splitter piece in range"),
+                (probe("converter.split_full") | (probe("converter.index") == 0),
+                 "an empty splitter is at piece 0"),
+                (probe("converter.count") < pieces_out, "gatherer count in range")]
+    return StreamSpec(outputs=(OutputAccount("o", out_lanes, in_lanes, pending,
+                                             4 * in_lanes + 4 * out_lanes + in_lanes + out_lanes),),
+                      invariants=invariants)
+
+
 PIPELINE = "a registered pipeline with a global stall"
 
 
@@ -519,8 +546,9 @@ KERNEL_CASES: tuple[FormalCase, ...] = (
                   _bounded(1, 2, images=4, frame=2, exact=True, primary="q"), 24,
                   "1 head of 2 bits, 2 queries, 2 keys, 1 lane: 2 context words per query "
                   "(balance against q)", primary="q"),
-    *_split_proof("stream_edge", _edge, _bounded(3, 2, frame=3), 24,
-                  "FIFO(2) → 2 → 3 lanes (through 1 lane) → FIFO(2): 3 words in, 2 out"),
+    FormalCase("stream_edge", _edge, _edge_spec(2, 3, 1), "prove", 8,
+               "FIFO(2) → 2 → 3 lanes (through 1 lane) → FIFO(2): 3 words in, 2 out; "
+               "framing not separately balanced: lasts are payload stored in the FIFOs"),
 )
 
 
