@@ -42,6 +42,25 @@ def test_mvu_fault_is_caught(kind, tmp_path):
     _mutant_fails("mvu", kind, 14, tmp_path)
 
 
+# Each kernel whose balance and framing are tied to its own registers, with a depth that
+# lets a word with ``last`` through (lasts held in FIFO memories are not balanced).
+INVARIANT_KERNELS = {"rprelu": 8, "threshold": 6, "position_embedding_add": 6, "stream_fifo": 8,
+                     "stream_width_split": 8, "stream_width_gather": 10, "channel_tile": 12,
+                     "argmax": 10, "fixed_mac": 12, "global_avgpool": 12,
+                     "channel_group_avgpool": 6, "patch_unfold": 12, "token_buffer": 14,
+                     "stream_edge": 14}
+NO_FRAMING = {"stream_fifo", "stream_edge"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["lose_word", "duplicate_word", "drop_last"])
+@pytest.mark.parametrize("kernel", sorted(INVARIANT_KERNELS))
+def test_balance_fault_is_caught_in_every_kernel(kernel, kind, tmp_path):
+    if kind == "drop_last" and kernel in NO_FRAMING:
+        pytest.skip("lasts are payload stored in memory: no framing balance for this kernel")
+    _mutant_fails(kernel, kind, INVARIANT_KERNELS[kernel], tmp_path)
+
+
 def test_a_kernel_without_the_probed_register_is_refused():
     """An invariant naming a register the kernel lacks fails at construction, loudly."""
     from amaranth.back import rtlil
