@@ -13,7 +13,7 @@ cannot make a broken kernel pass.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from amaranth.hdl import Mux, Value
@@ -33,6 +33,7 @@ class FormalCase:
     mode: str
     depth: int
     note: str = ""
+    cover_depth: int = 0  # cycles a ``cover`` run needs to reach a ``last`` on every output
 
     def harness(self, build: Callable[[], wiring.Component] | None = None) -> StreamProtocolHarness:
         """The harness around a fresh kernel (or around ``build()``, e.g. a mutant)."""
@@ -550,6 +551,20 @@ KERNEL_CASES: tuple[FormalCase, ...] = (
                "FIFO(2) → 2 → 3 lanes (through 1 lane) → FIFO(2): 3 words in, 2 out; "
                "framing not separately balanced: lasts are payload stored in the FIFOs"),
 )
+
+
+# Cycles from reset to an output word with ``last`` on every output, without stalls (the
+# covers of ``StreamProtocolHarness``): each case's ``cover`` run shows its assumptions
+# leave that reachable, so no proof passes because nothing can happen.
+COVER_DEPTHS = {"affine": 8, "rprelu": 8, "threshold": 6, "residual_add": 4,
+                "position_embedding_add": 6, "stream_fifo": 6, "stream_fork": 4,
+                "stream_width_split": 6, "stream_width_gather": 6, "channel_tile": 10,
+                "argmax": 6, "mvu": 12, "patch_unfold": 10, "token_buffer": 14,
+                "fixed_mac": 10, "global_avgpool": 12, "spatial_avgpool": 38,
+                "channel_group_avgpool": 4, "stream_edge": 14,
+                "strip_avgpool": 24, "binary_attention": 24}
+KERNEL_CASES = tuple(replace(case, cover_depth=COVER_DEPTHS.get(case.name, case.depth))
+                     for case in KERNEL_CASES)
 
 
 def case_by_name(name: str) -> FormalCase:

@@ -7,8 +7,9 @@ elaborates a design once), a mode and a depth. The list:
 - ``stream/<kernel>``: each kernel's stream protocol (``kernel_cases.KERNEL_CASES``),
   ``prove`` (k-induction) or, for the balances still without an occupancy invariant,
   ``bmc``;
-- ``cover/<kernel>``: for each bounded balance, a ``cover`` run showing its depth lets an
-  output word with ``last`` through (so the bounded check is not vacuous);
+- ``cover/<kernel>``: for each balance, a ``cover`` run showing the harness's assumptions
+  leave an output transfer (and a ``last``) reachable, and that a bounded check's depth
+  lets one through (so no check passes because nothing can happen);
 - ``popcount/<style>-<lanes>``: the XNOR-popcount datapath equals the ±1 dot product for
   every input and weight word;
 - ``mvu/<style>``: the streaming MVU equals the ±1 dot product for every input stream,
@@ -48,9 +49,10 @@ class FormalCheck:
 
 def _stream_checks(case: FormalCase) -> list[FormalCheck]:
     checks = [FormalCheck(f"stream/{case.name}", case.harness, case.mode, case.depth, case.note)]
-    if case.mode == "bmc":
-        checks.append(FormalCheck(f"cover/{case.name}", case.harness, "cover", case.depth,
-                                  f"the {case.depth}-cycle bound reaches an output with last"))
+    if case.mode == "bmc" or case.spec.outputs:
+        checks.append(FormalCheck(f"cover/{case.name}", case.harness, "cover", case.cover_depth,
+                                  "the assumptions leave a transfer on every output (and a "
+                                  f"last) reachable within {case.cover_depth} cycles"))
     return checks
 
 
