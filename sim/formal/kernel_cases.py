@@ -274,7 +274,7 @@ def _spatial_pool():
 
 def _strip_pool():
     from binaryvit.hw.kernels.strip_avgpool import StripAvgPool
-    return StripAvgPool(height=1, width=3, channels=1, lanes=1, kernel_h=1, kernel_w=3,
+    return StripAvgPool(height=1, width=4, channels=1, lanes=1, kernel_h=1, kernel_w=5,
                         in_width=3, out_width=3, mul=3, shift=3)
 
 
@@ -473,6 +473,39 @@ def _edge_spec(in_lanes: int, out_lanes: int, middle_lanes: int) -> StreamSpec:
                       invariants=invariants)
 
 
+def _strip_pool_spec(units: int, reach: int) -> StreamSpec:
+    """A 1×k strip over a one-row grid of ``units`` tokens of one word (``U = 1``): the
+    kernel holds the units between its input position and its output position (modulo
+    the row: while the output finishes the previous image's tail the input has wrapped),
+    the emitting word in stage B and the output register. A ``last`` is owed while the
+    output is still in an image the input has finished."""
+    A = units
+
+    def outstanding(probe: Probe) -> Value:
+        i, o = probe("in_axis"), probe("out_axis")
+        return Mux(i >= o, i - o, i + A - o)
+
+    def pending(probe: Probe) -> Value:
+        in_b = probe("b_valid") & probe("b_emits")
+        return outstanding(probe) + in_b + probe.kernel.o.valid
+
+    def pending_last(probe: Probe) -> Value:
+        o = probe.kernel.o
+        return ((probe("out_axis") > probe("in_axis")).as_unsigned()
+                + (probe("b_valid") & probe("b_emits") & probe("b_last"))
+                + (o.valid & o.payload.last))
+
+    def invariants(probe: Probe):
+        i, o, lead = probe("in_axis"), probe("out_axis"), probe("lead")
+        held = outstanding(probe)
+        return [((i < A) & (o < A) & (lead <= reach), "positions in range"),
+                ((held == lead) | ((i == 0) & (o != 0) & (held <= lead)),
+                 "the lead is the units held, except while flushing an image's tail")]
+    return StreamSpec(outputs=(OutputAccount("o", 1, 1, pending, A + 2, pending_last),),
+                      frame=(A, lambda probe: probe("in_axis")), frame_exact=True,
+                      invariants=invariants)
+
+
 PIPELINE = "a registered pipeline with a global stall"
 
 
@@ -539,8 +572,8 @@ KERNEL_CASES: tuple[FormalCase, ...] = (
                "3 tokens × 2 channels, 1 lane: 6 words in, 2 out per image"),
     FormalCase("spatial_avgpool", _spatial_pool, _spatial_pool_spec(4, 4, 2, 2), "prove", 8,
                "4×4 grid pooled 2×2, 2 channels, 1 lane: 32 words in, 8 out per image"),
-    *_split_proof("strip_avgpool", _strip_pool, _bounded(3, 3, frame=3, exact=True), 24,
-                  "1×3 grid, 1×3 strip: 3 words in, 3 out per image, lag 1 word, flushes"),
+    FormalCase("strip_avgpool", _strip_pool, _strip_pool_spec(4, 2), "prove", 8,
+               "1×4 grid, 1×5 strip: 4 words in, 4 out per image, lag 2 words, flushes"),
     FormalCase("channel_group_avgpool", _channel_group_pool, _channel_group_spec(), "prove", 4,
                "4 channels in groups of 2, 2 lanes: one word in, one out"),
     *_split_proof("binary_attention", _attention,

@@ -48,6 +48,7 @@ INVARIANT_KERNELS = {"rprelu": 8, "threshold": 6, "position_embedding_add": 6, "
                      "stream_width_split": 8, "stream_width_gather": 10, "channel_tile": 12,
                      "argmax": 10, "fixed_mac": 12, "global_avgpool": 12,
                      "channel_group_avgpool": 6, "patch_unfold": 12, "token_buffer": 14,
+                     "strip_avgpool": 12,
                      "stream_edge": 14}
 NO_FRAMING = {"stream_fifo", "stream_edge"}
 
