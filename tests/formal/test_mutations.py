@@ -48,7 +48,7 @@ INVARIANT_KERNELS = {"rprelu": 8, "threshold": 6, "position_embedding_add": 6, "
                      "stream_width_split": 8, "stream_width_gather": 10, "channel_tile": 12,
                      "argmax": 10, "fixed_mac": 12, "global_avgpool": 12,
                      "channel_group_avgpool": 6, "patch_unfold": 12, "token_buffer": 14,
-                     "strip_avgpool": 12,
+                     "strip_avgpool": 12, "binary_attention": 16,
                      "stream_edge": 14}
 NO_FRAMING = {"stream_fifo", "stream_edge"}
 
@@ -60,6 +60,21 @@ def test_balance_fault_is_caught_in_every_kernel(kernel, kind, tmp_path):
     if kind == "drop_last" and kernel in NO_FRAMING:
         pytest.skip("lasts are payload stored in memory: no framing balance for this kernel")
     _mutant_fails(kernel, kind, INVARIANT_KERNELS[kernel], tmp_path)
+
+
+def test_bounded_balance_catches_a_duplicated_word(tmp_path):
+    """Without an occupancy invariant (``pending=None``) the balance is only kept in range,
+    for bounded checks: that still passes on the kernel and still catches a duplicate."""
+    from binaryvit.sim.formal.stream_properties import OutputAccount, StreamProtocolHarness, StreamSpec
+
+    spec = StreamSpec(outputs=(OutputAccount("o", 1, 1, None, 3),))
+    build = case_by_name("affine").build
+    for kernel, expected in ((build(), "PASS"), (Mutant(build(), "duplicate_word"), "FAIL")):
+        harness = StreamProtocolHarness(kernel, spec)
+        result = run_sby(harness, harness.ports, f"bounded-{expected}", mode="bmc", depth=8,
+                         workdir=tmp_path)
+        assert result.status == expected, result.log[-1500:]
+    assert {"balance_range: o", "framing_range: o"} & set(result.failed), result.failed
 
 
 def test_a_kernel_without_the_probed_register_is_refused():
