@@ -3,8 +3,7 @@
 The ``prove`` checks (k-induction, unbounded) and the ``cover`` runs run by default, 1-7 s
 each. The other popcount widths and the MVU equivalences (12-35 s each on the shared
 2-core machine) are marked slow: ``make formal`` (or ``make test-slow``) runs them.
-``tests/formal/test_mutations.py`` shows each property
-kind fails on a broken kernel.
+``tests/formal/test_mutations.py`` shows each property kind fails on a broken kernel.
 """
 from __future__ import annotations
 
