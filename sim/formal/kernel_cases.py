@@ -335,7 +335,8 @@ def _window_pool_pending(tokens_done, completing_done, per_output: int):
 
     def pending_last(probe: Probe) -> Value:
         o = probe.kernel.o
-        return (probe("b_valid") & probe("b_completes") & probe("b_last")) + (o.valid & o.payload.last)
+        in_b = probe("b_valid") & probe("b_completes") & probe("b_last")
+        return in_b + (o.valid & o.payload.last)
     return pending, pending_last
 
 

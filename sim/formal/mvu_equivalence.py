@@ -21,7 +21,8 @@ every input word, not a random sample:
 from __future__ import annotations
 
 import torch
-from amaranth.hdl import Assert, Assume, Const, Elaboratable, Module, Mux, ResetSignal, Signal, Value, signed
+from amaranth.hdl import (Assert, Assume, Const, Elaboratable, Module, Mux, ResetSignal, Signal,
+                          Value, signed)
 
 from binaryvit.hw.kernels.popcount import xnor_popcount
 
@@ -80,7 +81,8 @@ class MVUEquivalence(Elaboratable):
 
     def __init__(self, mvu, queue: int = 4, *, flip_reference_bit: int | None = None):
         if mvu.thresholds is not None:
-            raise ValueError("MVUEquivalence checks the dot products: build the MVU without thresholds")
+            raise ValueError("MVUEquivalence checks the dot products: "
+                             "build the MVU without thresholds")
         self.mvu, self.queue, self.flip = mvu, queue, flip_reference_bit
         self.i_valid = Signal(name="i_valid")
         self.i_payload = Signal(len(mvu.i.payload.as_value()), name="i_payload")

@@ -105,7 +105,8 @@ def run_sby(top: Elaboratable, ports: list[Signal], name: str, *, mode: str, dep
                               env=formal_env(), capture_output=True, text=True, timeout=timeout)
         log = proc.stdout + proc.stderr
     except subprocess.TimeoutExpired as error:
-        log = (error.stdout or b"").decode() if isinstance(error.stdout, bytes) else (error.stdout or "")
+        out = error.stdout or ""
+        log = out.decode() if isinstance(out, bytes) else out
         return FormalResult(name, mode, depth, "TIMEOUT", time.perf_counter() - start,
                             log[-4000:], folder / mode)
     status_file = folder / mode / "status"

@@ -18,20 +18,25 @@ Assertions (what is proven):
 - ``balance`` (with ``spec.outputs``): the harness counts transfers on the primary input
   (× ``out_words``) minus transfers on each output (× ``in_words``); this balance must
   always equal ``pending`` — the words the kernel holds, read from its own registers
-  (``Probe``) — and stay within ``0 … capacity``. A word dropped, duplicated or invented
-  breaks the equality on the cycle it happens;
+  (``Probe``) — and stay within ``low … capacity``. A word dropped, duplicated or
+  invented breaks the equality on the cycle it happens;
 - ``framing`` (with ``pending_last``): the same balance for words that carry ``last``:
   a ``last`` never disappears, appears or moves to another frame;
 - ``lockstep`` (with ``spec.lockstep``): secondary inputs transfer exactly when the primary
-  one does.
+  one does;
+- ``frame_position`` (with ``spec.frame``): the kernel's own position counter equals the
+  harness's count of input words within the frame;
+- ``invariant`` (``spec.invariants``): facts about the kernel's registers the induction
+  step needs, proven like the rest.
 
-Covers (each proof also shows the properties are not vacuous): a transfer on every
-output, and with ``last`` where a balance of lasts is proven.
+Covers, reached in a separate SymbiYosys ``cover`` run (so no proof passes because the
+assumptions leave nothing to happen): a transfer on every output, and a word with
+``last`` where lasts are balanced.
 
 Tying the harness counters to the kernel's registers is what makes the balance provable by
 k-induction: without it an unreachable state (a balance of 3 while the kernel is empty)
-would fail the induction step. Kernels whose occupancy is not yet written down give no
-``pending`` and are checked by the runner's bounded mode instead (see ``docs/verification.md``).
+would fail the induction step. An account without ``pending`` only keeps the balance in
+range, which is for bounded (``bmc``) checks (see ``docs/verification.md``).
 """
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ from typing import Callable
 from amaranth.hdl import (Assert, Assume, Cover, Elaboratable, Fragment, Module, ResetSignal,
                           Signal, Value)
 from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 __all__ = ["Probe", "OutputAccount", "StreamSpec", "StreamProtocolHarness", "stream_ports"]
 
@@ -199,7 +204,7 @@ class StreamProtocolHarness(Elaboratable):
         fragment = Fragment.get(kernel, platform)
         m.submodules.dut = _Elaborated(fragment)
         probe = Probe(kernel, fragment)
-        if getattr(kernel, "probe_inner", False):  # a wrapper (mutations.Mutant): read the kernel inside
+        if getattr(kernel, "probe_inner", False):  # a wrapper (mutations.Mutant): probe inside
             probe = Probe(kernel, Fragment.get(
                 {n: f for f, n, _ in fragment.subfragments}["inner"], platform))
 

@@ -65,7 +65,8 @@ def test_balance_fault_is_caught_in_every_kernel(kernel, kind, tmp_path):
 def test_bounded_balance_catches_a_duplicated_word(tmp_path):
     """Without an occupancy invariant (``pending=None``) the balance is only kept in range,
     for bounded checks: that still passes on the kernel and still catches a duplicate."""
-    from binaryvit.sim.formal.stream_properties import OutputAccount, StreamProtocolHarness, StreamSpec
+    from binaryvit.sim.formal.stream_properties import (OutputAccount, StreamProtocolHarness,
+                                                        StreamSpec)
 
     spec = StreamSpec(outputs=(OutputAccount("o", 1, 1, None, 3),))
     build = case_by_name("affine").build
@@ -81,10 +82,12 @@ def test_a_kernel_without_the_probed_register_is_refused():
     """An invariant naming a register the kernel lacks fails at construction, loudly."""
     from amaranth.back import rtlil
 
-    from binaryvit.sim.formal.stream_properties import OutputAccount, StreamProtocolHarness, StreamSpec
+    from binaryvit.sim.formal.stream_properties import (OutputAccount, StreamProtocolHarness,
+                                                        StreamSpec)
 
     case = case_by_name("threshold")
-    spec = StreamSpec(outputs=(OutputAccount("o", 1, 1, lambda probe: probe("no_such_register"), 2),))
+    account = OutputAccount("o", 1, 1, lambda probe: probe("no_such_register"), 2)
+    spec = StreamSpec(outputs=(account,))
     harness = StreamProtocolHarness(case.build(), spec)
     with pytest.raises(KeyError, match="no_such_register"):
         rtlil.convert(harness, ports=harness.ports)
