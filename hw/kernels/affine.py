@@ -107,12 +107,12 @@ class AffineUnit(FixedPointStreamCodec, wiring.Component):
 
         # Stage 1: the input word beside its channel group's constants.
         x1 = Signal(data.ArrayLayout(signed(self.in_width), self.lanes))
-        valid1, last1 = Signal(), Signal()
+        valid1, last1 = Signal(name="valid1"), Signal(name="last1")
         # Stage 2: products and the rounded bias.
         product_width = self.in_width + self.mul_width
         product2 = Signal(data.ArrayLayout(signed(product_width), self.lanes))
         bias2 = Signal(data.ArrayLayout(signed(rom_bias_width), self.lanes))
-        valid2, last2 = Signal(), Signal()
+        valid2, last2 = Signal(name="valid2"), Signal(name="last2")
         with m.If(advance):
             m.d.sync += [x1.eq(self.i.payload.data), valid1.eq(self.i.valid),
                          last1.eq(self.i.payload.last)]

@@ -269,7 +269,7 @@ class BinaryAttention(wiring.Component):
         full = [Signal(name=f"slot{slot}_full") for slot in range(2)]
         queried = [Signal(name=f"slot{slot}_queried") for slot in range(2)]
         load_slot = Signal()
-        k_loaded, v_loaded = Signal(), Signal()
+        k_loaded, v_loaded = Signal(name="k_loaded"), Signal(name="v_loaded")
 
         def store(port: Any, loaded: Signal, name: str) -> list[Any]:
             banks = []

@@ -63,7 +63,7 @@ class ChannelTile(wiring.Component):
         # A ring of registers instead of an indexed memory: storing shifts a word in,
         # replaying rotates by one word, and after ``words`` steps the ring is back in order.
         ring = [Signal(bits, name=f"word{k}") for k in range(self.words)]
-        word = Signal(range(self.words)) if self.words > 1 else None
+        word = Signal(range(self.words), name="word") if self.words > 1 else None
         copy = Signal(range(self.copies))
         token_last = Signal()
         free = ~self.o.valid | self.o.ready

@@ -207,14 +207,16 @@ class FixedMAC(wiring.Component):
         else:
             m.d.comb += x1.eq(x_in1)
 
-        valid1, first1, endk1, last1 = Signal(), Signal(), Signal(), Signal()
+        valid1, first1 = Signal(name="valid1"), Signal(name="first1")
+        endk1, last1 = Signal(name="endk1"), Signal(name="last1")
         products = [[(x1[s] * w1[p * simd + s]) for s in range(simd)] for p in range(pe)]
         product2 = [[Signal(products[p][s].shape(), name=f"product_{p}_{s}") for s in range(simd)]
                     for p in range(pe)]
         bias2 = Signal(data.ArrayLayout(signed(bias_width), pe))
-        valid2, first2, endk2, last2 = Signal(), Signal(), Signal(), Signal()
+        valid2, first2 = Signal(name="valid2"), Signal(name="first2")
+        endk2, last2 = Signal(name="endk2"), Signal(name="last2")
         acc = [Signal(signed(acc_width), name=f"acc_{p}") for p in range(pe)]
-        valid3, last3 = Signal(), Signal()
+        valid3, last3 = Signal(name="valid3"), Signal(name="last3")
         with m.If(advance):
             m.d.sync += [valid1.eq(issue_valid), first1.eq(first_word), endk1.eq(final_word),
                          last1.eq(issue_last)]

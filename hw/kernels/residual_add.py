@@ -159,7 +159,7 @@ class PositionEmbeddingAdd(FixedPointStreamCodec, wiring.Component):
             self.lanes, addr=row, en=advance)
 
         x1 = Signal(data.ArrayLayout(signed(self.in_width), self.lanes))
-        valid1, last1 = Signal(), Signal()
+        valid1, last1 = Signal(name="valid1"), Signal(name="last1")
         with m.If(advance):
             m.d.sync += [x1.eq(self.i.payload.data), valid1.eq(self.i.valid),
                          last1.eq(self.i.payload.last)]

@@ -125,8 +125,8 @@ class RPReLUUnit(FixedPointStreamCodec, wiring.Component):
         t2 = Signal(data.ArrayLayout(signed(t_width), lanes))
         product3 = Signal(data.ArrayLayout(signed(t_width + self.mul_width), lanes))
         post3 = Signal(data.ArrayLayout(signed(post_width), lanes))
-        valid1, valid2, valid3 = Signal(), Signal(), Signal()
-        last1, last2, last3 = Signal(), Signal(), Signal()
+        valid1, valid2, valid3 = Signal(name="valid1"), Signal(name="valid2"), Signal(name="valid3")
+        last1, last2, last3 = Signal(name="last1"), Signal(name="last2"), Signal(name="last3")
         with m.If(advance):
             m.d.sync += [x1.eq(self.i.payload.data),
                          valid1.eq(self.i.valid), last1.eq(self.i.payload.last)]

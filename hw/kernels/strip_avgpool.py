@@ -164,7 +164,7 @@ class StripAvgPool(AveragePool):
             lead = Signal(range(q + 1))
             emits = lead == q
             flush = Signal()
-            flushing = Signal() if unit_words > 1 else None
+            flushing = Signal(name="flushing") if unit_words > 1 else None
             may_flush = _all(emits, in_axis == 0, _is(in_line, 0), first_step, ~self.i.valid)
             m.d.comb += flush.eq(may_flush if flushing is None else flushing | may_flush)
         m.d.comb += [
@@ -176,7 +176,7 @@ class StripAvgPool(AveragePool):
         # window into the output register and shifts the new word into the entry.
         b_valid = Signal()
         b_newest = Signal(element)
-        b_emits = Signal() if q else None
+        b_emits = Signal(name="b_emits") if q else None
         b_last = Signal()
         b_fires = Signal()
         output_free = ~self.o.valid | self.o.ready

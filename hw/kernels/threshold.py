@@ -110,7 +110,7 @@ class ThresholdUnit(wiring.Component):
             lanes, addr=group, en=advance)
 
         x1 = Signal(data.ArrayLayout(signed(self.in_width), lanes))
-        valid1, last1 = Signal(), Signal()
+        valid1, last1 = Signal(name="valid1"), Signal(name="last1")
         th, flip = constants.thresh, constants.flip
 
         def compare(j: int):

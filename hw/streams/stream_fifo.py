@@ -59,7 +59,7 @@ class StreamFIFO(wiring.Component):
         level = Signal(range(words + 1))
         produce = Signal(range(words))
         consume = Signal(range(words))
-        pushing, popping = Signal(), Signal()
+        pushing, popping = Signal(name="pushing"), Signal(name="popping")
         m.d.comb += [
             self.i.ready.eq(level != words),
             pushing.eq(self.i.valid & self.i.ready),

@@ -83,9 +83,11 @@ class StreamWidthConverter(wiring.Component):
     def _split(m: Module, i, o, pieces: int) -> None:
         # Shift registers rather than indexed slices: no variable shifts, no wide muxes.
         piece_bits = len(Value.cast(o.payload.data))
-        buffer = Signal(pieces * piece_bits)
+        # Named by role: with both a splitter and a gatherer in one module (ratios that are
+        # not multiples) the Verilog and the formal harness's probes tell them apart.
+        buffer = Signal(pieces * piece_bits, name="split_buffer")
         buffer_last = Signal()
-        full = Signal()
+        full = Signal(name="split_full")
         index = Signal(range(pieces))
         final = index == pieces - 1
         m.d.comb += [
@@ -104,8 +106,8 @@ class StreamWidthConverter(wiring.Component):
     @staticmethod
     def _gather(m: Module, i, o, pieces: int) -> None:
         piece_bits = len(Value.cast(i.payload.data))
-        buffer = Signal(pieces * piece_bits)
-        full = Signal()
+        buffer = Signal(pieces * piece_bits, name="gather_buffer")
+        full = Signal(name="gather_full")
         last = Signal()
         count = Signal(range(pieces))
         m.d.comb += [o.valid.eq(full), o.payload.data.eq(buffer), o.payload.last.eq(last),
