@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from binaryvit.atomic import write_text_atomic
+from binaryvit.atomic import check_parent_writable, write_text_atomic
 from binaryvit.errors import OutputPathError
 from binaryvit.golden.float_model.checkpoint import load_checkpoint
 from binaryvit.golden.float_model.network import BinaryViT
@@ -109,12 +109,7 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike,
     q = quantize_model(model, images, formats)
     info = {"path": str(checkpoint), "sha256": mf.sha256_file(checkpoint),
             "metrics": ckpt.metrics, "data": dataset.source}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputPathError(f"cannot create output folder {out}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise OutputPathError(f"cannot write to {out}: permission denied")
+    check_parent_writable(out / "manifest.json")
     # the old manifest goes first and the new one comes last: a manifest means a whole output
     (out / "manifest.json").unlink(missing_ok=True)
     save_intmodel(q.intmodel, out / "intmodel.npz")
