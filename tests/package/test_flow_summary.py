@@ -61,7 +61,7 @@ def test_the_flow_prints_the_split_then_the_simulated_images(tmp_path, monkeypat
                            test_labels=torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))
     predictions = torch.tensor([0, 1, 2, 0, 1, 2, 0, 0])               # 7 of 8 right
     logits = [[5, 0, 0], [0, 0, 5]]                                      # right, wrong
-    monkeypatch.setattr(flow, "load_dataset", lambda _: data)
+    monkeypatch.setattr(flow, "config_and_data", lambda config, path: (None, data))
     monkeypatch.setattr(flow, "load_checkpoint",
                         lambda _: SimpleNamespace(metrics={"test_accuracy": 0.75}))
     monkeypatch.setattr(flow, "quantize_checkpoint",

@@ -127,7 +127,7 @@ def test_the_imported_checkpoint_quantizes_into_a_running_integer_model(tmp_path
     data = tmp_path / "calibration.npz"
     np.savez(data, images=raw.numpy().astype(np.uint8), labels=np.array([0, 1]),
              test_images=raw.numpy().astype(np.uint8), test_labels=np.array([0, 1]))
-    quantized = quantize_checkpoint(checkpoint, tmp_path / "q", data=data, write_roms=False)
+    quantized = quantize_checkpoint(checkpoint, tmp_path / "q", data=data)
     assert quantized.intmodel.config == config
     result = run_int_network(quantized.intmodel, raw.to(torch.int64))
     model = load_checkpoint(checkpoint).build_model()
