@@ -12,7 +12,7 @@ every output word checked against that reference. ``BinaryAttention`` is also sw
 
 Columns: the step, its kernel and its fold; words per image on each input port and on
 the output port; ``ideal``
-the cost model's compute-bound cycles per image for that fold (``folding.ideal_cycles``);
+the cost model's compute-bound cycles per image for that fold (``folding.step_cycles``);
 the images streamed and ``measured``, the cycles from the first input transfer to the last
 output transfer; ``steady`` the cycles per image in steady state (the difference between
 that run and one of 2 images, divided by the difference in images);
@@ -36,8 +36,9 @@ from binaryvit.golden.intref.int_network import run_int_network
 from binaryvit.golden.intref.intmodel import load_intmodel
 from binaryvit.golden.train.data import load_digits_dataset
 from binaryvit.hw.kernels.binary_attention import BinaryAttention
-from binaryvit.hw.network.accelerator import BinaryViTAccelerator
-from binaryvit.hw.network.folding import fold_network, ideal_cycles, load_overrides
+from binaryvit.hw.network.plan import NetworkPlan
+from binaryvit.hw.network.planner import plan_network
+from binaryvit.hw.network.folding import fold_network, load_overrides, step_cycles
 from binaryvit.hw.network.graph import TensorInfo
 from binaryvit.hw.streams.fixed_point_stream import encode_binary, encode_fixed_point
 from binaryvit.sim.runner import run_throughput
@@ -84,7 +85,7 @@ def describe(step, fold: dict) -> str:
     return f"{step.op}{extra} [{folded}]"
 
 
-def network_cases(network: BinaryViTAccelerator) -> list[Case]:
+def network_cases(network: NetworkPlan) -> list[Case]:
     """The first kernel of each class and fold (and stage, for strips and attention) in
     program order."""
     steps = {s.name: s for s in network.model.steps}
@@ -105,7 +106,7 @@ def network_cases(network: BinaryViTAccelerator) -> list[Case]:
     return cases
 
 
-def attention_sweep(network: BinaryViTAccelerator) -> list[Case]:
+def attention_sweep(network: NetworkPlan) -> list[Case]:
     """Each attention stage's kernel rebuilt at P = 1, 2, 4, 16 keys per cycle, lanes = d."""
     steps = {s.name: s for s in network.model.steps}
     cases, seen = [], set()
@@ -130,11 +131,11 @@ def attention_sweep(network: BinaryViTAccelerator) -> list[Case]:
     return cases
 
 
-def measure(case: Case, network: BinaryViTAccelerator, reference: dict[str, torch.Tensor],
+def measure(case: Case, network: NetworkPlan, reference: dict[str, torch.Tensor],
             digits: int) -> dict:
     tensors = network.tensors
     out = tensors[case.step.name]
-    ideal = ideal_cycles(case.step, case.fold, tensors)
+    ideal = step_cycles(case.step, case.fold, tensors)
     fold = "_".join(f"{k}{v}" for k, v in sorted(case.fold.items()))
     name = re.sub(r"\W", "_", f"bench_{case.label}_{fold}")
 
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*created but never used")
     model = load_intmodel(args.out / "intmodel.npz")
     overrides = load_overrides(args.overrides) if args.overrides else None
-    network = BinaryViTAccelerator(model, fold_network(model, overrides=overrides))
+    network = plan_network(model, fold_network(model, overrides=overrides))
     cases = [c for c in network_cases(network) + attention_sweep(network)
              if args.only in f"{c.label} {describe(c.step, c.fold)}"]
     wanted = {tensor for c in cases for _, tensor, _ in c.inputs} | {c.step.name for c in cases}

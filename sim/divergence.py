@@ -18,6 +18,9 @@ from binaryvit.golden.intref.int_network import run_int_network
 from binaryvit.golden.intref.intmodel import IntModel
 from binaryvit.hw.network.accelerator import BinaryViTAccelerator
 from binaryvit.hw.network.folding import Folding
+from binaryvit.hw.network.plan import NetworkPlan
+from binaryvit.hw.network.planner import plan_network
+from binaryvit.hw.ops.registry import spec_of
 from binaryvit.hw.verilog import to_verilog
 from binaryvit.sim.network_sim import build_network_sim, decode_words, pixel_words, run_network
 
@@ -47,15 +50,13 @@ class Divergence:
                 f"RTL {self.got}")
 
 
-NO_STREAM_OPS = ("constant", "attention_scores", "attention_mask", "image_patches")
-
-
 def tappable_steps(model: IntModel) -> list[str]:
-    """Steps with an output stream in the accelerator, in program order."""
-    return [s.name for s in model.steps if s.op not in NO_STREAM_OPS]
+    """Steps with an output stream of their own kernel in the accelerator, in program
+    order."""
+    return [s.name for s in model.steps if spec_of(s.op).kernel]
 
 
-def compare_taps(model: IntModel, images: torch.Tensor, network: BinaryViTAccelerator,
+def compare_taps(model: IntModel, images: torch.Tensor, network: NetworkPlan,
                  tap_words: dict[str, list[int]]) -> Divergence | None:
     """First divergence between tapped words (step → words) and the reference, or None."""
     reference = run_int_network(model, images, taps=list(tap_words)).taps
@@ -89,8 +90,8 @@ def find_divergence(model: IntModel, folding: Folding, images: torch.Tensor, *,
     compare with ``reference`` (default ``model`` itself: the RTL against its own integer
     program). Returns the first divergence or None."""
     taps = list(steps) if steps is not None else tappable_steps(model)
-    network = BinaryViTAccelerator(model, folding, taps=taps)
-    built = build_network_sim(to_verilog(network, name), name)
+    network = plan_network(model, folding)
+    built = build_network_sim(to_verilog(BinaryViTAccelerator(network, taps=taps), name), name)
     words = pixel_words(images, model.steps[0].params["size"], network.tensors["input"].width,
                         network.input_lanes)
     logits = network.tensors[network.logits]

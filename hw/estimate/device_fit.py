@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.golden.intref.intmodel import IntModel
 from binaryvit.hw.boards.definitions import Board
-from binaryvit.hw.estimate.resource_model import FAMILIES, NetworkResources, Resources, network_resources
-from binaryvit.hw.network.folding import Folding, cycle_range, fold_network
+from binaryvit.hw.estimate.network_estimate import NetworkResources, network_resources
+from binaryvit.hw.estimate.resource_model import FAMILIES, Resources
+from binaryvit.hw.network.folding import cycle_range, fold_network
+from binaryvit.hw.network.plan import NetworkPlan
+from binaryvit.hw.network.planner import plan_network
 
 __all__ = ["Overflow", "DeviceFit", "capacity_of", "check_fit", "board_family",
-           "estimate_network", "estimation_network", "fold_for_board", "resource_report",
-           "estimate_lines",
-           "DEFAULT_MARGIN",
-           "LUT_RAM_OPTIONS"]
+           "estimate_network", "fold_for_board", "resource_report", "estimate_lines",
+           "DEFAULT_MARGIN", "LUT_RAM_OPTIONS"]
 
 DEFAULT_MARGIN = 0.95
 _FIELDS = ("luts", "ffs", "brams", "dsps")
@@ -133,13 +134,13 @@ def board_family(board: Board, lut_ram_limits: tuple[int, int] | None = None):
     return dataclasses.replace(FAMILIES[board.family], lut_ram_limits=lut_ram_limits)
 
 
-def estimate_network(network, board: Board,
+def estimate_network(plan: NetworkPlan, board: Board,
                      lut_ram_limits: tuple[int, int] | None = None) -> NetworkResources:
-    """The resource estimate of a ``BinaryViTAccelerator`` on ``board``'s family."""
-    return network_resources(network, board_family(board, lut_ram_limits))
+    """The resource estimate of a planned network on ``board``'s family."""
+    return network_resources(plan, board_family(board, lut_ram_limits))
 
 
-def _fit(network, board: Board, margin: float) -> DeviceFit:
+def _fit(network: NetworkPlan, board: Board, margin: float) -> DeviceFit:
     """The first LUT-RAM option under which ``network`` fits, else the one that misses by
     the least (the sum of each overflow's share of its device resource)."""
     options = LUT_RAM_OPTIONS if FAMILIES[board.family].lut_ram is not None else (None,)
@@ -150,16 +151,6 @@ def _fit(network, board: Board, margin: float) -> DeviceFit:
             return fit
         fits.append(fit)
     return min(fits, key=lambda f: sum((o.needed - o.limit) / o.available for o in f.overflows))
-
-
-def estimation_network(model: IntModel, folding: Folding):
-    """The network of ``folding``, built to be estimated: it and its kernels will not
-    warn that they were never elaborated (Amaranth's ``MustUse`` flag)."""
-    from binaryvit.hw.network.accelerator import BinaryViTAccelerator
-    network = BinaryViTAccelerator(model, folding)
-    for part in [network, network.argmax, *(node.component for node in network.nodes.values())]:
-        part._MustUse__silence = True
-    return network
 
 
 def _targets(model: IntModel) -> list[int]:
@@ -174,8 +165,9 @@ def _targets(model: IntModel) -> list[int]:
 
 def fold_for_board(model: IntModel, board: Board, *, margin: float = DEFAULT_MARGIN,
                    overrides: dict[str, dict[str, int]] | None = None,
-                   refine: int = 4) -> tuple[Folding, object, DeviceFit]:
-    """The fastest folding whose estimate fits ``board``, its network and its fit.
+                   refine: int = 4) -> tuple[NetworkPlan, DeviceFit]:
+    """The plan of the fastest folding whose estimate fits ``board``, and its fit (the
+    plan ``generate`` elaborates; its ``folding`` is the chosen one).
 
     The slowest (smallest) folding is checked first: when it does not fit, ``FoldingError``
     names each overflowing resource, by how much, and its figures. Otherwise targets √2
@@ -186,7 +178,7 @@ def fold_for_board(model: IntModel, board: Board, *, margin: float = DEFAULT_MAR
     family = board_family(board)
     targets = _targets(model)
     smallest = fold_network(model, target_cycles=targets[-1], overrides=overrides)
-    fit = _fit(estimation_network(model, smallest), board, margin)
+    fit = _fit(plan_network(model, smallest), board, margin)
     if not fit.ok:
         raise FoldingError(
             f"no folding fits the {board.description}: at the smallest ({smallest.bottleneck} "
@@ -195,22 +187,22 @@ def fold_for_board(model: IntModel, board: Board, *, margin: float = DEFAULT_MAR
     previous = None
     for target in targets:
         folding = fold_network(model, target_cycles=target, overrides=overrides)
-        network = estimation_network(model, folding)
-        fit = _fit(network, board, margin)
+        plan = plan_network(model, folding)
+        fit = _fit(plan, board, margin)
         if fit.ok:
             break
         previous = target
-    best = (folding, network, fit)
+    best = (plan, fit)
     lo, hi = (previous or target) + 1, target
     for _ in range(refine if previous else 0):
         if lo >= hi:
             break
         mid = (lo + hi) // 2
         trial = fold_network(model, target_cycles=mid, overrides=overrides)
-        trial_network = estimation_network(model, trial)
-        trial_fit = _fit(trial_network, board, margin)
+        trial_plan = plan_network(model, trial)
+        trial_fit = _fit(trial_plan, board, margin)
         if trial_fit.ok:
-            best, hi = (trial, trial_network, trial_fit), mid
+            best, hi = (trial_plan, trial_fit), mid
         else:
             lo = mid + 1
     return best
@@ -230,7 +222,7 @@ def _format_hint(fit: DeviceFit, family) -> str:
             f"{family.dsp_width} (binaryvit flow --board does)")
 
 
-def resource_report(network, fit: DeviceFit | None = None) -> dict:
+def resource_report(plan: NetworkPlan, fit: DeviceFit | None = None) -> dict:
     """What ``estimate.json`` records about resources: per family (iCE40, ECP5; the ECP5
     with the fit's LUT-RAM limits when ``fit`` is an ECP5 fit) the totals, each part's
     estimate, and every memory with where Yosys puts it and why."""
@@ -238,7 +230,7 @@ def resource_report(network, fit: DeviceFit | None = None) -> dict:
     for name, family in FAMILIES.items():
         if fit is not None and fit.lut_ram_limits and family.lut_ram is not None:
             family = dataclasses.replace(family, lut_ram_limits=fit.lut_ram_limits)
-        estimate = network_resources(network, family)
+        estimate = network_resources(plan, family)
         report[name] = {
             "total": estimate.total.rounded(),
             "lut_ram_limits": list(family.lut_ram_limits) if family.lut_ram_limits else None,

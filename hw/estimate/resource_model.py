@@ -18,7 +18,12 @@ each FPGA family turns those into the cells nextpnr counts:
 * **Logic**: an adder bit is one logic cell on both families (``SB_CARRY`` sits beside
   a LUT; a ``CCU2C`` holds two bits in two ``TRELLIS_COMB``); an iCE40 logic cell also
   holds a flip-flop, and about a third of the flip-flops share one with a LUT. One factor
-  per kernel type (``CALIBRATION``) scales the structural count to Yosys'.
+  per kernel type (its op spec's ``calibration``) scales the structural count to Yosys'.
+
+This module holds the building blocks: the families, Yosys' memory mapping, a kernel's
+structural ``KernelCost`` and the plumbing's costs. Each op's kernel structure and its
+calibration factor live with the op (``binaryvit.hw.ops``); the whole network's estimate is
+``binaryvit.hw.estimate.network_estimate``.
 
 The constants were calibrated against YoWASP Yosys 0.70 on the generated tiny-digits
 kernels and checked on a whole-network ECP5 build (``docs/boards.md``, "Resource model
@@ -33,14 +38,10 @@ from typing import Iterable
 
 import torch
 
-from binaryvit.golden.intref.intmodel import Step
-from binaryvit.hw.kernels.strip_avgpool import strip_geometry
-from binaryvit.hw.network.graph import TensorInfo
-
 __all__ = ["Resources", "MemoryShape", "MemoryMapping", "RamPrimitive", "Family", "FAMILIES",
-           "map_memory", "step_resources", "fifo_memory", "fifo_resources",
-           "converter_resources", "fork_resources", "argmax_resources", "KernelCost",
-           "kernel_cost", "signed_width", "NetworkResources", "network_resources"]
+           "map_memory", "fifo_memory", "fifo_resources", "converter_resources",
+           "fork_resources", "argmax_resources", "KernelCost", "signed_width", "rounded_bias",
+           "counter", "rom", "saturating", "plus", "control", "sum_resources"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Resources:
                 "dsps": self.dsps}
 
 
-def _sum(parts: Iterable[Resources]) -> Resources:
+def sum_resources(parts: Iterable[Resources]) -> Resources:
     total = Resources()
     for part in parts:
         total = total + part
@@ -325,7 +326,7 @@ class KernelCost:
             else:
                 luts += family.soft_multiplier_luts * a * b
         logic = family.cells(luts + adder_bits, self.ffs) + Resources(dsps=dsps)
-        return logic + _sum(map_memory(mem, family).resources for mem in self.memories)
+        return logic + sum_resources(map_memory(mem, family).resources for mem in self.memories)
 
 
 def signed_width(values) -> int:
@@ -337,12 +338,13 @@ def signed_width(values) -> int:
     return max(2, need)
 
 
-def _rounded(bias, shift: int):
+def rounded_bias(bias, shift: int):
     """A bias with the rounding constant ``2^(shift−1)`` folded in, as the kernels store it."""
     return torch.as_tensor(bias).to(torch.int64) + ((1 << (shift - 1)) if shift else 0)
 
 
-def _counter(n: int) -> KernelCost:
+def counter(n: int) -> KernelCost:
+    """A counter over ``n`` values: its incrementer, compare and register."""
     bits = max(n - 1, 1).bit_length() if n > 1 else 0
     return KernelCost(adder_bits=bits, luts=bits / 2, ffs=bits)
 
@@ -355,7 +357,7 @@ def _varying_bits(values, lanes: int, width: int) -> int:
     return int((bits.amax(0) != bits.amin(0)).sum())
 
 
-def _rom(name: str, rows: int, lanes: int, fields: list[tuple]) -> list[MemoryShape]:
+def rom(name: str, rows: int, lanes: int, fields: list[tuple]) -> list[MemoryShape]:
     """A constant table of ``rows`` rows of ``(values, width)`` fields, ``lanes`` elements
     of each per row (one row: constants, no memory)."""
     if rows <= 1:
@@ -365,7 +367,7 @@ def _rom(name: str, rows: int, lanes: int, fields: list[tuple]) -> list[MemorySh
     return [MemoryShape(name, width, rows, writable=False, varying=varying)]
 
 
-def _saturating(in_bits: int, out_bits: int, lanes: int) -> KernelCost:
+def saturating(in_bits: int, out_bits: int, lanes: int) -> KernelCost:
     """``lanes`` clamps of an ``in_bits`` value to ``out_bits`` (two comparators against
     constants and two muxes per lane), or nothing when the value already fits."""
     if in_bits <= out_bits:
@@ -373,7 +375,8 @@ def _saturating(in_bits: int, out_bits: int, lanes: int) -> KernelCost:
     return KernelCost(adder_bits=lanes * in_bits / 2, luts=lanes * 2 * out_bits)
 
 
-def _plus(*parts: KernelCost) -> KernelCost:
+def plus(*parts: KernelCost) -> KernelCost:
+    """The parts together (one kernel built of them)."""
     total = KernelCost()
     for p in parts:
         total.adder_bits += p.adder_bits
@@ -388,224 +391,9 @@ CONTROL_LUTS = 12   # handshake and stall logic of a kernel
 CONTROL_FFS = 4     # valid and last registers
 
 
-# Yosys' logic cells and flip-flops over the structural count, per kernel type, measured on
-# the generated tiny-digits kernels (synth_ecp5, one kernel per run; docs/boards.md):
-# what the structure leaves out (Yosys' LUT packing of wide muxes and comparisons, pipeline
-# registers it keeps or merges) is folded into one factor each.
-CALIBRATION = {
-    "affine": (1.5, 0.96), "rprelu": (1.03, 0.92), "window_sum2d": (1.9, 0.73),
-    "residual_add": (1.02, 0.93), "threshold": (0.72, 0.80), "xnor_popcount_dot": (1.58, 0.95),
-    "fixed_mac": (1.22, 0.96), "nearest_upsample": (0.56, 0.92), "avgpool2d": (0.94, 0.87),
-    "channel_group_avgpool": (0.93, 0.58), "global_avgpool": (0.6, 0.81),
-    "tile_channels": (1.39, 0.97), "and_popcount_context": (1.16, 1.14),
-}
-
-
-def kernel_cost(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
-                steps: dict[str, Step] | None = None) -> KernelCost:
-    """What ``step``'s kernel builds under ``fold`` (``steps``: the model's steps by name,
-    for constants a step reads, e.g. the position embedding), calibrated."""
-    cost = _structure(step, fold, tensors, steps)
-    luts, ffs = CALIBRATION.get(step.op, (1.0, 1.0))
-    cost.luts *= luts
-    cost.adder_bits *= luts
-    cost.ffs *= ffs
-    return cost
-
-
-def _structure(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
-               steps: dict[str, Step] | None) -> KernelCost:
-    """The kernel's structure as its ``elaborate`` builds it."""
-    op, p = step.op, step.params
-    out = tensors[step.name]
-    x = tensors[step.inputs[0]] if step.inputs else None
-    lanes = fold.get("lanes", 1)
-    control = KernelCost(luts=CONTROL_LUTS, ffs=CONTROL_FFS)
-    if op in ("constant", "attention_scores", "attention_mask", "image_patches"):
-        return KernelCost()
-    if op == "affine":
-        mul_w = signed_width(step.arrays["mul"])
-        bias = _rounded(step.arrays["bias"], p["shift"])
-        bias_w = signed_width(bias)
-        groups = x.channels // lanes
-        product = x.width + mul_w
-        return _plus(control, _counter(groups), _saturating(product - p["shift"], out.width, lanes),
-                     KernelCost(adder_bits=lanes * product,
-                                ffs=lanes * (x.width + product + bias_w + out.width),
-                                multipliers=[(x.width, mul_w)] * lanes,
-                                memories=_rom("constants", groups, lanes,
-                                              [(step.arrays["mul"], mul_w), (bias, bias_w)])))
-    if op == "rprelu":
-        pre_w = signed_width(step.arrays["pre_bias"])
-        mul_w = max(signed_width(step.arrays["mul_pos"]), signed_width(step.arrays["mul_neg"]))
-        post = _rounded(step.arrays["post_bias"], p["shift"])
-        post_w = signed_width(post)
-        groups = x.channels // lanes
-        t = max(x.width, pre_w) + 1
-        product = t + mul_w
-        return _plus(control, _counter(groups), _counter(groups),
-                     _saturating(product - p["shift"], out.width, lanes),
-                     KernelCost(adder_bits=lanes * (t + product), luts=lanes * mul_w,
-                                ffs=lanes * (x.width + t + product + post_w + out.width),
-                                multipliers=[(t, mul_w)] * lanes,
-                                memories=_rom("pre_constants", groups, lanes,
-                                              [(step.arrays["pre_bias"], pre_w)])
-                                + _rom("slope_constants", groups, lanes,
-                                       [(step.arrays["mul_pos"], mul_w),
-                                        (step.arrays["mul_neg"], mul_w), (post, post_w)])))
-    if op == "threshold":
-        thresh_w = signed_width(step.arrays["thresh"])
-        groups = x.channels // lanes
-        return _plus(control, _counter(groups),
-                     KernelCost(adder_bits=lanes * max(x.width, thresh_w), luts=lanes,
-                                ffs=lanes * (x.width + 1),
-                                memories=_rom("constants", groups, lanes,
-                                              [(step.arrays["thresh"], thresh_w),
-                                               (step.arrays["flip"], 1)])))
-    if op == "residual_add":
-        second = steps.get(step.inputs[1]) if steps else None
-        sat = _saturating(max(x.width, tensors[step.inputs[1]].width) + 1, out.width, lanes)
-        add = KernelCost(adder_bits=lanes * (x.width + 1), ffs=lanes * out.width)
-        if second is not None and second.op == "constant":
-            rows = out.tokens * out.channels // lanes
-            embedding_w = signed_width(second.arrays["value"])
-            add = _plus(add, _counter(rows), KernelCost(
-                ffs=lanes * x.width,
-                memories=_rom("embedding", rows, lanes, [(second.arrays["value"], embedding_w)])))
-        return _plus(control, sat, add)
-    if op == "xnor_popcount_dot":
-        return _mvu_cost(step, fold, tensors, control)
-    if op == "fixed_mac":
-        return _mac_cost(step, fold, tensors, control)
-    if op in ("window_sum2d", "avgpool2d", "global_avgpool", "channel_group_avgpool"):
-        return _pool_cost(step, fold, tensors, control)
-    if op == "tile_channels":
-        words = x.channels // lanes
-        return _plus(control, _counter(words), _counter(p["copies"]),
-                     KernelCost(luts=lanes * out.width, ffs=(words + 1) * lanes * out.width))
-    if op == "nearest_upsample":
-        words = x.tokens * x.channels // lanes
-        return _plus(control, _counter(words), _counter(p["factor"] ** 2 * x.tokens),
-                     _counter(x.tokens), _counter(x.channels // lanes),
-                     KernelCost(luts=lanes * out.width, ffs=lanes * out.width, memories=[MemoryShape(
-                         "tokens", lanes * x.width, 2 * words, writable=True)]))
-    if op == "token_patches":
-        bits = x.tokens * x.channels
-        return _plus(control, _counter(bits // fold["simd"]), _counter(bits // fold["lanes"]),
-                     KernelCost(luts=bits, ffs=2 * bits + fold["lanes"]))
-    if op == "and_popcount_context":
-        return _attention_cost(step, fold, tensors, control)
-    raise ValueError(f"step {step.name!r}: no resource model for operation {op!r}")
-
-
-def _mvu_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCost:
-    out, x = tensors[step.name], tensors[step.inputs[0]]
-    pe, simd = fold["pe"], fold["simd"]
-    k, n = x.channels, out.channels
-    synapse, neuron = k // simd, n // pe
-    acc = (k + 1).bit_length()
-    popcount = pe * (2.0 * simd + acc)           # XNOR + counter tree per lane, per PE
-    return _plus(control, _counter(synapse), _counter(neuron), _counter(synapse * neuron),
-                 KernelCost(adder_bits=pe * 2 * acc, luts=popcount + 2 * pe * acc,
-                            ffs=pe * (2 * acc + out.width) + 3 * simd.bit_length() + 16,
-                            memories=[MemoryShape("buffer", simd, 2 * synapse, writable=True)]
-                            + [MemoryShape(f"weights_pe{q}", simd, synapse * neuron,
-                                           writable=False) for q in range(pe)]))
-
-
-def _mac_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCost:
-    out, x = tensors[step.name], tensors[step.inputs[0]]
-    pe, simd = fold["pe"], fold["simd"]
-    weight_w = signed_width(step.arrays["weight"])
-    bias = _rounded(step.arrays["bias"], step.params["shift"])
-    bias_w = signed_width(bias)
-    words, groups = x.channels // simd, out.channels // pe
-    # Row g·words + k holds w[g·pe + p, k·simd + s] at lane p·simd + s (FixedMAC).
-    weight_rows = torch.as_tensor(step.arrays["weight"]).reshape(groups, pe, words, simd) \
-        .permute(0, 2, 1, 3).reshape(-1)
-    acc = max(x.width + weight_w + max(x.channels - 1, 1).bit_length(), bias_w) + 1
-    memories = (_rom("weights", groups * words, pe * simd, [(weight_rows, weight_w)])
-                + _rom("bias", groups, pe, [(bias, bias_w)]))
-    if groups > 1 and words > 1:
-        memories.append(MemoryShape("buffer", simd * x.width, words, writable=True))
-    return _plus(control, _counter(words), _counter(groups), _counter(groups * words),
-                 _saturating(acc - step.params["shift"], out.width, pe),
-                 KernelCost(adder_bits=pe * simd * acc, luts=simd * x.width,
-                            ffs=2 * simd * x.width + pe * simd * (x.width + weight_w)
-                            + pe * (acc + out.width + bias_w),
-                            multipliers=[(x.width, weight_w)] * (pe * simd), memories=memories))
-
-
-def _pool_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCost:
-    op, p = step.op, step.params
-    out, x = tensors[step.name], tensors[step.inputs[0]]
-    lanes = fold["lanes"]
-    words = x.channels // lanes
-    if op == "window_sum2d":   # StripAvgPool: a delay line of 2q inputs per unit word
-        length = p["kh"] * p["kw"]
-        reach, unit = strip_geometry(*x.grid, words, p["kh"], p["kw"])
-        width = x.width + max(length - 1, 0).bit_length()
-        entry = 2 * reach * lanes * x.width
-        memory = MemoryShape("history", entry, unit, writable=True) if reach and unit > 1 \
-            else None
-        control = _plus(control, KernelCost(ffs=entry if reach and unit == 1 else 0))
-        out_lanes = lanes
-    elif op == "avgpool2d":
-        factor = p["kh"]
-        width = x.width + max(factor * factor - 1, 0).bit_length()
-        memory = MemoryShape("row_sums", lanes * width, max(x.grid[1] // factor * words, 2),
-                             writable=True, transparent=True)
-        out_lanes = lanes
-    elif op == "global_avgpool":
-        width = x.width + max(x.tokens - 1, 0).bit_length()
-        memory = MemoryShape("sums", lanes * width, max(words, 2), writable=True, transparent=True)
-        out_lanes = lanes
-    else:   # channel_group_avgpool: adds group members within a word, then across words
-        width = x.width + max(p["group"] - 1, 0).bit_length()
-        memory = None
-        out_lanes = max(lanes // p["group"], 1)
-    mul = int(p.get("mul", 1))
-    scale = max(abs(mul).bit_length() - 1, 0)   # shift-add terms of the constant multiply
-    terms = bin(abs(mul)).count("1")
-    product = width + scale + 1
-    return _plus(control, _counter(words), _counter(x.tokens),
-                 _saturating(product - p.get("shift", 0), out.width, out_lanes),
-                 KernelCost(adder_bits=lanes * width + out_lanes * product * max(terms - 1, 0),
-                            luts=lanes * width,
-                            ffs=2 * lanes * width + out_lanes * out.width,
-                            memories=[memory] if memory else []))
-
-
-def _attention_cost(step: Step, fold, tensors, control: KernelCost) -> KernelCost:
-    p = step.params
-    out = tensors[step.name]
-    heads, keys = p["heads"], p["keys"]
-    d = out.channels // heads
-    per_cycle, lanes = fold["keys_per_cycle"], fold["lanes"]
-    channels = out.channels
-    lut_w = max(d.bit_length() + 8, 8)
-    score = d.bit_length()
-    ones = (keys + 1).bit_length()
-    threshold = lut_w + (keys.bit_length()) + 8
-    blocks = keys // per_cycle
-    # Keys and values: per store P banks of two image slots of Tk/P tokens (block RAM).
-    stores = [MemoryShape(f"{store}{j}", channels, 2 * blocks, writable=True)
-              for store in ("k_store", "v_store") for j in range(per_cycle)]
-    return _plus(control, _counter(keys), _counter(out.tokens), _counter(heads),
-                 _counter(per_cycle), _counter(blocks), _counter(per_cycle), _counter(blocks),
-                 KernelCost(adder_bits=per_cycle * (2 * d + lut_w) + threshold + d * ones,
-                            luts=per_cycle * (2 * d + score + threshold) + 2 * channels
-                            + d * ones / 2 + lanes * out.width
-                            + 2 * per_cycle * d + keys * lut_w,   # head slices, row shifts
-                            ffs=2 * per_cycle * d + 2 * keys * lut_w + channels
-                            + 2 * threshold + d * (ones + out.width),
-                            memories=stores))
-
-
-def step_resources(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
-                   family: Family, steps: dict[str, Step] | None = None) -> Resources:
-    """The estimate of ``step``'s kernel on ``family`` (logic, memories, multipliers)."""
-    return kernel_cost(step, fold, tensors, steps).price(family)
+def control() -> KernelCost:
+    """Every kernel's handshake, stall logic and valid / last registers."""
+    return KernelCost(luts=CONTROL_LUTS, ffs=CONTROL_FFS)
 
 
 # -- network plumbing -----------------------------------------------------------------
@@ -642,77 +430,3 @@ def argmax_resources(width: int, lanes: int, index_bits: int, family: Family) ->
     """The class ``ArgMax``: a comparator chain across the lanes and the best value."""
     return KernelCost(adder_bits=lanes * width, luts=lanes * (width + index_bits) / 2,
                       ffs=width + index_bits + 8).price(family)
-
-
-# -- the whole network --------------------------------------------------------------------
-
-
-@dataclass
-class NetworkResources:
-    """A network's estimate on one family: per kernel, per FIFO, and the total.
-
-    parts : name → Resources (kernels by step name; ``<tensor>.fifo<k>``,
-        ``<tensor>.width<k>``, ``<tensor>.fork`` for the plumbing; ``argmax``).
-    memories : name → the kernel's or FIFO's memory mappings.
-    """
-
-    family: str
-    parts: dict[str, Resources]
-    memories: dict[str, list[MemoryMapping]]
-
-    @property
-    def total(self) -> Resources:
-        return _sum(self.parts.values())
-
-    def by_kind(self, kinds: dict[str, str]) -> dict[str, Resources]:
-        """Totals grouped by ``kinds[part name]`` (op name, ``fifo``, …)."""
-        groups: dict[str, Resources] = {}
-        for name, res in self.parts.items():
-            kind = kinds.get(name, name)
-            groups[kind] = groups.get(kind, Resources()) + res
-        return groups
-
-
-def network_resources(network, family: Family) -> NetworkResources:
-    """Estimate a ``BinaryViTAccelerator`` (its kernels, forks, width converters and FIFOs
-    as ``elaborate`` wires them) on ``family``."""
-    from binaryvit.hw.streams.stream_width import element_layout
-    from amaranth.hdl import Shape
-
-    model, folding, tensors = network.model, network.folding, network.tensors
-    steps = {s.name: s for s in model.steps}
-    parts: dict[str, Resources] = {}
-    memories: dict[str, list[MemoryMapping]] = {}
-    for name in network.nodes:
-        cost = kernel_cost(steps[name], folding.folds[name], tensors, steps)
-        parts[name] = cost.price(family)
-        memories[name] = [map_memory(mem, family) for mem in cost.memories]
-    by_tensor: dict[str, list] = {}
-    for edge in network.edges:
-        by_tensor.setdefault(edge.tensor, []).append(edge)
-
-    def word_bits(tensor: str, lanes: int) -> int:
-        info = tensors[tensor]
-        return Shape.cast(element_layout(info.kind, info.width, lanes)).width
-
-    for tensor, edges in by_tensor.items():
-        produced = network.produced_lanes[tensor]
-        if len(edges) > 1:
-            parts[f"{tensor}.fork"] = fork_resources(len(edges), family)
-        for k, edge in enumerate(edges):
-            if edge.lanes != produced:
-                parts[f"{tensor}.width{k}"] = converter_resources(
-                    word_bits(tensor, produced), word_bits(tensor, edge.lanes), family)
-    index = {id(edge): k for edges in by_tensor.values() for k, edge in enumerate(edges)}
-    for edge, side, lanes, depth in network.fifos():
-        bits = word_bits(edge.tensor, lanes)
-        name = f"{edge.tensor}.fifo{index[id(edge)]}" + ("" if side == "after converter" else "in")
-        parts[name] = fifo_resources(bits, depth, family)
-        if depth > 2:
-            memories[name] = [map_memory(
-                MemoryShape("storage", bits, depth - 1, writable=True), family)]
-    logits = tensors[network.logits]
-    parts["logits.fork"] = fork_resources(2, family)
-    parts["argmax"] = argmax_resources(logits.width, network.produced_lanes[network.logits],
-                                       network.argmax.index_bits, family)
-    return NetworkResources(family.name, parts, memories)

@@ -1,6 +1,9 @@
 """The class of each image: the index of its largest logit (first one on ties)."""
 from __future__ import annotations
 
+from typing import Any
+
+import torch
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -35,11 +38,26 @@ class ArgMax(wiring.Component):
         self.classes = check_int(classes, "classes", 2)
         self.lanes = check_lanes(lanes, "lanes", self.classes, "classes")
         self.width = check_width(width, "width")
-        self.index_bits = (self.classes - 1).bit_length()
+        self.index_bits = self.index_bits_for(self.classes)
         self.out_layout = layout = data.StructLayout({"data": unsigned(self.index_bits),
                                                       "last": 1})
         super().__init__({"i": In(stream.Signature(fixed_point_layout(self.width, self.lanes))),
                           "o": Out(stream.Signature(layout))})
+
+    @staticmethod
+    def index_bits_for(classes: int) -> int:
+        """Bits of a class index among ``classes``."""
+        return (classes - 1).bit_length()
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the image's final logit word to its class word being valid."""
+        return 1
+
+    def model(self, logits: Any) -> torch.Tensor:
+        """The class of each image, ``int64 [B]``, for logits ``[B, classes]``: the first
+        maximum, as ``golden.intref.int_network.int_predict``."""
+        return torch.as_tensor(logits).to(torch.int64).argmax(dim=-1)
 
     def elaborate(self, platform) -> Module:
         m = Module()

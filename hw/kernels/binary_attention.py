@@ -177,6 +177,13 @@ class BinaryAttention(wiring.Component):
         cycle scoring ``P`` keys or sending a context word (exact when at least ``Tk + Tk/P + 1``)."""
         return self.query_tokens * self.cycles_per_query
 
+    @staticmethod
+    def image_cycles(*, query_tokens: int, heads: int, head_dim: int, key_tokens: int,
+                     keys_per_cycle: int, lanes: int) -> int:
+        """``cycles_per_image`` of a unit with these parameters, without building one (the
+        folding pass ranks folds by it): ``Tq·h·max(Tk/P, d/lanes)``."""
+        return query_tokens * heads * max(key_tokens // keys_per_cycle, head_dim // lanes)
+
     # -- stream words ------------------------------------------------------------------------
 
     def token_words(self, bits: Any) -> list[int]:

@@ -1,6 +1,9 @@
 """Channel tiling: each token's ``C`` channels repeated ``copies`` times (the MLP shortcut)."""
 from __future__ import annotations
 
+from typing import Any
+
+import torch
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -44,6 +47,15 @@ class ChannelTile(wiring.Component):
         self.words = self.channels // self.lanes
         layout = fixed_point_layout(self.width, self.lanes)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input word to its pass-through copy being valid (output register)."""
+        return 1
+
+    def model(self, x: Any) -> torch.Tensor:
+        """The output tokens ``[B, T, copies·C]`` for input tokens ``x[B, T, C]``."""
+        return torch.as_tensor(x).to(torch.int64).repeat(1, 1, self.copies)
 
     def elaborate(self, platform) -> Module:
         m = Module()

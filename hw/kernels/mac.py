@@ -115,9 +115,15 @@ class FixedMAC(wiring.Component):
         """Cycles from a vector's final input word to its first output word (no back-pressure)."""
         return 4
 
+    @staticmethod
+    def vector_cycles(in_features: int, out_features: int, pe: int, simd: int) -> int:
+        """Cycles per vector of a ``K → N`` unit folded ``pe × simd``: ``(K/simd)·(N/pe)``."""
+        return (in_features // simd) * (out_features // pe)
+
     @property
     def cycles_per_vector(self) -> int:
-        return self.in_words * self.groups
+        """Cycles per vector: ``(K/simd)·(N/pe)``."""
+        return self.vector_cycles(self.in_features, self.out_features, self.pe, self.simd)
 
     def model(self, x: Any) -> torch.Tensor:
         """The expected output for ``x[..., K]``: ``intref.fixed_mac`` with this unit's constants."""

@@ -170,10 +170,16 @@ class XnorPopcountMVU(wiring.Component):
 
     # -- contract -----------------------------------------------------------------------
 
+    @staticmethod
+    def vector_cycles(K: int, N: int, pe: int, simd: int) -> int:
+        """Steady-state cycles per input vector of a ``K → N`` unit folded ``pe × simd``:
+        ``(K/simd)·(N/pe)`` (the folding pass reads it without building a unit)."""
+        return (K // simd) * (N // pe)
+
     @property
     def cycles_per_vector(self) -> int:
         """Steady-state cycles per input vector: ``(K/simd)·(N/pe)``."""
-        return self.synapse_folds * self.neuron_folds
+        return self.vector_cycles(self.K, self.N, self.pe, self.simd)
 
     @property
     def popcount_stages(self) -> int:

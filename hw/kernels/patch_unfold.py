@@ -1,11 +1,15 @@
 """Patch unfolding of a binary token grid (the patch-merge convolution's input)."""
 from __future__ import annotations
 
+from typing import Any
+
+import torch
 from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError
+from binaryvit.golden.intref.int_network import unfold_patches
 from binaryvit.hw.kernels.parameter_checks import check_int, check_lanes
 from binaryvit.hw.streams.fixed_point_stream import binary_layout
 
@@ -68,6 +72,30 @@ class PatchUnfold(wiring.Component):
         self.bits = self.height * self.width * self.channels
         super().__init__({"i": In(stream.Signature(binary_layout(self.in_simd))),
                           "o": Out(stream.Signature(binary_layout(self.out_simd)))})
+
+    @staticmethod
+    def image_cycles(bits: int, in_simd: int, out_simd: int) -> int:
+        """Cycles per image of ``bits`` bits loaded ``in_simd`` and sent ``out_simd`` per
+        cycle: ``max(bits/in_simd, bits/out_simd) + 1`` (the move to the shift register)."""
+        return max(bits // in_simd, bits // out_simd) + 1
+
+    @property
+    def cycles_per_image(self) -> int:
+        """Steady-state cycles per image with no bubbles or back-pressure."""
+        return self.image_cycles(self.bits, self.in_simd, self.out_simd)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the image's last input word to its first output word being valid
+        (load register → shift register, then the output), with the shift register free."""
+        return 2
+
+    def model(self, bits: Any) -> torch.Tensor:
+        """The output bits ``[B, (H/s)·(W/s), C·s²]`` for input bits ``[B, H·W, C]``
+        (``golden.intref.int_network.unfold_patches`` of the token grid)."""
+        x = torch.as_tensor(bits).to(torch.int64)
+        grid = x.reshape(x.shape[0], self.height, self.width, self.channels).permute(0, 3, 1, 2)
+        return unfold_patches(grid, self.size)
 
     def elaborate(self, platform) -> Module:
         m = Module()

@@ -81,10 +81,16 @@ class TokenBuffer(wiring.Component):
     def output_words_per_image(self) -> int:
         return self.input_words_per_image * self.factor * self.factor
 
+    @staticmethod
+    def image_cycles(input_words: int, factor: int) -> int:
+        """Cycles per image of a buffer loading ``input_words`` words per image, enlarged
+        ``factor`` times along both axes: the replay, ``input_words·factor²``."""
+        return input_words * factor * factor
+
     @property
     def cycles_per_image(self) -> int:
         """Cycles per image in steady state with no bubbles or back-pressure: the replay."""
-        return self.output_words_per_image
+        return self.image_cycles(self.input_words_per_image, self.factor)
 
     def model(self, x: Any) -> torch.Tensor:
         """Expected output ``[B, h·f·w·f, C]`` for input ``x[B, h·w, C]``."""

@@ -1,9 +1,10 @@
 """FIFO depths of the dataflow network: free of deadlock (token demands), then fast
 (the timing model).
 
-A *demand* of a kernel port is an integer array over the kernel's output tokens of one
-image: entry ``t`` is the last input token (on that port) the kernel must have taken before
-it can emit output token ``t``. Composing demands along a path gives how far a tensor ``x``
+A *demand* of a kernel port (``binaryvit.hw.ops.demand``; each op's spec gives its ports'
+demands) is an integer array over the kernel's output tokens of one image: entry ``t`` is
+the last input token (on that port) the kernel must have taken before it can emit output
+token ``t``. Composing demands along a path gives how far a tensor ``x``
 must have advanced for a kernel deep downstream to emit a token.
 
 Deadlock arises only at a *join* (a kernel with several input ports: ``ResidualAdd``,
@@ -19,7 +20,7 @@ Kernel internals only add capacity, so ignoring them is conservative.
 Skews make the network deadlock-free, not fast: at the default folding every stage takes
 its whole period, and a kernel that stalls its input part of the time (a tile replaying,
 a join waiting for its other branch, a whole-image load) loses cycles for good unless the
-words its producer keeps emitting have somewhere to wait. ``network_timing`` runs every
+words its producer keeps emitting have somewhere to wait. ``hw/network/timing.py`` runs every
 kernel's timing model with one image entering every bottleneck period and unbounded
 FIFOs; each FIFO then gets the depth it needed there (and a wire that would hold its
 producer gets a FIFO). With those depths the paced network never fills a FIFO, so it
@@ -30,20 +31,15 @@ unpaced network is at least as fast.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 
-from binaryvit.errors import ConfigError
-from binaryvit.hw.network.graph import TensorInfo
-from binaryvit.hw.network.timing import EdgePath, network_schedule
+from binaryvit.hw.network.plan import NetworkPlan
+from binaryvit.hw.network.timing import EdgePath, NetworkSchedule, network_schedule
 
-if TYPE_CHECKING:
-    from binaryvit.hw.network.accelerator import BinaryViTAccelerator
+__all__ = ["FifoSizing", "size_fifos", "MIN_DEPTH", "READY_CHAIN"]
 
-__all__ = ["Demand", "token_demand", "fifo_depths", "MIN_DEPTH"]
-
-Demand = np.ndarray
 # A StreamFIFO of depth 2 keeps a one-word memory whose address is zero bits wide (Verilator
 # ASCRANGE and unused-signal warnings); depth 3 costs one word more and lints clean.
 MIN_DEPTH = 3
@@ -52,48 +48,34 @@ MIN_DEPTH = 3
 READY_CHAIN = 3
 
 
-def token_demand(kind: str, x: TensorInfo, out: TensorInfo, *, factor: int = 1,
-                 reach: tuple[int, int] = (0, 0)) -> Demand:
-    """Demand of one kernel port reading ``x`` for output ``out``.
+@dataclass(frozen=True)
+class FifoSizing:
+    """What ``size_fifos`` decided: per edge of the plan (same order) its
+    ``(input_fifo_depth, fifo_depth)`` in words, the skew in tokens per forked edge
+    (``"tensor->consumer.port"``), and the timing model's schedule at the bottleneck."""
 
-    kind : ``pointwise`` (token ``t`` from token ``t``), ``spatial_pool`` (``factor × factor``
-        windows, emitted on their last token), ``strip_pool`` (a window reaching ``reach``
-        tokens down and right, clipped at the grid), ``whole_image`` (nothing before the
-        image's last token).
-    """
-    if kind == "pointwise":
-        return np.arange(out.tokens, dtype=np.int64)
-    if kind == "whole_image":
-        return np.full(out.tokens, x.tokens - 1, dtype=np.int64)
-    h, w = x.grid
-    if kind == "spatial_pool":
-        i, j = np.divmod(np.arange(out.tokens, dtype=np.int64), w // factor)
-        return ((i + 1) * factor - 1) * w + (j + 1) * factor - 1
-    if kind == "strip_pool":
-        i, j = np.divmod(np.arange(out.tokens, dtype=np.int64), w)
-        return np.minimum(i + reach[0], h - 1) * w + np.minimum(j + reach[1], w - 1)
-    raise ConfigError(f"unknown demand kind {kind!r}")
+    depths: list[tuple[int, int]]
+    skews: dict[str, int]
+    schedule: NetworkSchedule
 
 
-def fifo_depths(network: "BinaryViTAccelerator", slack_tokens: int = 2) -> dict[str, int]:
-    """Place and size the edges' FIFOs (``Edge.input_fifo_depth`` before the width
-    converter, ``Edge.fifo_depth`` after it, in words); returns the skew in tokens per
-    forked edge as ``{"tensor->consumer.port": tokens}`` for reports.
+def size_fifos(network: NetworkPlan, slack_tokens: int = 2) -> FifoSizing:
+    """Place and size the FIFOs of the edges of ``network`` (a plan whose depths are not
+    set yet): per edge the depth before the width converter and after it, in words, the
+    skew in tokens per forked edge, and the schedule they come from.
 
     Deadlock freedom: the branch behind every output of a fork holds its skew plus
     ``slack_tokens`` tokens before it reaches a join or another fork: in the FIFO of the
     branch's edge whose tokens are fewest bits (``_cheapest_on_branch``; e.g. after a
     threshold rather than before it), on the wide side of that edge's converter (before a
     splitter, after a gatherer); every fork output keeps a FIFO of its own.
-    Throughput: the timing model (``network_timing.network_schedule``) runs the network
+    Throughput: the timing model (``timing.network_schedule``) runs the network
     at its bottleneck's pace; every FIFO grows to the depth it needed there, and a plain
     wire on which a producer would wait gets a FIFO of its own. Depths only grow past the
     skew rule, so the deadlock argument stands.
     """
     order = [s.name for s in network.model.steps if s.name in network.nodes]
-    by_tensor: dict[str, list] = {}
-    for edge in network.edges:
-        by_tensor.setdefault(edge.tensor, []).append(edge)
+    by_tensor = network.edges_by_tensor()
     skews, floors = {}, {}
     for tensor, edges in by_tensor.items():
         if len(edges) < 2:
@@ -115,12 +97,13 @@ def fifo_depths(network: "BinaryViTAccelerator", slack_tokens: int = 2) -> dict[
         primary = id(edge) in fixed
         paths.append(EdgePath(network.produced_lanes[edge.tensor], edge.lanes,
                               input_fifo=primary and before, output_fifo=primary and not before))
-    network.schedule = network_schedule(network, network.folding.bottleneck, paths)
+    schedule = network_schedule(network, network.folding.bottleneck, paths)
+    depths = []
     for edge, path in zip(network.edges, paths):
         floor = floors.get(id(edge), MIN_DEPTH)
-        edge.input_fifo_depth = max(floor, path.input_need) if path.input_fifo else 0
-        edge.fifo_depth = max(floor, path.output_need) if path.output_fifo else 0
-    return skews
+        depths.append((max(floor, path.input_need) if path.input_fifo else 0,
+                       max(floor, path.output_need) if path.output_fifo else 0))
+    return FifoSizing(depths, skews, schedule)
 
 
 def _ready_chain_cuts(network, order: list[str], by_tensor: dict, fifos: set[int]) -> set[int]:

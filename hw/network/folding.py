@@ -26,21 +26,12 @@ from typing import Any
 
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.golden.intref.intmodel import IntModel, Step
-from binaryvit.hw.estimate.resource_model import FAMILIES, step_resources
-from binaryvit.hw.kernels.strip_avgpool import strip_geometry
+from binaryvit.hw.estimate.resource_model import FAMILIES
 from binaryvit.hw.network.graph import TensorInfo, attention_groups, infer_tensors
+from binaryvit.hw.ops.registry import spec_of
 
-__all__ = ["Folding", "fold_network", "step_cycles", "step_luts", "out_lanes", "default_target",
-           "load_overrides", "cycle_range", "NO_HARDWARE_OPS"]
-
-NO_HARDWARE_OPS = ("constant", "attention_scores", "attention_mask")
-FOLD_KEYS = {"xnor_popcount_dot": ("pe", "simd"), "fixed_mac": ("pe", "simd"),
-             "and_popcount_context": ("keys_per_cycle", "lanes"),
-             "token_patches": ("simd", "lanes")}
-
-
-def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+__all__ = ["Folding", "fold_network", "step_cycles", "step_luts", "out_lanes", "in_lanes",
+           "default_target", "load_overrides", "cycle_range", "candidates"]
 
 
 def default_target(model: IntModel) -> int:
@@ -52,83 +43,31 @@ def default_target(model: IntModel) -> int:
 
 def out_lanes(step: Step, fold: dict[str, int]) -> int:
     """Elements per output word of ``step`` under ``fold``."""
-    if step.op in ("xnor_popcount_dot", "fixed_mac"):
-        return fold["pe"]
-    if step.op == "channel_group_avgpool":
-        return max(fold["lanes"] // step.params["group"], 1)
-    return fold.get("lanes", 1)
+    return spec_of(step.op).out_lanes(step, fold)
 
 
 def in_lanes(step: Step, fold: dict[str, int]) -> int:
     """Elements per input word the step's kernel reads (its first input)."""
-    if step.op in ("xnor_popcount_dot", "fixed_mac", "token_patches"):
-        return fold["simd"]
-    return fold.get("lanes", 1)
+    return spec_of(step.op).in_lanes(step, fold)
 
 
-def step_cycles(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
-                model: IntModel | None = None) -> int:
+def step_cycles(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo]) -> int:
     """Steady-state cycles per image of the step's kernel under ``fold`` (0: no kernel)."""
-    op, p = step.op, step.params
-    out = tensors[step.name]
-    x = tensors[step.inputs[0]] if step.inputs else None
-    if op in NO_HARDWARE_OPS:
-        return 0
-    if op == "image_patches":
-        return out.tokens * out.channels // fold["lanes"]
-    if op in ("xnor_popcount_dot", "fixed_mac"):
-        return out.tokens * (x.channels // fold["simd"]) * (out.channels // fold["pe"])
-    if op == "window_sum2d":
-        return x.tokens * x.channels // fold["lanes"]
-    if op in ("avgpool2d", "global_avgpool", "channel_group_avgpool"):
-        return x.tokens * x.channels // fold["lanes"]
-    if op == "nearest_upsample":
-        return x.tokens * x.channels // fold["lanes"] * p["factor"] ** 2
-    if op == "token_patches":
-        bits = x.tokens * x.channels
-        return max(bits // fold["simd"], bits // fold["lanes"]) + 1
-    if op == "and_popcount_context":
-        heads = step.params["heads"]
-        d = out.channels // heads
-        tk = step.params["keys"]
-        blocks = tk // fold["keys_per_cycle"]
-        return out.tokens * heads * max(blocks, d // fold["lanes"])
-    return out.tokens * out.channels // fold["lanes"]
+    return spec_of(step.op).cycles(step, fold, tensors)
 
 
 def step_luts(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo],
               steps: dict[str, Step] | None = None) -> int:
-    """Logic cells of the step's kernel on an ECP5 (``hw.resource_model``: its datapath,
-    control and the memories Yosys would put in logic; multipliers in DSP blocks). The
-    pass ranks a step's folds by it; ``steps`` (name → step) lets a position-embedding
-    add see its constant."""
-    if step.op in NO_HARDWARE_OPS or step.op == "image_patches":
-        return 0
-    return round(step_resources(step, fold, tensors, FAMILIES["ecp5"], steps).luts)
+    """Logic cells of the step's kernel on an ECP5 (its op's calibrated structure: its
+    datapath, control and the memories Yosys would put in logic; multipliers in DSP
+    blocks). The pass ranks a step's folds by it; ``steps`` (name → step) lets a
+    position-embedding add see its constant."""
+    return round(spec_of(step.op).cost(step, fold, tensors, steps).price(FAMILIES["ecp5"]).luts)
 
 
-def _candidates(step: Step, tensors: dict[str, TensorInfo]) -> list[dict[str, int]]:
-    out = tensors[step.name]
-    x = tensors[step.inputs[0]] if step.inputs else None
-    op = step.op
-    if op in NO_HARDWARE_OPS:
-        return [{}]
-    if op in ("xnor_popcount_dot", "fixed_mac"):
-        return [{"pe": pe, "simd": simd} for pe in _divisors(out.channels)
-                for simd in _divisors(x.channels)]
-    if op == "and_popcount_context":
-        d = out.channels // step.params["heads"]
-        return [{"keys_per_cycle": kp, "lanes": lanes} for kp in _divisors(step.params["keys"])
-                for lanes in _divisors(d)]
-    if op == "token_patches":
-        return [{"simd": s, "lanes": lanes} for s in _divisors(x.channels)
-                for lanes in _divisors(out.channels)]
-    if op == "channel_group_avgpool":
-        g = step.params["group"]
-        return [{"lanes": lanes} for lanes in _divisors(x.channels) if lanes % g == 0 or g % lanes == 0]
-    if op == "image_patches":
-        return [{"lanes": lanes} for lanes in _divisors(out.channels)]
-    return [{"lanes": lanes} for lanes in _divisors(x.channels if x else out.channels)]
+def candidates(step: Step, tensors: dict[str, TensorInfo]) -> list[dict[str, int]]:
+    """Every legal fold of ``step`` (its op's spec)."""
+    return spec_of(step.op).candidates(step, tensors)
 
 
 @dataclass
@@ -161,12 +100,12 @@ class Folding:
 
 
 def _validate_fold(step: Step, fold: dict[str, Any], tensors: dict[str, TensorInfo]) -> dict:
-    allowed = set(FOLD_KEYS.get(step.op, ("lanes",)))
+    allowed = set(spec_of(step.op).fold_keys)
     unknown = set(fold) - allowed
     if unknown:
         raise FoldingError(f"fold of step {step.name!r} ({step.op}): unknown keys "
                            f"{sorted(unknown)}; valid keys are {sorted(allowed)}")
-    legal = _candidates(step, tensors)
+    legal = candidates(step, tensors)
     for key, value in fold.items():
         values = sorted({c[key] for c in legal})
         if value not in values:
@@ -195,12 +134,12 @@ def _fold_at(model: IntModel, tensors: dict[str, TensorInfo], target: int,
     steps = {s.name: s for s in model.steps}
     for s in model.steps:
         if s.name in overrides:
-            base = _best(s, tensors, target, steps) or _candidates(s, tensors)[-1]
+            base = _best(s, tensors, target, steps) or candidates(s, tensors)[-1]
             fold = _validate_fold(s, {**base, **overrides[s.name]}, tensors)
         else:
             fold = _best(s, tensors, target, steps)
             if fold is None:
-                best = min(step_cycles(s, c, tensors) for c in _candidates(s, tensors))
+                best = min(step_cycles(s, c, tensors) for c in candidates(s, tensors))
                 return s.name, best
         folds[s.name] = fold
         cycles[s.name] = step_cycles(s, fold, tensors)
@@ -212,17 +151,6 @@ def _fold_at(model: IntModel, tensors: dict[str, TensorInfo], target: int,
         if isinstance(tighter, Folding):
             return replace(tighter, target_cycles=target)
     return folding
-
-
-def flush_unit(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo]) -> int:
-    """Words of one flush unit of a strip pool's kernel (``strip_geometry``), 0 when it
-    never flushes (its pooled axis is one long) and for any other step."""
-    if step.op != "window_sum2d":
-        return 0
-    x = tensors[step.inputs[0]]
-    reach, unit = strip_geometry(*x.grid, x.channels // fold["lanes"], step.params["kh"],
-                                 step.params["kw"])
-    return unit if reach else 0
 
 
 def _flush_bound(model: IntModel, tensors, folding: Folding) -> int | None:
@@ -239,12 +167,12 @@ def _flush_bound(model: IntModel, tensors, folding: Folding) -> int | None:
     bottleneck = folding.bottleneck
     bound = [folding.cycles[s.name] for s in model.steps
              if folding.cycles[s.name] < bottleneck
-             < folding.cycles[s.name] + flush_unit(s, folding.folds[s.name], tensors)]
+             < folding.cycles[s.name] + spec_of(s.op).flush_unit(s, folding.folds[s.name], tensors)]
     return max(bound) if bound else None
 
 
 def _best(step: Step, tensors, target: int, steps: dict[str, Step]) -> dict | None:
-    options = [c for c in _candidates(step, tensors) if step_cycles(step, c, tensors) <= target]
+    options = [c for c in candidates(step, tensors) if step_cycles(step, c, tensors) <= target]
     if not options:
         return None
     return min(options, key=lambda c: (step_luts(step, c, tensors, steps),
@@ -257,10 +185,10 @@ def cycle_range(model: IntModel) -> tuple[int, int]:
 
 
 def _cycle_range(model: IntModel, tensors: dict[str, TensorInfo]) -> tuple[int, int]:
-    best = max(min(step_cycles(s, c, tensors) for c in _candidates(s, tensors))
+    best = max(min(step_cycles(s, c, tensors) for c in candidates(s, tensors))
                for s in model.steps)
     slowest = max(step_cycles(s, c, tensors) for s in model.steps
-                  for c in _candidates(s, tensors))
+                  for c in candidates(s, tensors))
     return best, slowest
 
 
@@ -317,9 +245,3 @@ def fold_network(model: IntModel, *, target_cycles: int | None = None,
                            f"least {cycles} cycles per image at its most parallel fold; the "
                            f"best achievable for this network is {best} cycles per image")
     return result
-
-
-def ideal_cycles(step: Step, fold: dict[str, int], tensors: dict[str, TensorInfo]) -> int:
-    """Compute-bound cycles: every kernel reaches its folding's bound in steady state (K/V
-    loads and border flushes overlap the compute), so this is ``step_cycles``."""
-    return step_cycles(step, fold, tensors)

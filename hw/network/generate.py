@@ -20,8 +20,9 @@ from binaryvit.golden.intref.intmodel import IntModel, load_intmodel
 from binaryvit.hw.boards.definitions import Board
 from binaryvit.hw.estimate.device_fit import DEFAULT_MARGIN, fold_for_board, resource_report
 from binaryvit.hw.network.accelerator import BinaryViTAccelerator
-from binaryvit.hw.network.folding import Folding, fold_network, ideal_cycles, load_overrides
-from binaryvit.hw.network.graph import infer_tensors
+from binaryvit.hw.network.folding import fold_network, load_overrides, step_cycles
+from binaryvit.hw.network.plan import NetworkPlan
+from binaryvit.hw.network.planner import plan_network
 from binaryvit.hw.verilog import to_verilog
 
 __all__ = ["generate", "estimate_report", "describe_network", "TOP_NAME"]
@@ -29,22 +30,22 @@ __all__ = ["generate", "estimate_report", "describe_network", "TOP_NAME"]
 TOP_NAME = "binaryvit_top"
 
 
-def estimate_report(model: IntModel, folding: Folding, network: BinaryViTAccelerator) -> dict:
+def estimate_report(plan: NetworkPlan) -> dict:
     """Per-layer cycles, LUT estimates and folds, FIFO words and bits, and the network
     totals (with the timing model's latency of one image, first pixel to last logit)."""
-    tensors = infer_tensors(model)
+    model, folding, tensors = plan.model, plan.folding, plan.tensors
     steps = {s.name: s for s in model.steps}
     layers = []
     for name, fold in folding.folds.items():
         step = steps[name]
         layers.append({"name": name, "op": step.op, "fold": fold,
                        "cycles_per_image": folding.cycles[name],
-                       "ideal_cycles_per_image": ideal_cycles(step, fold, tensors),
+                       "ideal_cycles_per_image": step_cycles(step, fold, tensors),
                        "luts": folding.luts[name]})
     fifos = [{"tensor": e.tensor, "consumer": e.consumer or "output", "port": e.port,
               "side": side, "lanes": lanes, "depth_words": depth,
-              "bits": depth * _word_bits(network, e.tensor, lanes)}
-             for e, side, lanes, depth in network.fifos()]
+              "bits": depth * _word_bits(plan, e.tensor, lanes)}
+             for e, side, lanes, depth in plan.fifos()]
     weight_bits = sum(int(s.arrays["weight_bits"].size) for s in model.xnor_layers())
     xnor_lanes = sum(folding.folds[s.name]["pe"] * folding.folds[s.name]["simd"]
                      for s in model.xnor_layers())
@@ -61,33 +62,34 @@ def estimate_report(model: IntModel, folding: Folding, network: BinaryViTAcceler
         "xnor_utilisation": xnor_work / (xnor_lanes * folding.bottleneck),
         "weight_bits": weight_bits,
         "fifo_bits": sum(f["bits"] for f in fifos),
-        "latency_cycles_model": network.schedule.latency(network.logits),
+        "latency_cycles_model": plan.schedule.latency(plan.logits),
         "layers": layers,
         "fifos": fifos,
     }
 
 
-def _word_bits(network: BinaryViTAccelerator, tensor: str, lanes: int) -> int:
+def _word_bits(plan: NetworkPlan, tensor: str, lanes: int) -> int:
     """Bits of a stream word of ``tensor`` with ``lanes`` elements (data and ``last``)."""
-    info = network.tensors[tensor]
+    info = plan.tensors[tensor]
     return (1 if info.kind == "binary" else info.width) * lanes + 1
 
 
-def describe_network(model: IntModel, network: BinaryViTAccelerator, estimate: dict) -> dict:
+def describe_network(plan: NetworkPlan, taps: Sequence[str], estimate: dict) -> dict:
     """What a testbench needs to drive the top: ports, widths, lanes, taps."""
-    pixels = network.tensors["input"]
-    logits = network.tensors[network.logits]
-    taps = []
-    for name in network.tap_names:
-        info = network.tensors[name]
-        taps.append({"step": name, "kind": info.kind, "width": info.width,
-                     "lanes": network.produced_lanes[name], "channels": info.channels,
-                     "tokens": info.tokens})
+    model = plan.model
+    pixels = plan.tensors["input"]
+    logits = plan.tensors[plan.logits]
+    tapped = []
+    for name in taps:
+        info = plan.tensors[name]
+        tapped.append({"step": name, "kind": info.kind, "width": info.width,
+                       "lanes": plan.produced_lanes[name], "channels": info.channels,
+                       "tokens": info.tokens})
     return {"top": TOP_NAME, "verilog": f"{TOP_NAME}.v", "config": model.config.name,
             "patch_size": model.steps[0].params["size"], "pixel_width": pixels.width,
-            "input_lanes": network.input_lanes, "logit_width": logits.width,
-            "logit_lanes": network.produced_lanes[network.logits],
-            "classes": logits.channels, "class_bits": network.argmax.index_bits, "taps": taps,
+            "input_lanes": plan.input_lanes, "logit_width": logits.width,
+            "logit_lanes": plan.produced_lanes[plan.logits],
+            "classes": logits.channels, "class_bits": plan.class_bits, "taps": tapped,
             "estimate": {"cycles_per_image": estimate["cycles_per_image"],
                          "ideal_cycles_per_image": estimate["ideal_cycles_per_image"],
                          "latency_cycles": estimate["latency_cycles_model"],
@@ -125,16 +127,16 @@ def generate(out_dir: str | os.PathLike, *, target_cycles: int | None = None,
         if target_cycles is not None or lut_budget is not None:
             raise ConfigError("give a board or a folding goal (target_cycles, lut_budget), "
                               "not both")
-        folding, _, fit = fold_for_board(model, board, margin=margin, overrides=overrides)
+        plan, fit = fold_for_board(model, board, margin=margin, overrides=overrides)
     else:
-        folding = fold_network(model, target_cycles=target_cycles, lut_budget=lut_budget,
-                               overrides=overrides)
-    network = BinaryViTAccelerator(model, folding, taps=taps)
-    estimate = estimate_report(model, folding, network)
-    estimate["resources"] = resource_report(network, fit)
+        plan = plan_network(model, fold_network(model, target_cycles=target_cycles,
+                                                lut_budget=lut_budget, overrides=overrides))
+    network = BinaryViTAccelerator(plan, taps=taps)
+    estimate = estimate_report(plan)
+    estimate["resources"] = resource_report(plan, fit)
     if fit is not None:
         estimate["device"] = fit.to_json()
-    description = describe_network(model, network, estimate)
+    description = describe_network(plan, network.tap_names, estimate)
     verilog = to_verilog(network, TOP_NAME)
     write_text_atomic(out / "rtl" / f"{TOP_NAME}.v", verilog)
     write_text_atomic(out / "rtl" / "network.json", json.dumps(description, indent=2) + "\n")

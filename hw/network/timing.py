@@ -2,13 +2,14 @@
 
 FIFO depths for throughput (``hw/network/fifo_sizing.py``) need to know how many words wait on
 each edge while the network runs at its bottleneck's pace. This module computes that
-without a simulator. Every kernel has a *timing model*: given the cycle each input word
-becomes available (``ready``, an int array per port), the cycle it takes each input word
-and the cycle each output word becomes valid, provided its output is never back-pressured.
-Each model restates its kernel's documented timing and is checked cycle for cycle against
-Amaranth's simulator of that kernel (``tests/hw/network/test_network_timing.py``).
+without a simulator. Every kernel has a *timing model* (its op's ``OpSpec.timing``,
+``binaryvit.hw.ops``): given the cycle each input word becomes available (``ready``, an
+int array per port), the cycle it takes each input word and the cycle each output word
+becomes valid, provided its output is never back-pressured. Each model restates its
+kernel's documented timing and is checked cycle for cycle against Amaranth's simulator of
+that kernel (``tests/hw/network/test_network_timing.py``).
 
-Edges are modelled as built by ``BinaryViTAccelerator.elaborate``: an optional FIFO of
+Edges are modelled as the top (``BinaryViTAccelerator.elaborate``) builds them: an optional FIFO of
 producer words, an optional width converter (a splitter, a gatherer or both), an optional
 FIFO of consumer words (``EdgePath``). A FIFO is taken as unbounded; its latency and its
 one-word output register are modelled exactly (``amaranth.lib.fifo.SyncFIFOBuffered``), and
@@ -21,272 +22,22 @@ every ``period`` cycles (the paced source; ``hw/network/fifo_sizing.py`` explain
 unpaced source is never slower) until every stream is periodic, and gives every edge's
 needed FIFO depth.
 
-Times are numpy int64 arrays over all simulated images, stream order. ``NEVER`` stands for
-"no lower bound".
+Times are numpy int64 arrays over all simulated images, stream order
+(``binaryvit.hw.ops.word_timing``).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from binaryvit.errors import ConfigError
-from binaryvit.hw.kernels.affine import AffineUnit
-from binaryvit.hw.kernels.binary_attention import BinaryAttention
-from binaryvit.hw.kernels.channel_group_avgpool import ChannelGroupAvgPool
-from binaryvit.hw.kernels.channel_tile import ChannelTile
-from binaryvit.hw.kernels.global_avgpool import GlobalAvgPool
-from binaryvit.hw.kernels.mac import FixedMAC
-from binaryvit.hw.kernels.mvu import XnorPopcountMVU
-from binaryvit.hw.kernels.patch_unfold import PatchUnfold
-from binaryvit.hw.kernels.residual_add import PositionEmbeddingAdd, ResidualAdd
-from binaryvit.hw.kernels.rprelu import RPReLUUnit
-from binaryvit.hw.kernels.spatial_avgpool import SpatialAvgPool
-from binaryvit.hw.kernels.strip_avgpool import StripAvgPool
-from binaryvit.hw.kernels.threshold import ThresholdUnit
-from binaryvit.hw.kernels.token_buffer import TokenBuffer
+from binaryvit.hw.network.plan import NetworkPlan
+from binaryvit.hw.ops.registry import spec_of
+from binaryvit.hw.ops.word_timing import FIFO_LATENCY, NEVER, Times, chain
 
-if TYPE_CHECKING:
-    from binaryvit.hw.network.accelerator import BinaryViTAccelerator
-
-__all__ = ["NEVER", "FIFO_LATENCY", "chain", "kernel_timing", "fifo_need", "EdgePath",
-           "NetworkSchedule", "network_schedule"]
-
-NEVER = -(1 << 40)
-# StreamFIFO (SyncFIFOBuffered): a word written on cycle w is valid at the output on w + 2.
-FIFO_LATENCY = 2
-
-Times = np.ndarray
-
-
-def chain(ready: Times, start: int = NEVER) -> Times:
-    """Transfer cycles of a port that takes one word per cycle as soon as it is ready:
-    ``c[k] = max(ready[k], c[k−1] + 1)``, ``c[0] ≥ start``."""
-    k = np.arange(len(ready), dtype=np.int64)
-    return k + np.maximum(np.maximum.accumulate(ready - k), start)
-
-
-# -- kernel models ----------------------------------------------------------------------------
-# Each takes the component and {port: ready cycles} and returns ({port: take cycles}, output
-# valid cycles). ``ready`` covers whole images.
-
-def _pointwise(unit, ready: dict[str, Times], emits: Callable[[int], np.ndarray] | None = None):
-    """One word per cycle on all ports together, output ``latency`` cycles after the input
-    (only on the input words ``emits`` selects)."""
-    take = chain(np.maximum.reduce(list(ready.values())))
-    out = take if emits is None else take[emits(len(take))]
-    return {port: take for port in ready}, out + unit.latency
-
-
-def _spatial_pool(unit: SpatialAvgPool, ready):
-    def emits(n):
-        token = np.arange(n) // unit.words_per_token % (unit.height * unit.width)
-        row, column = np.divmod(token, unit.width)
-        return (row % unit.factor == unit.factor - 1) & (column % unit.factor == unit.factor - 1)
-    return _pointwise(unit, ready, emits)
-
-
-def _global_pool(unit: GlobalAvgPool, ready):
-    return _pointwise(unit, ready, lambda n: np.arange(n) // unit.words_per_token % unit.tokens
-                      == unit.tokens - 1)
-
-
-def _group_pool(unit: ChannelGroupAvgPool, ready):
-    every = unit.words_per_output
-    return _pointwise(unit, ready, lambda n: np.arange(n) % every == every - 1)
-
-
-def _mac(unit: FixedMAC, ready):
-    """Group 0 of a vector is computed as its words arrive; the other groups re-read the
-    buffered vector, ``K/simd`` cycles each, with the input stalled."""
-    ready = ready["i"]
-    words, groups = unit.in_words, unit.groups
-    take = np.empty_like(ready)
-    out = np.empty(len(ready) // words * groups, dtype=np.int64)
-    t = NEVER
-    for v in range(len(ready) // words):
-        for j in range(v * words, (v + 1) * words):
-            t = max(int(ready[j]), t)
-            take[j] = t
-            t += 1
-        out[v * groups:(v + 1) * groups] = t - 1 + unit.latency + words * np.arange(groups)
-        t += words * (groups - 1)
-    return {"i": take}, out
-
-
-def _mvu(unit: XnorPopcountMVU, ready):
-    """Double-buffered input: vector ``v`` is written while ``v − 1`` computes; a half is
-    free again the cycle after its last compute step."""
-    ready = ready["i"]
-    sf, nf = unit.synapse_folds, unit.neuron_folds
-    tail = 2 + unit.popcount_stages  # last step of a fold → its output word
-    take = np.empty_like(ready)
-    out = np.empty(len(ready) // sf * nf, dtype=np.int64)
-    folds = sf * np.arange(1, nf + 1) - 1 + tail
-    t, done_before, done_last = NEVER, NEVER, NEVER  # compute ends of vectors v−2, v−1
-    for v in range(len(ready) // sf):
-        t = max(t, done_before + 1)
-        for j in range(v * sf, (v + 1) * sf):
-            t = max(int(ready[j]), t)
-            take[j] = t
-            t += 1
-        start = max(t, done_last + 1)
-        out[v * nf:(v + 1) * nf] = start + folds
-        done_before, done_last = done_last, start + nf * sf - 1
-    return {"i": take}, out
-
-
-def _tile(unit: ChannelTile, ready):
-    """The first copy of a token passes through; the other copies replay with the input
-    stalled."""
-    ready = ready["i"]
-    words, copies = unit.words, unit.copies
-    take = np.empty_like(ready)
-    out = np.empty(len(ready) * copies, dtype=np.int64)
-    replay = np.arange(1, (copies - 1) * words + 1)
-    t = NEVER
-    for token in range(len(ready) // words):
-        base = token * words * copies
-        for j in range(words):
-            t = max(int(ready[token * words + j]), t)
-            take[token * words + j] = t
-            out[base + j] = t + 1
-            t += 1
-        out[base + words:base + words * copies] = t + replay
-        t += (copies - 1) * words
-    return {"i": take}, out
-
-
-def _strip_pool(unit: StripAvgPool, ready):
-    """One step per cycle, each taking an input word and emitting the output word ``lag``
-    words back (2 cycles later), once the delay line leads the output by ``q`` units. At
-    an image boundary with no input waiting, the kernel flushes the image's remaining output
-    units itself (a unit of zero steps at a time); the next image's first ``q`` units then
-    emit nothing."""
-    ready = ready["i"]
-    q, words = unit.reach, unit.unit_words
-    units = unit.height * unit.width * unit.words_per_token // words  # per image
-    take = np.empty_like(ready)
-    out = []
-    t, lead, taken, in_unit, out_unit = NEVER, 0, 0, 0, 0
-    while taken < len(ready) or out_unit % units:
-        emits = lead == q
-        flush = bool(q) and emits and in_unit == 0 and (taken == len(ready)
-                                                          or int(ready[taken]) > t)
-        for _ in range(words):  # one unit: a step a cycle, an input step once its word is in
-            if not flush:
-                t = max(t, int(ready[taken]))
-                take[taken] = t
-                taken += 1
-            if emits:
-                out.append(t + 2)
-            t += 1
-        if not flush:
-            in_unit = (in_unit + 1) % units
-        if emits:
-            out_unit += 1
-            if out_unit % units == 0:  # the image's last output unit
-                lead = 0 if flush else in_unit
-        elif not flush:
-            lead += 1
-        if not q:
-            lead = 0
-    return {"i": take}, np.array(out, dtype=np.int64)
-
-
-def _token_buffer(unit: TokenBuffer, ready):
-    """Two banks: an image loads into the free bank while the other replays; a replay starts
-    once its image is loaded and the previous replay is issued, and frees its bank."""
-    ready = ready["i"]
-    n_in = unit.input_words_per_image
-    n_out = n_in * unit.factor ** 2
-    take = np.empty_like(ready)
-    out = np.empty(len(ready) // n_in * n_out, dtype=np.int64)
-    loaded = NEVER  # last load cycle of the previous image
-    replayed = [NEVER, NEVER]  # last replay issue of images n−2 and n−1
-    for image in range(len(ready) // n_in):
-        words = chain(ready[image * n_in:(image + 1) * n_in],
-                      max(loaded + 1, replayed[0] + 1))
-        take[image * n_in:(image + 1) * n_in] = words
-        loaded = int(words[-1])
-        start = max(loaded + 1, replayed[1] + 1)
-        out[image * n_out:(image + 1) * n_out] = start + 1 + np.arange(n_out)
-        replayed = [replayed[1], start + n_out - 1]
-    return {"i": take}, out
-
-
-def _patch_unfold(unit: PatchUnfold, ready):
-    """Load register and shift register: an image moves to the shift register once loaded
-    and the previous one has left (or is leaving), then shifts out a word per cycle."""
-    ready = ready["i"]
-    n_in, n_out = unit.bits // unit.in_simd, unit.bits // unit.out_simd
-    take = np.empty_like(ready)
-    out = np.empty(len(ready) // n_in * n_out, dtype=np.int64)
-    moved = NEVER
-    for image in range(len(ready) // n_in):
-        loaded = chain(ready[image * n_in:(image + 1) * n_in], moved + 1)
-        take[image * n_in:(image + 1) * n_in] = loaded
-        moved = max(int(loaded[-1]) + 1, moved + n_out)
-        out[image * n_out:(image + 1) * n_out] = moved + 1 + np.arange(n_out)
-    return {"i": take}, out
-
-
-def _attention(unit: BinaryAttention, ready):
-    """Two image slots: an image's keys and values load (each port a word a cycle) into the
-    slot its image before last has freed, once the previous image's load is complete; its
-    queries are taken once it is loaded. Per query and head, stage A scores in ``Tk/P``
-    cycles and hands over on its last block once B is free; B needs ``Tk/P`` cycles and the
-    output register; the context leaves ``d/lanes`` words a cycle apart; the next query is
-    taken when its predecessor's last head is handed over."""
-    tk, tq, heads = unit.key_tokens, unit.query_tokens, unit.heads
-    blocks = unit.blocks_per_head
-    words = unit.head_dim // unit.lanes
-    takes = {port: np.empty_like(ready[port]) for port in ("q", "k", "v")}
-    out = []
-    loaded = NEVER  # the previous image's load completes
-    released = [NEVER, NEVER]  # B's last final step of images n−2 and n−1
-    finished, query = NEVER, NEVER  # B's last final step; the next query may be taken
-    for image in range(len(ready["q"]) // tq):
-        start = max(loaded + 1, released[0] + 1)
-        for port in ("k", "v"):
-            takes[port][image * tk:(image + 1) * tk] = chain(
-                ready[port][image * tk:(image + 1) * tk], start)
-        loaded = max(int(takes["k"][(image + 1) * tk - 1]), int(takes["v"][(image + 1) * tk - 1]))
-        query = max(query, loaded + 1)
-        for i in range(tq):
-            query = max(int(ready["q"][image * tq + i]), query)
-            takes["q"][image * tq + i] = query
-            scoring = query + 1
-            for _ in range(heads):
-                handoff = max(scoring + blocks - 1, finished)
-                finished = max(handoff + blocks, finished + words)
-                out.append(finished + 1 + np.arange(words))
-                scoring = handoff + 1
-            query = handoff
-        released = [released[1], finished]
-    return takes, np.concatenate(out)
-
-
-_MODELS = [
-    (AffineUnit, _pointwise), (RPReLUUnit, _pointwise), (ThresholdUnit, _pointwise),
-    (ResidualAdd, _pointwise), (PositionEmbeddingAdd, _pointwise),
-    (ChannelGroupAvgPool, _group_pool), (SpatialAvgPool, _spatial_pool),
-    (GlobalAvgPool, _global_pool), (FixedMAC, _mac), (XnorPopcountMVU, _mvu),
-    (ChannelTile, _tile), (StripAvgPool, _strip_pool), (TokenBuffer, _token_buffer),
-    (PatchUnfold, _patch_unfold), (BinaryAttention, _attention),
-]
-
-
-def kernel_timing(unit, ready: dict[str, Times]) -> tuple[dict[str, Times], Times]:
-    """``({port: take cycles}, output valid cycles)`` of kernel ``unit`` when each input word
-    is available from ``ready[port][k]`` (and not before the port took word ``k − 1``) and
-    its output is never back-pressured."""
-    for kind, model in _MODELS:
-        if isinstance(unit, kind):
-            return model(unit, {port: np.asarray(r, dtype=np.int64) for port, r in ready.items()})
-    raise ConfigError(f"no timing model for kernel {type(unit).__name__}")
+__all__ = ["fifo_need", "EdgePath", "chain_every", "NetworkSchedule", "network_schedule"]
 
 
 # -- edges ------------------------------------------------------------------------------------
@@ -431,12 +182,13 @@ class NetworkSchedule:
         return int(self.emitted[tensor][words - 1])
 
 
-def network_schedule(network: "BinaryViTAccelerator", period: int,
+def network_schedule(network: NetworkPlan, period: int,
                      paths: list[EdgePath]) -> NetworkSchedule:
     """Run the timing models of the whole network, one image entering every ``period``
     cycles, until every stream repeats with that period (at most ``MAX_IMAGES`` images).
 
-    ``paths`` (one per ``network.edges`` entry, FIFOs already placed where the caller wants
+    ``network`` is a plan (its FIFO depths not yet needed); ``paths`` (one per
+    ``network.edges`` entry, FIFOs already placed where the caller wants
     them) gain a FIFO wherever a plain wire would make its producer wait, and record the
     depth each FIFO needed (``EdgePath.input_need``, ``output_need``). ConfigError when the
     streams do not settle: some kernel needs more than ``period`` cycles per image.
@@ -455,7 +207,7 @@ def network_schedule(network: "BinaryViTAccelerator", period: int,
         images *= 2
 
 
-def _run(network, period: int, paths: list[EdgePath], images: int) -> dict[str, Times]:
+def _run(network: NetworkPlan, period: int, paths: list[EdgePath], images: int) -> dict[str, Times]:
     source = network.model.steps[0].name
     info = network.tensors[source]
     per_image = info.tokens * info.channels // network.produced_lanes[source]
@@ -468,7 +220,7 @@ def _run(network, period: int, paths: list[EdgePath], images: int) -> dict[str, 
         while True:
             ready = {port: paths[i].ready(emitted[network.edges[i].tensor])
                      for port, i in ports.items()}
-            taken, out = kernel_timing(node.component, ready)
+            taken, out = spec_of(node.op).timing(node.component, ready)
             waiting = []
             for port, i in ports.items():
                 paths[i].settle(taken[port])

@@ -4,13 +4,13 @@ stream moves on exactly the cycles the timing model (``hw/network/timing.py``) p
 import copy
 
 import pytest
-import torch
 
 from network_models import digit_images, int_model
 
 from binaryvit.hw.network.accelerator import BinaryViTAccelerator
 from binaryvit.hw.network.folding import fold_network
 from binaryvit.hw.network.generate import generate
+from binaryvit.hw.network.planner import plan_network
 from binaryvit.hw.verilog import to_verilog
 from binaryvit.sim.divergence import find_divergence, tappable_steps
 from binaryvit.sim.network_sim import build_network_sim, pixel_words, run_network
@@ -63,8 +63,9 @@ def test_every_stream_moves_on_the_cycle_the_timing_model_predicts(broken_micro)
     # image is left out: a kernel may finish it otherwise than an image with a successor,
     # as in the model's longer stream, e.g. flush a tail the next image would carry.)
     _, broken, folding = broken_micro
-    network = BinaryViTAccelerator(broken, folding, taps=tappable_steps(broken))
-    schedule = network.schedule
+    plan = plan_network(broken, folding)
+    network = BinaryViTAccelerator(plan, taps=tappable_steps(broken))
+    schedule = plan.schedule
     assert schedule.period == folding.bottleneck
     built = build_network_sim(to_verilog(network, "binaryvit_debug"), "binaryvit_debug")
     images = digit_images(4)

@@ -9,11 +9,11 @@ from network_models import int_model
 from binaryvit.cli import main
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.hw.boards.definitions import get_board
-from binaryvit.hw.estimate.device_fit import (_targets, check_fit, estimate_network, estimation_network,
-                                     fold_for_board)
+from binaryvit.hw.estimate.device_fit import _targets, check_fit, estimate_network, fold_for_board
 from binaryvit.golden.intref.intmodel import save_intmodel
 from binaryvit.hw.estimate.resource_model import Resources
 from binaryvit.hw.network.folding import fold_network
+from binaryvit.hw.network.planner import plan_network
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -79,7 +79,7 @@ def test_generate_for_a_board_picks_the_fastest_folding_that_fits(tmp_path, caps
     # the search fails, under every LUT-RAM option
     faster = [t for t in _targets(model) if t < chosen]
     assert faster
-    network = estimation_network(model, fold_network(model, target_cycles=faster[-1]))
+    network = plan_network(model, fold_network(model, target_cycles=faster[-1]))
     assert not check_fit(estimate_network(network, ULX3S).total, ULX3S, device["margin"]).ok
     with pytest.raises(SystemExit):
         main(["generate", str(out), "--board", "ulx3s", "--target-cycles", "64"])

@@ -15,14 +15,14 @@ from amaranth.hdl._mem import MemoryInstance
 from network_models import int_model
 
 from binaryvit.hw.boards.definitions import yowasp_env
-from binaryvit.hw.estimate.device_fit import estimation_network
+from binaryvit.hw.estimate.network_estimate import kernel_cost, network_resources
 from binaryvit.hw.kernels.affine import AffineUnit
 from binaryvit.hw.kernels.residual_add import ResidualAdd
 from binaryvit.hw.network.folding import fold_network
 from binaryvit.hw.network.graph import TensorInfo, infer_tensors
+from binaryvit.hw.network.planner import plan_network
 from binaryvit.hw.estimate.resource_model import (FAMILIES, KernelCost, MemoryShape, Resources,
-                                         fifo_memory, fifo_resources, kernel_cost, map_memory,
-                                         network_resources)
+                                                  fifo_memory, fifo_resources, map_memory)
 from binaryvit.golden.intref.intmodel import Step
 from binaryvit.hw.streams.stream_fifo import StreamFIFO
 from binaryvit.hw.streams.stream_width import element_layout
@@ -110,7 +110,7 @@ def _elaborated_memories(component):
 def test_every_kernel_memory_of_the_micro_network_is_in_the_model(target):
     model = int_model("micro")
     folding = fold_network(model, target_cycles=target)
-    network = estimation_network(model, folding)
+    network = plan_network(model, folding)
     tensors = infer_tensors(model)
     steps = {s.name: s for s in model.steps}
     for name, node in network.nodes.items():
@@ -122,7 +122,7 @@ def test_every_kernel_memory_of_the_micro_network_is_in_the_model(target):
 
 def test_network_estimate_adds_kernels_fifos_and_plumbing():
     model = int_model("micro")
-    network = estimation_network(model, fold_network(model, target_cycles=256))
+    network = plan_network(model, fold_network(model, target_cycles=256))
     estimate = network_resources(network, ECP5)
     assert sum(1 for part in estimate.parts if ".fifo" in part) == len(network.fifos()) > 0
     assert set(network.nodes) <= set(estimate.parts)

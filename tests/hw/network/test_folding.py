@@ -5,11 +5,12 @@ import pytest
 from network_models import int_model
 
 from binaryvit.errors import ConfigError, FoldingError
-from binaryvit.hw.network.folding import (_candidates, default_target, flush_unit, fold_network,
-                                  load_overrides, step_cycles, step_luts)
 from binaryvit.hw.network import folding as folding_pass
-from binaryvit.hw.network.accelerator import BinaryViTAccelerator
+from binaryvit.hw.network.folding import (candidates, default_target, fold_network,
+                                          load_overrides, step_cycles, step_luts)
 from binaryvit.hw.network.graph import infer_tensors
+from binaryvit.hw.network.planner import plan_network
+from binaryvit.hw.ops.registry import spec_of
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_every_layer_meets_the_target_and_none_is_needlessly_fast(tiny, target):
         assert step_cycles(step, fold, tensors) == folding.cycles[step.name] <= target
         # balance: no cheaper fold of this layer would also meet the bottleneck (the
         # target, or below it where a strip pool's flush would slow the network)
-        cheaper = [c for c in _candidates(step, tensors)
+        cheaper = [c for c in candidates(step, tensors)
                    if step_luts(step, c, tensors, steps) < folding.luts[step.name]
                    and step_cycles(step, c, tensors) <= folding.bottleneck]
         assert not cheaper, step.name
@@ -67,7 +68,7 @@ def test_no_strip_pool_is_faster_than_the_bottleneck_by_less_than_its_flush(mode
     for target in targets:
         folding = fold_network(network_model, target_cycles=target)
         for step in network_model.steps:
-            unit = flush_unit(step, folding.folds[step.name], tensors)
+            unit = spec_of(step.op).flush_unit(step, folding.folds[step.name], tensors)
             assert not folding.cycles[step.name] < folding.bottleneck \
                 < folding.cycles[step.name] + unit, (target, step.name)
         bottlenecks[target] = folding.bottleneck
@@ -79,7 +80,7 @@ def test_no_strip_pool_is_faster_than_the_bottleneck_by_less_than_its_flush(mode
     assert bool(lowered) == fires
     for target in lowered:
         folding = fold_network(network_model, target_cycles=target)
-        BinaryViTAccelerator(network_model, folding)  # the timing model settles
+        plan_network(network_model, folding)  # the timing model settles
 
 
 def test_slower_targets_never_cost_more(tiny):

@@ -8,9 +8,12 @@ from network_models import int_model
 
 from binaryvit.errors import ConfigError
 from binaryvit.hw.network.accelerator import BinaryViTAccelerator
-from binaryvit.hw.network.fifo_sizing import READY_CHAIN, fifo_depths, token_demand
+from binaryvit.hw.network.fifo_sizing import READY_CHAIN
 from binaryvit.hw.network.folding import fold_network
 from binaryvit.hw.network.graph import TensorInfo, infer_tensors
+from binaryvit.hw.network.planner import plan_network
+from binaryvit.hw.ops.demand import token_demand
+from binaryvit.hw.ops.registry import spec_of
 from binaryvit.hw.verilog import to_verilog
 from binaryvit.sim.lint import lint_verilog
 
@@ -35,14 +38,15 @@ def test_token_demands_by_hand():
 @pytest.fixture(scope="module")
 def tiny_network():
     model = int_model("tiny-digits")
-    return BinaryViTAccelerator(model, fold_network(model))
+    return plan_network(model, fold_network(model))
 
 
 def test_every_step_has_its_kernel(tiny_network):
     model = tiny_network.model
-    no_stream = {"constant", "attention_scores", "attention_mask", "image_patches"}
+    no_kernel = {"constant", "attention_scores", "attention_mask", "image_patches"}
+    assert {op for op in {s.op for s in model.steps} if not spec_of(op).kernel} == no_kernel
     for step in model.steps:
-        assert (step.name in tiny_network.nodes) == (step.op not in no_stream), step.name
+        assert (step.name in tiny_network.nodes) == (step.op not in no_kernel), step.name
     kinds = {n.op: type(n.component).__name__ for n in tiny_network.nodes.values()}
     assert kinds["and_popcount_context"] == "BinaryAttention"
     assert kinds["xnor_popcount_dot"] == "XnorPopcountMVU"
@@ -50,7 +54,7 @@ def test_every_step_has_its_kernel(tiny_network):
 
 
 def test_fifo_skews_follow_the_kernels_buffering(tiny_network):
-    skews = fifo_depths(tiny_network)
+    skews = tiny_network.skews
     a = "stages.0.blocks.0.attention"
     # Attention needs all 16 keys, i.e. the whole 64-token norm1 image, before the first
     # query leaves: the query branch must hold 63 tokens while the key branch fills.
@@ -153,7 +157,7 @@ def test_pixel_port_carries_what_the_stem_reads():
     model = int_model("micro")
     folding = fold_network(model, target_cycles=256)
     assert (folding.folds["stem.patches"]["lanes"], folding.folds["stem.norm"]["simd"]) == (1, 2)
-    network = BinaryViTAccelerator(model, folding)
+    network = plan_network(model, folding)
     assert network.input_lanes == 2
     stem_edge = next(e for e in network.edges if e.tensor == "stem.patches")
     assert stem_edge.lanes == 2 and not stem_edge.fifo_depth and not stem_edge.input_fifo_depth
@@ -163,11 +167,12 @@ def test_taps_and_unsupported_steps_are_refused():
     model = int_model("micro")
     folding = fold_network(model)
     with pytest.raises(ConfigError, match="taps: 'stages.0.blocks.0.attention.scores' is not"):
-        BinaryViTAccelerator(model, folding, taps=["stages.0.blocks.0.attention.scores"])
+        BinaryViTAccelerator(plan_network(model, folding),
+                             taps=["stages.0.blocks.0.attention.scores"])
     broken = copy.deepcopy(model)
     broken.step("stages.0.blocks.0.attention.sr_pool").params["pad_h"] = 1
     with pytest.raises(ConfigError, match="sr_pool.*only r×r pooling"):
-        BinaryViTAccelerator(broken, folding)
+        plan_network(broken, folding)
     broken = copy.deepcopy(model)
     broken.steps[-1].op = "mystery"
     with pytest.raises(ConfigError, match="operation 'mystery' has no hardware kernel"):
@@ -191,7 +196,7 @@ def test_tensor_shapes_of_the_tiny_model():
 @pytest.fixture(scope="module")
 def micro_lint():
     model = int_model("micro")
-    return lint_verilog(to_verilog(BinaryViTAccelerator(model, fold_network(model)),
+    return lint_verilog(to_verilog(BinaryViTAccelerator(plan_network(model, fold_network(model))),
                                    "binaryvit_top"), "binaryvit_top")
 
 

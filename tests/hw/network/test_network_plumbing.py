@@ -1,6 +1,7 @@
 """The network generator's own stream plumbing: fork, FIFO, width converter, edge (FIFOs
-around a converter), channel tile, patch unfold and argmax, each against an independent expectation under random bubbles and
-back-pressure in Amaranth's simulator."""
+around a converter), channel tile, patch unfold and argmax, each against an independent
+expectation under random bubbles and back-pressure in Amaranth's simulator; the last three
+also against their own ``model()`` and ``latency``."""
 import random
 
 import pytest
@@ -126,3 +127,44 @@ def test_argmax_takes_the_first_maximum():
     lambda: ArgMax(classes=10, lanes=2, width=12)])
 def test_plumbing_lints_clean(make):
     assert lint_verilog(to_verilog(make(), "plumbing"), "plumbing") == []
+
+
+def _one_word_run(dut, words: list[int], count: int):
+    """No bubbles, no back-pressure: cycles from the first input transfer to the last
+    output transfer, both included."""
+    return simulate_streams(dut, {"i": words}, {"o": count}, bubble_prob=0, stall_prob=0,
+                            seed=0)
+
+
+def test_channel_tile_latency_and_model():
+    x = torch.tensor([[[3, -4]], [[-8, 7]]])
+    dut = ChannelTile(channels=2, lanes=2, width=4, copies=3)
+    assert dut.model(x).tolist() == [[[3, -4, 3, -4, 3, -4]], [[-8, 7, -8, 7, -8, 7]]]
+    run = _one_word_run(dut, encode_fixed_point(x[:1], 4, 2), 3)
+    # the pass-through copy leaves `latency` cycles after the input, the replays follow
+    assert run.cycles == 1 + dut.latency + 2
+    run = simulate_streams(dut, {"i": encode_fixed_point(x, 4, 2)}, {"o": 6}, seed=4)
+    assert torch.equal(decode_fixed_point(run.outputs["o"], 4, 2, 6), dut.model(x))
+
+
+def test_patch_unfold_latency_and_model():
+    bits = torch.randint(0, 2, (2, 16, 2), generator=torch.Generator().manual_seed(3)).bool()
+    small = PatchUnfold(height=2, width=2, channels=2, size=2, in_simd=2, out_simd=8)
+    run = _one_word_run(small, encode_binary(bits[:1, :4], 2), 1)
+    assert run.cycles == 4 + small.latency   # four load words, then the permuted image
+    assert small.cycles_per_image == 5       # four loads and the move to the shift register
+    image = bits.reshape(2, 4, 4, 2).permute(0, 3, 1, 2)
+    dut = PatchUnfold(height=4, width=4, channels=2, size=2, in_simd=2, out_simd=4)
+    # patch (0, 0) of image 0: channel 0's four pixels, then channel 1's
+    assert dut.model(bits)[0, 0].tolist() == [int(image[0, c, i, j]) for c in range(2)
+                                             for i in range(2) for j in range(2)]
+    run = simulate_streams(dut, {"i": encode_binary(bits, 2)}, {"o": 16}, seed=9)
+    assert torch.equal(decode_binary(run.outputs["o"], 4, 8).to(torch.int64), dut.model(bits))
+
+
+def test_argmax_latency_and_model():
+    logits = torch.tensor([[3, -1, 7, 7, 0, 2], [-5, -5, -6, -9, -5, -7]])
+    dut = ArgMax(classes=6, lanes=6, width=5)
+    assert dut.model(logits).tolist() == [2, 0]
+    run = _one_word_run(dut, encode_fixed_point(logits[:1, None], 5, 6), 1)
+    assert run.cycles == 1 + dut.latency

@@ -31,7 +31,9 @@ from binaryvit.hw.kernels.spatial_avgpool import SpatialAvgPool
 from binaryvit.hw.kernels.strip_avgpool import StripAvgPool
 from binaryvit.hw.kernels.threshold import ThresholdUnit
 from binaryvit.hw.kernels.token_buffer import NearestUpsample
-from binaryvit.hw.network.timing import EdgePath, chain, fifo_need, kernel_timing
+from binaryvit.hw.network.timing import EdgePath, fifo_need
+from binaryvit.hw.ops.registry import kernel_timing
+from binaryvit.hw.ops.word_timing import chain
 from binaryvit.hw.streams.stream_edge import StreamEdge
 from binaryvit.hw.streams.stream_fifo import StreamFIFO
 from binaryvit.hw.streams.stream_width import element_layout
