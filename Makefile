@@ -42,6 +42,7 @@ bench: setup tools
 	$(BIN)/python bench/bench_quantize.py out/model.pt
 	$(BIN)/python bench/bench_kernels.py out
 	$(BIN)/python bench/bench_network.py out
+	$(BIN)/python bench/bench_sim.py out
 	$(BIN)/python bench/bench_boards.py out
 
 clean:

@@ -38,6 +38,7 @@ __all__ = ["NetworkRun", "build_network_sim", "run_network", "pixel_words", "dec
 TEST_MODULE = "binaryvit.sim.network_cocotb"
 CHUNK_IMAGES = 10  # images per cocotb run: progress is reported between runs
 IDLE_LIMIT = 20000  # cycles without any transfer on a watched port before a run is a stall
+MONITOR_IMAGES = 8  # images whose per-kernel output spans the fast path records
 
 
 @dataclass
@@ -163,6 +164,18 @@ def _print_progress(done: int, total: int) -> None:
     print(f"simulated {done}/{total} images", file=sys.stderr, flush=True)
 
 
+def _per_layer_cycles(description: dict, run: NetworkRun) -> dict[str, float]:
+    """Per kernel step, the mean over the monitored steady images (not the first nor the
+    last) of its output span: cycles from its first to its last output word of an image,
+    both included. Empty on the per-cycle path or with fewer than 3 monitored images."""
+    measured = {}
+    for k, stream in enumerate(description.get("streams", [])):
+        spans = [last - first + 1 for first, last in run.monitor_spans.get(k, [])][1:-1]
+        if spans:
+            measured[stream["step"]] = float(np.mean(spans))
+    return measured
+
+
 def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, *,
              stall_prob: float = 0.0, bubble_prob: float = 0.0, seed: int = 1,
              per_cycle: bool = False, progress: bool = True) -> dict:
@@ -182,6 +195,7 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
     from binaryvit.golden.intref.intmodel import load_intmodel
     from binaryvit.golden.train.data import load_dataset
     from binaryvit.sim.network_fast import build_network_harness, network_top, run_network_fast
+    from binaryvit.sim.stream_harness import Monitor
 
     out = Path(out_dir)
     rtl = out / "rtl"
@@ -221,11 +235,14 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
                               seed=seed, idle_limit=idle_limit, progress=show)
             steady = steady_cycles(run.image_cycles, CHUNK_IMAGES)
         else:
-            top = network_top(description)
+            monitors = [Monitor(s["instance"], s["words_per_image"])
+                        for s in description.get("streams", [])]
+            top = network_top(description, monitors)
             built = build_network_harness(verilog, top, waves=waves)
             run = run_network_fast(built, top, words, classes // lanes,
                                    bubble_prob=bubble_prob, stall_prob=stall_prob,
-                                   seed=seed, idle_limit=idle_limit, progress=show)
+                                   seed=seed, idle_limit=idle_limit, progress=show,
+                                   monitor_images=min(images, MONITOR_IMAGES))
             steady = steady_cycles(run.image_cycles)
     except AssertionError as exc:
         raise SimulationError(f"{out}: {exc}") from None
@@ -261,6 +278,7 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
         "stall_prob": stall_prob, "bubble_prob": 0.0 if per_cycle else bubble_prob,
         "seed": seed, "waves": run.wave_files,
     }
-    report = {"totals": totals, "images": per_image}
+    report = {"totals": totals, "images": per_image,
+              "per_layer_cycles": _per_layer_cycles(description, run)}
     write_text_atomic(out / "reports" / "sim.json", json.dumps(report, indent=2) + "\n")
     return report
