@@ -13,9 +13,11 @@ folder makes parallel pytest workers (and engineers) wait for one build instead 
 racing.
 
 Verilator is invoked directly (the commands cocotb's runner uses, without
-``--public-flat-rw``): a control file makes only the top module's signals visible to VPI,
-which is all a testbench here touches, and keeps Verilator's optimisations (the flag costs
-several times in speed and build). ``-Wno-fatal -Wno-lint -Wno-style``: lint is a
+``--public-flat-rw``): a control file makes only the top module's ports visible to VPI,
+which is all a testbench here touches, and keeps Verilator's optimisations. (A signal
+that VPI may write can change at any time, so Verilator re-evaluates everything that
+reads it on every input change: ``--public-flat-rw`` on every signal, or on all of a
+harness's internal signals, put the whole tiny-digits network into that region.) ``-Wno-fatal -Wno-lint -Wno-style``: lint is a
 separate, strict step (``binaryvit.sim.lint``). Waves: ``--trace-fst`` when the lz4
 headers are installed (Debian ``liblz4-dev``), else ``--trace`` (VCD). Icarus is built by
 cocotb's runner with ``-g2005`` (see ``ICARUS_BUILD_ARGS``).
@@ -28,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -53,7 +56,7 @@ ICARUS_BUILD_ARGS = ("-g2005",)
 # testbench bounds the speed; a harness that runs on the simulator side (the network's
 # fast path) may ask for more.
 DEFAULT_OPT = "-O1"
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 TIMESCALE = ("1ns", "1ps")
 
 
@@ -179,7 +182,8 @@ def _build_verilator(top: str, sources: Sequence[Path], build_dir: Path, trace: 
     import cocotb_tools.config
 
     control = build_dir / "public_ports.vlt"
-    control.write_text(f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n')
+    control.write_text("`verilator_config\n" + "".join(
+        f'public_flat_rw -module "{top}" -var "{port}"\n' for port in top_ports(top, sources)))
     libs = cocotb_tools.config.libs_dir
     verilator_cpp = cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp"
     trace_args = {"none": [], "vcd": ["--trace"], "fst": ["--trace-fst"]}[trace]
@@ -200,6 +204,17 @@ def _build_verilator(top: str, sources: Sequence[Path], build_dir: Path, trace: 
                 tail = log.read_text(errors="replace")[-3000:]
                 raise ToolError(f"verilator build of {top} failed ({Path(command[0]).name} "
                                 f"exited {done.returncode}); log {log}:\n{tail}")
+
+
+def top_ports(top: str, sources: Sequence[Path]) -> list[str]:
+    """The port names of module ``top`` in ``sources`` (its header, plain or ANSI style)."""
+    header = re.compile(rf"\bmodule\s+{re.escape(top)}\s*\(([^;]*)\)\s*;")
+    for source in sources:
+        found = header.search(source.read_text())
+        if found:
+            return [re.findall(r"[A-Za-z_][A-Za-z0-9_$]*", chunk)[-1]
+                    for chunk in found.group(1).split(",") if chunk.strip()]
+    raise ConfigError(f"module {top} is in none of the sources {[s.name for s in sources]}")
 
 
 def _build_icarus(top: str, sources: Sequence[Path], build_dir: Path, waves: bool,
