@@ -38,6 +38,7 @@ def main() -> None:
     description = json.loads((out / "rtl" / "network.json").read_text())
     print(f"{description['config']}: {fast['cycles_per_image_estimated']} cycles per image "
           f"(estimate), {fast['images']} images fast, {slow['images']} per cycle")
+    speedup = fast["images_per_second_simulated"] / slow["images_per_second_simulated"]
     rows = [("path", "images/s", "cycles/s", "mismatches", "target", "met"),
             ("fast (harness)", f"{fast['images_per_second_simulated']:.1f}",
              f"{fast['cycles_per_second_simulated']:,.0f}", str(fast["mismatches"]),
@@ -45,8 +46,7 @@ def main() -> None:
              "yes" if fast["images_per_second_simulated"] >= TARGET_IMAGES_PER_S else "NO"),
             ("per cycle (Python)", f"{slow['images_per_second_simulated']:.2f}",
              f"{slow['cycles_per_second_simulated']:,.0f}", str(slow["mismatches"]), "—", "—"),
-            ("speed-up", f"{fast['images_per_second_simulated'] / slow['images_per_second_simulated']:.1f}x",
-             "", "", "", "")]
+            ("speed-up", f"{speedup:.1f}x", "", "", "", "")]
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))

@@ -17,10 +17,11 @@ Verilator is invoked directly (the commands cocotb's runner uses, without
 which is all a testbench here touches, and keeps Verilator's optimisations. (A signal
 that VPI may write can change at any time, so Verilator re-evaluates everything that
 reads it on every input change: ``--public-flat-rw`` on every signal, or on all of a
-harness's internal signals, put the whole tiny-digits network into that region.) ``-Wno-fatal -Wno-lint -Wno-style``: lint is a
-separate, strict step (``binaryvit.sim.lint``). Waves: ``--trace-fst`` when the lz4
-headers are installed (Debian ``liblz4-dev``), else ``--trace`` (VCD). Icarus is built by
-cocotb's runner with ``-g2005`` (see ``ICARUS_BUILD_ARGS``).
+harness's internal signals, put the whole tiny-digits network into that region.)
+``-Wno-fatal -Wno-lint -Wno-style``: lint is a separate, strict step
+(``binaryvit.sim.lint``). Waves: ``--trace-fst`` when the lz4 headers are installed
+(Debian ``liblz4-dev``), else ``--trace`` (VCD). Icarus is built by cocotb's runner with
+``-g2005`` (see ``ICARUS_BUILD_ARGS``).
 
 ``run_test(built, test_module, ...)`` runs one cocotb test module on a build, in its own
 run folder, with the tool environment (``binaryvit.sim.toolchain.tool_env``) applied.
