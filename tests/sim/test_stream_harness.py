@@ -5,6 +5,7 @@ count after every 4th word): words, classes, per-image cycles and monitor spans 
 exact; bubbles and back-pressure cost cycles but change no word; a missing word is a stall
 and an extra word is caught. One Verilator build serves every test."""
 import random
+from pathlib import Path
 
 import pytest
 from stream_duts import ImageEcho
@@ -19,11 +20,14 @@ TOP = StreamTop(name="image_echo", in_width=8, out_width=8, side={"cls": 4},
 IMAGES = [[random.Random(k).randrange(256) for _ in range(4)] for k in range(12)]
 
 
+def echo_design() -> Design:
+    return Design(TOP.harness_name, {"image_echo.v": to_verilog(ImageEcho(), "image_echo"),
+                                     f"{TOP.harness_name}.v": harness_verilog(TOP)})
+
+
 @pytest.fixture(scope="module")
 def echo_build():
-    design = Design(TOP.harness_name, {"image_echo.v": to_verilog(ImageEcho(), "image_echo"),
-                                       f"{TOP.harness_name}.v": harness_verilog(TOP)})
-    return build(design, kind="sim")
+    return build(echo_design(), kind="sim")
 
 
 def test_words_and_cycles_are_exact_without_bubbles(echo_build):
@@ -64,3 +68,9 @@ def test_a_missing_word_is_a_stall(echo_build):
 def test_an_extra_word_is_caught(echo_build):
     with pytest.raises(AssertionError, match="offered 4 logits words beyond the expected 12"):
         run_network_fast(echo_build, TOP, IMAGES[:4], 3)
+
+
+def test_a_waves_build_records_a_waveform_of_the_run():
+    run = run_network_fast(build(echo_design(), kind="sim", waves=True), TOP, IMAGES[:2], 4)
+    assert run.logits_words == IMAGES[0] + IMAGES[1]
+    assert len(run.wave_files) == 1 and Path(run.wave_files[0]).stat().st_size > 0

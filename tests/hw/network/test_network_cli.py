@@ -65,3 +65,9 @@ def test_sim_waits_twice_the_latency_and_reports_a_stall_in_one_line(tmp_path, c
     assert seen["idle_limit"] == 2 * latency
     assert code == 2 and "no stream moved" in err and "Traceback" not in err
     assert not (tmp_path / "reports" / "sim.json").exists()
+
+
+def test_sim_refuses_bubble_and_stall_probabilities_outside_0_1(tmp_path, capsys):
+    for flag, value in (("--bubbles", "1.0"), ("--stalls", "-0.1")):
+        code, err = run_cli(["sim", str(tmp_path), flag, value], capsys)
+        assert code == 2 and "\n" not in err and f"{flag} must be in [0, 1)" in err
