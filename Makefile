@@ -58,6 +58,7 @@ bench: setup tools
 	$(BIN)/python bench/bench_engine.py out/model.pt
 	$(BIN)/python bench/bench_kernels.py out
 	$(BIN)/python bench/bench_network.py out
+	$(BIN)/python bench/bench_sim.py out
 	$(BIN)/python bench/bench_boards.py out
 	$(BIN)/python bench/bench_engine_blocks.py
 	$(BIN)/python bench/bench_formal.py

@@ -91,11 +91,11 @@ def find_divergence(model: IntModel, folding: Folding, images: torch.Tensor, *,
     program). Returns the first divergence or None."""
     taps = list(steps) if steps is not None else tappable_steps(model)
     network = plan_network(model, folding)
-    build_dir = build_network_sim(to_verilog(BinaryViTAccelerator(network, taps=taps), name), name)
+    built = build_network_sim(to_verilog(BinaryViTAccelerator(network, taps=taps), name), name)
     words = pixel_words(images, model.steps[0].params["size"], network.tensors["input"].width,
                         network.input_lanes)
     logits = network.tensors[network.logits]
-    run = run_network(build_dir, name, words,
+    run = run_network(built, words,
                       logits.channels // network.produced_lanes[network.logits],
                       taps=range(len(taps)))
     tap_words = {step: run.taps[k] for k, step in enumerate(taps)}

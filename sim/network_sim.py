@@ -1,14 +1,19 @@
 """Whole-network simulation: real images through the generated accelerator in Verilator.
 
-``build_network_sim`` compiles the top once per Verilog text (cached by its hash, like
-``binaryvit.sim.runner``); ``run_network`` streams images through it with the cocotb test
-``binaryvit.sim.network_cocotb`` and returns logits, classes, per-image cycle counts and
-tapped streams; ``simulate(out_dir)`` is the ``binaryvit sim`` stage: test-split images,
-RTL logits against ``golden.int_network``'s, ``OUT/reports/sim.json``.
+Two paths share ``NetworkRun``:
+
+- the fast path (``binaryvit.sim.network_fast``, the default of ``binaryvit sim``): a
+  Verilog harness streams the images in and the logits out inside the simulator;
+- the per-cycle path here: ``build_network_sim`` compiles the top alone (with
+  ``binaryvit.sim.simulator``, cached by the Verilog's hash) and ``run_network`` moves
+  every word from the cocotb test ``binaryvit.sim.network_cocotb``, ``CHUNK_IMAGES``
+  images per run; it records tap ports too, so the divergence finder uses it.
+
+``simulate(out_dir)`` is the ``binaryvit sim`` stage: test-split images, RTL logits against
+``golden.intref.int_network``'s, ``OUT/reports/sim.json``.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,21 +26,19 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from filelock import FileLock
 
 from binaryvit.atomic import write_text_atomic
-from binaryvit.errors import DataError, OutputPathError, SimulationError, ToolError
+from binaryvit.errors import DataError, OutputPathError, SimulationError
 from binaryvit.hw.streams.fixed_point_stream import encode_fixed_point
-from binaryvit.sim.runner import VERILATOR_BUILD_ARGS, VERILATOR_MAKEFLAGS
-from binaryvit.sim.toolchain import cache_dir, require_tool, tool_env
+from binaryvit.sim.simulator import Build, Design, build, run_test
 
 __all__ = ["NetworkRun", "build_network_sim", "run_network", "pixel_words", "decode_words",
-           "simulate", "CHUNK_IMAGES"]
+           "simulate", "steady_cycles", "CHUNK_IMAGES"]
 
 TEST_MODULE = "binaryvit.sim.network_cocotb"
 CHUNK_IMAGES = 10  # images per cocotb run: progress is reported between runs
 IDLE_LIMIT = 20000  # cycles without any transfer on a watched port before a run is a stall
-BUILD_RECIPE = "network-2"
+MONITOR_IMAGES = 8  # images whose per-kernel output spans the fast path records
 
 
 @dataclass
@@ -47,7 +50,10 @@ class NetworkRun:
         image: from its first pixel word) to its own last logits word.
     taps : tap index → words seen on that tap; ``tap_cycles`` the cycle of each.
     wall_s : wall-clock seconds spent simulating (build excluded).
-    wave_files : VCD files written when ``waves`` (one per cocotb run).
+    wave_files : waveform files written when the build has waves (one per cocotb run).
+    monitor_spans : fast path only: monitor index → per image ``(first, last)`` cycle of
+        its words on the monitored stream.
+    extra_words : fast path only: logits words offered beyond the expected ones.
     """
 
     logits_words: list[int] = field(default_factory=list)
@@ -57,72 +63,14 @@ class NetworkRun:
     tap_cycles: dict[int, list[int]] = field(default_factory=dict)
     wall_s: float = 0.0
     wave_files: list[str] = field(default_factory=list)
+    monitor_spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    extra_words: int = 0
 
 
-def _environment() -> dict[str, str]:
-    env = tool_env()
-    env["MAKEFLAGS"] = f"{env['MAKEFLAGS']} {VERILATOR_MAKEFLAGS}"
-    return env
-
-
-def _verilator_commands(name: str, source: Path, build_dir: Path, waves: bool) -> list[list[str]]:
-    """cocotb's Verilator build without ``--public-flat-rw``: only the top module's signals
-    are made visible to VPI (a control file), which is all the network test touches and
-    keeps Verilator's optimisations (the flag costs several times in speed and build)."""
-    import cocotb_tools.config
-
-    control = build_dir / "public_ports.vlt"
-    control.write_text(f'`verilator_config\npublic_flat_rw -module "{name}" -var "*"\n')
-    libs = cocotb_tools.config.libs_dir
-    verilator_cpp = cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp"
-    return [
-        ["verilator", "-cc", "--exe", "-Mdir", str(build_dir), "--top-module", name, "--vpi",
-         "--prefix", "Vtop", "-o", name, "-LDFLAGS",
-         f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator", *VERILATOR_BUILD_ARGS,
-         *(["--trace"] if waves else []), "--timescale", "1ns/1ps", str(control),
-         str(verilator_cpp), str(source)],
-        ["make", "-j", "2", "-C", str(build_dir), "-f", "Vtop.mk", f"VM_TRACE={int(waves)}"],
-    ]
-
-
-def build_network_sim(verilog: str, name: str, *, waves: bool = False,
-                      build_dir: Path | None = None) -> Path:
-    """Compile ``verilog`` (top module ``name``) with Verilator for the cocotb test; reuse an
-    identical earlier build (a file lock makes concurrent builds of it wait for the first).
-    Returns the build folder."""
-    digest = hashlib.sha256(f"{BUILD_RECIPE}|{waves}|{verilog}".encode()).hexdigest()
-    if build_dir is None:
-        build_dir = cache_dir() / "network" / f"{name}-{digest[:16]}{'-waves' if waves else ''}"
-    build_dir = Path(build_dir).resolve()
-    build_dir.mkdir(parents=True, exist_ok=True)
-    # pytest workers (and engineers) building the same Verilog wait for one build
-    with FileLock(str(build_dir) + ".lock"):
-        _build(verilog, name, waves, build_dir, digest)
-    return build_dir
-
-
-def _build(verilog: str, name: str, waves: bool, build_dir: Path, digest: str) -> None:
-    import subprocess
-
-    marker = build_dir / ".built"
-    if marker.exists() and marker.read_text() == digest:
-        return
-    source = build_dir / f"{name}.v"
-    write_text_atomic(source, verilog)
-    env = {**os.environ, **_environment()}
-    log = build_dir / "build.log"
-    commands = _verilator_commands(name, source, build_dir, waves)
-    commands[0][0] = require_tool("verilator")
-    commands[1][0] = require_tool("make")
-    with open(log, "w") as handle:
-        for command in commands:
-            done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=env,
-                                  cwd=build_dir)
-            if done.returncode:
-                tail = log.read_text(errors="replace")[-3000:]
-                raise ToolError(f"verilator build of {name} failed ({command[0]} exited "
-                                f"{done.returncode}); log {log}:\n{tail}")
-    marker.write_text(digest)
+def build_network_sim(verilog: str, name: str, *, waves: bool = False) -> Build:
+    """Compile ``verilog`` (top module ``name``) with Verilator for the per-cycle cocotb
+    test; an identical earlier build is reused (concurrent builds of it wait for one)."""
+    return build(Design(name, {f"{name}.v": verilog}), waves=waves, kind="network")
 
 
 def pixel_words(images: torch.Tensor, patch_size: int, pixel_width: int, lanes: int) -> list[list[int]]:
@@ -150,88 +98,106 @@ def decode_words(words: Sequence[int], kind: str, width: int, lanes: int, channe
     return tensor.bool() if kind == "binary" else tensor
 
 
-def run_network(build_dir: Path, name: str, images_words: list[list[int]],
+def run_network(built: Build, images_words: list[list[int]],
                 logits_words_per_image: int, *, taps: Sequence[int] = (),
-                stall_prob: float = 0.0, seed: int = 0, waves: bool = False,
+                stall_prob: float = 0.0, seed: int = 0,
                 idle_limit: int = IDLE_LIMIT, image_period: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> NetworkRun:
-    """Stream ``images_words`` through the built accelerator, ``CHUNK_IMAGES`` per cocotb
-    run (``progress(done, total)`` after each); AssertionError on a deadlock or X.
+    """The per-cycle path: stream ``images_words`` through the built accelerator,
+    ``CHUNK_IMAGES`` per cocotb run (``progress(done, total)`` after each); AssertionError
+    on a deadlock or X. Waves are recorded when the build has them.
 
     ``image_period``: offer image ``n`` of a run not before cycle ``n · image_period``
     after reset (the paced source of ``hw/network/timing.py``); default back to back.
     """
-    from cocotb_tools.runner import get_runner
-
     run = NetworkRun(taps={k: [] for k in taps}, tap_cycles={k: [] for k in taps})
-    saved = dict(os.environ)
-    os.environ.update(_environment())
-    try:
-        for start in range(0, len(images_words), CHUNK_IMAGES):
-            chunk = images_words[start:start + CHUNK_IMAGES]
-            run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
-            job_path, result_path = run_dir / "job.json", run_dir / "result.json"
-            job_path.write_text(json.dumps({
-                "pixel_words": [w for image in chunk for w in image], "images": len(chunk),
-                "logits_words_per_image": logits_words_per_image, "taps": list(taps),
-                "stall_prob": stall_prob, "seed": seed + start, "idle_limit": idle_limit,
-                "image_period": image_period,
-                "result_path": str(result_path)}))
-            began = time.perf_counter()
-            log = run_dir / "sim.log"
-            try:
-                get_runner("verilator").test(
-                    test_module=TEST_MODULE, hdl_toplevel=name, hdl_toplevel_lang="verilog",
-                    build_dir=build_dir, test_dir=run_dir,
-                    results_xml=str(run_dir / "results.xml"),
-                    extra_env={"BINARYVIT_NETWORK_JOB": str(job_path)}, seed=seed,
-                    waves=waves, timescale=("1ns", "1ps"), log_file=log)
-            except (SystemExit, RuntimeError):
-                pass
-            run.wall_s += time.perf_counter() - began
-            if not result_path.exists():
-                tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-                raise AssertionError(f"the network simulation gave no result; log {log}:\n{tail}")
-            result = json.loads(result_path.read_text())
-            if result["error"]:
-                raise AssertionError(f"network simulation of images {start}…"
-                                     f"{start + len(chunk) - 1}: {result['error']}")
-            run.logits_words += result["logits"]
-            run.classes += result["classes"]
-            done = [result["first_input"]] + result["image_done"]
-            run.image_cycles += [b - a for a, b in zip(done, done[1:])]
-            for k in taps:
-                run.taps[k] += result["taps"][str(k)]
-                run.tap_cycles[k] += result["tap_cycles"][str(k)]
-            if waves:
-                run.wave_files += [str(p) for p in sorted(run_dir.glob("*.vcd"))]
-            else:
-                shutil.rmtree(run_dir, ignore_errors=True)
-            if progress is not None:
-                progress(start + len(chunk), len(images_words))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    for start in range(0, len(images_words), CHUNK_IMAGES):
+        chunk = images_words[start:start + CHUNK_IMAGES]
+        run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=built.build_dir))
+        job_path, result_path = run_dir / "job.json", run_dir / "result.json"
+        job_path.write_text(json.dumps({
+            "pixel_words": [w for image in chunk for w in image], "images": len(chunk),
+            "logits_words_per_image": logits_words_per_image, "taps": list(taps),
+            "stall_prob": stall_prob, "seed": seed + start, "idle_limit": idle_limit,
+            "image_period": image_period,
+            "result_path": str(result_path)}))
+        began = time.perf_counter()
+        cocotb_run = run_test(built, TEST_MODULE, env={"BINARYVIT_NETWORK_JOB": str(job_path)},
+                              seed=seed, run_dir=run_dir)
+        run.wall_s += time.perf_counter() - began
+        if not result_path.exists():
+            raise AssertionError(f"the network simulation gave no result; log "
+                                 f"{cocotb_run.log}:\n{cocotb_run.log_tail()}")
+        result = json.loads(result_path.read_text())
+        if result["error"]:
+            raise AssertionError(f"network simulation of images {start}…"
+                                 f"{start + len(chunk) - 1}: {result['error']}")
+        run.logits_words += result["logits"]
+        run.classes += result["classes"]
+        done = [result["first_input"]] + result["image_done"]
+        run.image_cycles += [b - a for a, b in zip(done, done[1:])]
+        for k in taps:
+            run.taps[k] += result["taps"][str(k)]
+            run.tap_cycles[k] += result["tap_cycles"][str(k)]
+        if built.waves:
+            run.wave_files += [str(p) for p in cocotb_run.wave_files]
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if progress is not None:
+            progress(start + len(chunk), len(images_words))
     return run
+
+
+def steady_cycles(image_cycles: Sequence[int], chunk: int | None = None) -> list[int]:
+    """The per-image intervals of images in steady state: without each run's first image
+    (it includes the pipeline fill) and its last (no image follows it, so a kernel such
+    as the strip pool flushes its tail early and it finishes sooner than a steady one).
+    ``chunk``: images per run (the per-cycle path's ``CHUNK_IMAGES``); None: one run."""
+    size = len(image_cycles) if chunk is None else chunk
+    steady = []
+    for start in range(0, len(image_cycles), max(size, 1)):
+        steady += list(image_cycles[start:start + size])[1:-1]
+    return steady
 
 
 def _print_progress(done: int, total: int) -> None:
     print(f"simulated {done}/{total} images", file=sys.stderr, flush=True)
 
 
+def _per_layer_cycles(description: dict, run: NetworkRun) -> dict[str, float]:
+    """Per kernel step, the mean over the monitored steady images (not the first nor the
+    last) of its output span: cycles from its first to its last output word of an image,
+    both included. Empty on the per-cycle path or with fewer than 3 monitored images."""
+    measured = {}
+    for k, stream in enumerate(description.get("streams", [])):
+        spans = [last - first + 1 for first, last in run.monitor_spans.get(k, [])][1:-1]
+        if spans:
+            measured[stream["step"]] = float(np.mean(spans))
+    return measured
+
+
 def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, *,
-             stall_prob: float = 0.0, progress: bool = True,
+             stall_prob: float = 0.0, bubble_prob: float = 0.0, seed: int = 1,
+             per_cycle: bool = False, progress: bool = True,
              data: str | os.PathLike | None = None) -> dict:
     """The ``binaryvit sim`` stage: ``images`` test-split images of ``data`` (a .npz or image
     folder; None: the embedded digits) through ``OUT/rtl``.
 
+    The fast path (``binaryvit.sim.network_fast``) by default; ``per_cycle`` moves every
+    word from Python (``run_network``; no input bubbles there). ``bubble_prob`` and
+    ``stall_prob``: probability of an idle input cycle before a pixel word and of a cycle
+    with the logits stream's ``ready`` low.
+
     Writes ``OUT/reports/sim.json`` (per image: RTL and reference logits, match, classes,
-    label, cycles; totals: mismatches, hardware and reference top-1, measured and
-    estimated cycles per image, latency, simulated images per second) and returns it.
+    label, cycles; totals: mismatches, hardware and reference top-1, steady-state measured
+    and estimated cycles per image, latency, simulated images and cycles per second) and
+    returns it. The keys are documented in ``docs/verification.md``.
     """
     from binaryvit.golden.intref.int_network import run_int_network
     from binaryvit.golden.intref.intmodel import load_intmodel
     from binaryvit.golden.train.data import check_dataset_fits, load_dataset
+    from binaryvit.sim.network_fast import build_network_harness, network_top, run_network_fast
+    from binaryvit.sim.stream_harness import Monitor
 
     out = Path(out_dir)
     rtl = out / "rtl"
@@ -256,7 +222,6 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
     if progress:
         print(f"building {name} in Verilator (reused when the Verilog is unchanged)",
               file=sys.stderr, flush=True)
-    build_dir = build_network_sim(verilog, name, waves=waves)
     words = pixel_words(x, description["patch_size"], description["pixel_width"],
                         description["input_lanes"])
     classes = description["classes"]
@@ -265,10 +230,24 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
     # network's latency (32k cycles for tiny-digits at 4096 cycles per image): a stall is
     # reported only after twice that.
     latency = description["estimate"].get("latency_cycles", 0)
+    idle_limit = max(IDLE_LIMIT, 2 * latency)
+    show = _print_progress if progress else None
     try:
-        run = run_network(build_dir, name, words, classes // lanes, stall_prob=stall_prob,
-                          waves=waves, idle_limit=max(IDLE_LIMIT, 2 * latency),
-                          progress=_print_progress if progress else None)
+        if per_cycle:
+            built = build_network_sim(verilog, name, waves=waves)
+            run = run_network(built, words, classes // lanes, stall_prob=stall_prob,
+                              seed=seed, idle_limit=idle_limit, progress=show)
+            steady = steady_cycles(run.image_cycles, CHUNK_IMAGES)
+        else:
+            monitors = [Monitor(s["instance"], s["words_per_image"])
+                        for s in description.get("streams", [])]
+            top = network_top(description, monitors)
+            built = build_network_harness(verilog, top, waves=waves)
+            run = run_network_fast(built, top, words, classes // lanes,
+                                   bubble_prob=bubble_prob, stall_prob=stall_prob,
+                                   seed=seed, idle_limit=idle_limit, progress=show,
+                                   monitor_images=min(images, MONITOR_IMAGES))
+            steady = steady_cycles(run.image_cycles)
     except AssertionError as exc:
         raise SimulationError(f"{out}: {exc}") from None
     rtl_logits = decode_words(run.logits_words, "fixed", description["logit_width"], lanes,
@@ -282,11 +261,9 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
                           "rtl_class": run.classes[k] & ((1 << description["class_bits"]) - 1),
                           "ref_class": int(reference[k].argmax()),
                           "cycles": run.image_cycles[k]})
-    # The first image of each cocotb run includes the pipeline fill (the latency).
-    steady = [c for k, c in enumerate(run.image_cycles) if k % CHUNK_IMAGES] \
-        or run.image_cycles
     estimated = description["estimate"]["cycles_per_image"]
-    measured = float(np.mean(steady))
+    measured = float(np.mean(steady)) if steady else None
+    cycles_simulated = sum(run.image_cycles)
     totals = {
         "images": images,
         "mismatches": sum(not p["match"] for p in per_image),
@@ -294,13 +271,18 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
         "hw_top1": sum(p["rtl_class"] == p["label"] for p in per_image) / images,
         "ref_top1": sum(p["ref_class"] == p["label"] for p in per_image) / images,
         "cycles_per_image_measured": measured,
+        "steady_images": len(steady),
         "cycles_per_image_estimated": estimated,
-        "efficiency": description["estimate"]["ideal_cycles_per_image"] / measured,
+        "efficiency": (description["estimate"]["ideal_cycles_per_image"] / measured
+                       if measured else None),
         "latency_cycles": run.image_cycles[0],
         "images_per_second_simulated": images / run.wall_s if run.wall_s else None,
-        "simulator": "verilator", "stall_prob": stall_prob,
-        "waves": run.wave_files,
+        "cycles_per_second_simulated": cycles_simulated / run.wall_s if run.wall_s else None,
+        "simulator": "verilator", "path": "per-cycle" if per_cycle else "fast",
+        "stall_prob": stall_prob, "bubble_prob": 0.0 if per_cycle else bubble_prob,
+        "seed": seed, "waves": run.wave_files,
     }
-    report = {"totals": totals, "images": per_image}
+    report = {"totals": totals, "images": per_image,
+              "per_layer_cycles": _per_layer_cycles(description, run)}
     write_text_atomic(out / "reports" / "sim.json", json.dumps(report, indent=2) + "\n")
     return report

@@ -1,7 +1,8 @@
 """Run a component's generated Verilog against expected stream words in cocotb.
 
 ``run_stream_vectors`` is the one call a kernel test needs: it converts the component to
-Verilog, builds it with cocotb 2.1's Python runner (Verilator or Icarus), runs the generic
+Verilog, builds it with the one simulator runner ``binaryvit.sim.simulator`` (Verilator or
+Icarus, cached and locked), runs the generic
 test ``binaryvit.sim.stream_vectors_test`` (random input bubbles, random output
 back-pressure, every output word compared), and raises ``AssertionError`` with a readable
 message on any difference, timeout or X. Builds are cached by a hash of the Verilog, so a
@@ -9,41 +10,25 @@ test that only changes the stimulus reuses the compiled simulator.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
-from binaryvit.atomic import write_text_atomic
-from binaryvit.errors import ConfigError, ToolError
+from binaryvit.errors import ConfigError
 from binaryvit.hw.verilog import to_verilog
-from binaryvit.sim.toolchain import cache_dir, require_tool, tool_env
+from binaryvit.sim.simulator import SIMULATORS, Design, build, run_test
 
-__all__ = ["SimResult", "run_stream_vectors", "run_throughput", "SIMULATORS",
-           "VERILATOR_BUILD_ARGS", "ICARUS_BUILD_ARGS", "simulator_runner"]
+__all__ = ["SimResult", "run_stream_vectors", "run_throughput"]
 
-SIMULATORS = ("verilator", "icarus")
 TEST_MODULE = "binaryvit.sim.stream_vectors_test"
-# Lint is a separate, strict step (binaryvit.sim.lint); the simulation build only needs
-# Verilator not to stop on the style warnings Amaranth's output triggers.
-VERILATOR_BUILD_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
-# Icarus's default -g2012 runs declaration initialisers before time 0 without an event, so
-# an `always @*` block whose inputs then never change (a mux on a register that keeps its
-# reset value) never runs and its output stays X; -g2005 gives that event.
-ICARUS_BUILD_ARGS = ("-g2005",)
-# -O1 keeps the g++ step short; the simulation speed is bound by the Python testbench.
-VERILATOR_MAKEFLAGS = "OPT_FAST=-O1 OPT_SLOW=-O0"
-BUILD_RECIPE_VERSION = "2"
+VECTORS_ENV = "BINARYVIT_STREAM_VECTORS"
 
 
 @dataclass
@@ -77,33 +62,6 @@ class SimResult:
     built: bool = False
 
 
-@contextlib.contextmanager
-def _tool_environment() -> Iterator[None]:
-    """Apply the tool environment to this process for the runner (which reads
-    ``os.environ``), and restore it afterwards."""
-    saved = dict(os.environ)
-    env = tool_env()
-    env["MAKEFLAGS"] = f"{env['MAKEFLAGS']} {VERILATOR_MAKEFLAGS}"
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Exclusive lock so parallel pytest workers do not build into the same folder."""
-    path.mkdir(parents=True, exist_ok=True)
-    with open(path / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _port_width(component: wiring.Component, port: str, flow: wiring.Flow) -> int:
     members = component.signature.members
     if port not in members or not members[port].is_signature:
@@ -123,62 +81,6 @@ def _check_words(port: str, words: Sequence[int], width: int) -> list[int]:
             raise ConfigError(f"port {port!r}: word {index} = {word} is outside the "
                               f"{width}-bit payload range [0, 2**{width})")
     return checked
-
-
-def simulator_runner(simulator: str):
-    """cocotb's runner for ``simulator``. Icarus's writes its wave-dump module in Verilog-2005
-    (cocotb's declares a SystemVerilog ``string``), so that waves build with ``-g2005`` too."""
-    from cocotb_tools.runner import Icarus, get_runner
-
-    if simulator != "icarus":
-        return get_runner(simulator)
-
-    class Icarus2005(Icarus):
-        def _create_iverilog_dump_file(self) -> None:
-            path = str(self.build_dir / f"{self.hdl_toplevel}.fst")
-            path = path.replace("\\", "\\\\").replace('"', '\\"')
-            self.iverilog_dump_file.write_text(
-                "module cocotb_iverilog_dump();\n"
-                f'initial begin\n    $dumpfile("{path}");\n'
-                f"    $dumpvars(0, {self.hdl_toplevel});\nend\nendmodule\n")
-
-    return Icarus2005()
-
-
-def _fst_supported() -> bool:
-    """Verilator's FST writer needs the lz4 headers (Debian: liblz4-dev)."""
-    folders = ["/usr/include", "/usr/local/include",
-               *filter(None, os.environ.get("CPATH", "").split(os.pathsep))]
-    return any((Path(folder) / "lz4.h").exists() for folder in folders)
-
-
-def _build(simulator: str, name: str, verilog: str, build_dir: Path, waves: bool) -> bool:
-    """Build the simulator in ``build_dir`` unless an identical build is there.
-    Returns True when it built."""
-    trace = ("fst" if _fst_supported() else "vcd") if waves else False
-    stamp = hashlib.sha256(f"{BUILD_RECIPE_VERSION}|{simulator}|{trace}|{verilog}"
-                           .encode()).hexdigest()
-    marker = build_dir / ".built"
-    if marker.exists() and marker.read_text() == stamp:
-        return False
-    marker.unlink(missing_ok=True)
-    source = build_dir / f"{name}.v"
-    write_text_atomic(source, verilog)
-    runner = simulator_runner(simulator)
-    build_args = list(VERILATOR_BUILD_ARGS if simulator == "verilator" else ICARUS_BUILD_ARGS)
-    if waves and simulator == "verilator" and _fst_supported():
-        build_args.append("--trace-fst")
-    log = build_dir / "build.log"
-    try:
-        runner.build(sources=[source], hdl_toplevel=name, build_dir=build_dir,
-                     timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
-                     log_file=log)
-    except (RuntimeError, SystemExit) as exc:
-        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        raise ToolError(f"{simulator} build of {name} failed ({exc}); log {log}:\n{tail}") \
-            from None
-    marker.write_text(stamp)
-    return True
 
 
 def run_stream_vectors(component: wiring.Component, name: str,
@@ -230,8 +132,6 @@ def run_stream_vectors(component: wiring.Component, name: str,
     ToolError
         The simulator is missing or its build fails.
     """
-    from cocotb_tools.check_results import get_results
-
     if simulator not in SIMULATORS:
         raise ConfigError(f"simulator must be one of {SIMULATORS}, not {simulator!r}")
     for prob_name, prob in (("bubble_prob", bubble_prob), ("stall_prob", stall_prob)):
@@ -245,56 +145,30 @@ def run_stream_vectors(component: wiring.Component, name: str,
         words = sum(map(len, vectors_in.values())) + sum(map(len, vectors_out.values()))
         timeout_cycles = 2000 + 40 * words
 
-    verilog = to_verilog(component, name)
-    digest = hashlib.sha256(verilog.encode()).hexdigest()[:16]
-    if build_dir is None:
-        build_dir = cache_dir() / "sim" / f"{name}-{simulator}{'-waves' if waves else ''}-{digest}"
-    build_dir = Path(build_dir).resolve()
-
-    with _tool_environment():
-        require_tool("verilator" if simulator == "verilator" else "iverilog")
-        with _locked(build_dir):
-            built = _build(simulator, name, verilog, build_dir, waves)
-        run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=build_dir))
-        vectors_path = run_dir / "vectors.json"
-        result_path = run_dir / "result.json"
-        vectors_path.write_text(json.dumps({
-            "inputs": vectors_in, "outputs": vectors_out, "seed": seed,
-            "bubble_prob": bubble_prob, "stall_prob": stall_prob,
-            "timeout_cycles": timeout_cycles, "result_path": str(result_path)}))
-        runner = simulator_runner(simulator)
-        log = run_dir / "sim.log"
-        try:
-            results_xml = runner.test(
-                test_module=TEST_MODULE, hdl_toplevel=name, hdl_toplevel_lang="verilog",
-                build_dir=build_dir,
-                test_dir=run_dir, results_xml=str(run_dir / "results.xml"),
-                extra_env={"BINARYVIT_STREAM_VECTORS": str(vectors_path)},
-                seed=seed, waves=waves, timescale=("1ns", "1ps"), log_file=log)
-            _, failed = get_results(results_xml)
-        except (SystemExit, RuntimeError):
-            failed = 1
-        result = json.loads(result_path.read_text()) if result_path.exists() else None
-
-    if failed or result is None or result["error"]:
+    built = build(Design(name, {f"{name}.v": to_verilog(component, name)}),
+                  simulator=simulator, waves=waves, build_dir=build_dir)
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=built.build_dir))
+    vectors_path, result_path = run_dir / "vectors.json", run_dir / "result.json"
+    vectors_path.write_text(json.dumps({
+        "inputs": vectors_in, "outputs": vectors_out, "seed": seed,
+        "bubble_prob": bubble_prob, "stall_prob": stall_prob,
+        "timeout_cycles": timeout_cycles, "result_path": str(result_path)}))
+    run = run_test(built, TEST_MODULE, env={VECTORS_ENV: str(vectors_path)}, seed=seed,
+                   run_dir=run_dir)
+    result = json.loads(result_path.read_text()) if result_path.exists() else None
+    if run.failed or result is None or result["error"]:
         if result is not None and result["error"]:
             message = result["error"]
         else:
-            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-            message = f"the cocotb run failed without a verdict; log {log}:\n{tail}"
+            message = f"the cocotb run failed without a verdict; log {run.log}:\n{run.log_tail()}"
         raise AssertionError(f"{simulator} simulation of {name} (seed {seed}): {message}\n"
                              f"(vectors, log and results kept in {run_dir})")
-
-    wave_file = None
-    if waves:
-        candidates = sorted(run_dir.glob("*.fst")) + sorted(run_dir.glob("*.vcd")) \
-            + sorted(build_dir.glob("*.fst")) + sorted(build_dir.glob("*.vcd"))
-        wave_file = candidates[0] if candidates else None
-    else:
+    if not waves:
         shutil.rmtree(run_dir, ignore_errors=True)
     return SimResult(outputs=result["outputs"], cycles=result["cycles"],
                      total_cycles=result["total_cycles"], simulator=simulator,
-                     build_dir=build_dir, waves=wave_file, built=built)
+                     build_dir=built.build_dir,
+                     waves=run.wave_files[0] if run.wave_files else None, built=built.built)
 
 
 def run_throughput(component: wiring.Component, name: str,

@@ -11,7 +11,6 @@ each request.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -24,11 +23,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge, Timer, with_timeout
 
-from binaryvit.sim.runner import ICARUS_BUILD_ARGS, VERILATOR_BUILD_ARGS, simulator_runner
-
 CLOCK_NS = 10
 EXCHANGE_ENV = "BINARYVIT_UART_EXCHANGE"
-BUILD_ARGS = {"icarus": list(ICARUS_BUILD_ARGS), "verilator": list(VERILATOR_BUILD_ARGS)}
 
 
 async def _send_byte(dut, value: int, bit_ps: int) -> None:
@@ -96,48 +92,22 @@ def run_uart_exchange(component, name: str, requests: Sequence[bytes], answer_le
     bytes decoded from ``tx`` after each. ``AssertionError`` on a malformed frame or a
     timeout (``compute_cycles`` bounds the clock cycles between request and answer).
     ``extra_sources`` (file name → Verilog) holds modules the component instantiates."""
-    from cocotb_tools.check_results import get_results
     from binaryvit.hw.verilog import to_verilog
-    from binaryvit.sim.runner import _locked, _tool_environment
-    from binaryvit.sim.toolchain import cache_dir, require_tool
+    from binaryvit.sim.simulator import Design, build, run_test
 
-    verilog = to_verilog(component, name)
-    extra_sources = dict(extra_sources or {})
-    digest = hashlib.sha256("\0".join([verilog, *extra_sources.values()]).encode()).hexdigest()[:16]
-    build_dir = (cache_dir() / "sim" / f"{name}-uart-{simulator}-{digest}").resolve()
-    with _tool_environment():
-        require_tool("verilator" if simulator == "verilator" else "iverilog")
-        with _locked(build_dir):
-            marker = build_dir / ".built"
-            if not marker.exists():
-                sources = [build_dir / f"{name}.v"]
-                sources[0].write_text(verilog)
-                for file_name, text in extra_sources.items():
-                    sources.append(build_dir / file_name)
-                    sources[-1].write_text(text)
-                simulator_runner(simulator).build(
-                    sources=sources, hdl_toplevel=name, build_dir=build_dir,
-                    timescale=("1ns", "1ps"), build_args=BUILD_ARGS[simulator],
-                    log_file=build_dir / "build.log")
-                marker.write_text(digest)
-        run_dir = Path(tempfile.mkdtemp(prefix="uart-", dir=build_dir))
-        spec_path, result_path, log = run_dir / "spec.json", run_dir / "answers.json", run_dir / "sim.log"
-        spec_path.write_text(json.dumps({
-            "requests": [list(r) for r in requests], "answer_lengths": list(answer_lengths),
-            "divisor": divisor, "host_skew": host_skew, "gap_prob": gap_prob, "seed": seed,
-            "compute_cycles": compute_cycles, "result_path": str(result_path)}))
-        try:
-            results_xml = simulator_runner(simulator).test(
-                test_module=__name__, testcase="uart_exchange", hdl_toplevel=name,
-                hdl_toplevel_lang="verilog", build_dir=build_dir, test_dir=run_dir,
-                results_xml=str(run_dir / "results.xml"), extra_env={EXCHANGE_ENV: str(spec_path)},
-                seed=seed, timescale=("1ns", "1ps"), log_file=log)
-            _, failed = get_results(results_xml)
-        except (SystemExit, RuntimeError):
-            failed = 1
-    if failed or not result_path.exists():
-        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        raise AssertionError(f"UART exchange with {name} on {simulator} failed; log {log}:\n{tail}")
+    sources = {f"{name}.v": to_verilog(component, name), **(extra_sources or {})}
+    built = build(Design(name, sources), simulator=simulator, kind="uart")
+    run_dir = Path(tempfile.mkdtemp(prefix="uart-", dir=built.build_dir))
+    spec_path, result_path = run_dir / "spec.json", run_dir / "answers.json"
+    spec_path.write_text(json.dumps({
+        "requests": [list(r) for r in requests], "answer_lengths": list(answer_lengths),
+        "divisor": divisor, "host_skew": host_skew, "gap_prob": gap_prob, "seed": seed,
+        "compute_cycles": compute_cycles, "result_path": str(result_path)}))
+    run = run_test(built, __name__, testcase="uart_exchange", env={EXCHANGE_ENV: str(spec_path)},
+                   seed=seed, run_dir=run_dir)
+    if run.failed or not result_path.exists():
+        raise AssertionError(f"UART exchange with {name} on {simulator} failed; log {run.log}:\n"
+                             f"{run.log_tail()}")
     answers = [bytes(a) for a in json.loads(result_path.read_text())]
     shutil.rmtree(run_dir, ignore_errors=True)
     return answers

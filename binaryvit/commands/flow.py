@@ -121,9 +121,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"binaryvit flow on {data.source} -> {out}/")
     for line in accuracy_lines(float_top1, int_top1, len(test_labels), sim_report):
         print(f"  {line}")
-    print(f"  cycles per image  {totals['cycles_per_image_measured']:.0f} measured, "
-          f"{totals['cycles_per_image_estimated']} estimated "
-          f"(efficiency {totals['efficiency']:.3f} vs the folding's ideal)")
+    measured = totals["cycles_per_image_measured"]
+    if measured is None:  # fewer than 3 images: no image ran in steady state
+        print(f"  cycles per image  {totals['cycles_per_image_estimated']} estimated "
+              f"(too few simulated images for a steady-state measurement)")
+    else:
+        print(f"  cycles per image  {measured:.0f} measured over {totals['steady_images']} "
+              f"steady images, {totals['cycles_per_image_estimated']} estimated "
+              f"(efficiency {totals['efficiency']:.3f} vs the folding's ideal)")
     for line in estimate_lines(estimate):
         print(f"  {line}")
     print(f"  reports: {out}/reports/estimate.json, {out}/reports/sim.json")

@@ -5,12 +5,15 @@ as `binaryvit train` takes it; default the embedded digits), at the network's in
 
 Every image's RTL logits are compared with the integer reference's; OUT/reports/sim.json
 records per image logits, match flag and cycle count, and the totals (mismatches, hardware
-top-1, measured vs estimated cycles per image, simulated images per second).
+top-1, steady-state measured vs estimated cycles per image, simulated images and cycles
+per second). By default the images stream in and the logits out inside the simulator (the
+fast path, ``binaryvit.sim.network_fast``); ``--per-cycle`` moves every word from Python.
 """
 from __future__ import annotations
 
 import argparse
 
+from binaryvit.errors import DataError
 from binaryvit.sim.network_sim import simulate
 
 NAME = "sim"
@@ -25,15 +28,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None, metavar="PATH",
                         help=".npz file or image folder whose test split is simulated "
                              "(default: the embedded digits)")
-    parser.add_argument("--waves", action="store_true", help="record an FST waveform")
+    parser.add_argument("--waves", action="store_true",
+                        help="record a waveform (FST, or VCD without the lz4 headers)")
+    parser.add_argument("--bubbles", type=float, default=0.0, metavar="P",
+                        help="probability of an idle input cycle before each pixel word "
+                             "(default 0; fast path only)")
+    parser.add_argument("--stalls", type=float, default=0.0, metavar="P",
+                        help="probability of a cycle with the logits stream not ready "
+                             "(default 0)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of bubbles and stalls")
+    parser.add_argument("--per-cycle", action="store_true",
+                        help="move every word from Python (slow; the reference of the fast "
+                             "path)")
 
 
 def run(args: argparse.Namespace) -> int:
-    report = simulate(args.out, images=args.images, waves=args.waves, data=args.data)
+    for name in ("bubbles", "stalls"):
+        if not 0.0 <= getattr(args, name) < 1.0:
+            raise DataError(f"--{name} must be in [0, 1), not {getattr(args, name)}")
+    report = simulate(args.out, images=args.images, waves=args.waves, seed=args.seed,
+                      bubble_prob=args.bubbles, stall_prob=args.stalls,
+                      per_cycle=args.per_cycle, data=args.data)
     t = report["totals"]
+    measured = t["cycles_per_image_measured"]
+    steady = (f"{measured:.0f} cycles per image measured over {t['steady_images']} "
+              f"steady images" if measured is not None
+              else "too few images for a steady-state measurement")
     print(f"{t['images']} images: {t['mismatches']} mismatches, hardware top-1 "
-          f"{100 * t['hw_top1']:.1f}%, {t['cycles_per_image_measured']:.0f} cycles per image "
-          f"measured ({t['cycles_per_image_estimated']} estimated), "
-          f"{t['images_per_second_simulated']:.2f} images/s simulated; "
+          f"{100 * t['hw_top1']:.1f}%, {steady} ({t['cycles_per_image_estimated']} "
+          f"estimated), {t['images_per_second_simulated']:.2f} images/s and "
+          f"{t['cycles_per_second_simulated']:,.0f} cycles/s simulated ({t['path']} path); "
           f"report in {args.out}/reports/sim.json")
     return 1 if t["mismatches"] else 0

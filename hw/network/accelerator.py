@@ -31,7 +31,7 @@ from binaryvit.hw.streams.stream_edge import StreamEdge
 from binaryvit.hw.streams.stream_fork import StreamFork
 from binaryvit.hw.streams.stream_width import element_layout
 
-__all__ = ["BinaryViTAccelerator"]
+__all__ = ["BinaryViTAccelerator", "instance_name"]
 
 
 class BinaryViTAccelerator(wiring.Component):
@@ -100,7 +100,7 @@ class BinaryViTAccelerator(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         for name, node in self.nodes.items():
-            m.submodules[_module_name(name)] = node.component
+            m.submodules[instance_name(name)] = node.component
         for tensor, edges in self.plan.edges_by_tensor().items():
             info = self.tensors[tensor]
             layout = self._stream_shape(tensor)
@@ -109,7 +109,7 @@ class BinaryViTAccelerator(wiring.Component):
                 sources = [source]
             else:
                 fork = StreamFork(layout, len(edges))
-                m.submodules[_module_name(f"{tensor}.fork")] = fork
+                m.submodules[instance_name(f"{tensor}.fork")] = fork
                 wiring.connect(m, source, fork.i)
                 sources = [fork.output(k) for k in range(len(edges))]
             for k, (edge, src) in enumerate(zip(edges, sources)):
@@ -119,7 +119,7 @@ class BinaryViTAccelerator(wiring.Component):
                                       in_lanes=produced, out_lanes=edge.lanes,
                                       input_depth=edge.input_fifo_depth,
                                       output_depth=edge.fifo_depth)
-                    m.submodules[_module_name(f"{tensor}.edge{k}")] = link
+                    m.submodules[instance_name(f"{tensor}.edge{k}")] = link
                     wiring.connect(m, src, link.i)
                     src = link.o
                 if edge.consumer is None:
@@ -143,5 +143,6 @@ class BinaryViTAccelerator(wiring.Component):
         wiring.connect(m, self.argmax.o, wiring.flipped(self.cls))
 
 
-def _module_name(name: str) -> str:
+def instance_name(name: str) -> str:
+    """The Verilog instance name of a step's kernel (or an edge's part) inside the top."""
     return "u_" + name.replace(".", "_")

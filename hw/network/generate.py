@@ -22,7 +22,7 @@ from binaryvit.errors import ConfigError, OutputPathError
 from binaryvit.golden.intref.intmodel import IntModel, load_intmodel
 from binaryvit.hw.boards.definitions import Board
 from binaryvit.hw.estimate.device_fit import DEFAULT_MARGIN, fold_for_board, resource_report
-from binaryvit.hw.network.accelerator import BinaryViTAccelerator
+from binaryvit.hw.network.accelerator import BinaryViTAccelerator, instance_name
 from binaryvit.hw.network.folding import fold_network, load_overrides, step_cycles
 from binaryvit.hw.network.plan import NetworkPlan
 from binaryvit.hw.network.planner import plan_network
@@ -79,7 +79,9 @@ def _word_bits(plan: NetworkPlan, tensor: str, lanes: int) -> int:
 
 
 def describe_network(plan: NetworkPlan, taps: Sequence[str], estimate: dict) -> dict:
-    """What a testbench needs to drive the top: ports, widths, lanes, taps."""
+    """What a testbench needs to drive the top: ports, widths, lanes, taps, and per kernel
+    (``streams``) its instance name in the Verilog and its output words per image (the
+    simulation harness times each kernel's output stream there)."""
     model = plan.model
     pixels = plan.tensors["input"]
     logits = plan.tensors[plan.logits]
@@ -94,6 +96,10 @@ def describe_network(plan: NetworkPlan, taps: Sequence[str], estimate: dict) -> 
             "input_lanes": plan.input_lanes, "logit_width": logits.width,
             "logit_lanes": plan.produced_lanes[plan.logits],
             "classes": logits.channels, "class_bits": plan.class_bits, "taps": tapped,
+            "streams": [{"step": name, "op": node.op, "instance": instance_name(name),
+                         "words_per_image": plan.tensors[name].tokens
+                         * plan.tensors[name].channels // node.lanes}
+                        for name, node in plan.nodes.items()],
             "estimate": {"cycles_per_image": estimate["cycles_per_image"],
                          "ideal_cycles_per_image": estimate["ideal_cycles_per_image"],
                          "latency_cycles": estimate["latency_cycles_model"],

@@ -55,3 +55,40 @@ class HeldConstant(wiring.Component):
                 m.d.comb += self.o.payload.eq(5)
         m.d.comb += [self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready)]
         return m
+
+
+class ByteSlice(wiring.Component):
+    """``RegisterSlice`` for 8-bit words."""
+    i: In(stream.Signature(8))
+    o: Out(stream.Signature(8))
+
+    def elaborate(self, platform):
+        m = Module()
+        with m.If(self.o.ready | ~self.o.valid):
+            m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload)]
+        m.d.comb += self.i.ready.eq(self.o.ready | ~self.o.valid)
+        return m
+
+
+class ImageEcho(wiring.Component):
+    """The stream-harness contract in miniature: 8-bit words in on ``i``, each word out on
+    ``o`` one cycle later through a ``ByteSlice`` instance ``u_slice``, and after every
+    4th word out, the number of images finished before it on ``cls`` (valid for one cycle:
+    the contract's side streams are always ready)."""
+    i: In(stream.Signature(8))
+    o: Out(stream.Signature(8))
+    cls: Out(stream.Signature(4))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.u_slice = link = ByteSlice()
+        wiring.connect(m, wiring.flipped(self.i), link.i)
+        wiring.connect(m, link.o, wiring.flipped(self.o))
+        count, images = Signal(2), Signal(4)
+        m.d.sync += self.cls.valid.eq(0)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += count.eq(count + 1)
+            with m.If(count == 3):
+                m.d.sync += [self.cls.valid.eq(1), self.cls.payload.eq(images),
+                             images.eq(images + 1)]
+        return m

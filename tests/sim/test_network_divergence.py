@@ -67,12 +67,12 @@ def test_every_stream_moves_on_the_cycle_the_timing_model_predicts(broken_micro)
     network = BinaryViTAccelerator(plan, taps=tappable_steps(broken))
     schedule = plan.schedule
     assert schedule.period == folding.bottleneck
-    build_dir = build_network_sim(to_verilog(network, "binaryvit_debug"), "binaryvit_debug")
+    built = build_network_sim(to_verilog(network, "binaryvit_debug"), "binaryvit_debug")
     images = digit_images(4)
     words = pixel_words(images, broken.steps[0].params["size"], network.tensors["input"].width,
                         network.input_lanes)
     logits = network.tensors[network.logits]
-    run = run_network(build_dir, "binaryvit_debug", words,
+    run = run_network(built, words,
                       logits.channels // network.produced_lanes[network.logits],
                       taps=range(len(network.tap_names)), image_period=schedule.period)
     compared = len(images) - 1

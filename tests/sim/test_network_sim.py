@@ -1,6 +1,6 @@
-"""Whole inferences in Verilator: real digit images through the generated accelerator,
-bit-exact against the integer reference; generation is deterministic; a corrupted constant
-is located by the divergence finder."""
+"""Whole inferences in Verilator: the whole test split (360 digits) through the generated
+accelerator on the fast path, with random input bubbles and output back-pressure, bit-exact
+against the integer reference."""
 import json
 
 import pytest
@@ -21,17 +21,22 @@ def trained_out(trained_checkpoint, tmp_path_factory):
     return out
 
 
+TEST_SPLIT = 360
+
+
 @pytest.fixture(scope="module")
 def simulated(trained_out):
-    """The 20-digit Verilator run (``reports/sim.json``), once per worker: under ``pytest
-    -n`` the tests that read it may run on different workers."""
-    return simulate(trained_out, images=20, stall_prob=0.2, progress=False)
+    """All 360 test digits through the RTL (``reports/sim.json``), once per worker: under
+    ``pytest -n`` the tests that read it may run on different workers."""
+    return simulate(trained_out, images=TEST_SPLIT, bubble_prob=0.3, stall_prob=0.3, seed=5,
+                    progress=False)
 
 
-def test_trained_digits_are_bit_exact_in_verilator(trained_out, simulated):
+def test_the_whole_test_split_is_bit_exact_in_verilator(trained_out, simulated):
     report = simulated
     totals = report["totals"]
-    assert totals["images"] == 20 and len(report["images"]) == 20
+    assert totals["images"] == TEST_SPLIT and len(report["images"]) == TEST_SPLIT
+    assert totals["path"] == "fast" and totals["bubble_prob"] == totals["stall_prob"] == 0.3
     assert totals["mismatches"] == 0
     for image in report["images"]:
         assert image["match"] and image["rtl_logits"] == image["ref_logits"]
@@ -48,10 +53,12 @@ def test_estimate_of_the_trained_network(trained_out, simulated):
     description = json.loads((trained_out / "rtl" / "network.json").read_text())
     assert description["classes"] == 10 and description["pixel_width"] == 5
     report = json.loads((trained_out / "reports" / "sim.json").read_text())["totals"]
-    # The steady state is never faster than the cost model's bottleneck; the measured mean
-    # (two windows of 9 images) moves by where random output stalls held each window's
-    # first and last logits: a few cycles over 18 images.
-    assert report["cycles_per_image_measured"] >= estimate["cycles_per_image"] - 2
+    # Input bubbles (64 pixel words per image) and stalls on 10 logits words per image do
+    # not slow a 2048-cycle bottleneck: the steady state runs at the estimate. The mean over
+    # 358 steady images moves only by where random stalls held the window's first and last
+    # logits (a few cycles / 357).
+    assert report["steady_images"] == TEST_SPLIT - 2
+    assert abs(report["cycles_per_image_measured"] - estimate["cycles_per_image"]) < 0.1
 
 
 def test_the_report_of_the_trained_network_reads_at_natural_size(trained_out):

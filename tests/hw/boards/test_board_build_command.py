@@ -78,27 +78,26 @@ def test_build_refuses_a_design_the_estimate_says_does_not_fit(tmp_path, capsys)
     assert not (out / "build").exists()   # refused before any tool ran
 
 
-@pytest.mark.board
 @pytest.mark.slow
-def test_flow_for_the_ulx3s_quantizes_folds_simulates_and_builds_the_network(
+def test_flow_for_the_ulx3s_refuses_the_fixture_model_before_any_tool_runs(
         trained_checkpoint, tmp_path, capsys):
-    # about two hours on a 2-core machine: a whole-network synth_ecp5 and place and route
+    # The briefly trained fixture (3 epochs), quantized with the ULX3S formats, needs 211
+    # DP16KD at its smallest folding under every LUT-RAM option, 3 more than the
+    # LFE5U-85F has: the estimate refuses every folding, and the flow stops with one line
+    # before synthesis (this test used to expect a two-hour ECP5 build that could not
+    # happen). The ULX3S builds of the `make flow` checkpoint (186 DP16KD) are in
+    # docs/boards.md.
     out = tmp_path / "out"
     out.mkdir()
     shutil.copy(trained_checkpoint, out / "model.pt")
     assert main(["flow", "-o", str(out), "--board", "ulx3s", "--images", "4",
-                 "--no-progress"]) == 0
-    estimate = json.loads((out / "reports" / "estimate.json").read_text())
-    assert estimate["device"]["board"] == "ulx3s" and estimate["device"]["fits"]
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "no folding fits the Radiona ULX3S" in err
+    assert "DP16KD: 211 needed of 208" in err
     assert json.loads((out / "manifest.json").read_text())["formats"]["stream_width"] == 17
-    record = BuildResult.load(out / "build" / "ulx3s" / BUILD_JSON)
-    assert record.ok and record.bitstream == "top.bit"
-    needed = estimate["resources"]["ecp5"]["total"]
-    used = {name: usage.used for name, usage in record.utilisation.items()}
-    assert used["DP16KD"] == needed["brams"] and used["MULT18X18D"] == needed["dsps"]
-    assert abs(used["TRELLIS_COMB"] - needed["luts"]) <= 0.1 * used["TRELLIS_COMB"]
-    assert "0 mismatching images" in capsys.readouterr().out
-    # the iCE40UP5K cannot hold it at any folding: refused before any tool runs
+    assert not (out / "rtl").exists() and not (out / "build").exists()
+    # the iCE40UP5K cannot hold it either: refused before any tool runs
     assert main(["generate", str(out), "--board", "icebreaker"]) == 2
     err = capsys.readouterr().err
     assert "no folding fits the 1BitSquared iCEBreaker" in err

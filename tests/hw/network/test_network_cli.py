@@ -44,7 +44,7 @@ def test_sim_waits_twice_the_latency_and_reports_a_stall_in_one_line(tmp_path, c
     # tiny-digits at 4096 cycles per image keeps its ports quiet for ~26k cycles between an
     # image's last pixel and its first logit: a fixed 20000-cycle watchdog called that a
     # deadlock. The limit now follows the latency generate wrote into network.json.
-    from binaryvit.sim import network_sim
+    from binaryvit.sim import network_fast, network_sim
     save_intmodel(int_model("micro"), tmp_path / "intmodel.npz")
     assert main(["generate", str(tmp_path), "--target-cycles", "4096"]) == 0
     latency = json.loads((tmp_path / "rtl" / "network.json").read_text())["estimate"][
@@ -58,10 +58,16 @@ def test_sim_waits_twice_the_latency_and_reports_a_stall_in_one_line(tmp_path, c
         raise AssertionError(f"no stream moved for {idle_limit} cycles (deadlock?)")
 
     monkeypatch.setattr(network_sim, "IDLE_LIMIT", 100)   # below micro's latency
-    monkeypatch.setattr(network_sim, "build_network_sim", lambda *a, **k: tmp_path)
-    monkeypatch.setattr(network_sim, "run_network", stalled)
+    monkeypatch.setattr(network_fast, "build_network_harness", lambda *a, **k: tmp_path)
+    monkeypatch.setattr(network_fast, "run_network_fast", stalled)
     capsys.readouterr()
     code, err = run_cli(["sim", str(tmp_path), "--images", "2"], capsys)
     assert seen["idle_limit"] == 2 * latency
     assert code == 2 and "no stream moved" in err and "Traceback" not in err
     assert not (tmp_path / "reports" / "sim.json").exists()
+
+
+def test_sim_refuses_bubble_and_stall_probabilities_outside_0_1(tmp_path, capsys):
+    for flag, value in (("--bubbles", "1.0"), ("--stalls", "-0.1")):
+        code, err = run_cli(["sim", str(tmp_path), flag, value], capsys)
+        assert code == 2 and "\n" not in err and f"{flag} must be in [0, 1)" in err
