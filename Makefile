@@ -44,6 +44,7 @@ bench: setup tools
 	$(BIN)/python bench/bench_kernels.py out
 	$(BIN)/python bench/bench_network.py out
 	$(BIN)/python bench/bench_boards.py out
+	$(BIN)/python bench/bench_engine_blocks.py
 
 clean:
 	rm -rf $(VENV) out build .pytest_cache

