@@ -43,6 +43,7 @@ class CompileError(BinaryVitError):
     instruction for, a format wider than its datapath, or tensors that do not fit its
     memories (the message names the step, the bytes needed and the bytes available)."""
 
+
 class ParameterImageError(BinaryVitError):
     """An engine parameter image that is not one (wrong magic or version), belongs to
     another bitstream (design id), is truncated, or fails its checksum."""
