@@ -1,0 +1,69 @@
+"""Run engine instructions in the Amaranth simulator from the ISS's memory state, and compare
+the RTL's memory afterwards with the ISS's word for word (engine RTL tests)."""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from binaryvit.hw.engine.encoding import decode_instructions
+from binaryvit.hw.engine.iss import EngineSimulator
+from binaryvit.hw.engine.program import Program
+from binaryvit.hw.engine.rtl.core import Engine
+
+
+def program_region(program: Program):
+    return next(r for r in program.regions if r.name == "program")
+
+
+def iss_states(program: Program, image) -> tuple[EngineSimulator, np.ndarray, list]:
+    """The ISS, its memory image for one picture ``[1, C, H, W]`` and ``(word, instruction)``
+    of every instruction."""
+    sim = EngineSimulator(program)
+    memory = sim.load(image)
+    return sim, memory, list(decode_instructions(sim.fetch(memory)))
+
+
+def run_rtl(program: Program, memory: np.ndarray, pc: int, max_cycles: int):
+    """Run the engine RTL on ``memory`` (``uint16 [words]``) from halfword ``pc`` until
+    ``done`` or ``error``: ``(memory after, cycles, error, instructions)``."""
+    engine = Engine(program.config, init=memory)
+    result = {}
+
+    async def bench(ctx):
+        ctx.set(engine.pc_start, pc)
+        ctx.set(engine.start, 1)
+        await ctx.tick()
+        ctx.set(engine.start, 0)
+        cycles = 1
+        while not (ctx.get(engine.done) or ctx.get(engine.error)) and cycles < max_cycles:
+            await ctx.tick()
+            cycles += 1
+        result["cycles"] = cycles
+        result["error"] = bool(ctx.get(engine.error))
+        result["instructions"] = ctx.get(engine.instructions)
+        result["memory"] = np.array([ctx.get(engine.memory.word(i))
+                                     for i in range(program.config.total_words)], dtype=np.uint16)
+
+    sim = Simulator(engine)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return result["memory"], result["cycles"], result["error"], result["instructions"]
+
+
+def run_one_instruction(program: Program, image, index: int, max_cycles: int = 200_000):
+    """Instruction ``index`` of ``program`` in RTL and in the ISS, from the ISS's memory after
+    the instructions before it (a HALT word patched in after it, in both):
+    ``(rtl memory, iss memory, cycles, error)``."""
+    sim, memory, decoded = iss_states(program, image)
+    region = program_region(program)
+    for _, ins in decoded[:index]:
+        sim.execute(memory, ins)
+    if index + 1 < len(decoded):
+        after = region.address + 2 * decoded[index + 1][0]
+        memory[:, after:after + 2] = 0
+    start = memory[0].copy()
+    sim.execute(memory, decoded[index][1])
+    got, cycles, error, _ = run_rtl(program, start, region.address + 2 * decoded[index][0],
+                                    max_cycles)
+    return got, memory[0], start, cycles, error
