@@ -6,6 +6,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from binaryvit.hw.engine.encoding import decode_instructions
+from binaryvit.hw.engine.isa import TensorRef
 from binaryvit.hw.engine.iss import EngineSimulator
 from binaryvit.hw.engine.program import Program
 from binaryvit.hw.engine.rtl.core import Engine
@@ -51,10 +52,18 @@ def run_rtl(program: Program, memory: np.ndarray, pc: int, max_cycles: int):
     return result["memory"], result["cycles"], result["error"], result["instructions"]
 
 
-def run_one_instruction(program: Program, image, index: int, max_cycles: int = 200_000):
+def written_tensors(instruction) -> list[TensorRef]:
+    """The tensors an instruction writes (its stages' and a MASK's ``out``)."""
+    outs = [s.out for s in instruction.stages if hasattr(s, "out")]
+    return outs + ([instruction.out] if hasattr(instruction, "out") else [])
+
+
+def run_one_instruction(program: Program, image, index: int, max_cycles: int = 200_000,
+                        seed: int = 0):
     """Instruction ``index`` of ``program`` in RTL and in the ISS, from the ISS's memory after
-    the instructions before it (a HALT word patched in after it, in both):
-    ``(rtl memory, iss memory, cycles, error)``."""
+    the instructions before it, with a HALT word patched in after it and the tensors it writes
+    filled with random words first (in both, so a word the RTL forgets to write shows):
+    ``(rtl memory, iss memory, memory before, cycles, error)``."""
     sim, memory, decoded = iss_states(program, image)
     region = program_region(program)
     for _, ins in decoded[:index]:
@@ -62,6 +71,10 @@ def run_one_instruction(program: Program, image, index: int, max_cycles: int = 2
     if index + 1 < len(decoded):
         after = region.address + 2 * decoded[index + 1][0]
         memory[:, after:after + 2] = 0
+    rng = np.random.default_rng(seed)
+    for ref in written_tensors(decoded[index][1]):
+        words = ref.words(program.config.wide_words)
+        memory[:, ref.address:ref.address + words] = rng.integers(0, 1 << 16, words)
     start = memory[0].copy()
     sim.execute(memory, decoded[index][1])
     got, cycles, error, _ = run_rtl(program, start, region.address + 2 * decoded[index][0],

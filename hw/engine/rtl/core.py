@@ -1,4 +1,4 @@
-"""The engine core: sequencer, WINDOW unit and epilogue unit on one memory port.
+"""The engine core: sequencer, WINDOW unit, XNOR matmul unit and epilogue unit on one memory port.
 
 The sequencer fetches the program from memory (each 32-bit instruction word as two 16-bit
 words, low half first, from the halfword address ``pc``), keeps the instruction's record in
@@ -6,13 +6,16 @@ registers and all its words in an instruction buffer (block RAM, 256 × 32), and
 fields through :func:`~binaryvit.hw.engine.rtl.fields.record_field` (the encoding's field
 tables). It dispatches on the opcode; a ``HALT`` word ends the program (``done``).
 
-This first core executes the ``WINDOW`` class (``SUM``, ``AVERAGE``, ``GLOBAL``; ``STREAM``
-source) with the epilogue stages ``Affine``, ``RPReLU``, ``Add`` (``IDENTITY`` and ``TILE``
-operands, ``STREAM`` or ``WIDE``), ``Threshold`` (``BITS`` / ``BITS_T``) and ``Store``
-(``STREAM`` / ``WIDE``), element by element: for each output token ``t``, for each channel
-``c``: the window's taps, the multiply-round-shift, then every stage in order. Anything else
-(another instruction class, ``GroupAverage``, another pattern) stops the core with ``error``
-and ``error_pc`` naming the instruction — never a silent wrong result.
+This core executes the ``WINDOW`` class (``SUM``, ``AVERAGE``, ``GLOBAL``; ``STREAM``
+source) and ``MATMUL`` in ``XNOR`` mode (``BITS`` source through ``IDENTITY`` or ``PATCHES``)
+with the epilogue stages ``Affine``, ``RPReLU``, ``Add`` (``IDENTITY`` and ``TILE``
+operands, ``STREAM`` or ``WIDE``), ``Threshold`` (``BITS`` / ``BITS_T``), ``GroupAverage``
+and ``Store`` (``STREAM`` / ``WIDE``), element by element: for each output token ``t``, for
+each channel ``c``: the source (the window's taps and multiply-round-shift, or the XNOR
+popcount over 16-bit words of the source row and the weight row), then every stage in order.
+Anything else (``MASK``, ``MAC``, the context ``MATMUL``, the ``UPSAMPLE`` / ``PATCHES``
+operand patterns of ``Add``) stops the core with ``error`` and ``error_pc`` naming the
+instruction — never a silent wrong result.
 
 It is a sequential datapath: one memory access per cycle, no overlap between the units, so
 it is correct but several times slower than the cycle model (``docs/engine-rtl.md`` has the
@@ -38,9 +41,10 @@ from binaryvit.errors import ConfigError
 from binaryvit.hw.engine.config import WORD_BITS, EngineConfig
 from binaryvit.hw.engine.encoding import record_words
 from binaryvit.hw.engine.isa import (
-    INSTRUCTIONS, STAGES, Add, Affine, Pattern, RPReLU, Store, TensorKind, Threshold, Window,
-    WindowMode)
+    INSTRUCTIONS, STAGES, Add, Affine, GroupAverage, MatMul, MatMulMode, Pattern, RPReLU, Store,
+    TensorKind, Threshold, Window, WindowMode)
 from binaryvit.hw.engine.rtl.fields import record_field
+from binaryvit.hw.kernels.popcount import xnor_popcount
 
 VALUE_BITS = 48        # the epilogue's running value (≥ accumulator_bits)
 PRODUCT_BITS = 66      # a 16- or 18-bit constant times the value, plus a bias
@@ -123,7 +127,10 @@ class EngineCore(wiring.Component):
         stride = Mux(is_global, 1, wf("stride"))
         pad_h = Mux(is_global, 0, wf("pad_h"))
         pad_w = Mux(is_global, 0, wf("pad_w"))
-        n_out = cols                                   # a window keeps the channels
+        def mf(path):
+            return record_field(MatMul, header, path)
+        is_matmul = opcode == MatMul.OPCODE
+        n_out = Mux(is_matmul, mf("weights.rows"), cols)   # a window keeps the channels
 
         t = Signal(16)          # output token
         c = Signal(16)          # output channel
@@ -139,6 +146,30 @@ class EngineCore(wiring.Component):
         inside = (y >= 0) & (y < grid_h) & (x >= 0) & (x < grid_w)
         tap_address = src + (y.as_unsigned()[:16] * grid_w + x.as_unsigned()[:16]) * cols + c
         scaled = round_shift_saturate(m, acc * wf("mul"), wf("shift"), wf("width"), "pool")
+
+        # ---- XNOR matmul unit: one 16-bit word of a source row per step --------------------
+        # A PATCHES source row is f·f source rows side by side: step (i, j, word) reads word
+        # `word` of source token (pi·f + i, pj·f + j) and the weight bits at the same offset
+        # of the logical row (two words, funnel-shifted: the rows need not be word-aligned).
+        m_src = mf("source.tensor.address")
+        m_rows, m_cols = mf("source.tensor.rows"), mf("source.tensor.cols")
+        m_patches = mf("source.pattern") == Pattern.PATCHES
+        m_f = Mux(m_patches, mf("source.factor"), 1)
+        m_gw = mf("source.grid_w")
+        m_k = mf("weights.cols")
+        row_words = (m_cols + 15) >> 4
+        p_i, p_j, p_word = Signal(8), Signal(8), Signal(12)
+        pi_base, pj_base = Signal(16), Signal(16)          # patch origin on the source grid
+        src_token = Mux(m_patches, (pi_base + p_i) * m_gw + pj_base + p_j, t)
+        offset = Signal(32)
+        m.d.comb += offset.eq((p_i * m_f + p_j) * m_cols + (p_word << 4))
+        weight_row = mf("weights.address") + c * ((m_k + 15) >> 4)
+        a_word, w_low = Signal(16), Signal(16)
+        w_bits = (Cat(w_low, rdata) >> offset[0:4])[0:16]
+        remaining = m_cols - (p_word << 4)
+        valid = Mux(remaining >= 16, 0xFFFF, (Const(1, 17) << remaining[0:5]) - 1)[0:16]
+        matches, _ = xnor_popcount(m, a_word & valid, w_bits | ~valid, style="counter4",
+                                   name="array")
 
         # ---- epilogue unit ------------------------------------------------------------------
         value = Signal(signed(VALUE_BITS))
@@ -181,6 +212,8 @@ class EngineCore(wiring.Component):
             with m.Case(Add.OPCODE):
                 m.d.comb += gather_count.eq(Mux(add_wide, 2, 1))
                 m.d.comb += gather_address.eq(add_address + gather_index)
+            with m.Case(GroupAverage.OPCODE):
+                m.d.comb += gather_count.eq(0)
             with m.Case(Threshold.OPCODE):
                 m.d.comb += gather_count.eq(3)
                 m.d.comb += gather_address.eq(Array([params + two_c, params + two_c + 1,
@@ -210,6 +243,19 @@ class EngineCore(wiring.Component):
         bit_word_address = Signal(a)
         bit_index = Signal(4)
         bit_value = Signal()
+
+        group = sf(GroupAverage, "group")
+        group_sum = Signal(signed(VALUE_BITS))
+        group_last = (c % group) == group - 1
+        group_total = Mux((c % group) == 0, value, group_sum + value)
+        group_out = round_shift_saturate(m, group_total * sf(GroupAverage, "mul"),
+                                         sf(GroupAverage, "shift"), sf(GroupAverage, "width"),
+                                         "group")
+        group_kind = sf(GroupAverage, "out.kind")
+        group_element = Signal(32)
+        m.d.comb += group_element.eq(t * sf(GroupAverage, "out.cols") + c // group)
+        store_value = Signal(signed(VALUE_BITS))
+        store_wide = Signal()
 
         store_kind = sf(Store, "out.kind")
         store_element = Signal(32)
@@ -263,10 +309,15 @@ class EngineCore(wiring.Component):
                     m.next = "FETCH_LOW"
             with m.State("DISPATCH"):
                 m.d.comb += self.busy.eq(1)
+                m.d.sync += [t.eq(0), c.eq(0), y_base.eq(0), x_base.eq(0), pi_base.eq(0),
+                             pj_base.eq(0)]
                 with m.If((opcode == Window.OPCODE)
                           & (wf("source.kind") == TensorKind.STREAM)):
-                    m.d.sync += [t.eq(0), c.eq(0), y_base.eq(0), x_base.eq(0)]
                     m.next = "ELEMENT"
+                with m.Elif(is_matmul & (mf("mode") == MatMulMode.XNOR)
+                            & (mf("source.tensor.kind") == TensorKind.BITS)
+                            & ((mf("source.pattern") == Pattern.IDENTITY) | m_patches)):
+                    m.next = "DOT"
                 with m.Else():
                     fail()
             # -- window: the taps of element (t, c) --
@@ -292,6 +343,44 @@ class EngineCore(wiring.Component):
                     m.next = "TAP"
                 with m.Else():
                     m.next = "SCALE"
+            # -- matmul: the XNOR-popcount dot of element (t, c) --
+            with m.State("DOT"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [acc.eq(0), p_i.eq(0), p_j.eq(0), p_word.eq(0)]
+                m.next = "DOT_SOURCE"
+            with m.State("DOT_SOURCE"):
+                m.d.comb += self.busy.eq(1)
+                read(m_src + src_token * row_words + p_word)
+                m.next = "DOT_WEIGHT_LOW"
+            with m.State("DOT_WEIGHT_LOW"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += a_word.eq(rdata)
+                read(weight_row + (offset >> 4))
+                m.next = "DOT_WEIGHT_HIGH"
+            with m.State("DOT_WEIGHT_HIGH"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += w_low.eq(rdata)
+                read(weight_row + (offset >> 4) + 1)
+                m.next = "DOT_COUNT"
+            with m.State("DOT_COUNT"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += acc.eq(acc + matches)
+                m.next = "DOT_SOURCE"
+                with m.If(p_word + 1 < row_words):
+                    m.d.sync += p_word.eq(p_word + 1)
+                with m.Else():
+                    m.d.sync += p_word.eq(0)
+                    with m.If(p_j + 1 < m_f):
+                        m.d.sync += p_j.eq(p_j + 1)
+                    with m.Elif(p_i + 1 < m_f):
+                        m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0)]
+                    with m.Else():
+                        m.next = "DOT_DONE"
+            with m.State("DOT_DONE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [value.eq((acc << 1) - m_k), stage_index.eq(0),
+                             stage_ptr.eq(record_words(MatMul))]
+                m.next = "STAGE"
             with m.State("SCALE"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [value.eq(Mux(mode == WindowMode.SUM, acc, scaled)),
@@ -341,9 +430,21 @@ class EngineCore(wiring.Component):
                                      bit_value.eq(threshold_bit)]
                         m.next = "BIT_READ"
                     with m.Case(Store.OPCODE):
-                        m.d.sync += store_address.eq(sf(Store, "out.address") + Mux(
-                            store_kind == TensorKind.WIDE, store_element << 1, store_element))
+                        m.d.sync += [
+                            store_address.eq(sf(Store, "out.address") + Mux(
+                                store_kind == TensorKind.WIDE, store_element << 1, store_element)),
+                            store_value.eq(value), store_wide.eq(store_kind == TensorKind.WIDE)]
                         m.next = "STORE_LOW"
+                    with m.Case(GroupAverage.OPCODE):
+                        m.d.sync += group_sum.eq(group_total)
+                        with m.If(group_last):
+                            m.d.sync += [
+                                store_address.eq(sf(GroupAverage, "out.address") + Mux(
+                                    group_kind == TensorKind.WIDE, group_element << 1,
+                                    group_element)),
+                                store_value.eq(group_out),
+                                store_wide.eq(group_kind == TensorKind.WIDE)]
+                            m.next = "STORE_LOW"
                     with m.Default():
                         fail()
             with m.State("BIT_READ"):
@@ -359,13 +460,13 @@ class EngineCore(wiring.Component):
                 m.next = "STAGE_END"
             with m.State("STORE_LOW"):
                 m.d.comb += self.busy.eq(1)
-                write(store_address, value[0:16])
+                write(store_address, store_value[0:16])
                 m.next = "STAGE_END"
-                with m.If(store_kind == TensorKind.WIDE):
+                with m.If(store_wide):
                     m.next = "STORE_HIGH"
             with m.State("STORE_HIGH"):
                 m.d.comb += self.busy.eq(1)
-                write(store_address + 1, value[16:32])
+                write(store_address + 1, store_value[16:32])
                 m.next = "STAGE_END"
             with m.State("STAGE_END"):
                 m.d.comb += self.busy.eq(1)
@@ -377,6 +478,19 @@ class EngineCore(wiring.Component):
                 m.next = "ELEMENT"
                 with m.If(c + 1 < n_out):
                     m.d.sync += c.eq(c + 1)
+                    with m.If(is_matmul):
+                        m.next = "DOT"
+                with m.Elif(is_matmul):
+                    m.d.sync += [c.eq(0), t.eq(t + 1)]
+                    with m.If(pj_base + m_f < m_gw):
+                        m.d.sync += pj_base.eq(pj_base + m_f)
+                    with m.Else():
+                        m.d.sync += [pj_base.eq(0), pi_base.eq(pi_base + m_f)]
+                    with m.If(t + 1 == Mux(m_patches, m_rows // (m_f * m_f), m_rows)):
+                        m.d.sync += self.instructions.eq(self.instructions + 1)
+                        m.next = "FETCH_LOW"
+                    with m.Else():
+                        m.next = "DOT"
                 with m.Else():
                     m.d.sync += [c.eq(0), t.eq(t + 1)]
                     with m.If(x_base + stride + kw <= grid_w + 2 * pad_w):
