@@ -1,6 +1,6 @@
 """The engine compiler on the UP5K: cycles per image, memory and array use, beside the targets.
 
-    python bench/bench_engine.py [CKPT] [--images 360] [--threads 1]
+    python bench/bench_engine.py [CKPT] [--images 360] [--threads 1] [--listing]
 
 Quantizes the checkpoint (default ``out/model.pt``, from ``make flow``) at the 24-bit default
 formats and at the engine's (16-bit stream and constants, 36-bit accumulator), prints the
@@ -25,6 +25,7 @@ from binaryvit.golden.intref.int_network import int_predict, run_int_network
 from binaryvit.golden.train.data import load_dataset
 from binaryvit.hw.engine.compiler import compile_intmodel
 from binaryvit.hw.engine.config import UP5K
+from binaryvit.hw.engine.cycle_model import constant_bits_per_value
 from binaryvit.hw.engine.iss import run_program
 from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.quantizer import DEFAULT_CALIBRATION_IMAGES, quantize_model
@@ -51,6 +52,7 @@ def main() -> int:
     parser.add_argument("checkpoint", nargs="?", default="out/model.pt")
     parser.add_argument("--images", type=int, default=360, help="test images for the ISS check")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--listing", action="store_true", help="print the program")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     try:
@@ -122,6 +124,11 @@ def main() -> int:
           f"{'<= ' + format(program.memory_bytes, ','):>14}")
     print(f"{'vector-unit data operand bits (max)':40s} {_multiplier_operand_bits(q):12d} "
           f"{'(x 16-bit const)':>14}")
+    widest = max(range(len(program.instructions)), key=lambda i: constant_bits_per_value(
+        program.instructions[i], c))
+    bits = constant_bits_per_value(program.instructions[widest], c)
+    print(f"{'epilogue constant bits per value (max)':40s} {bits:12d} "
+          f"{f'{-(-bits // 16)} EBR wide':>14}  ({program.labels[widest]})")
     kinds: dict[str, int] = defaultdict(int)
     for r in program.regions:
         kinds["program" if r.name == "program" else r.name.rsplit("/", 1)[-1]
@@ -129,6 +136,9 @@ def main() -> int:
     print("payload by kind: " + ", ".join(f"{k} {v:,d}" for k, v in sorted(kinds.items())))
     print("payload per bank: " + ", ".join(f"{c.banks[s.bank].name} {2 * s.words:,d}"
                                            for s in program.segments))
+
+    if args.listing:
+        print("\n" + "\n".join(program.listing()))
 
     images = test[:args.images]
     start = time.perf_counter()

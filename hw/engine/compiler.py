@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from binaryvit.errors import CompileError, OverflowProofError
+from binaryvit.golden.intref.bounds import Interval
 from binaryvit.golden.intref.int_network import run_int_network
 from binaryvit.hw.engine.config import UP5K, WORD_BYTES, EngineConfig
 from binaryvit.hw.engine.cycle_model import instruction_cycles
@@ -105,10 +106,8 @@ def _shapes(model: IntModel) -> dict[str, tuple[int, int]]:
 
 
 def _bits(lo: int, hi: int) -> int:
-    n = 1
-    while not (-(1 << (n - 1)) <= lo and hi < 1 << (n - 1)):
-        n += 1
-    return n
+    """Signed bits holding every integer of ``[lo, hi]``."""
+    return Interval(int(lo), int(hi)).bits
 
 
 class _Compiler:
@@ -116,7 +115,7 @@ class _Compiler:
         self.model, self.config = model, config
         self.wide = config.wide_words
         check_formats(model, config)
-        self.lowered: Lowered = lower(model)
+        self.lowered: Lowered = lower(model, config.epilogue_constant_bits, config.wide_bits)
         if proof is None or proof.acc_width > config.accumulator_bits:
             try:
                 proof = prove_no_overflow(model, acc_width=config.accumulator_bits)
@@ -145,8 +144,7 @@ class _Compiler:
         tensors["input"] = _Tensor("input", TensorKind.STREAM, rows, cols, -1, -1)
         for i, g in enumerate(self.groups):
             for name in g.writes():
-                step = self.model.step(name) if name != "input" else None
-                if g.kind == "mask" or (step is not None and step.op == "threshold"):
+                if g.kind == "mask" or self.model.step(name).op == "threshold":
                     kind = TensorKind.BITS_T if name in self.lowered.transposed_bits \
                         else TensorKind.BITS
                 else:

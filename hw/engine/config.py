@@ -49,6 +49,12 @@ class EngineConfig:
     wide_words : memory words of one wide value (biases, thresholds, exp-table entries,
         token sums, logits), least significant first; every such value must fit
         ``16·wide_words`` signed bits (checked per constant at compile time).
+    epilogue_constant_bits : per-channel constant bits one epilogue may read per value (its
+        stages read their channel's constants in the same cycle, from block RAMs side by
+        side: 16 bits each); longer chains are split. None: no limit. 192 on the UP5K
+        (12 EBR): tiny-digits' longest chain needs 291 bits (19 EBR); at 192 it costs 65
+        instead of 57 instructions and 118.6 k instead of 110.0 k cycles; at 160 fc1's
+        128-channel activation would have to be stored and no bank holds it.
     instruction_overhead : cycles every instruction adds to its busiest unit: fetch, decode,
         pipeline fill and drain.
     """
@@ -64,6 +70,7 @@ class EngineConfig:
     const_bits: int = 16
     accumulator_bits: int = 36
     wide_words: int = 2
+    epilogue_constant_bits: int | None = 192
     instruction_overhead: int = 24
 
     def __post_init__(self) -> None:

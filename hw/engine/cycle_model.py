@@ -86,6 +86,22 @@ def multiplying_stages(instruction: Instruction) -> int:
                if isinstance(s, (Affine, RPReLU)) or (isinstance(s, GroupAverage) and s.mul != 1))
 
 
+def constant_bits_per_value(instruction: Instruction, config: EngineConfig) -> int:
+    """Bits of per-channel constants the epilogue reads for every value it processes (each
+    stage reads its channel's constants in the same cycle): what the RTL's constant buffers
+    must deliver per cycle per channel, e.g. 16 + 32 for an ``Affine``."""
+    wide = config.wide_bits
+    bits = 0
+    for s in instruction.stages:
+        if isinstance(s, Affine):
+            bits += 16 + wide
+        elif isinstance(s, RPReLU):
+            bits += 2 * 16 + 2 * wide
+        elif isinstance(s, Threshold):
+            bits += wide + 1
+    return bits
+
+
 def _stage_traffic(instruction: Instruction, tokens: int, n: int, t: _Traffic,
                    config: EngineConfig) -> None:
     wide = config.wide_words
@@ -177,4 +193,5 @@ def instruction_cycles(instruction: Instruction, config: EngineConfig,
                              busiest + c.instruction_overhead, macs)
 
 
-__all__ = ["InstructionCycles", "instruction_cycles", "multiplying_stages"]
+__all__ = ["InstructionCycles", "instruction_cycles", "multiplying_stages",
+           "constant_bits_per_value"]

@@ -12,7 +12,10 @@ greedily along the value's consumers:
 * the first ``affine`` / ``rprelu`` / ``residual_add`` consumer whose other operand is
   already in memory (written by an *earlier* group, or a constant) becomes the next stage,
   and its output the chain's value;
-* a value that some other step still reads later is stored first.
+* a value that some other step still reads later is stored first;
+* a stage that would take the epilogue past its per-value constant budget (the RTL's
+  constant-buffer width, ``EngineConfig.epilogue_constant_bits``) or past 15 stages is left
+  for a later instruction.
 
 Wiring steps never run: ``tile_channels`` and ``nearest_upsample`` become address patterns of
 the ``Add`` operand that reads them, ``image_patches`` / ``token_patches`` the ``PATCHES``
@@ -36,6 +39,7 @@ TRANSFORMS = ("affine", "rprelu", "residual_add")
 EMITS = ("threshold", "channel_group_avgpool")
 WIRING = ("image_patches", "token_patches", "tile_channels", "nearest_upsample", "constant")
 SUPPORTED = tuple(ANCHORS) + TRANSFORMS + EMITS + WIRING + ("attention_mask",)
+MAX_STAGES = 15  # the encoding's 4-bit stage count
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,10 @@ class Lowered:
 
 
 class _Lowering:
-    def __init__(self, model: IntModel):
+    def __init__(self, model: IntModel, constant_bits: int | None, wide_bits: int):
         self.model = model
+        self.budget = constant_bits
+        self.wide_bits = wide_bits
         self.by_name = {s.name: s for s in model.steps}
         self.index = {s.name: i for i, s in enumerate(model.steps)}
         for s in model.steps:
@@ -153,19 +159,34 @@ class _Lowering:
         operand = self.resolve(other)
         return operand if operand.tensor in self.stored and operand.tensor != value else False
 
+    def constant_bits(self, kind: str) -> int:
+        """Bits of per-channel constants a stage reads per value."""
+        return {"affine": 16 + self.wide_bits, "rprelu": 32 + 2 * self.wide_bits,
+                "threshold": self.wide_bits + 1}.get(kind, 0)
+
+    def fits(self, group: Group, kind: str) -> bool:
+        """Whether one more ``kind`` stage keeps the epilogue within its constant budget and
+        leaves room in the encoding for a final store."""
+        if len(group.stages) >= MAX_STAGES - 1:
+            return False
+        if self.budget is None:
+            return True
+        used = sum(self.constant_bits(st.kind) for st in group.stages)
+        return used + self.constant_bits(kind) <= self.budget
+
     def grow(self, group: Group, value: str) -> None:
         """Extend ``group``'s chain from the tensor ``value``."""
         while True:
             for c in self.pending(value):
-                if c.op in EMITS and c.inputs[0] == value:
-                    kind = "threshold" if c.op == "threshold" else "group"
+                kind = "threshold" if c.op == "threshold" else "group"
+                if c.op in EMITS and c.inputs[0] == value and self.fits(group, kind):
                     group.stages.append(ChainStage(kind, c, c.name))
                     self.done.add(c.name)
             nxt, operand = None, None
             for c in self.pending(value):
                 if c.op in TRANSFORMS:
                     result = self.fusable(c, value)
-                    if result is not False:
+                    if result is not False and self.fits(group, c.op):
                         nxt, operand = c, result
                         break
             later = [c for c in self.pending(value) if c is not nxt]
@@ -247,11 +268,16 @@ class _Lowering:
         return Lowered(groups, constants, transposed, self.output)
 
 
-def lower(model: IntModel) -> Lowered:
-    """Fuse ``model``'s steps into instruction groups (see the module docstring)."""
+def lower(model: IntModel, constant_bits: int | None = None, wide_bits: int = 32) -> Lowered:
+    """Fuse ``model``'s steps into instruction groups (see the module docstring).
+
+    ``constant_bits`` caps the per-channel constant bits one epilogue reads per value (an
+    ``Affine`` reads ``16 + wide_bits``, an ``RPReLU`` ``32 + 2·wide_bits``, a ``Threshold``
+    ``wide_bits + 1``): a chain that would exceed it stores its value and the rest runs as a
+    1 × 1 window. None: no cap."""
     if not model.steps:
         raise CompileError("the integer model has no steps")
-    return _Lowering(model).lower()
+    return _Lowering(model, constant_bits, wide_bits).lower()
 
 
 __all__ = ["Operand", "ChainStage", "Group", "Lowered", "lower", "ANCHORS", "SUPPORTED"]

@@ -49,9 +49,9 @@ class ParameterImageReceiver(wiring.Component):
     start : In(1)
         While idle: expect an image from the next byte on.
     i : In(stream.Signature(8))
-        The image's bytes in order (header, then payload). ``ready`` is low for the 8
-        cycles the CRC takes after each byte, so a source without back-pressure (a UART)
-        must leave at least 9 cycles between bytes.
+        The image's bytes in order (header, then payload). ``ready`` is low for the 9
+        cycles after each byte (its handling and the CRC), so a source without
+        back-pressure (a UART) must leave at least 10 cycles between bytes.
     stop : Out(1)
         One cycle, the cycle after the receiver needs no more bytes (the image is complete
         or refused): the source may stop sending.
@@ -74,7 +74,8 @@ class ParameterImageReceiver(wiring.Component):
     ``BAD_CHECKSUM`` the memory holds the damaged words: ``done`` low is what keeps the
     engine from using them.
 
-    Timing: 8 cycles per byte at most (the CRC), plus 2 cycles per segment header.
+    Timing: 10 cycles per byte at most (take, CRC, next take), plus 3 cycles per segment
+    header.
     """
 
     def __init__(self, *, design_id: int, capacity_words: int = 65536):
@@ -101,42 +102,56 @@ class ParameterImageReceiver(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        byte = self.i.payload
+        # A byte is taken into `held` and handled in the next cycle, so the stream handshake
+        # and the word decoding are not one long path (the UP5K's 40 MHz).
+        held = Signal(8)
+        pending = Signal()
+        byte = held
         index = Signal(range(HEADER_BYTES + 1))        # header byte being read
         expected = Array(Const(b, 8) for b in _header_constant(self.design_id))
         length = Signal(32)
         stored_crc = Signal(32)
         low_byte = Signal(8)
         high_half = Signal()                           # next payload byte is a word's high byte
-        word = Cat(low_byte, byte)                     # the payload word the high byte completes
+        word = Cat(low_byte, held)                     # the payload word the high byte completes
         crc = Signal(32)
         crc_byte = Signal(8)
         crc_bits = Signal(range(9))
+        crc_busy = Signal()                            # crc_bits != 0, as a flip-flop (timing)
         error_code = Signal(3)
-        payload_left = Signal(32)                      # payload words still to come
+        # Counters are as narrow as a 64 Ki-word memory allows: a payload of up to 2^18 − 1
+        # words, segment fields whose high halves must be 0 (address) or at most 1 (count).
+        payload_left = Signal(18)                      # payload words still to come
         in_header = Signal()                           # the words are a segment header
         header_word = Signal(2)                        # which of its 4 words comes next
-        segment_address = Signal(32)
-        segment_count = Signal(32)
-        segment_end = Signal(33)
+        segment_address = Signal(16)
+        segment_count = Signal(17)
+        segment_too_far = Signal()                     # starts or ends past the memory
+        segment_overruns = Signal()                    # longer than the payload left
+        segment_end = Signal(18)
         segment_left = Signal(17)                      # data words of the segment still to come
+        payload_last = Signal()                        # payload_left == 1, kept as a flip-flop
+        segment_last = Signal()                        # segment_left == 1, likewise
         address = Signal(16)
 
         # registered, so the header compares and the word counters stay off the source's paths
         m.d.sync += self.stop.eq(0)
 
         # The CRC, one bit per cycle, most significant bit first (as the bits came off SPI).
-        with m.If(crc_bits != 0):
+        with m.If(crc_busy):
             feedback = crc[31] ^ crc_byte[7]
             m.d.sync += [
                 crc.eq((crc << 1) ^ Mux(feedback, CRC_POLYNOMIAL, 0)),
                 crc_byte.eq(crc_byte << 1),
                 crc_bits.eq(crc_bits - 1),
+                crc_busy.eq(crc_bits != 1),
             ]
         take = self.i.valid & self.i.ready
+        with m.If(take):
+            m.d.sync += [held.eq(self.i.payload), pending.eq(1)]
 
         def checksum(value):
-            m.d.sync += [crc_byte.eq(value), crc_bits.eq(8)]
+            m.d.sync += [crc_byte.eq(value), crc_bits.eq(8), crc_busy.eq(1)]
 
         def fail(code: LoaderError):
             m.d.sync += [error_code.eq(code), self.stop.eq(1)]
@@ -153,12 +168,12 @@ class ParameterImageReceiver(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [index.eq(0), crc.eq(0xFFFF_FFFF), high_half.eq(0),
-                                 self.words_written.eq(0)]
+                                 self.words_written.eq(0), pending.eq(0)]
                     m.next = "HEADER"
             with m.State("HEADER"):
-                m.d.comb += self.i.ready.eq(crc_bits == 0)
-                with m.If(take):
-                    m.d.sync += index.eq(index + 1)
+                m.d.comb += self.i.ready.eq(~crc_busy & ~pending)
+                with m.If(pending):
+                    m.d.sync += [pending.eq(0), index.eq(index + 1)]
                     with m.If(index < 16):
                         checksum(byte)
                     with m.If(index < 12):
@@ -176,33 +191,40 @@ class ParameterImageReceiver(wiring.Component):
                         with m.If(index == HEADER_BYTES - 1):
                             m.next = "LENGTH"
             with m.State("LENGTH"):
-                m.d.sync += [payload_left.eq(length), in_header.eq(1), header_word.eq(0)]
-                with m.If(length == 0):
+                m.d.sync += [payload_left.eq(length), payload_last.eq(length == 1),
+                             in_header.eq(1), header_word.eq(0)]
+                with m.If(length[len(payload_left):] != 0):
+                    fail(LoaderError.TOO_LONG)
+                with m.Elif(length == 0):
                     finish()
                 with m.Else():
                     m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
-                m.d.comb += self.i.ready.eq(crc_bits == 0)
-                with m.If(take):
+                m.d.comb += self.i.ready.eq(~crc_busy & ~pending)
+                with m.If(pending):
                     checksum(byte)
-                    m.d.sync += high_half.eq(~high_half)
+                    m.d.sync += [pending.eq(0), high_half.eq(~high_half)]
                     with m.If(~high_half):
                         m.d.sync += low_byte.eq(byte)
                     with m.Else():
-                        m.d.sync += payload_left.eq(payload_left - 1)
+                        m.d.sync += [payload_left.eq(payload_left - 1),
+                                     payload_last.eq(payload_left == 2)]
                         with m.If(in_header):
                             m.d.sync += header_word.eq(header_word + 1)
                             with m.Switch(header_word):
                                 with m.Case(0):
-                                    m.d.sync += segment_address[:16].eq(word)
+                                    m.d.sync += [segment_address.eq(word), segment_too_far.eq(0)]
                                 with m.Case(1):
-                                    m.d.sync += segment_address[16:].eq(word)
+                                    with m.If(word != 0):
+                                        m.d.sync += segment_too_far.eq(1)
                                 with m.Case(2):
                                     m.d.sync += segment_count[:16].eq(word)
                                 with m.Case(3):
-                                    m.d.sync += segment_count[16:].eq(word)
+                                    m.d.sync += segment_count[16].eq(word[0])
+                                    with m.If(word[1:] != 0):
+                                        m.d.sync += segment_too_far.eq(1)
                                     m.next = "SEGMENT"
-                            with m.If((payload_left == 1) & (header_word != 3)):
+                            with m.If(payload_last & (header_word != 3)):
                                 fail(LoaderError.BAD_SEGMENT)
                         with m.Else():
                             m.d.sync += [
@@ -212,20 +234,25 @@ class ParameterImageReceiver(wiring.Component):
                                 self.words_written.eq(self.words_written + 1),
                                 address.eq(address + 1),
                                 segment_left.eq(segment_left - 1),
+                                segment_last.eq(segment_left == 2),
                             ]
-                            with m.If(segment_left == 1):
+                            with m.If(segment_last):
                                 m.d.sync += [in_header.eq(1), header_word.eq(0)]
-                                with m.If(payload_left == 1):
+                                with m.If(payload_last):
                                     finish()
             with m.State("SEGMENT"):
-                # a segment header is in: check it over two cycles (two short carry chains)
-                m.d.sync += segment_end.eq(segment_address + segment_count)
-                with m.If(segment_count > payload_left):
-                    fail(LoaderError.BAD_SEGMENT)
-                with m.Else():
-                    m.next = "SEGMENT_END"
+                # a segment header is in: check it over three cycles, no two carry chains
+                # or compares in a row (the UP5K's 40 MHz)
+                m.d.sync += [segment_end.eq(segment_address + segment_count),
+                             segment_overruns.eq(segment_count > payload_left)]
+                m.next = "SEGMENT_END"
             with m.State("SEGMENT_END"):
-                with m.If(segment_end > self.capacity_words):
+                m.d.sync += segment_too_far.eq(segment_too_far | (segment_end > self.capacity_words))
+                m.next = "SEGMENT_START"
+            with m.State("SEGMENT_START"):
+                with m.If(segment_overruns):
+                    fail(LoaderError.BAD_SEGMENT)
+                with m.Elif(segment_too_far):
                     fail(LoaderError.TOO_LONG)
                 with m.Elif(segment_count == 0):
                     m.d.sync += header_word.eq(0)
@@ -235,10 +262,10 @@ class ParameterImageReceiver(wiring.Component):
                         m.next = "PAYLOAD"
                 with m.Else():
                     m.d.sync += [in_header.eq(0), address.eq(segment_address),
-                                 segment_left.eq(segment_count)]
+                                 segment_left.eq(segment_count), segment_last.eq(segment_count == 1)]
                     m.next = "PAYLOAD"
             with m.State("CHECK"):
-                with m.If(crc_bits == 0):
+                with m.If(~crc_busy):
                     with m.If(crc == stored_crc):
                         m.next = "DONE"
                     with m.Else():

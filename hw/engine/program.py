@@ -7,7 +7,8 @@ import numpy as np
 
 from binaryvit.hw.engine.config import WORD_BYTES, EngineConfig
 from binaryvit.hw.engine.cycle_model import InstructionCycles
-from binaryvit.hw.engine.isa import Instruction, TensorRef
+from binaryvit.hw.engine.encoding import instruction_words
+from binaryvit.hw.engine.isa import Instruction, Pattern, TensorRef
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,17 @@ class Program:
     def memory_bytes(self) -> int:
         return self.config.total_words * WORD_BYTES
 
+    def listing(self) -> list[str]:
+        """One line per instruction: fetch address, class, cycles, the step it starts from
+        and its epilogue stages (what an RTL waveform is compared against)."""
+        lines, pc = [], self.program_address
+        for ins, label, cyc in zip(self.instructions, self.labels, self.cycles):
+            stages = " > ".join(_stage_text(s) for s in ins.stages)
+            lines.append(f"{pc:6d} {cyc.kind:14s} {cyc.cycles:7d}  {label}"
+                         + (f"  | {stages}" if stages else ""))
+            pc += 2 * instruction_words(ins)
+        return lines
+
     def describe(self) -> dict:
         """JSON-ready summary: the memory plan, the payload's segments and regions, every
         tensor's placement and every instruction's cycles (for manifests and reports)."""
@@ -127,6 +139,18 @@ class Program:
                         "vector": c.vector, "bank_words": list(c.bank_words)}
                        for label, c in zip(self.labels, self.cycles)],
         }
+
+
+def _stage_text(stage) -> str:
+    name = type(stage).__name__
+    out = getattr(stage, "out", None)
+    if out is not None:
+        return f"{name}->{out.kind.name}@{out.address}"
+    operand = getattr(stage, "operand", None)
+    if operand is not None:
+        pattern = "" if operand.pattern == Pattern.IDENTITY else f" {operand.pattern.name}"
+        return f"{name}({operand.tensor.address}{pattern})"
+    return name
 
 
 __all__ = ["Program", "PayloadRegion", "PayloadSegment", "TensorPlacement"]

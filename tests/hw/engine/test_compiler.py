@@ -13,7 +13,7 @@ from binaryvit.golden.intref.intmodel import IntModel, Step
 from binaryvit.golden.float_model.config import get_config
 from binaryvit.hw.engine.compiler import compile_intmodel
 from binaryvit.hw.engine.config import UP5K, EngineConfig, MemoryBank
-from binaryvit.hw.engine.cycle_model import instruction_cycles
+from binaryvit.hw.engine.cycle_model import constant_bits_per_value, instruction_cycles
 from binaryvit.hw.engine.isa import (
     Access,
     Add,
@@ -40,15 +40,21 @@ def micro():
     return compile_intmodel(engine_quantized("micro").intmodel)
 
 
-def test_micro_program_has_one_instruction_per_anchor(micro):
+def _kinds(program) -> Counter:
     kinds = Counter()
-    for ins in micro.instructions:
+    for ins in program.instructions:
         name = type(ins).__name__
         if isinstance(ins, MatMul):
             name += "/" + ins.mode.name
         if isinstance(ins, Window):
             name += "/" + ins.mode.name
         kinds[name] += 1
+    return kinds
+
+
+def test_micro_program_has_one_instruction_per_anchor():
+    unlimited = EngineConfig(epilogue_constant_bits=None)
+    kinds = _kinds(compile_intmodel(engine_quantized("micro").intmodel, unlimited))
     # micro: 2 stages of one block each. Binary layers: q, k, v, out, fc1, fc2 per block,
     # sr in the first (sr_ratio 2) and the merge conv: 6 + 7 + 1 = 14; one attention per block.
     # Windows: the sr pool and the merge shortcut pool (AVERAGE), 4 pool branches per block
@@ -56,6 +62,22 @@ def test_micro_program_has_one_instruction_per_anchor(micro):
     # affine, RPReLU, residual add, threshold and group average rides in an epilogue.
     assert kinds == {"MatMul/XNOR": 14, "MatMul/CONTEXT": 2, "Mask": 2, "Window/AVERAGE": 2,
                      "Window/SUM": 8, "Window/GLOBAL": 1, "Mac": 2}
+
+
+def test_epilogues_are_split_at_the_constant_budget(micro):
+    # UP5K: 192 bits per value. The merge conv's chain (affine 48, RPReLU 96, the next
+    # block's norm1 affine 48, three thresholds 33 each = 291) no longer fits in one
+    # instruction: the rest runs as 1 x 1 windows over the stored value
+    assert UP5K.epilogue_constant_bits == 192
+    assert all(constant_bits_per_value(i, UP5K) <= 192 for i in micro.instructions)
+    unlimited = compile_intmodel(engine_quantized("micro").intmodel,
+                                 EngineConfig(epilogue_constant_bits=None))
+    assert max(constant_bits_per_value(i, UP5K) for i in unlimited.instructions) == 291
+    extra = _kinds(micro) - _kinds(unlimited)
+    assert set(extra) == {"Window/SUM"} and extra["Window/SUM"] >= 1
+    for ins in micro.instructions:
+        if isinstance(ins, Window) and ins.mode == WindowMode.SUM and ins.kh == ins.kw == 1:
+            assert ins.stages and ins.source.kind == TensorKind.STREAM
 
 
 def test_merge_conv_epilogue_adds_the_hoisted_shortcut_pool(micro):
@@ -266,3 +288,12 @@ def test_engine_config_is_validated():
         EngineConfig(stream_bits=24)
     with pytest.raises(ConfigError, match="wide_words 2 or 3"):
         EngineConfig(wide_words=4)
+
+
+def test_listing_has_one_line_per_instruction_at_its_fetch_address(micro):
+    lines = micro.listing()
+    assert len(lines) == len(micro.instructions)
+    assert lines[0].split()[:2] == [str(micro.program_address), "MAC"]
+    fc1 = next(line for line in lines if line.rstrip().endswith("Threshold->BITS@" + str(
+        micro.instructions[micro.labels.index("stages.0.blocks.0.mlp.fc1")].stages[-1].out.address)))
+    assert "Add(" in fc1 and " TILE)" in fc1 and "GroupAverage->STREAM@" in fc1

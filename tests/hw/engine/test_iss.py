@@ -87,3 +87,19 @@ def test_binaryvit_s_on_a_random_image():
     program = compile_intmodel(q.intmodel, BINARYVIT_S_ENGINE, proof=q.proof)
     assert len(program.instructions) < len(q.intmodel.steps) // 4
     _assert_same_logits(program, q.intmodel, image)
+
+
+@pytest.mark.parametrize("config", [
+    EngineConfig(name="one-bank", banks=(MemoryBank("m", 1 << 16),)),
+    EngineConfig(name="three-banks", pe=2, simd=8, vector_lanes=1, lane_multipliers=1,
+                 banks=tuple(MemoryBank(f"m{i}", 3000) for i in range(3)), bit_buffer_bits=64),
+    EngineConfig(name="eight-banks", pe=16, simd=64, vector_lanes=4,
+                 banks=tuple(MemoryBank(f"m{i}", 2048) for i in range(8)), wide_words=3),
+], ids=lambda c: c.name)
+def test_micro_on_other_engines(config):
+    """Other bank counts, sizes, array shapes and wide-word widths: the plan changes, the
+    logits do not."""
+    q = engine_quantized("micro")
+    program = compile_intmodel(q.intmodel, config, proof=q.proof)
+    assert {t.bank for t in program.tensors} == set(range(len(config.banks)))
+    _assert_same_logits(program, q.intmodel, digit_images(32))

@@ -46,6 +46,13 @@ def receive(data: bytes, *, capacity: int = 65536, bubble_prob: float = 0.5, see
     return state["done"], state["error"], state["code"], writes, stops
 
 
+def with_payload(words: list[int], length: int | None = None) -> bytes:
+    """A header with a matching checksum around any payload words."""
+    payload = struct.pack(f"<{len(words)}H", *words)
+    head = b"BVPI" + struct.pack("<HHII", 1, 0, DESIGN, len(words) if length is None else length)
+    return head + struct.pack("<I", crc32_mpeg2(payload, crc32_mpeg2(head))) + payload
+
+
 def test_an_image_with_random_gaps_is_written_in_order():
     rng = np.random.default_rng(7)
     image = ParameterImage(DESIGN, [(65536 - 200, rng.integers(0, 1 << 16, 200)), (9, []),
@@ -74,11 +81,18 @@ def test_a_refused_image_says_stop_at_once():
 def test_a_segment_header_cut_off_by_the_payload_length_is_refused():
     """A writer bug, not damage (the checksum matches): the header announces 6 words, the
     second segment's header needs 4 more after the first's 3."""
-    payload = struct.pack("<6H", 0, 0, 1, 0, 42, 0)
-    head = b"BVPI" + struct.pack("<HHII", 1, 0, DESIGN, 6)
-    image = head + struct.pack("<I", crc32_mpeg2(payload, crc32_mpeg2(head))) + payload
-    done, error, code, writes, _ = receive(image, bubble_prob=0.0)
+    done, error, code, writes, _ = receive(with_payload([0, 0, 1, 0, 42, 0]), bubble_prob=0.0)
     assert (done, error, code, writes) == (0, 1, LoaderError.BAD_SEGMENT, [(0, 42)])
+
+
+@pytest.mark.parametrize("data", [
+    ParameterImage(DESIGN, [(70000, [])]).to_bytes(),      # starts past any 64 Ki-word memory
+    with_payload([0, 0, 0, 2]),                             # a count of 2^17
+    with_payload([0, 0], length=1 << 18),                   # more payload than it can count
+])
+def test_fields_beyond_a_64k_memory_are_too_long(data):
+    done, error, code, writes, _ = receive(data, bubble_prob=0.0)
+    assert (done, error, code, writes) == (0, 1, LoaderError.TOO_LONG, [])
 
 
 def test_capacity_is_checked():
