@@ -10,6 +10,7 @@ from binaryvit.hw.engine.isa import TensorRef
 from binaryvit.hw.engine.iss import EngineSimulator
 from binaryvit.hw.engine.program import Program
 from binaryvit.hw.engine.rtl.core import Engine
+from binaryvit.hw.engine.tensor_words import read_tensor
 
 
 def program_region(program: Program):
@@ -80,3 +81,13 @@ def run_one_instruction(program: Program, image, index: int, max_cycles: int = 2
     got, cycles, error, _ = run_rtl(program, start, region.address + 2 * decoded[index][0],
                                     max_cycles)
     return got, memory[0], start, cycles, error
+
+
+def run_program_rtl(program: Program, image, max_cycles: int = 2_000_000):
+    """The whole program on one picture ``[1, C, H, W]`` in RTL, from the ISS's loaded memory
+    (payload and pixels): ``(logits int64 [classes], memory after, cycles, error)``."""
+    sim, memory, _ = iss_states(program, image)
+    got, cycles, error, count = run_rtl(program, memory[0], program_region(program).address,
+                                        max_cycles)
+    logits = read_tensor(got[None], program.output, program.config.wide_words).reshape(-1)
+    return logits, got, cycles, error, count

@@ -13,8 +13,7 @@ operands, ``STREAM`` or ``WIDE``), ``Threshold`` (``BITS`` / ``BITS_T``), ``Grou
 and ``Store`` (``STREAM`` / ``WIDE``), element by element: for each output token ``t``, for
 each channel ``c``: the source (the window's taps and multiply-round-shift, or the XNOR
 popcount over 16-bit words of the source row and the weight row), then every stage in order.
-Anything else (``MASK``, ``MAC``, the context ``MATMUL``, the ``UPSAMPLE`` / ``PATCHES``
-operand patterns of ``Add``) stops the core with ``error`` and ``error_pc`` naming the
+Anything else (the ``PATCHES`` operand pattern of ``Add``) stops the core with ``error`` and ``error_pc`` naming the
 instruction — never a silent wrong result.
 
 It is a sequential datapath: one memory access per cycle, no overlap between the units, so
@@ -41,8 +40,8 @@ from binaryvit.errors import ConfigError
 from binaryvit.hw.engine.config import WORD_BITS, EngineConfig
 from binaryvit.hw.engine.encoding import record_words
 from binaryvit.hw.engine.isa import (
-    INSTRUCTIONS, STAGES, Add, Affine, GroupAverage, MatMul, MatMulMode, Pattern, RPReLU, Store,
-    TensorKind, Threshold, Window, WindowMode)
+    INSTRUCTIONS, STAGES, Add, Affine, GroupAverage, Mac, Mask, MatMul, MatMulMode, Pattern,
+    RPReLU, Store, TensorKind, Threshold, Window, WindowMode)
 from binaryvit.hw.engine.rtl.fields import record_field
 from binaryvit.hw.kernels.popcount import xnor_popcount
 
@@ -130,7 +129,15 @@ class EngineCore(wiring.Component):
         def mf(path):
             return record_field(MatMul, header, path)
         is_matmul = opcode == MatMul.OPCODE
-        n_out = Mux(is_matmul, mf("weights.rows"), cols)   # a window keeps the channels
+        n_out = Signal(16)
+        with m.Switch(opcode):
+            with m.Case(MatMul.OPCODE):
+                m.d.comb += n_out.eq(Mux(mf("mode") == MatMulMode.CONTEXT, mf("weights.cols"),
+                                         mf("weights.rows")))
+            with m.Case(Mac.OPCODE):
+                m.d.comb += n_out.eq(record_field(Mac, header, "outputs"))
+            with m.Default():
+                m.d.comb += n_out.eq(cols)                  # a window keeps the channels
 
         t = Signal(16)          # output token
         c = Signal(16)          # output channel
@@ -147,29 +154,86 @@ class EngineCore(wiring.Component):
         tap_address = src + (y.as_unsigned()[:16] * grid_w + x.as_unsigned()[:16]) * cols + c
         scaled = round_shift_saturate(m, acc * wf("mul"), wf("shift"), wf("width"), "pool")
 
-        # ---- XNOR matmul unit: one 16-bit word of a source row per step --------------------
-        # A PATCHES source row is f·f source rows side by side: step (i, j, word) reads word
-        # `word` of source token (pi·f + i, pj·f + j) and the weight bits at the same offset
-        # of the logical row (two words, funnel-shifted: the rows need not be word-aligned).
-        m_src = mf("source.tensor.address")
-        m_rows, m_cols = mf("source.tensor.rows"), mf("source.tensor.cols")
-        m_patches = mf("source.pattern") == Pattern.PATCHES
-        m_f = Mux(m_patches, mf("source.factor"), 1)
-        m_gw = mf("source.grid_w")
+        # ---- bit-dot unit: XNOR matmul, context matmul, attention scores -------------------
+        # One 16-bit word of a row segment per step; both operands are read as two words and
+        # funnel-shifted, so no row needs to be word-aligned (a PATCHES row is f·f source rows
+        # side by side; a head is a channel range of q and k). Step (i, j, word) of a
+        # PATCHES source reads source token (pi·f + i, pj·f + j).
+        def kf(path):
+            return record_field(Mask, header, path)
+
+        def cf(path):
+            return record_field(Mac, header, path)
+        is_mac = opcode == Mac.OPCODE
+        is_mask = opcode == Mask.OPCODE
+        is_context = is_matmul & (mf("mode") == MatMulMode.CONTEXT)
+
+        def sf_access(path):       # the source Access of a MATMUL or a MAC
+            return Mux(is_mac, cf("source." + path), mf("source." + path))
+        m_src = sf_access("tensor.address")
+        m_kind = sf_access("tensor.kind")
+        m_rows, m_cols = sf_access("tensor.rows"), sf_access("tensor.cols")
+        m_patches = sf_access("pattern") == Pattern.PATCHES
+        m_f = Mux(m_patches, sf_access("factor"), 1)
+        m_gw = sf_access("grid_w")
+        m_heads = mf("heads")
         m_k = mf("weights.cols")
         row_words = (m_cols + 15) >> 4
         p_i, p_j, p_word = Signal(8), Signal(8), Signal(12)
         pi_base, pj_base = Signal(16), Signal(16)          # patch origin on the source grid
         src_token = Mux(m_patches, (pi_base + p_i) * m_gw + pj_base + p_j, t)
-        offset = Signal(32)
-        m.d.comb += offset.eq((p_i * m_f + p_j) * m_cols + (p_word << 4))
-        weight_row = mf("weights.address") + c * ((m_k + 15) >> 4)
-        a_word, w_low = Signal(16), Signal(16)
-        w_bits = (Cat(w_low, rdata) >> offset[0:4])[0:16]
-        remaining = m_cols - (p_word << 4)
+        context_tokens = m_rows // m_heads
+        context_head = c // (m_k // m_heads)
+        tokens = Mux(is_context, context_tokens,
+                     Mux(m_patches, m_rows // (m_f * m_f), m_rows))
+
+        head, key, mask_pass = Signal(8), Signal(16), Signal()
+        q_cols = kf("queries.cols")
+        head_bits = q_cols // kf("heads")
+        k_rows = kf("keys.rows")
+
+        a_row, a_bit, b_row, b_bit, segment = (Signal(32, name=n) for n in
+                                               ("a_row", "a_bit", "b_row", "b_bit", "segment"))
+        with m.If(is_mask):
+            m.d.comb += [a_row.eq(kf("queries.address") + t * ((q_cols + 15) >> 4)),
+                         b_row.eq(kf("keys.address") + key * ((kf("keys.cols") + 15) >> 4)),
+                         a_bit.eq(head * head_bits + (p_word << 4)),
+                         b_bit.eq(head * head_bits + (p_word << 4)),
+                         segment.eq(head_bits)]
+        with m.Elif(is_context):
+            m.d.comb += [a_row.eq(m_src + (context_head * context_tokens + t) * row_words),
+                         b_row.eq(mf("weights.address") + c * ((mf("weights.rows") + 15) >> 4)),
+                         a_bit.eq(p_word << 4), b_bit.eq(p_word << 4), segment.eq(m_cols)]
+        with m.Else():
+            m.d.comb += [a_row.eq(m_src + src_token * row_words),
+                         b_row.eq(mf("weights.address") + c * ((m_k + 15) >> 4)),
+                         a_bit.eq(p_word << 4),
+                         b_bit.eq((p_i * m_f + p_j) * m_cols + (p_word << 4)),
+                         segment.eq(m_cols)]
+        a_low, a_high, b_low = Signal(16), Signal(16), Signal(16)
+        a_bits = (Cat(a_low, a_high) >> a_bit[0:4])[0:16]
+        b_bits = (Cat(b_low, rdata) >> b_bit[0:4])[0:16]
+        remaining = segment - (p_word << 4)
         valid = Mux(remaining >= 16, 0xFFFF, (Const(1, 17) << remaining[0:5]) - 1)[0:16]
-        matches, _ = xnor_popcount(m, a_word & valid, w_bits | ~valid, style="counter4",
+        matches, _ = xnor_popcount(m, a_bits & valid, b_bits | ~valid, style="counter4",
                                    name="array")
+        ones, _ = xnor_popcount(m, b_bits & valid, Const(0xFFFF, 16), style="counter4",
+                                name="ones")
+        match_count, one_count = Signal(24), Signal(24)
+        exp_sum = Signal(48)
+        exp_value = Signal(32)
+        low_word = Signal(16)
+
+        # ---- MAC unit: one product per step ------------------------------------------------
+        mac_wide = m_kind == TensorKind.WIDE
+        mac_x_element = Signal(32)
+        m.d.comb += mac_x_element.eq(src_token * m_cols + p_word)
+        mac_x_address = m_src + Mux(mac_wide, mac_x_element << 1, mac_x_element)
+        mac_weight_address = cf("weights") + c * (m_cols * m_f * m_f) \
+            + (p_i * m_f + p_j) * m_cols + p_word
+        mac_x = Signal(signed(32))
+        mac_sum = round_shift_saturate(m, acc + Cat(low_word, rdata).as_signed(), cf("shift"),
+                                       cf("width"), "mac")
 
         # ---- epilogue unit ------------------------------------------------------------------
         value = Signal(signed(VALUE_BITS))
@@ -193,7 +257,11 @@ class EngineCore(wiring.Component):
         add_wide = add_kind == TensorKind.WIDE
         add_channel = Mux(add_pattern == Pattern.TILE, c % add_cols, c)
         add_element = Signal(32)
-        m.d.comb += add_element.eq(t * add_cols + add_channel)
+        add_f, add_gw = sf(Add, "operand.factor"), sf(Add, "operand.grid_w")
+        add_token = Mux(add_pattern == Pattern.UPSAMPLE,
+                        (t // (add_gw * add_f)) // add_f * add_gw + (t % (add_gw * add_f)) // add_f,
+                        t)
+        m.d.comb += add_element.eq(add_token * add_cols + add_channel)
         add_address = sf(Add, "operand.tensor.address") + Mux(add_wide, add_element << 1,
                                                                  add_element)
         gather_count = Signal(3)
@@ -314,10 +382,16 @@ class EngineCore(wiring.Component):
                 with m.If((opcode == Window.OPCODE)
                           & (wf("source.kind") == TensorKind.STREAM)):
                     m.next = "ELEMENT"
-                with m.Elif(is_matmul & (mf("mode") == MatMulMode.XNOR)
-                            & (mf("source.tensor.kind") == TensorKind.BITS)
-                            & ((mf("source.pattern") == Pattern.IDENTITY) | m_patches)):
+                with m.Elif(is_matmul & (mf("source.tensor.kind") == TensorKind.BITS)
+                            & ((mf("source.pattern") == Pattern.IDENTITY)
+                               | (m_patches & (mf("mode") == MatMulMode.XNOR)))):
                     m.next = "DOT"
+                with m.Elif(is_mask):
+                    m.d.sync += [head.eq(0), key.eq(0), mask_pass.eq(0), exp_sum.eq(0)]
+                    m.next = "DOT"
+                with m.Elif(is_mac & ((m_kind == TensorKind.STREAM) | mac_wide)
+                            & ((sf_access("pattern") == Pattern.IDENTITY) | m_patches)):
+                    m.next = "MAC"
                 with m.Else():
                     fail()
             # -- window: the taps of element (t, c) --
@@ -346,27 +420,119 @@ class EngineCore(wiring.Component):
             # -- matmul: the XNOR-popcount dot of element (t, c) --
             with m.State("DOT"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [acc.eq(0), p_i.eq(0), p_j.eq(0), p_word.eq(0)]
-                m.next = "DOT_SOURCE"
-            with m.State("DOT_SOURCE"):
+                m.d.sync += [match_count.eq(0), one_count.eq(0), p_i.eq(0), p_j.eq(0),
+                             p_word.eq(0)]
+                m.next = "DOT_A_LOW"
+            with m.State("DOT_A_LOW"):
                 m.d.comb += self.busy.eq(1)
-                read(m_src + src_token * row_words + p_word)
-                m.next = "DOT_WEIGHT_LOW"
-            with m.State("DOT_WEIGHT_LOW"):
+                read(a_row + (a_bit >> 4))
+                m.next = "DOT_A_HIGH"
+            with m.State("DOT_A_HIGH"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += a_word.eq(rdata)
-                read(weight_row + (offset >> 4))
-                m.next = "DOT_WEIGHT_HIGH"
-            with m.State("DOT_WEIGHT_HIGH"):
+                m.d.sync += a_low.eq(rdata)
+                read(a_row + (a_bit >> 4) + 1)
+                m.next = "DOT_B_LOW"
+            with m.State("DOT_B_LOW"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += w_low.eq(rdata)
-                read(weight_row + (offset >> 4) + 1)
+                m.d.sync += a_high.eq(rdata)
+                read(b_row + (b_bit >> 4))
+                m.next = "DOT_B_HIGH"
+            with m.State("DOT_B_HIGH"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += b_low.eq(rdata)
+                read(b_row + (b_bit >> 4) + 1)
                 m.next = "DOT_COUNT"
             with m.State("DOT_COUNT"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += acc.eq(acc + matches)
-                m.next = "DOT_SOURCE"
-                with m.If(p_word + 1 < row_words):
+                m.d.sync += [match_count.eq(match_count + matches), one_count.eq(one_count + ones)]
+                m.next = "DOT_A_LOW"
+                with m.If(p_word + 1 < ((segment + 15) >> 4)):
+                    m.d.sync += p_word.eq(p_word + 1)
+                with m.Else():
+                    m.d.sync += p_word.eq(0)
+                    with m.If(~is_mask & ~is_context & (p_j + 1 < m_f)):
+                        m.d.sync += p_j.eq(p_j + 1)
+                    with m.Elif(~is_mask & ~is_context & (p_i + 1 < m_f)):
+                        m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0)]
+                    with m.Else():
+                        m.next = "DOT_DONE"
+            with m.State("DOT_DONE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [value.eq(Mux(is_context, match_count + one_count - m_cols,
+                                          (match_count << 1) - m_k)),
+                             stage_index.eq(0), stage_ptr.eq(record_words(MatMul))]
+                m.next = "STAGE"
+                with m.If(is_mask):
+                    m.next = "MASK_LUT_LOW"
+            # -- mask: e = lut[(s + d) / 2] = lut[matches]; pass 0 sums a row, pass 1 compares --
+            with m.State("MASK_LUT_LOW"):
+                m.d.comb += self.busy.eq(1)
+                read(kf("lut") + (match_count << 1))
+                m.next = "MASK_LUT_HIGH"
+            with m.State("MASK_LUT_HIGH"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += low_word.eq(rdata)
+                read(kf("lut") + (match_count << 1) + 1)
+                m.next = "MASK_EXP"
+            with m.State("MASK_EXP"):
+                m.d.comb += self.busy.eq(1)
+                e = Cat(low_word, rdata)
+                with m.If(mask_pass == 0):
+                    m.d.sync += exp_sum.eq(exp_sum + e)
+                    m.next = "MASK_NEXT"
+                with m.Else():
+                    row = head * kf("queries.rows") + t
+                    m.d.sync += [
+                        bit_word_address.eq(kf("out.address") + row * ((k_rows + 15) >> 4)
+                                            + (key >> 4)),
+                        bit_index.eq(key[0:4]),
+                        bit_value.eq((e << kf("theta_shift")) > kf("theta") * exp_sum)]
+                    m.next = "BIT_READ"
+            with m.State("MASK_NEXT"):
+                m.d.comb += self.busy.eq(1)
+                m.next = "DOT"
+                with m.If(key + 1 < k_rows):
+                    m.d.sync += key.eq(key + 1)
+                with m.Elif(mask_pass == 0):
+                    m.d.sync += [key.eq(0), mask_pass.eq(1)]
+                with m.Else():
+                    m.d.sync += [key.eq(0), mask_pass.eq(0), exp_sum.eq(0)]
+                    with m.If(t + 1 < kf("queries.rows")):
+                        m.d.sync += t.eq(t + 1)
+                    with m.Elif(head + 1 < kf("heads")):
+                        m.d.sync += [t.eq(0), head.eq(head + 1)]
+                    with m.Else():
+                        m.d.sync += self.instructions.eq(self.instructions + 1)
+                        m.next = "FETCH_LOW"
+            # -- mac: Σ x·w over the (patch) row, then the bias and the round-shift --
+            with m.State("MAC"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [acc.eq(0), p_i.eq(0), p_j.eq(0), p_word.eq(0)]
+                m.next = "MAC_X_LOW"
+            with m.State("MAC_X_LOW"):
+                m.d.comb += self.busy.eq(1)
+                read(mac_x_address)
+                m.next = "MAC_X_HIGH"
+            with m.State("MAC_X_HIGH"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += mac_x.eq(rdata.as_signed())
+                with m.If(mac_wide):
+                    m.d.sync += low_word.eq(rdata)
+                    read(mac_x_address + 1)
+                    m.next = "MAC_X_WIDE"
+                with m.Else():
+                    read(mac_weight_address)
+                    m.next = "MAC_PRODUCT"
+            with m.State("MAC_X_WIDE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += mac_x.eq(Cat(low_word, rdata).as_signed())
+                read(mac_weight_address)
+                m.next = "MAC_PRODUCT"
+            with m.State("MAC_PRODUCT"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += acc.eq(acc + mac_x * rdata.as_signed())
+                m.next = "MAC_X_LOW"
+                with m.If(p_word + 1 < m_cols):
                     m.d.sync += p_word.eq(p_word + 1)
                 with m.Else():
                     m.d.sync += p_word.eq(0)
@@ -375,11 +541,20 @@ class EngineCore(wiring.Component):
                     with m.Elif(p_i + 1 < m_f):
                         m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0)]
                     with m.Else():
-                        m.next = "DOT_DONE"
-            with m.State("DOT_DONE"):
+                        m.next = "MAC_BIAS_LOW"
+            with m.State("MAC_BIAS_LOW"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [value.eq((acc << 1) - m_k), stage_index.eq(0),
-                             stage_ptr.eq(record_words(MatMul))]
+                read(cf("bias") + (c << 1))
+                m.next = "MAC_BIAS_HIGH"
+            with m.State("MAC_BIAS_HIGH"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += low_word.eq(rdata)
+                read(cf("bias") + (c << 1) + 1)
+                m.next = "MAC_DONE"
+            with m.State("MAC_DONE"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [value.eq(mac_sum), stage_index.eq(0),
+                             stage_ptr.eq(record_words(Mac))]
                 m.next = "STAGE"
             with m.State("SCALE"):
                 m.d.comb += self.busy.eq(1)
@@ -421,7 +596,7 @@ class EngineCore(wiring.Component):
                     with m.Case(RPReLU.OPCODE):
                         m.d.sync += value.eq(rprelu_out)
                     with m.Case(Add.OPCODE):
-                        with m.If(add_pattern > Pattern.TILE):
+                        with m.If(add_pattern == Pattern.PATCHES):
                             fail()
                         with m.Else():
                             m.d.sync += value.eq(add_out)
@@ -458,6 +633,8 @@ class EngineCore(wiring.Component):
                 mask = Const(1, 16) << bit_index
                 write(bit_word_address, Mux(bit_value, old | mask, old & ~mask))
                 m.next = "STAGE_END"
+                with m.If(is_mask):
+                    m.next = "MASK_NEXT"
             with m.State("STORE_LOW"):
                 m.d.comb += self.busy.eq(1)
                 write(store_address, store_value[0:16])
@@ -480,15 +657,19 @@ class EngineCore(wiring.Component):
                     m.d.sync += c.eq(c + 1)
                     with m.If(is_matmul):
                         m.next = "DOT"
-                with m.Elif(is_matmul):
+                    with m.If(is_mac):
+                        m.next = "MAC"
+                with m.Elif(is_matmul | is_mac):
                     m.d.sync += [c.eq(0), t.eq(t + 1)]
                     with m.If(pj_base + m_f < m_gw):
                         m.d.sync += pj_base.eq(pj_base + m_f)
                     with m.Else():
                         m.d.sync += [pj_base.eq(0), pi_base.eq(pi_base + m_f)]
-                    with m.If(t + 1 == Mux(m_patches, m_rows // (m_f * m_f), m_rows)):
+                    with m.If(t + 1 == tokens):
                         m.d.sync += self.instructions.eq(self.instructions + 1)
                         m.next = "FETCH_LOW"
+                    with m.Elif(is_mac):
+                        m.next = "MAC"
                     with m.Else():
                         m.next = "DOT"
                 with m.Else():
