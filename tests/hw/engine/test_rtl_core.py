@@ -5,18 +5,26 @@ the program (fetched and decoded from memory), and the whole memory afterwards m
 the ISS's. Instruction classes the core does not run yet must stop it with ``error``."""
 import numpy as np
 import pytest
+import torch
 
+from binaryvit.golden.intref.int_network import run_int_network
 from binaryvit.hw.engine.compiler import compile_intmodel
-from binaryvit.hw.engine.isa import Mac, Mask, MatMul, MatMulMode, Window, WindowMode
+from binaryvit.hw.engine.isa import (Add, Mac, Mask, MatMul, MatMulMode, Threshold, Window,
+                                     WindowMode)
 from engine_models import engine_quantized
-from engine_rtl_harness import iss_states, program_region, run_one_instruction, run_rtl
+from engine_rtl_harness import (iss_states, program_region, run_one_instruction, run_program_rtl,
+                                run_rtl)
 from network_models import digit_images
 
 
 @pytest.fixture(scope="module")
-def micro():
-    q = engine_quantized("micro")
-    return compile_intmodel(q.intmodel, proof=q.proof)
+def micro_model():
+    return engine_quantized("micro")
+
+
+@pytest.fixture(scope="module")
+def micro(micro_model):
+    return compile_intmodel(micro_model.intmodel, proof=micro_model.proof)
 
 
 def _assert_bit_exact(program, index, seed=0):
@@ -33,43 +41,58 @@ def _indices(program, wanted):
     return [i for i, ins in enumerate(program.instructions) if wanted(ins)]
 
 
-def test_window_modes_and_their_epilogues_are_bit_exact(micro):
-    ins = micro.instructions
+def test_window_average_and_global_with_their_epilogues_are_bit_exact(micro):
     average = _indices(micro, lambda i: isinstance(i, Window) and i.mode == WindowMode.AVERAGE)[0]
-    five_tall = next(k for k, i in enumerate(ins) if isinstance(i, Window) and i.kh == 5
-                     and len(i.stages) == 5)       # Affine, Add, Affine, Threshold, Store
     global_ = _indices(micro, lambda i: isinstance(i, Window) and i.mode == WindowMode.GLOBAL)[0]
-    for index in (average, five_tall, global_):
-        _assert_bit_exact(micro, index)
+    assert any(isinstance(s, Threshold) for s in micro.instructions[average].stages)
+    for index in (average, global_):
+        _assert_bit_exact(micro, index, seed=index)
 
 
-def test_xnor_matmuls_with_patches_tile_and_group_average_are_bit_exact(micro):
-    xnor = _indices(micro, lambda i: isinstance(i, MatMul) and i.mode == MatMulMode.XNOR)
-    patches = next(k for k in xnor if micro.instructions[k].source.pattern.name == "PATCHES")
-    grouped = next(k for k in xnor if any(type(s).__name__ == "GroupAverage"
-                                          for s in micro.instructions[k].stages))
-    for index in (xnor[1], patches, grouped):
+def test_an_xnor_matmul_through_patches_with_a_tiled_shortcut_is_bit_exact(micro):
+    index = next(k for k, i in enumerate(micro.instructions) if isinstance(i, MatMul)
+                 and i.source.pattern.name == "PATCHES")
+    assert any(isinstance(s, Add) and s.operand.pattern.name == "TILE"
+               for s in micro.instructions[index].stages)
+    _assert_bit_exact(micro, index, seed=index)
+
+
+def test_mask_context_and_classifier_mac_are_bit_exact(micro):
+    mask = _indices(micro, lambda i: isinstance(i, Mask))[-1]           # two heads
+    context = _indices(micro, lambda i: isinstance(i, MatMul) and i.mode == MatMulMode.CONTEXT)
+    classifier = _indices(micro, lambda i: isinstance(i, Mac))[-1]      # WIDE token sums
+    assert micro.instructions[mask].heads == 2
+    for index in (mask, context[-1], classifier):
         _assert_bit_exact(micro, index, seed=index)
 
 
 @pytest.mark.slow
-def test_every_window_and_xnor_matmul_of_micro_is_bit_exact(micro):
-    done = _indices(micro, lambda i: isinstance(i, Window)
-                    or (isinstance(i, MatMul) and i.mode == MatMulMode.XNOR))
-    assert len(done) >= 25      # 29 of micro's 35 instructions when this was written
-    for index in done:
+def test_every_instruction_of_micro_is_bit_exact(micro):
+    for index in range(len(micro.instructions)):
         _assert_bit_exact(micro, index, seed=index)
 
 
-def test_an_instruction_the_core_cannot_run_stops_it_with_error(micro):
+@pytest.mark.slow
+def test_the_whole_micro_program_gives_the_integer_networks_logits(micro_model, micro):
+    g = torch.Generator().manual_seed(5)
+    lo, hi = micro_model.intmodel.input_range
+    images = [digit_images(3)[2:], torch.randint(lo, hi + 1, (1, 1, 8, 8), generator=g)]
+    for image in images:
+        logits, _, cycles, error, count = run_program_rtl(micro, image)
+        want = run_int_network(micro_model.intmodel, image).logits[0]
+        assert not error and count == len(micro.instructions)
+        assert logits.tolist() == want.tolist()
+
+
+def test_an_unknown_opcode_stops_the_core_with_error_and_writes_nothing(micro):
     _, memory, decoded = iss_states(micro, digit_images(1))
+    image = memory[0].copy()
     region = program_region(micro)
-    for kind in (Mac, Mask):
-        index = next(k for k, (_, i) in enumerate(decoded) if isinstance(i, kind))
-        pc = region.address + 2 * decoded[index][0]
-        got, cycles, error, _ = run_rtl(micro, memory[0], pc, max_cycles=200)
-        assert error and cycles < 200
-        assert np.array_equal(got, memory[0])     # nothing written
+    pc = region.address + 2 * decoded[3][0]
+    image[pc] = (image[pc] & 0xFFF0) | 0x7            # opcode 7: no such instruction
+    got, cycles, error, count = run_rtl(micro, image, pc, max_cycles=200)
+    assert error and cycles < 200 and count == 0
+    assert np.array_equal(got, image)
 
 
 def test_a_halt_word_ends_the_program_with_done(micro):
