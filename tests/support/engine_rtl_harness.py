@@ -9,7 +9,7 @@ from binaryvit.hw.engine.encoding import decode_instructions
 from binaryvit.hw.engine.isa import TensorRef
 from binaryvit.hw.engine.iss import EngineSimulator
 from binaryvit.hw.engine.program import Program
-from binaryvit.hw.engine.rtl.core import Engine
+from binaryvit.hw.engine.rtl.engine import Engine
 from binaryvit.hw.engine.tensor_words import read_tensor
 
 

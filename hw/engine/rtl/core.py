@@ -690,34 +690,4 @@ class EngineCore(wiring.Component):
         return m
 
 
-class Engine(wiring.Component):
-    """:class:`EngineCore` on an :class:`~binaryvit.hw.engine.rtl.memory.EngineMemory`.
-
-    Members: ``start``, ``pc_start``, ``busy``, ``done``, ``error``, ``error_pc``,
-    ``instructions`` as for the core; ``memory`` is the memory component (its
-    :meth:`~binaryvit.hw.engine.rtl.memory.EngineMemory.word` reads a word in simulation).
-    """
-
-    def __init__(self, config: EngineConfig, *, implementation: str = "model", init=None):
-        from binaryvit.hw.engine.rtl.memory import EngineMemory
-        self.core = EngineCore(config)
-        self.memory = EngineMemory(config, implementation=implementation, init=init)
-        a = self.core.address_bits
-        super().__init__({"start": In(1), "pc_start": In(a), "busy": Out(1), "done": Out(1),
-                          "error": Out(1), "error_pc": Out(a), "instructions": Out(16)})
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.core = core = self.core
-        m.submodules.memory = mem = self.memory
-        m.d.comb += [
-            core.start.eq(self.start), core.pc_start.eq(self.pc_start),
-            self.busy.eq(core.busy), self.done.eq(core.done), self.error.eq(core.error),
-            self.error_pc.eq(core.error_pc), self.instructions.eq(core.instructions),
-            mem.addr.eq(core.mem_addr), mem.read.eq(core.mem_read), mem.write.eq(core.mem_write),
-            mem.write_data.eq(core.mem_write_data), core.mem_read_data.eq(mem.read_data),
-        ]
-        return m
-
-
-__all__ = ["Engine", "EngineCore", "round_shift_saturate"]
+__all__ = ["EngineCore", "round_shift_saturate"]
