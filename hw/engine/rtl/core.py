@@ -1,4 +1,4 @@
-"""The engine core: sequencer, WINDOW unit, XNOR matmul unit and epilogue unit on one memory port.
+"""The engine core: sequencer, window, bit-dot, mask, MAC and epilogue units on one memory port.
 
 The sequencer fetches the program from memory (each 32-bit instruction word as two 16-bit
 words, low half first, from the halfword address ``pc``), keeps the instruction's record in
@@ -6,18 +6,20 @@ registers and all its words in an instruction buffer (block RAM, 256 × 32), and
 fields through :func:`~binaryvit.hw.engine.rtl.fields.record_field` (the encoding's field
 tables). It dispatches on the opcode; a ``HALT`` word ends the program (``done``).
 
-This core executes the ``WINDOW`` class (``SUM``, ``AVERAGE``, ``GLOBAL``; ``STREAM``
-source) and ``MATMUL`` in ``XNOR`` mode (``BITS`` source through ``IDENTITY`` or ``PATCHES``)
-with the epilogue stages ``Affine``, ``RPReLU``, ``Add`` (``IDENTITY`` and ``TILE``
-operands, ``STREAM`` or ``WIDE``), ``Threshold`` (``BITS`` / ``BITS_T``), ``GroupAverage``
+This core executes every instruction class: ``WINDOW`` (``SUM``, ``AVERAGE``, ``GLOBAL``;
+``STREAM`` source), ``MATMUL`` (``XNOR`` through ``IDENTITY`` or ``PATCHES``, and
+``CONTEXT``), ``MASK`` and ``MAC`` (``STREAM`` or ``WIDE`` source, ``IDENTITY`` or
+``PATCHES``), with the epilogue stages ``Affine``, ``RPReLU``, ``Add`` (``IDENTITY``,
+``TILE`` and ``UPSAMPLE`` operands, ``STREAM`` or ``WIDE``), ``Threshold`` (``BITS`` / ``BITS_T``), ``GroupAverage``
 and ``Store`` (``STREAM`` / ``WIDE``), element by element: for each output token ``t``, for
-each channel ``c``: the source (the window's taps and multiply-round-shift, or the XNOR
-popcount over 16-bit words of the source row and the weight row), then every stage in order.
-Anything else (the ``PATCHES`` operand pattern of ``Add``) stops the core with ``error`` and ``error_pc`` naming the
-instruction — never a silent wrong result.
+each channel ``c``: the source (the window's taps and multiply-round-shift, the popcounts
+over 16-bit words of two bit rows, or the MAC's products), then every stage in order. A
+``MASK`` runs per head and query row: the exp-table sum over the keys, then the compares.
+Anything else (an unknown opcode, the ``PATCHES`` operand pattern of ``Add``) stops the core
+with ``error`` and ``error_pc`` naming the instruction — never a silent wrong result.
 
 It is a sequential datapath: one memory access per cycle, no overlap between the units, so
-it is correct but several times slower than the cycle model (``docs/engine-rtl.md`` has the
+it is correct but 35-60 times slower than the cycle model (``docs/engine-rtl.md`` has the
 figures and the plan for the pipelined units).
 
 Members

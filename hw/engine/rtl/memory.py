@@ -37,9 +37,11 @@ class EngineMemory(wiring.Component):
 
     def __init__(self, config: EngineConfig, *, implementation: str = "model", init=None):
         if implementation not in ("model", "spram"):
-            raise ConfigError(f"implementation: expected 'model' or 'spram', got {implementation!r}")
+            raise ConfigError(f"implementation: expected 'model' or 'spram', "
+                              f"got {implementation!r}")
         if implementation == "spram" and any(b.words != SPRAM_DEPTH for b in config.banks):
-            raise ConfigError(f"engine config {config.name!r}: SPRAM banks hold {SPRAM_DEPTH} words")
+            raise ConfigError(f"engine config {config.name!r}: SPRAM banks hold "
+                              f"{SPRAM_DEPTH} words")
         self.config = config
         self.implementation = implementation
         self.address_bits = max(1, (config.total_words - 1).bit_length())

@@ -33,7 +33,8 @@ def _assert_bit_exact(program, index, seed=0):
     assert not error
     assert (want != before).any()          # the instruction wrote something
     differ = np.nonzero(got != want)[0]
-    assert differ.size == 0, f"instruction {index}: {differ.size} words differ, first at {differ[:8]}"
+    assert differ.size == 0, \
+        f"instruction {index}: {differ.size} words differ, first at {differ[:8]}"
     return cycles
 
 
