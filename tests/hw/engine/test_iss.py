@@ -79,7 +79,8 @@ def test_trained_tiny_digits_on_all_360_test_images(trained_digits):
 
 BINARYVIT_S_ENGINE = EngineConfig(name="sdram-4x8MiB", pe=16, simd=64, vector_lanes=4,
                                   banks=tuple(MemoryBank(f"sdram{i}", 1 << 22) for i in range(4)),
-                                  bit_buffer_bits=1 << 16, accumulator_bits=48, wide_words=3)
+                                  bit_buffer_bits=1 << 16, accumulator_bits=48, wide_words=3,
+                                  epilogue_constant_bits=None)
 
 
 def test_binaryvit_s_on_a_random_image():
