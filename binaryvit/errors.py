@@ -38,12 +38,12 @@ class SimulationError(BinaryVitError):
     latency), produced X bits, or gave no result."""
 
 
-class ParameterImageError(BinaryVitError):
-    """An engine parameter image that is not one (wrong magic or version), belongs to
-    another bitstream (design id), is truncated, or fails its checksum."""
-
-
 class CompileError(BinaryVitError):
     """An integer model the engine compiler cannot map onto an engine: an operation it has no
     instruction for, a format wider than its datapath, or tensors that do not fit its
     memories (the message names the step, the bytes needed and the bytes available)."""
+
+
+class ParameterImageError(BinaryVitError):
+    """An engine parameter image that is not one (wrong magic or version), belongs to
+    another bitstream (design id), is truncated, or fails its checksum."""
