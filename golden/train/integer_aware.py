@@ -10,7 +10,8 @@ below that grid is coarse enough to flip signs downstream and cost accuracy.
 integer step produces a stream tensor (``quantize.calibrate.stream_module_names``: the step
 names of the folded program that are also module names, i.e. BatchNorms, RPReLUs,
 LayerScales, branch affines, the stem, block and merge outputs). Backward is straight-through: the gradient of the rounded value is the gradient
-of the unrounded one, saturated entries included. The signs then see the integer model's
+of the unrounded one, saturated entries included. Every RPReLU's ``shift_in`` acts as
+rounded to the grid too, as the fold rounds it into the integer ``pre_bias``. The signs then see the integer model's
 values, and the thresholds ``x ≥ ceil(−move·2^F)`` agree with ``sign(x + move)`` exactly on
 the grid.
 
@@ -36,14 +37,16 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from binaryvit.errors import ConfigError
+from binaryvit.golden.float_model.channelwise import RPReLU
 from binaryvit.golden.float_model.network import BinaryViT
 from binaryvit.golden.intref import round_shift, saturate
 from binaryvit.golden.train.data import ImageDataset
 from binaryvit.golden.train.training import distillation_loss, random_shift
 
 
-def stream_integers(x: Tensor, frac: int, width: int) -> Tensor:
-    """The stream word of each real ``x``: ``saturate(round_half_up(x·2^frac), width)``, int64.
+def stream_integers(x: Tensor, frac: int, width: int | None) -> Tensor:
+    """The stream word of each real ``x``: ``saturate(round_half_up(x·2^frac), width)``, int64
+    (``width=None``: no saturation).
 
     Round half up of ``y = x·2^frac`` is ``round_shift(floor(2y), 1)``: truncating to one
     extra fraction bit never changes which side of a half the value lies on. ``x·2^(frac+1)``
@@ -64,23 +67,36 @@ class _StreamRound(torch.autograd.Function):
         return grad, None, None
 
 
-def fake_quantize(x: Tensor, frac: int, width: int) -> Tensor:
+def fake_quantize(x: Tensor, frac: int, width: int | None) -> Tensor:
     """``x`` rounded to the stream format ``(width, frac)`` as a real value; gradient 1.
 
     Exact in float32 for stream widths up to 25 bits (every word fits the mantissa)."""
     return _StreamRound.apply(x, frac, width)
 
 
+def _grid_shift_in(frac: int):
+    """Pre-hook of an RPReLU: its input moved so that ``x − shift_in`` becomes the integer
+    model's ``x + pre_bias``, ``pre_bias = round_half_up(−shift_in·2^frac)`` (quantize.fold)."""
+    def hook(module: RPReLU, args: tuple[Tensor]) -> tuple[Tensor]:
+        shift = module.shift_in
+        on_grid = -fake_quantize(-shift, frac, None)
+        return (args[0] + (shift - on_grid).detach(),)
+    return hook
+
+
 @contextlib.contextmanager
 def integer_rounding(model: nn.Module, names: list[str], frac: int,
                      width: int) -> Iterator[None]:
-    """While open, the output of each named module of ``model`` is ``fake_quantize``d."""
+    """While open, the output of each named module of ``model`` is ``fake_quantize``d, and
+    every RPReLU's ``shift_in`` acts as rounded to the grid (as the fold rounds it)."""
     modules = dict(model.named_modules())
     unknown = [n for n in names if n not in modules]
     if unknown:
         raise KeyError(f"no module named {unknown[0]!r} in the model")
     handles = [modules[n].register_forward_hook(
         lambda _m, _i, out: fake_quantize(out, frac, width)) for n in names]
+    handles += [m.register_forward_pre_hook(_grid_shift_in(frac))
+                for m in modules.values() if isinstance(m, RPReLU)]
     try:
         yield
     finally:

@@ -5,15 +5,16 @@ import pytest
 import torch
 from torch import nn
 
-from binaryvit.golden.float_model.channelwise import ChannelAffine
+from binaryvit.golden.float_model.channelwise import ChannelAffine, RPReLU
 from binaryvit.golden.float_model.config import get_config
 from binaryvit.golden.float_model.network import BinaryViT
-from binaryvit.golden.intref import affine
+from binaryvit.golden.intref import affine, rprelu
 from binaryvit.golden.train.data import ImageDataset, load_digits_dataset
 from binaryvit.golden.train.integer_aware import (FinetuneSettings, fake_quantize,
                                                   integer_aware_finetune, integer_rounding,
                                                   stream_integers)
 from binaryvit.quantize.calibrate import stream_module_names
+from binaryvit.quantize.fold import round_half_up
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +71,9 @@ def test_rounded_modules_are_the_integer_models_stream_steps():
     assert {"stem", "stem.norm", "stages.0.blocks.0.norm1", "stages.0.blocks.0",
             "stages.0.blocks.0.layer_scale1", "stages.0.blocks.0.attention.q_act",
             "stages.0.blocks.0.pool_branches.affines.1x3", "stages.1.merge"} <= set(names)
+    # the poolings the integer model rounds on their own
+    assert {"stages.0.blocks.0.attention.sr_pool", "stages.0.blocks.0.mlp.fc2_shortcut",
+            "stages.1.merge.shortcut_pool"} <= set(names)
     # folded into the LayerScale that follows it, and the head folds into the classifier
     assert "stages.0.blocks.0.attention.out_act" not in names
     assert "head_norm" not in names and "classifier" not in names
@@ -93,3 +97,30 @@ def test_finetuning_moves_weights_and_keeps_batchnorm_statistics():
         assert torch.equal(model.state_dict()[key], value), key
     probe = model.stem
     assert not probe._forward_hooks   # the rounding hooks are gone afterwards
+
+
+def test_rounded_rprelu_equals_the_integer_rprelu_exactly():
+    """An RPReLU with an off-grid ``shift_in`` and representable slope and ``shift_out``:
+    under the rounding its output words are ``intref.rprelu`` with the fold's constants
+    (``pre_bias = round_half_up(−shift_in·2^F)``), also where the kink moved."""
+    frac, point, width, channels = 3, 5, 9, 4
+    gen = torch.Generator().manual_seed(5)
+    shift_in = torch.tensor([0.30, -0.0625, 1.1, -2.26])      # none on the 1/8 grid
+    slope = torch.tensor([-7, 3, 8, 21]) * 2.0 ** -point      # mul_neg = slope·2^5
+    shift_out = torch.tensor([-13, 40, 0, 7]) * 2.0 ** -(frac + point)
+    q = torch.randint(-256, 256, (30, 6, channels), generator=gen)
+    q[0, 0] = torch.tensor([2, 0, 9, -18])                    # at and beside the moved kinks
+    act = RPReLU(channels)
+    with torch.no_grad():
+        act.shift_in.copy_(shift_in)
+        act.slope.copy_(slope)
+        act.shift_out.copy_(shift_out)
+    layer = nn.Sequential()
+    layer.add_module("act", act.double())
+    with integer_rounding(layer, ["act"], frac, width):
+        words = layer(q.double() * 2.0 ** -frac) * 2.0 ** frac
+    pre_bias = torch.from_numpy(round_half_up(-shift_in.double().numpy() * 2.0 ** frac))
+    expected = rprelu(q, pre_bias, 1 << point, (slope * 2 ** point).to(torch.int64),
+                      (shift_out * 2 ** (frac + point)).to(torch.int64), point, width)
+    assert torch.equal(words, words.round())
+    assert torch.equal(words.to(torch.int64), expected)
