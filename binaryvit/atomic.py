@@ -21,7 +21,10 @@ def _umask() -> int:
     return mask
 
 
-def _check_parent_writable(path: Path) -> None:
+def check_parent_writable(path: str | os.PathLike) -> None:
+    """Create ``path``'s folder if needed; ``OutputPathError`` when it cannot be created or
+    written."""
+    path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.exists():
         try:
@@ -36,7 +39,7 @@ def _check_parent_writable(path: Path) -> None:
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
     path = Path(path)
-    _check_parent_writable(path)
+    check_parent_writable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
@@ -69,7 +72,7 @@ def atomic_directory(path: str | os.PathLike, force: bool = False) -> Iterator[P
     path = Path(path)
     if path.exists() and not force:
         raise OutputPathError(f"output folder {path} exists already (use --force to replace it)")
-    _check_parent_writable(path)
+    check_parent_writable(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     try:

@@ -1,19 +1,19 @@
-"""The quantizer: a trained checkpoint → ``intmodel.npz``, weight ROMs and ``manifest.json``.
+"""The quantizer: a trained checkpoint → ``intmodel.npz`` and ``manifest.json``.
 
 ``quantize_checkpoint`` loads the checkpoint, calibrates the stream format on training
-images, folds the network into the integer program, proves no intermediate overflows,
-packs each binary layer's weights for its (PE, SIMD) folding and writes
-``OUT/intmodel.npz``, ``OUT/weights/<layer>.{hex,mem,mif,coe,bin}`` and
-``OUT/manifest.json``. Everything is written into a temporary folder inside ``OUT`` first
-and renamed into place (the manifest last), so no half-written output is ever left; existing
-quantizer outputs are refused unless ``force``.
+images, folds the network into the integer program, proves no intermediate overflows and
+writes ``OUT/intmodel.npz`` and ``OUT/manifest.json``, each atomically (the manifest last:
+a manifest means a whole output). It chooses no hardware folding: ``binaryvit generate``
+folds the network and writes the weight ROM images for that folding
+(``binaryvit.hw.network.weight_images``), so the images of a previous generate (``OUT/weights``)
+are removed with the model they belonged to. Existing quantizer outputs are refused unless
+``force``.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from binaryvit.atomic import check_parent_writable, write_text_atomic
 from binaryvit.errors import OutputPathError
 from binaryvit.golden.float_model.checkpoint import load_checkpoint
 from binaryvit.golden.float_model.network import BinaryViT
@@ -31,11 +32,8 @@ from binaryvit.quantize.calibrate import MARGIN, Calibration, calibrate
 from binaryvit.quantize.fold import check_foldable, fold_model
 from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.overflow import OverflowProof, prove_no_overflow
-from binaryvit.quantize.rom_folding import LayerFolding, resolve_folding
-from binaryvit.quantize.rom_formats import ROM_FORMATS, write_rom_images
-from binaryvit.quantize.weight_packing import pack_weight_rom
 
-OUTPUTS = ("intmodel.npz", "manifest.json", "weights")
+OUTPUTS = ("intmodel.npz", "manifest.json", "weights")  # weights/: generate's, of this model
 DEFAULT_CALIBRATION_IMAGES = 512
 
 
@@ -46,15 +44,12 @@ class Quantized:
     intmodel: IntModel
     calibration: Calibration | None
     proof: OverflowProof
-    folding: dict[str, LayerFolding]
 
 
 def quantize_model(model: BinaryViT, calibration_images: Tensor | None,
-                   formats: QuantFormats = QuantFormats(),
-                   folding: dict[str, Any] | None = None) -> Quantized:
+                   formats: QuantFormats = QuantFormats()) -> Quantized:
     """Calibrate (unless ``calibration_images`` is None: then ``formats`` is used as is),
-    fold, prove and resolve the ROM folding. Raises ConfigError, OverflowProofError or
-    FoldingError naming the problem."""
+    fold and prove. Raises ConfigError or OverflowProofError naming the problem."""
     check_foldable(model)
     calibration = None
     if calibration_images is not None:
@@ -62,7 +57,7 @@ def quantize_model(model: BinaryViT, calibration_images: Tensor | None,
         formats = calibration.formats
     intmodel = fold_model(model, formats)
     proof = prove_no_overflow(intmodel)
-    return Quantized(intmodel, calibration, proof, resolve_folding(intmodel, folding))
+    return Quantized(intmodel, calibration, proof)
 
 
 def _check_outputs(out: Path, force: bool) -> None:
@@ -74,25 +69,9 @@ def _check_outputs(out: Path, force: bool) -> None:
                               f"the quantizer's outputs)")
 
 
-def _write(q: Quantized, folder: Path, checkpoint_info: dict[str, Any],
-           write_roms: bool, rom_formats: tuple[str, ...]) -> None:
-    save_intmodel(q.intmodel, folder / "intmodel.npz")
-    written = ["intmodel.npz"]
-    folding_record = {}
-    (folder / "weights").mkdir()
-    for step in q.intmodel.xnor_layers():
-        f = q.folding[step.name]
-        record = {"n": f.n, "k": f.k, "pe": f.pe, "simd": f.simd, "width": f.pe * f.simd,
-                  "depth": f.cycles_per_vector, "cycles_per_vector": f.cycles_per_vector,
-                  "files": []}
-        if write_roms:
-            image = pack_weight_rom(step.arrays["weight_bits"], f.pe, f.simd)
-            for path in write_rom_images(image, folder / "weights", step.name, rom_formats):
-                record["files"].append(f"weights/{path.name}")
-            written += record["files"]
-        folding_record[step.name] = record
+def _manifest(q: Quantized, checkpoint_info: dict[str, Any], out: Path) -> dict[str, Any]:
     cal = q.calibration
-    manifest = {
+    return {
         "format": mf.FORMAT, "format_version": mf.FORMAT_VERSION, "stage": "quantize",
         "versions": mf.tool_versions(), "checkpoint": checkpoint_info,
         "config": q.intmodel.config.to_dict(), "formats": dict(q.intmodel.formats),
@@ -102,35 +81,16 @@ def _write(q: Quantized, folder: Path, checkpoint_info: dict[str, Any],
             "max_abs_step": cal.argmax},
         "bit_order": mf.BIT_ORDER,
         "steps": [s.describe() for s in q.intmodel.steps],
-        "folding": folding_record,
         "overflow_proof": {"acc_width": q.proof.acc_width, "max_bits": q.proof.max_bits,
                            "widest": mf.widest_per_step(q.proof.to_json()["records"])},
-        "files": mf.file_hashes(folder, written),
+        "files": mf.file_hashes(out, ["intmodel.npz"]),
     }
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """intmodel.npz and weights/ first, manifest.json last: a manifest means a whole output."""
-    for name in ("intmodel.npz", "weights", "manifest.json"):
-        target = out / name
-        if name == "weights" and target.exists():
-            old = out / ".weights.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(tmp / name, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp / name, target)
 
 
 def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike,
                         data: str | os.PathLike | None = None,
-                        formats: QuantFormats = QuantFormats(),
-                        folding: dict[str, Any] | None = None, force: bool = False,
-                        calibration_images: int = DEFAULT_CALIBRATION_IMAGES,
-                        write_roms: bool = True,
-                        rom_formats: tuple[str, ...] = ROM_FORMATS) -> Quantized:
+                        formats: QuantFormats = QuantFormats(), force: bool = False,
+                        calibration_images: int = DEFAULT_CALIBRATION_IMAGES) -> Quantized:
     """Quantize the checkpoint at ``checkpoint`` into the folder ``out``; see the module docstring.
 
     ``data``: the data set whose first ``calibration_images`` training images calibrate the
@@ -146,22 +106,17 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike,
     check_dataset_fits(dataset, (config.in_channels, *config.image_size), config.name)
     images = dataset.train_images[:max(1, calibration_images)]
     torch.manual_seed(0)
-    q = quantize_model(model, images, formats, folding)
+    q = quantize_model(model, images, formats)
     info = {"path": str(checkpoint), "sha256": mf.sha256_file(checkpoint),
             "metrics": ckpt.metrics, "data": dataset.source}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputPathError(f"cannot create output folder {out}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise OutputPathError(f"cannot write to {out}: permission denied")
-    tmp = Path(tempfile.mkdtemp(prefix=".quantize.", suffix=".tmp", dir=out))
-    try:
-        _write(q, tmp, info, write_roms, rom_formats)
-        _check_outputs(out, force)
-        _move_into_place(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    check_parent_writable(out / "manifest.json")
+    # the old manifest goes first and the new one comes last: a manifest means a whole output
+    (out / "manifest.json").unlink(missing_ok=True)
+    save_intmodel(q.intmodel, out / "intmodel.npz")
+    # ROM images of the model this one replaces (written by generate for its folding)
+    shutil.rmtree(out / "weights", ignore_errors=True)
+    write_text_atomic(out / "manifest.json",
+                      json.dumps(_manifest(q, info, out), indent=1) + "\n")
     return q
 
 

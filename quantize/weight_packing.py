@@ -17,13 +17,8 @@ import numpy as np
 import torch
 
 from binaryvit.errors import ConfigError, DataError, FoldingError
-from binaryvit.golden.intref.validation import as_bit_tensor, is_integer
+from binaryvit.golden.intref.validation import as_bit_tensor, divisors, is_integer
 from binaryvit.quantize.rom_image import RomImage
-
-
-def divisors(value: int) -> list[int]:
-    """All positive divisors of ``value``, ascending: the valid PE (of N) or SIMD (of K) values."""
-    return [d for d in range(1, value + 1) if value % d == 0]
 
 
 def check_folding(n: int, k: int, pe: int, simd: int) -> None:

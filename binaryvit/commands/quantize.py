@@ -3,9 +3,9 @@
 Folds BatchNorm, the weight scales, LayerScale and the pooling divisors into integer
 constants, picks the stream's fixed-point format by calibration on training images, proves
 by interval bounds that no accumulator or intermediate overflows (or names the step that
-would), and packs each binary layer's weights into ROM images for its (PE, SIMD) folding.
-Writes OUT/intmodel.npz, OUT/weights/<layer>.{hex,mem,mif,coe,bin} and OUT/manifest.json;
-refuses to replace existing quantizer outputs unless --force.
+would). Writes OUT/intmodel.npz and OUT/manifest.json; refuses to replace existing
+quantizer outputs unless --force. The hardware folding and the weight ROM images for it
+come from `binaryvit generate`.
 """
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from pathlib import Path
 
 from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.quantizer import DEFAULT_CALIBRATION_IMAGES, quantize_checkpoint
-from binaryvit.quantize.rom_folding import parse_folding
 
 NAME = "quantize"
-HELP = "fold a checkpoint into the integer model, prove its widths, write weight ROMs"
+HELP = "fold a checkpoint into the integer model and prove its widths"
 ORDER = 30
 
 
@@ -39,26 +38,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--acc-width", type=int, default=defaults.acc_width, metavar="BITS",
                         help=f"widest accumulator the overflow proof accepts "
                              f"(default {defaults.acc_width})")
-    parser.add_argument("--folding", default=None, metavar="JSON",
-                        help='per-layer ROM folding, {"<layer>": {"pe": P, "simd": S}}, as JSON '
-                             'text or a file (default: simd | K, pe | N, words <= 64 bits)')
     parser.add_argument("--force", action="store_true",
-                        help="replace existing intmodel.npz, manifest.json and weights/")
+                        help="replace existing intmodel.npz and manifest.json (and remove "
+                             "weights/, generated for the model they replace)")
 
 
 def run(args: argparse.Namespace) -> int:
     formats = QuantFormats(stream_width=args.stream_width, const_bits=args.const_bits,
                            acc_width=args.acc_width)
-    folding = parse_folding(args.folding) if args.folding else None
     q = quantize_checkpoint(args.checkpoint, args.out, data=args.data, formats=formats,
-                            folding=folding, force=args.force,
+                            force=args.force,
                             calibration_images=args.calibration_images)
     f = q.intmodel.formats
     widest = q.proof.widest()
     print(f"quantized {q.intmodel.config.name}: {len(q.intmodel.steps)} steps, "
-          f"{len(q.folding)} binary layers; stream ({f['stream_width']}, frac "
+          f"{len(q.intmodel.xnor_layers())} binary layers; stream ({f['stream_width']}, frac "
           f"{f['stream_frac']}); widest intermediate {widest.bits} bits "
           f"({widest.step} {widest.quantity}) <= {q.proof.acc_width}")
-    print(f"wrote {Path(args.out) / 'intmodel.npz'}, {Path(args.out) / 'weights'}/, "
-          f"{Path(args.out) / 'manifest.json'}")
+    print(f"wrote {Path(args.out) / 'intmodel.npz'}, {Path(args.out) / 'manifest.json'}")
     return 0

@@ -1,7 +1,8 @@
 """Put a new checkpoint's binary weights into OUT's built bitstreams, without place and route.
 
-NEW is a checkpoint (.pt, quantized here with OUT's formats and folding) or an integer
-model (.npz). Every binary layer's per-PE weight ROM that changed is rewritten in the
+NEW is a checkpoint (.pt, quantized here with OUT's formats) or an integer model (.npz).
+Its weights are packed for the folding OUT's hardware was generated with (the one folding:
+``reports/estimate.json``, also recorded in ``manifest.json``). Every binary layer's per-PE weight ROM that changed is rewritten in the
 block RAMs of each iCE40 / ECP5 build in OUT/build/<board>/ (yowasp-icebram /
 yowasp-ecpbram), and the bitstream is packed again: seconds instead of a full build.
 Only binary weights can change this way: if the new model changes anything else
@@ -41,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def hardware_folds(out: Path) -> dict[str, dict[str, int]]:
     """Each binary layer's ``{"pe", "simd"}`` as the hardware was generated
-    (``reports/estimate.json``), else as the quantizer packed it (``manifest.json``)."""
+    (``reports/estimate.json``, else the folding ``generate`` recorded in ``manifest.json``)."""
     estimate = out / "reports" / "estimate.json"
     if estimate.is_file():
         layers = json.loads(estimate.read_text()).get("layers", [])
@@ -71,10 +72,8 @@ def new_model(out: Path, new: Path) -> IntModel:
     if "input_range" in manifest:
         kwargs["input_range"] = tuple(manifest["input_range"])
     formats = QuantFormats(**kwargs)
-    folding = {name: {"pe": f["pe"], "simd": f["simd"]}
-               for name, f in manifest.get("folding", {}).items()} or None
     with tempfile.TemporaryDirectory(prefix="update-weights-") as tmp:
-        return quantize_checkpoint(new, Path(tmp) / "q", formats=formats, folding=folding).intmodel
+        return quantize_checkpoint(new, Path(tmp) / "q", formats=formats).intmodel
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,6 +29,14 @@ def signed_range(width: int) -> tuple[int, int]:
     return -(1 << (w - 1)), (1 << (w - 1)) - 1
 
 
+def rounded_bias(bias: Any, shift: int) -> torch.Tensor:
+    """``bias + 2^(shift−1)`` (``bias`` for shift 0): the bias a unit stores so that a plain
+    arithmetic shift of ``m·x + rounded_bias`` is ``round_shift(m·x + bias, shift)``."""
+    b = as_int_tensor(bias, "bias")
+    s = check_shift(shift)
+    return b + (1 << (s - 1)) if s else b
+
+
 def round_shift(x: Any, shift: int) -> torch.Tensor:
     """Divide by ``2^shift`` rounding half up: ``x`` for shift 0, else ``(x + 2^(shift−1)) >> shift``.
 

@@ -20,6 +20,7 @@ from binaryvit.golden.intref.validation import (
     check_product_fits,
     check_shift,
     check_width,
+    divisors,
     is_integer,
     max_abs,
 )
@@ -108,8 +109,8 @@ def channel_group_avgpool(x: Any, group: int, mul: int, shift: int, width: int |
     g = check_positive_int(group, "group")
     c = t.shape[2]
     if c % g:
-        divisors = [d for d in range(1, c + 1) if c % d == 0]
-        raise ConfigError(f"group: must divide the {c} channels; valid values are {divisors}, got {g}")
+        raise ConfigError(f"group: must divide the {c} channels; valid values are "
+                          f"{divisors(c)}, got {g}")
     sums = t.reshape(t.shape[0], t.shape[1], c // g, g).sum(dim=-1)
     return _scale(sums, mul, shift, width)
 

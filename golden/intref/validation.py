@@ -17,17 +17,19 @@ from binaryvit.errors import ConfigError, DataError
 INT64_SAFE = 1 << 62
 
 
-def as_int_tensor(x: Any, name: str) -> torch.Tensor:
-    """Return ``x`` as a ``torch.int64`` tensor; floats and bools are refused."""
+def as_int_tensor(x: Any, name: str, *, error: type[Exception] = DataError,
+                  what: str = "an integer tensor") -> torch.Tensor:
+    """Return ``x`` as a ``torch.int64`` tensor; floats and bools are refused with ``error``
+    ("``name``: expected ``what``, got …")."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x))
     elif not isinstance(x, torch.Tensor):
         try:
             x = torch.as_tensor(x)
         except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
-            raise DataError(f"{name}: expected an integer tensor, got {type(x).__name__} ({exc})") from None
+            raise error(f"{name}: expected {what}, got {type(x).__name__} ({exc})") from None
     if x.dtype == torch.bool or x.is_floating_point() or x.is_complex():
-        raise DataError(f"{name}: expected an integer tensor, got dtype {x.dtype}")
+        raise error(f"{name}: expected {what}, got dtype {x.dtype}")
     return x.to(torch.int64)
 
 
@@ -44,6 +46,12 @@ def as_bit_tensor(x: Any, name: str) -> torch.Tensor:
     if x.numel() and bool(((x != 0) & (x != 1)).any()):
         raise DataError(f"{name}: expected bits (bool or 0/1 integers), found values other than 0 and 1")
     return x.to(torch.bool)
+
+
+def divisors(n: int) -> list[int]:
+    """Every positive divisor of ``n``, ascending (the values a fold factor, a group or a
+    pooling factor of a dimension ``n`` may take; error messages list them)."""
+    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def is_integer(value: Any) -> bool:

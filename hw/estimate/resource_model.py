@@ -38,9 +38,11 @@ from typing import Iterable
 
 import torch
 
+from binaryvit.hw.kernels.parameter_checks import MIN_WIDTH, signed_width_of
+
 __all__ = ["Resources", "MemoryShape", "MemoryMapping", "RamPrimitive", "Family", "FAMILIES",
            "map_memory", "fifo_memory", "fifo_resources", "converter_resources",
-           "fork_resources", "argmax_resources", "KernelCost", "signed_width", "rounded_bias",
+           "fork_resources", "argmax_resources", "KernelCost", "signed_width",
            "counter", "rom", "saturating", "plus", "control", "sum_resources"]
 
 
@@ -331,16 +333,9 @@ class KernelCost:
 
 def signed_width(values) -> int:
     """The smallest signed width holding every value of ``values`` (at least 2), as the
-    kernels size their constant ROMs."""
+    kernels size their constant ROMs (``signed_width_of``)."""
     t = torch.as_tensor(values).to(torch.int64).reshape(-1)
-    lo, hi = (int(t.min()), int(t.max())) if t.numel() else (0, 0)
-    need = max(hi.bit_length() + 1, (-lo - 1).bit_length() + 1 if lo < 0 else 1)
-    return max(2, need)
-
-
-def rounded_bias(bias, shift: int):
-    """A bias with the rounding constant ``2^(shift−1)`` folded in, as the kernels store it."""
-    return torch.as_tensor(bias).to(torch.int64) + ((1 << (shift - 1)) if shift else 0)
+    return signed_width_of(int(t.min()), int(t.max())) if t.numel() else MIN_WIDTH
 
 
 def counter(n: int) -> KernelCost:

@@ -14,13 +14,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from binaryvit.golden import intref
+from binaryvit.golden.intref.fixed_point import rounded_bias
+from binaryvit.golden.intref.validation import check_shift
 from binaryvit.hw.kernels.constant_rom import constant_rom, row_counter
 from binaryvit.hw.streams.fixed_point_stream import FixedPointStreamCodec, fixed_point_layout
 from binaryvit.hw.kernels.parameter_checks import (
     check_declared_constants,
     check_int,
     check_lanes,
-    check_shift,
     check_width,
     signed_width_of,
 )
@@ -94,15 +95,14 @@ class AffineUnit(FixedPointStreamCodec, wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        rounding = (1 << (self.shift - 1)) if self.shift else 0
-        rounded_bias = self.bias + rounding
-        rom_bias_width = signed_width_of(int(rounded_bias.min()), int(rounded_bias.max()))
+        bias = rounded_bias(self.bias, self.shift)
+        rom_bias_width = signed_width_of(int(bias.min()), int(bias.max()))
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
         group = row_counter(m, self.i.valid & advance, self.groups, "group")
         constants = constant_rom(
             m, "constants",
-            {"mul": (self.mul, signed(self.mul_width)), "bias": (rounded_bias, signed(rom_bias_width))},
+            {"mul": (self.mul, signed(self.mul_width)), "bias": (bias, signed(rom_bias_width))},
             self.lanes, addr=group, en=advance)
 
         # Stage 1: the input word beside its channel group's constants.

@@ -23,7 +23,8 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.golden import intref
-from binaryvit.hw.kernels.parameter_checks import check_int, check_lanes, check_shift
+from binaryvit.golden.intref.validation import check_shift
+from binaryvit.hw.kernels.parameter_checks import check_int, check_lanes
 from binaryvit.hw.kernels.popcount import POPCOUNT_STYLES, xnor_popcount
 
 

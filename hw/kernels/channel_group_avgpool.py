@@ -15,6 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError
 from binaryvit.golden import intref
+from binaryvit.golden.intref.validation import divisors
 from binaryvit.hw.kernels.average_pool import register_averages
 from binaryvit.hw.kernels.multiply_round_shift import check_scale, sum_width
 from binaryvit.hw.kernels.parameter_checks import check_int, check_lanes, check_width
@@ -60,9 +61,8 @@ class ChannelGroupAvgPool(wiring.Component):
         self.channels = check_int(channels, "channels", 1)
         self.group = check_int(group, "group", 2)
         if self.channels % self.group:
-            divisors = [d for d in range(2, self.channels + 1) if self.channels % d == 0]
             raise ConfigError(f"group: must divide channels = {self.channels}; valid values are "
-                              f"{divisors}, got {self.group}")
+                              f"{divisors(self.channels)[1:]}, got {self.group}")
         self.lanes = check_lanes(lanes, "lanes", self.channels, "channels")
         if self.lanes % self.group and self.group % self.lanes:
             raise ConfigError(f"lanes: must be a multiple or a divisor of group = {self.group} "

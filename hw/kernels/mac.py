@@ -18,13 +18,14 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from binaryvit.golden import intref
+from binaryvit.golden.intref.fixed_point import rounded_bias
+from binaryvit.golden.intref.validation import check_shift
 from binaryvit.hw.kernels.constant_rom import constant_rom, row_counter
 from binaryvit.hw.streams.fixed_point_stream import decode_fixed_point, encode_fixed_point, fixed_point_layout
 from binaryvit.hw.kernels.parameter_checks import (
     check_declared_constants,
     check_int,
     check_lanes,
-    check_shift,
     check_width,
     matrix_shape,
     signed_width_of,
@@ -140,18 +141,18 @@ class FixedMAC(wiring.Component):
         """``[images, vectors, N]`` from output words."""
         return decode_fixed_point(words, self.out_width, self.pe, self.out_features)
 
-    def _accumulator_width(self, rounded_bias: torch.Tensor) -> int:
+    def _accumulator_width(self, bias: torch.Tensor) -> int:
         x_max = (1 << (self.in_width - 1)) if self.input_signed else (1 << self.in_width) - 1
-        bound = int(self.weights.abs().sum(dim=1).max()) * x_max + int(rounded_bias.abs().max())
+        bound = int(self.weights.abs().sum(dim=1).max()) * x_max + int(bias.abs().max())
         return signed_width_of(-bound, bound)
 
     def elaborate(self, platform):
         m = Module()
         pe, simd, words, groups = self.pe, self.simd, self.in_words, self.groups
         element = signed(self.in_width) if self.input_signed else unsigned(self.in_width)
-        rounded_bias = self.bias + ((1 << (self.shift - 1)) if self.shift else 0)
-        bias_width = signed_width_of(int(rounded_bias.min()), int(rounded_bias.max()))
-        acc_width = self._accumulator_width(rounded_bias)
+        bias = rounded_bias(self.bias, self.shift)
+        bias_width = signed_width_of(int(bias.min()), int(bias.max()))
+        acc_width = self._accumulator_width(bias)
 
         advance = Signal()
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
@@ -183,7 +184,7 @@ class FixedMAC(wiring.Component):
         weight_rows = self.weights.reshape(groups, pe, words, simd).permute(0, 2, 1, 3).reshape(-1)
         w1 = constant_rom(m, "weights", {"w": (weight_rows, signed(self.weight_width))}, pe * simd,
                           addr=row, en=advance).w
-        bias1 = constant_rom(m, "bias", {"bias": (rounded_bias, signed(bias_width))}, pe,
+        bias1 = constant_rom(m, "bias", {"bias": (bias, signed(bias_width))}, pe,
                              addr=group, en=advance).bias
 
         # The input word register loads only on a transfer, so with one word per vector it

@@ -11,7 +11,7 @@ import numbers
 from amaranth.hdl import Const, Module, Signal, Value, signed
 
 from binaryvit.errors import ConfigError
-from binaryvit.hw.kernels.parameter_checks import check_shift
+from binaryvit.golden.intref.validation import check_shift
 from binaryvit.hw.kernels.saturate import saturate
 
 

@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError, DataError, FoldingError
 from binaryvit.golden import intref
-from binaryvit.golden.intref.validation import as_bit_tensor, as_int_tensor
+from binaryvit.golden.intref.validation import as_bit_tensor, as_int_tensor, divisors
 from binaryvit.hw.kernels.constant_rom import row_counter
 from binaryvit.hw.streams.fixed_point_stream import (binary_layout, decode_binary, decode_fixed_point,
                                              encode_binary, encode_fixed_point,
@@ -42,11 +42,10 @@ def _is_last(counter: Value, count: int) -> Value:
 
 
 def _fold(value: Any, name: str, total: int, total_name: str) -> int:
-    valid = [d for d in range(1, total + 1) if total % d == 0]
     if isinstance(value, bool) or not isinstance(value, int) or value < 1 \
             or value > total or total % value:
         raise FoldingError(f"{name}: must divide {total_name} = {total} (1 ≤ {name} ≤ "
-                           f"{total}); valid values are {valid}, got {value!r}")
+                           f"{total}); valid values are {divisors(total)}, got {value!r}")
     return value
 
 

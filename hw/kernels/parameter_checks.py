@@ -1,5 +1,9 @@
 """Construction-time checks shared by the pointwise kernels and the fixed-point MAC units.
 
+They build on the integer reference's own checks (``golden.intref.validation``: integers,
+shifts, widths, tensor conversion) and add what a kernel needs: fold factors, declared
+constant widths, bit tables.
+
 Each check returns the validated value (a plain ``int`` or an ``int64`` tensor) or raises
 ``ConfigError`` / ``FoldingError`` with a message that names the parameter and its valid
 range, so a bad configuration fails where the kernel is built, not deep in elaboration.
@@ -12,19 +16,18 @@ import numpy as np
 import torch
 
 from binaryvit.errors import ConfigError, FoldingError
+from binaryvit.golden.intref import validation
+from binaryvit.golden.intref.bounds import bits_needed
+from binaryvit.golden.intref.fixed_point import signed_range
+from binaryvit.golden.intref.validation import as_int_tensor, divisors, is_integer
 
 MIN_WIDTH = 2
 MAX_WIDTH = 63
-MAX_SHIFT = 62
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high]`` (``high=None``: no upper bound)."""
-    if not _is_int(value) or value < low or (high is not None and value > high):
+    if not is_integer(value) or value < low or (high is not None and value > high):
         valid = f"in [{low}, {high}]" if high is not None else f"≥ {low}"
         raise ConfigError(f"{name}: expected an integer {valid}, got {value!r}")
     return int(value)
@@ -32,25 +35,16 @@ def check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
 
 def check_width(value: Any, name: str) -> int:
     """A signed word width in ``[2, 63]``, the range the integer reference accepts."""
-    return check_int(value, name, MIN_WIDTH, MAX_WIDTH)
-
-
-def check_shift(value: Any, name: str = "shift") -> int:
-    return check_int(value, name, 0, MAX_SHIFT)
+    return validation.check_width(value, name, allow_none=False)
 
 
 def check_lanes(lanes: Any, lanes_name: str, total: int, total_name: str) -> int:
     """A fold factor: a positive integer dividing ``total``; the error lists the valid ones."""
     lanes = check_int(lanes, lanes_name, 1)
     if total % lanes:
-        divisors = [d for d in range(1, total + 1) if total % d == 0]
         raise FoldingError(f"{lanes_name}: must divide {total_name} = {total}; "
-                           f"valid values are {divisors}, got {lanes}")
+                           f"valid values are {divisors(total)}, got {lanes}")
     return lanes
-
-
-def signed_bounds(width: int) -> tuple[int, int]:
-    return -(1 << (width - 1)), (1 << (width - 1)) - 1
 
 
 def check_constants(values: Any, name: str, shape: tuple[int, ...], width: int) -> torch.Tensor:
@@ -59,20 +53,11 @@ def check_constants(values: Any, name: str, shape: tuple[int, ...], width: int) 
     Floats, bools, a wrong shape or a value outside ``[−2^(width−1), 2^(width−1) − 1]``
     raise ``ConfigError`` naming ``name``.
     """
-    if isinstance(values, np.ndarray):
-        values = torch.from_numpy(np.ascontiguousarray(values))
-    elif not isinstance(values, torch.Tensor):
-        try:
-            values = torch.as_tensor(values)
-        except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
-            raise ConfigError(f"{name}: expected integer constants of shape {shape}, "
-                              f"got {type(values).__name__} ({exc})") from None
-    if values.dtype == torch.bool or values.is_floating_point() or values.is_complex():
-        raise ConfigError(f"{name}: expected integer constants, got dtype {values.dtype}")
+    values = as_int_tensor(values, name, error=ConfigError,
+                           what=f"integer constants of shape {tuple(shape)}")
     if tuple(values.shape) != tuple(shape):
         raise ConfigError(f"{name}: expected shape {tuple(shape)}, got {tuple(values.shape)}")
-    values = values.to(torch.int64)
-    low, high = signed_bounds(width)
+    low, high = signed_range(width)
     if values.numel() and (int(values.min()) < low or int(values.max()) > high):
         raise ConfigError(f"{name}: values must fit signed({width}), i.e. [{low}, {high}]; "
                           f"got range [{int(values.min())}, {int(values.max())}]")
@@ -91,11 +76,7 @@ def check_bits(values: Any, name: str, shape: tuple[int, ...]) -> torch.Tensor:
 
 def signed_width_of(*bounds: int) -> int:
     """The smallest signed width holding every integer in ``bounds`` (at least 2)."""
-    width = MIN_WIDTH
-    for value in bounds:
-        need = (value.bit_length() + 1) if value >= 0 else ((-value - 1).bit_length() + 1)
-        width = max(width, need)
-    return width
+    return max(MIN_WIDTH, bits_needed(min(bounds), max(bounds)))
 
 
 def check_declared_constants(values: Any, name: str, shape: tuple[int, ...],

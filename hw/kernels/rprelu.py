@@ -14,13 +14,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from binaryvit.golden import intref
+from binaryvit.golden.intref.fixed_point import rounded_bias
+from binaryvit.golden.intref.validation import check_shift
 from binaryvit.hw.kernels.constant_rom import constant_rom, row_counter
 from binaryvit.hw.streams.fixed_point_stream import FixedPointStreamCodec, fixed_point_layout
 from binaryvit.hw.kernels.parameter_checks import (
     check_declared_constants,
     check_int,
     check_lanes,
-    check_shift,
     check_width,
     signed_width_of,
 )
@@ -99,8 +100,7 @@ class RPReLUUnit(FixedPointStreamCodec, wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lanes = self.lanes
-        rounding = (1 << (self.shift - 1)) if self.shift else 0
-        rounded_post = self.post_bias + rounding
+        rounded_post = rounded_bias(self.post_bias, self.shift)
         post_width = signed_width_of(int(rounded_post.min()), int(rounded_post.max()))
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]

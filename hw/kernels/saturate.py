@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Mux, Value
 
-from binaryvit.hw.kernels.parameter_checks import signed_bounds
+from binaryvit.golden.intref.fixed_point import signed_range
 
 
 def saturate(value: Value, width: int) -> Value:
@@ -12,7 +12,7 @@ def saturate(value: Value, width: int) -> Value:
     The result still has ``value``'s shape; assigning it to a ``signed(width)`` signal is
     exact. When ``value`` already fits, no comparator is built.
     """
-    low, high = signed_bounds(width)
+    low, high = signed_range(width)
     shape = value.shape()
     if shape.signed and shape.width <= width:
         return value

@@ -13,6 +13,7 @@ from amaranth.hdl import Module
 
 from binaryvit.errors import ConfigError
 from binaryvit.golden import intref
+from binaryvit.golden.intref.validation import divisors
 from binaryvit.hw.kernels.average_pool import AveragePool, accumulate_windows
 from binaryvit.hw.kernels.multiply_round_shift import sum_width
 from binaryvit.hw.kernels.parameter_checks import check_int
@@ -62,9 +63,8 @@ class SpatialAvgPool(AveragePool):
         self.width = check_int(width, "width", 1)
         for side, length in (("height", self.height), ("width", self.width)):
             if length % self.factor:
-                divisors = [d for d in range(2, length + 1) if length % d == 0]
                 raise ConfigError(f"factor: must divide the grid {side} = {length}; valid "
-                                  f"values are {divisors}, got {self.factor}")
+                                  f"values are {divisors(length)[1:]}, got {self.factor}")
         super().__init__(channels=channels, lanes=lanes, in_width=in_width, out_width=out_width,
                          mul=mul, shift=shift)
         self.out_grid_height = self.height // self.factor

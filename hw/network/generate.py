@@ -1,11 +1,14 @@
-"""The ``binaryvit generate`` stage: ``OUT/intmodel.npz`` → ``OUT/rtl`` and ``OUT/reports/estimate.json``.
+"""The ``binaryvit generate`` stage: ``OUT/intmodel.npz`` → ``OUT/rtl``, ``OUT/weights`` and
+``OUT/reports/estimate.json``.
 
 ``OUT/rtl/binaryvit_top.v`` holds the whole accelerator (weights and constants inlined as
 ROM initialisers, so no file is loaded at run time); ``OUT/rtl/network.json`` describes
-its ports for the simulator and board wrappers; ``OUT/reports/estimate.json`` gives the
-cost model's cycles and logic cells per layer, the folds, the FIFO depths, the resource
-estimate per FPGA family and, when generated for a board, its fit. Everything is written
-atomically and is byte-identical for identical inputs.
+its ports for the simulator and board wrappers; ``OUT/weights/<layer>.*`` are the binary
+layers' weight ROM images exactly as the Verilog holds them, for the folding chosen here
+(recorded in ``OUT/manifest.json``, ``binaryvit.hw.network.weight_images``);
+``OUT/reports/estimate.json`` gives the cost model's cycles and logic cells per layer, the
+folds, the FIFO depths, the resource estimate per FPGA family and, when generated for a
+board, its fit. Everything is written atomically and is byte-identical for identical inputs.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from binaryvit.hw.network.accelerator import BinaryViTAccelerator
 from binaryvit.hw.network.folding import fold_network, load_overrides, step_cycles
 from binaryvit.hw.network.plan import NetworkPlan
 from binaryvit.hw.network.planner import plan_network
+from binaryvit.hw.network.weight_images import record_folding, write_weight_images
 from binaryvit.hw.verilog import to_verilog
 
 __all__ = ["generate", "estimate_report", "describe_network", "TOP_NAME"]
@@ -100,7 +104,8 @@ def generate(out_dir: str | os.PathLike, *, target_cycles: int | None = None,
              lut_budget: int | None = None, overrides: str | os.PathLike | dict | None = None,
              taps: Sequence[str] = (), model: IntModel | None = None,
              board: Board | None = None, margin: float = DEFAULT_MARGIN) -> dict:
-    """Fold, generate and write ``OUT/rtl`` and ``OUT/reports/estimate.json``.
+    """Fold, generate and write ``OUT/rtl``, ``OUT/weights`` and ``OUT/reports/estimate.json``
+    (and the folding into ``OUT/manifest.json`` when there is one).
 
     Parameters
     ----------
@@ -140,5 +145,6 @@ def generate(out_dir: str | os.PathLike, *, target_cycles: int | None = None,
     verilog = to_verilog(network, TOP_NAME)
     write_text_atomic(out / "rtl" / f"{TOP_NAME}.v", verilog)
     write_text_atomic(out / "rtl" / "network.json", json.dumps(description, indent=2) + "\n")
+    record_folding(out, write_weight_images(out, plan))
     write_text_atomic(out / "reports" / "estimate.json", json.dumps(estimate, indent=2) + "\n")
     return estimate

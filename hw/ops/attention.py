@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 
 from binaryvit.golden.intref.intmodel import IntModel, Step
+from binaryvit.golden.intref.validation import divisors
 from binaryvit.hw.estimate.resource_model import KernelCost, MemoryShape, control, counter, plus
 from binaryvit.hw.kernels.binary_attention import BinaryAttention
 from binaryvit.hw.ops.demand import token_demand
-from binaryvit.hw.ops.spec import Built, OpSpec, Port, array, divisors
+from binaryvit.hw.ops.spec import Built, OpSpec, Port, array
 from binaryvit.hw.ops.tensor_info import TensorInfo
 from binaryvit.hw.ops.word_timing import NEVER, chain
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from binaryvit.golden.intref.fixed_point import rounded_bias
 from binaryvit.golden.intref.intmodel import IntModel, Step
+from binaryvit.golden.intref.validation import divisors
 from binaryvit.hw.estimate.resource_model import (KernelCost, MemoryShape, control, counter,
-                                                  plus, rom, rounded_bias, saturating,
+                                                  plus, rom, saturating,
                                                   signed_width)
 from binaryvit.hw.kernels.mac import ClassifierUnit, FixedMAC, StemUnit
 from binaryvit.hw.kernels.mvu import XnorPopcountMVU
 from binaryvit.hw.ops.demand import token_demand
-from binaryvit.hw.ops.spec import Built, OpSpec, Port, array, divisors
+from binaryvit.hw.ops.spec import Built, OpSpec, Port, array
 from binaryvit.hw.ops.tensor_info import TensorInfo, width_param
 from binaryvit.hw.ops.word_timing import NEVER
 

@@ -4,7 +4,8 @@ constants (read by the kernel that uses them) and attention's scores and mask (i
 from __future__ import annotations
 
 from binaryvit.golden.intref.intmodel import IntModel, Step
-from binaryvit.hw.ops.spec import OpSpec, divisors
+from binaryvit.golden.intref.validation import divisors
+from binaryvit.hw.ops.spec import OpSpec
 from binaryvit.hw.ops.tensor_info import TensorInfo
 
 __all__ = ["ImagePatchesSpec", "ConstantSpec", "AttentionScoresSpec", "AttentionMaskSpec"]

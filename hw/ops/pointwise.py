@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from binaryvit.golden.intref.fixed_point import rounded_bias
 from binaryvit.golden.intref.intmodel import IntModel, Step
 from binaryvit.hw.estimate.resource_model import (KernelCost, control, counter, plus, rom,
-                                                  rounded_bias, saturating, signed_width)
+                                                  saturating, signed_width)
 from binaryvit.hw.kernels.affine import AffineUnit
 from binaryvit.hw.kernels.residual_add import PositionEmbeddingAdd, ResidualAdd
 from binaryvit.hw.kernels.rprelu import RPReLUUnit

@@ -7,6 +7,7 @@ import numpy as np
 
 from binaryvit.errors import ConfigError
 from binaryvit.golden.intref.intmodel import IntModel, Step
+from binaryvit.golden.intref.validation import divisors
 from binaryvit.hw.estimate.resource_model import (KernelCost, MemoryShape, control, counter,
                                                   plus, saturating)
 from binaryvit.hw.kernels.channel_group_avgpool import ChannelGroupAvgPool
@@ -15,7 +16,7 @@ from binaryvit.hw.kernels.multiply_round_shift import sum_width
 from binaryvit.hw.kernels.spatial_avgpool import SpatialAvgPool
 from binaryvit.hw.kernels.strip_avgpool import StripAvgPool, strip_geometry
 from binaryvit.hw.ops.demand import token_demand
-from binaryvit.hw.ops.spec import Built, OpSpec, Port, divisors, pointwise_timing
+from binaryvit.hw.ops.spec import Built, OpSpec, Port, pointwise_timing
 from binaryvit.hw.ops.tensor_info import TensorInfo, width_param
 from binaryvit.hw.ops.word_timing import NEVER
 

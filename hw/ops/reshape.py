@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from binaryvit.golden.intref.intmodel import IntModel
+from binaryvit.golden.intref.validation import divisors
 from binaryvit.hw.estimate.resource_model import KernelCost, MemoryShape, control, counter, plus
 from binaryvit.hw.kernels.channel_tile import ChannelTile
 from binaryvit.hw.kernels.patch_unfold import PatchUnfold
 from binaryvit.hw.kernels.token_buffer import NearestUpsample, TokenBuffer
 from binaryvit.hw.ops.demand import token_demand
-from binaryvit.hw.ops.spec import Built, OpSpec, Port, divisors
+from binaryvit.hw.ops.spec import Built, OpSpec, Port
 from binaryvit.hw.ops.tensor_info import TensorInfo
 from binaryvit.hw.ops.word_timing import NEVER, chain
 

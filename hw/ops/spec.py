@@ -26,20 +26,16 @@ import numpy as np
 
 from binaryvit.golden.intref.int_network import OPS as INTEGER_OPS
 from binaryvit.golden.intref.intmodel import IntModel, Step
+from binaryvit.golden.intref.validation import divisors
 from binaryvit.hw.estimate.resource_model import KernelCost
 from binaryvit.hw.ops.demand import Demand
 from binaryvit.hw.ops.tensor_info import TensorInfo
 from binaryvit.hw.ops.word_timing import Times, chain
 
-__all__ = ["OpSpec", "Port", "Built", "divisors", "array", "pointwise_timing"]
+__all__ = ["OpSpec", "Port", "Built", "array", "pointwise_timing"]
 
 Tensors = dict[str, TensorInfo]
 Steps = dict[str, Step]
-
-
-def divisors(n: int) -> list[int]:
-    """Every divisor of ``n``, ascending: the lanes, simd or pe a dimension of ``n`` allows."""
-    return [d for d in range(1, n + 1) if n % d == 0]
 
 
 def array(step: Step, key: str) -> np.ndarray:

@@ -1,10 +1,8 @@
 """`binaryvit quantize` end to end on the trained fixture, and its refusals of bad input."""
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import re
 
 import numpy as np
 import pytest
@@ -18,8 +16,6 @@ from binaryvit.golden.intref.intmodel import load_intmodel
 from binaryvit.quantize.fold import fold_model
 from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.quantizer import quantize_model
-from binaryvit.quantize.rom_formats import read_rom_image
-from binaryvit.quantize.weight_packing import unpack_weight_rom
 
 Q_PROJ = "stages.0.blocks.0.attention.q_proj"
 
@@ -33,8 +29,7 @@ def run_cli(capsys, *argv):
 @pytest.fixture(scope="module")
 def quantized(trained_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("quantized")
-    folding = json.dumps({Q_PROJ: {"pe": 4, "simd": 8}})
-    code = main(["quantize", str(trained_checkpoint), "-o", str(out), "--folding", folding,
+    code = main(["quantize", str(trained_checkpoint), "-o", str(out),
                  "--calibration-images", "64"])
     assert code == 0
     return out
@@ -44,8 +39,9 @@ def test_outputs_and_hashes(quantized):
     manifest = json.loads((quantized / "manifest.json").read_text())
     assert manifest["format"] == "binaryvit-manifest" and manifest["stage"] == "quantize"
     files = manifest["files"]
-    assert "intmodel.npz" in files
-    assert len([f for f in files if f.startswith("weights/")]) == 27 * 5
+    # no weight ROMs and no folding: generate chooses the one folding and writes them
+    assert list(files) == ["intmodel.npz"] and "folding" not in manifest
+    assert not (quantized / "weights").exists()
     for rel, digest in files.items():
         assert hashlib.sha256((quantized / rel).read_bytes()).hexdigest() == digest, rel
     assert not [p for p in quantized.iterdir() if p.name.startswith(".")]
@@ -54,20 +50,12 @@ def test_outputs_and_hashes(quantized):
     assert manifest["overflow_proof"]["max_bits"] <= manifest["formats"]["acc_width"]
 
 
-def test_weight_roms_hold_the_sign_of_the_centred_weights(quantized, trained_checkpoint):
-    manifest = json.loads((quantized / "manifest.json").read_text())
-    record = manifest["folding"][Q_PROJ]
-    assert (record["pe"], record["simd"], record["n"], record["k"]) == (4, 8, 32, 32)
-    assert (record["width"], record["depth"]) == (32, 32)  # 4·8 bits; (32/4)·(32/8) words
+def test_binary_weights_are_the_sign_of_the_centred_weights(quantized, trained_checkpoint):
+    step = load_intmodel(quantized / "intmodel.npz").step(Q_PROJ)
     model = load_checkpoint(trained_checkpoint).build_model()
     w = model.stages[0].blocks[0].attention.q_proj.weight.detach()
     expected = (w - w.mean(dim=1, keepdim=True)) >= 0
-    for fmt in ("hex", "mem", "mif", "coe", "bin"):
-        image = read_rom_image(quantized / "weights" / f"{Q_PROJ}.{fmt}", width=32, depth=32)
-        image = dataclasses.replace(image, pe=4, simd=8, n=32, k=32)
-        assert torch.equal(unpack_weight_rom(image), expected), fmt
-    default = manifest["folding"]["stages.0.blocks.0.mlp.fc1"]  # 128 x 32: simd 32, pe 2
-    assert (default["pe"], default["simd"], default["width"]) == (2, 32, 64)
+    assert torch.equal(torch.as_tensor(step.arrays["weight_bits"]).bool(), expected)
 
 
 def test_written_intmodel_is_the_fold_at_the_recorded_formats(quantized, trained_checkpoint):
@@ -104,25 +92,11 @@ def test_force_replaces_outputs(trained_checkpoint, tmp_path, capsys):
     code, out, _ = run_cli(capsys, trained_checkpoint, "-o", tmp_path, "--force",
                            "--calibration-images", "32")
     assert code == 0 and "wrote" in out
-    assert not (tmp_path / "weights" / "stale.hex").exists()
+    # weights/ held the ROM images generate wrote for the model being replaced
+    assert not (tmp_path / "weights").exists()
     assert (tmp_path / "model.pt").read_bytes() == b"keep me"
-    assert len(list((tmp_path / "weights").iterdir())) == 27 * 5
     load_intmodel(tmp_path / "intmodel.npz")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
-
-
-@pytest.mark.parametrize("folding, message", [
-    ({Q_PROJ: {"pe": 3}}, r"q_proj'.*pe=3 does not divide N \(outputs\)=32; valid pe values: "
-                          r"\[1, 2, 4, 8, 16, 32\]"),
-    ({Q_PROJ: {"simd": 5}}, r"simd=5 does not divide K \(inputs\)=32"),
-    ({"stages.9.nope": {"pe": 1}}, r"unknown layer 'stages.9.nope'"),
-])
-def test_bad_folding_is_one_line(trained_checkpoint, tmp_path, capsys, folding, message):
-    code, _, err = run_cli(capsys, trained_checkpoint, "-o", tmp_path, "--folding",
-                           json.dumps(folding), "--calibration-images", "16")
-    assert code == 2 and err.count("\n") == 1
-    assert re.search(message, err), err
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_width_that_would_overflow(trained_checkpoint, tmp_path, capsys):
@@ -183,6 +157,5 @@ def test_binaryvit_s_folds_and_proves(tmp_path):
     # + (4·512² + 2·512·2048)·4 + 8·(64² + 128² + 256²)
     assert sum(n * k for n, k in layers.values()) == 21_196_800
     assert q.proof.max_bits <= 48
-    assert all(f.pe * f.simd <= 64 for f in q.folding.values())
     lut = q.intmodel.step("stages.0.blocks.0.attention.prob_binarizer").arrays["lut"]
     assert len(lut) == 65 and lut[0] >= 1  # d = 64: no row can lose all its attention

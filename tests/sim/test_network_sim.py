@@ -16,7 +16,7 @@ def trained_out(trained_checkpoint, tmp_path_factory):
     from binaryvit.quantize.quantizer import quantize_checkpoint
 
     out = tmp_path_factory.mktemp("network") / "out"
-    quantize_checkpoint(trained_checkpoint, out, write_roms=False)
+    quantize_checkpoint(trained_checkpoint, out)
     generate(out)
     return out
 
