@@ -53,6 +53,15 @@ def is_stream_step(step: Step) -> bool:
     return step.op in STREAM_OPS or step.name in STREAM_MACS
 
 
+def stream_module_names(model: BinaryViT, formats: QuantFormats = PROVISIONAL) -> list[str]:
+    """Modules of ``model`` whose output the integer model holds in the stream format: the
+    stream steps of its folded program that are also module names (hardware-aware
+    fine-tuning rounds exactly these). ``model`` is left in eval mode."""
+    modules = dict(model.named_modules())
+    return [s.name for s in fold_model(model, formats).steps
+            if is_stream_step(s) and s.name in modules]
+
+
 def stream_frac_for(max_abs: float, width: int, margin: float = MARGIN) -> int:
     """``width − 1 − ceil(log2(max_abs·margin))``; ConfigError if that is negative."""
     if max_abs <= 0:
@@ -93,4 +102,4 @@ def calibrate(model: BinaryViT, images: Tensor, base: QuantFormats = QuantFormat
     return Calibration(formats, peak, len(pixels))
 
 
-__all__ = ["Calibration", "calibrate", "stream_frac_for", "is_stream_step"]
+__all__ = ["Calibration", "calibrate", "stream_frac_for", "is_stream_step", "stream_module_names"]

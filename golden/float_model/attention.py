@@ -5,7 +5,7 @@ names in brackets; ``BN`` a :class:`TokenBatchNorm`, ``RP`` an :class:`RPReLU`, 
 linear reads the ``sign(x + move)`` of its own input:
 
 1. ``q~ = RP[q_act](BN[q_norm](BL[q_proj](u)) + u)``
-2. if ``r > 1``: ``u_ = avgpool_rxr(u)`` (stride r); ``u_ = RP[sr_act](BN[sr_norm](BL[sr_proj](u_)) + u_)``;
+2. if ``r > 1``: ``u_ = avgpool_rxr(u)`` [sr_pool] (stride r); ``u_ = RP[sr_act](BN[sr_norm](BL[sr_proj](u_)) + u_)``;
    else ``u_ = u``
 3. ``k~ = RP[k_act](BN[k_norm](BL[k_proj](u_)) + u_)``, ``v~`` likewise with ``v_*``
 4. ``Q, K, V = RSign[q_sign](q~), RSign[k_sign](k~), RSign[v_sign](v~)``: ±1, no scale
@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from binaryvit.golden.float_model.binarizers import binarize_attention
 from binaryvit.golden.float_model.binary_layers import BinaryLinear, RSign
 from binaryvit.golden.float_model.channelwise import RPReLU, TokenBatchNorm
-from binaryvit.golden.float_model.token_grid import image_to_tokens, nearest_upsample_tokens, tokens_to_image
+from binaryvit.golden.float_model.token_grid import nearest_upsample_tokens
+from binaryvit.golden.float_model.token_pools import TokenAvgPool
 
 # Keeps alpha strictly positive whatever sign the raw parameter takes.
 ALPHA_EPS = 1e-6
@@ -71,6 +71,8 @@ class BinaryAttention(nn.Module):
         super().__init__()
         self.heads = heads
         self.sr_ratio = sr_ratio
+        if sr_ratio > 1:
+            self.sr_pool = TokenAvgPool(sr_ratio)
         for name in ("q", "k", "v") + (("sr",) if sr_ratio > 1 else ()):
             self.add_module(f"{name}_proj", BinaryLinear(dim, dim, binary))
             self.add_module(f"{name}_norm", TokenBatchNorm(dim))
@@ -96,8 +98,7 @@ class BinaryAttention(nn.Module):
     def forward(self, u: Tensor, grid: tuple[int, int]) -> Tensor:
         q = self._unit("q", u)
         if self.sr_ratio > 1:
-            pooled = F.avg_pool2d(tokens_to_image(u, grid), self.sr_ratio)
-            reduced = self._unit("sr", image_to_tokens(pooled))
+            reduced = self._unit("sr", self.sr_pool(u, grid))
         else:
             reduced = u
         k = self._unit("k", reduced)

@@ -5,7 +5,7 @@ For input ``z = norm2(h)`` of shape ``[B, T, C]`` and MLP width ``m = g * C``:
 1. ``t = RP[fc1_act](BN[fc1_norm](BL[fc1](z)) + tile_g(z))`` -- ``tile_g`` concatenates g
    copies of z along channels (``[z, z, ...]``: channel ``j`` of the shortcut is ``z[j mod C]``)
 2. ``o = RP[fc2_act](BN[fc2_norm](BL[fc2](t)) + groupmean_g(t))`` -- channel ``c`` of the
-   shortcut is the mean of t's channels ``c*g ... c*g+g-1``
+   shortcut [fc2_shortcut] is the mean of t's channels ``c*g ... c*g+g-1``
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from binaryvit.golden.float_model.binary_layers import BinaryLinear
 from binaryvit.golden.float_model.channelwise import RPReLU, TokenBatchNorm
+from binaryvit.golden.float_model.token_pools import ChannelGroupMean
 
 
 class BinaryMLP(nn.Module):
@@ -27,8 +28,8 @@ class BinaryMLP(nn.Module):
         self.fc2 = BinaryLinear(mlp_dim, dim, binary)
         self.fc2_norm = TokenBatchNorm(dim)
         self.fc2_act = RPReLU(dim)
+        self.fc2_shortcut = ChannelGroupMean(self.group)
 
     def forward(self, z: Tensor) -> Tensor:
         t = self.fc1_act(self.fc1_norm(self.fc1(z)) + z.repeat(1, 1, self.group))
-        grouped = t.reshape(*t.shape[:-1], -1, self.group).mean(dim=-1)
-        return self.fc2_act(self.fc2_norm(self.fc2(t)) + grouped)
+        return self.fc2_act(self.fc2_norm(self.fc2(t)) + self.fc2_shortcut(t))

@@ -5,10 +5,12 @@ batch 64, random shifts of up to ±1 pixel (zero fill). The teacher is the float
 the same config (``config.as_float()``) trained with cross-entropy; the student is the
 binary network trained from random init with the paper's distillation loss, the soft
 cross-entropy ``-sum softmax(teacher) * log_softmax(student)`` (temperature 1, no label
-term). With ``teacher_epochs = 0`` the student trains on cross-entropy alone. After each
-network's last epoch its BatchNorm statistics are recomputed exactly (``momentum=None``, a
-train-mode pass over the un-augmented training set), which removes the final-epoch noise of
-running averages.
+term). With ``teacher_epochs = 0`` the student trains on cross-entropy alone. Each network
+keeps an exponential moving average of its parameters (``ema_decay`` per step, 0 = off;
+``weight_average.py``) that replaces its parameters after its last epoch; then its BatchNorm
+statistics are recomputed exactly for those weights (``momentum=None``, a train-mode pass
+over the un-augmented training set). Together they remove the final-epoch noise of the last
+steps' weights and of running averages.
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) training is data-parallel with PyTorch's
 ``DistributedDataParallel`` over the gloo backend and a ``DistributedSampler``; a single
@@ -31,6 +33,7 @@ from binaryvit.errors import ConfigError
 from binaryvit.golden.float_model.config import BinaryViTConfig
 from binaryvit.golden.float_model.network import BinaryViT, count_parameters
 from binaryvit.golden.train.data import ImageDataset, check_dataset_fits
+from binaryvit.golden.train.weight_average import WeightAverage
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     max_shift: int = 1
     seed: int = 0
+    ema_decay: float = 0.995
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -55,6 +59,9 @@ class TrainSettings:
             raise ConfigError(f"batch_size must be >= 2 (BatchNorm), got {self.batch_size}")
         if self.lr <= 0 or self.weight_decay < 0 or self.max_shift < 0:
             raise ConfigError("lr must be > 0, weight_decay and max_shift >= 0")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1) (0 = no averaging), "
+                              f"got {self.ema_decay}")
 
 
 @dataclass
@@ -171,6 +178,7 @@ def _fit(model: BinaryViT, data: ImageDataset, epochs: int, settings: TrainSetti
     steps_per_epoch = -(-len(sampler) // settings.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(settings.seed + 1000 * context.rank)
+    average = WeightAverage(model, settings.ema_decay) if settings.ema_decay > 0 else None
     epoch_seconds = []
     for epoch in range(epochs):
         start = time.perf_counter()
@@ -193,8 +201,12 @@ def _fit(model: BinaryViT, data: ImageDataset, epochs: int, settings: TrainSetti
             loss.backward()
             optimizer.step()
             schedule.step()
+            if average is not None:
+                average.update(model)
             bar.set_postfix(loss=f"{loss.item():.3f}")
         epoch_seconds.append(time.perf_counter() - start)
+    if average is not None:
+        average.copy_to(model)
     recalibrate_batchnorm(model, data.train_images)
     return epoch_seconds
 
