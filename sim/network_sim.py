@@ -46,10 +46,13 @@ class NetworkRun:
     """What one or more cocotb runs observed.
 
     logits_words, classes : every ``o`` / ``cls`` word in order.
-    image_cycles : per image, cycles from the previous image's last logits word (the first
-        image: from its first pixel word) to its own last logits word.
+    image_cycles : per image, cycles from the previous image's last logits word (a run's
+        first image: from its first pixel word) to its own last logits word.
+    run_images : how many images each simulator run (from reset) streamed, in order.
+    jobs : simulator runs at a time (the fast path runs them side by side).
     taps : tap index → words seen on that tap; ``tap_cycles`` the cycle of each.
-    wall_s : wall-clock seconds spent simulating (build excluded).
+    wall_s : wall-clock seconds spent simulating (build excluded; runs side by side
+        count once).
     wave_files : waveform files written when the build has waves (one per cocotb run).
     monitor_spans : fast path only: monitor index → per image ``(first, last)`` cycle of
         its words on the monitored stream.
@@ -59,6 +62,8 @@ class NetworkRun:
     logits_words: list[int] = field(default_factory=list)
     classes: list[int] = field(default_factory=list)
     image_cycles: list[int] = field(default_factory=list)
+    run_images: list[int] = field(default_factory=list)
+    jobs: int = 1
     taps: dict[int, list[int]] = field(default_factory=dict)
     tap_cycles: dict[int, list[int]] = field(default_factory=dict)
     wall_s: float = 0.0
@@ -136,6 +141,7 @@ def run_network(built: Build, images_words: list[list[int]],
         run.classes += result["classes"]
         done = [result["first_input"]] + result["image_done"]
         run.image_cycles += [b - a for a, b in zip(done, done[1:])]
+        run.run_images.append(len(chunk))
         for k in taps:
             run.taps[k] += result["taps"][str(k)]
             run.tap_cycles[k] += result["tap_cycles"][str(k)]
@@ -148,15 +154,21 @@ def run_network(built: Build, images_words: list[list[int]],
     return run
 
 
-def steady_cycles(image_cycles: Sequence[int], chunk: int | None = None) -> list[int]:
+def steady_cycles(image_cycles: Sequence[int], run_images: Sequence[int] | None = None
+                  ) -> list[int]:
     """The per-image intervals of images in steady state: without each run's first image
     (it includes the pipeline fill) and its last (no image follows it, so a kernel such
     as the strip pool flushes its tail early and it finishes sooner than a steady one).
-    ``chunk``: images per run (the per-cycle path's ``CHUNK_IMAGES``); None: one run."""
-    size = len(image_cycles) if chunk is None else chunk
-    steady = []
-    for start in range(0, len(image_cycles), max(size, 1)):
+    ``run_images``: images of each run, in order (``NetworkRun.run_images``); None: one
+    run."""
+    sizes = [len(image_cycles)] if run_images is None else run_images
+    if sum(sizes) != len(image_cycles):
+        raise ValueError(f"runs of {list(sizes)} images do not add up to the "
+                         f"{len(image_cycles)} intervals")
+    steady, start = [], 0
+    for size in sizes:
         steady += list(image_cycles[start:start + size])[1:-1]
+        start += size
     return steady
 
 
@@ -179,14 +191,16 @@ def _per_layer_cycles(description: dict, run: NetworkRun) -> dict[str, float]:
 def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, *,
              stall_prob: float = 0.0, bubble_prob: float = 0.0, seed: int = 1,
              per_cycle: bool = False, progress: bool = True,
-             data: str | os.PathLike | None = None) -> dict:
+             data: str | os.PathLike | None = None, jobs: int | None = None) -> dict:
     """The ``binaryvit sim`` stage: ``images`` test-split images of ``data`` (a .npz or image
     folder; None: the embedded digits) through ``OUT/rtl``.
 
     The fast path (``binaryvit.sim.network_fast``) by default; ``per_cycle`` moves every
     word from Python (``run_network``; no input bubbles there). ``bubble_prob`` and
     ``stall_prob``: probability of an idle input cycle before a pixel word and of a cycle
-    with the logits stream's ``ready`` low.
+    with the logits stream's ``ready`` low. ``jobs``: fast-path simulator runs at a time
+    (default: one per usable CPU, at most one per run of ``network_fast.SHARD_IMAGES``
+    images); it changes the wall time only, not what is simulated.
 
     Writes ``OUT/reports/sim.json`` (per image: RTL and reference logits, match, classes,
     label, cycles; totals: mismatches, hardware and reference top-1, steady-state measured
@@ -216,7 +230,15 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
         raise DataError(f"images={images}: the test split has only {len(dataset.test_images)}")
     x = torch.as_tensor(dataset.test_images[:images]).to(torch.int64)
     labels = [int(v) for v in dataset.test_labels[:images]]
-    reference = run_int_network(model, x).logits
+    # One torch thread: the reference's tensors are small and, on a busy machine, intra-op
+    # threads spin against each other and the simulators (360 tiny digits at a load of 9
+    # on 2 cores: 19.4 s wall and 6.9 s CPU with 2 threads, 2.8 s and 1.3 s with one).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reference = run_int_network(model, x).logits
+    finally:
+        torch.set_num_threads(threads)
     verilog = (rtl / description["verilog"]).read_text()
     name = description["top"]
     if progress:
@@ -237,7 +259,7 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
             built = build_network_sim(verilog, name, waves=waves)
             run = run_network(built, words, classes // lanes, stall_prob=stall_prob,
                               seed=seed, idle_limit=idle_limit, progress=show)
-            steady = steady_cycles(run.image_cycles, CHUNK_IMAGES)
+            steady = steady_cycles(run.image_cycles, run.run_images)
         else:
             monitors = [Monitor(s["instance"], s["words_per_image"])
                         for s in description.get("streams", [])]
@@ -246,8 +268,8 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
             run = run_network_fast(built, top, words, classes // lanes,
                                    bubble_prob=bubble_prob, stall_prob=stall_prob,
                                    seed=seed, idle_limit=idle_limit, progress=show,
-                                   monitor_images=min(images, MONITOR_IMAGES))
-            steady = steady_cycles(run.image_cycles)
+                                   monitor_images=min(images, MONITOR_IMAGES), jobs=jobs)
+            steady = steady_cycles(run.image_cycles, run.run_images)
     except AssertionError as exc:
         raise SimulationError(f"{out}: {exc}") from None
     rtl_logits = decode_words(run.logits_words, "fixed", description["logit_width"], lanes,
@@ -276,6 +298,7 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
         "efficiency": (description["estimate"]["ideal_cycles_per_image"] / measured
                        if measured else None),
         "latency_cycles": run.image_cycles[0],
+        "runs": run.run_images, "jobs": run.jobs,
         "images_per_second_simulated": images / run.wall_s if run.wall_s else None,
         "cycles_per_second_simulated": cycles_simulated / run.wall_s if run.wall_s else None,
         "simulator": "verilator", "path": "per-cycle" if per_cycle else "fast",

@@ -34,6 +34,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -95,17 +96,31 @@ class CocotbRun:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
+_environment_lock = threading.Lock()
+_environment_users = 0
+_environment_saved: dict[str, str] = {}
+
+
 @contextlib.contextmanager
 def tool_environment() -> Iterator[None]:
     """Apply the tool environment to this process (cocotb's runner reads ``os.environ``)
-    and restore it afterwards."""
-    saved = dict(os.environ)
-    os.environ.update(tool_env())
+    and restore it when the last user leaves: threads that run simulations side by side
+    (``binaryvit.sim.network_fast``'s shards) share one application instead of each
+    restoring the environment under another's feet."""
+    global _environment_users, _environment_saved
+    with _environment_lock:
+        if _environment_users == 0:
+            _environment_saved = dict(os.environ)
+            os.environ.update(tool_env())
+        _environment_users += 1
     try:
         yield
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        with _environment_lock:
+            _environment_users -= 1
+            if _environment_users == 0:
+                os.environ.clear()
+                os.environ.update(_environment_saved)
 
 
 def simulator_runner(simulator: str):

@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="probability of a cycle with the logits stream not ready "
                              "(default 0)")
     parser.add_argument("--seed", type=int, default=1, help="seed of bubbles and stalls")
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="simulator processes at a time on the fast path (default: one "
+                             "per usable CPU; the images go in runs of at most 180, so the "
+                             "result does not depend on it)")
     parser.add_argument("--per-cycle", action="store_true",
                         help="move every word from Python (slow; the reference of the fast "
                              "path)")
@@ -46,9 +50,11 @@ def run(args: argparse.Namespace) -> int:
     for name in ("bubbles", "stalls"):
         if not 0.0 <= getattr(args, name) < 1.0:
             raise DataError(f"--{name} must be in [0, 1), not {getattr(args, name)}")
+    if args.jobs is not None and args.jobs < 1:
+        raise DataError(f"--jobs must be at least 1, not {args.jobs}")
     report = simulate(args.out, images=args.images, waves=args.waves, seed=args.seed,
                       bubble_prob=args.bubbles, stall_prob=args.stalls,
-                      per_cycle=args.per_cycle, data=args.data)
+                      per_cycle=args.per_cycle, data=args.data, jobs=args.jobs)
     t = report["totals"]
     measured = t["cycles_per_image_measured"]
     steady = (f"{measured:.0f} cycles per image measured over {t['steady_images']} "

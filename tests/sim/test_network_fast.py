@@ -36,8 +36,11 @@ def flat_out(tmp_path_factory):
 
 def test_steady_cycles_drop_each_runs_first_and_last_image():
     assert steady_cycles([900, 100, 101, 102, 50]) == [100, 101, 102]
-    assert steady_cycles([900, 100, 101, 50, 800, 103, 104, 60], chunk=4) == [100, 101, 103, 104]
+    assert steady_cycles([900, 100, 101, 50, 800, 103, 104, 60], [4, 4]) == [100, 101, 103, 104]
+    assert steady_cycles([900, 100, 50, 800, 103, 104, 60], [3, 4]) == [100, 103, 104]
     assert steady_cycles([900, 50]) == []
+    with pytest.raises(ValueError, match=r"runs of \[3, 3\] images do not add up to the 7"):
+        steady_cycles([900, 100, 50, 800, 103, 104, 60], [3, 3])
 
 
 def test_flat_micro_measures_its_bottleneck_period(flat_out):

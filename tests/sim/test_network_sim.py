@@ -54,10 +54,12 @@ def test_estimate_of_the_trained_network(trained_out, simulated):
     assert description["classes"] == 10 and description["pixel_width"] == 5
     report = json.loads((trained_out / "reports" / "sim.json").read_text())["totals"]
     # Input bubbles (64 pixel words per image) and stalls on 10 logits words per image do
-    # not slow a 2048-cycle bottleneck: the steady state runs at the estimate. The mean over
-    # 358 steady images moves only by where random stalls held the window's first and last
-    # logits (a few cycles / 357).
-    assert report["steady_images"] == TEST_SPLIT - 2
+    # not slow a 2048-cycle bottleneck: the steady state runs at the estimate. The 360
+    # images go in two simulator runs of 180 (side by side), each without its first (fill)
+    # and last image: 356 steady images, whose mean moves only by where random stalls held
+    # each window's first and last logits (a few cycles / 177).
+    assert report["runs"] == [180, 180]
+    assert report["steady_images"] == TEST_SPLIT - 4
     assert abs(report["cycles_per_image_measured"] - estimate["cycles_per_image"]) < 0.1
 
 

@@ -3,7 +3,9 @@
 top whose behaviour is obvious (``ImageEcho``: every word echoed one cycle later, an image
 count after every 4th word): words, classes, per-image cycles and monitor spans come back
 exact; bubbles and back-pressure cost cycles but change no word; a missing word is a stall
-and an extra word is caught. One Verilator build serves every test."""
+and an extra word is caught; images split into runs side by side come back as from one
+run, each run from reset with its own seed, whatever the number of jobs. One Verilator
+build serves every test."""
 import random
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from stream_duts import ImageEcho
 
 from binaryvit.hw.verilog import to_verilog
-from binaryvit.sim.network_fast import run_network_fast
+from binaryvit.sim.network_fast import SHARD_IMAGES, run_network_fast, shard_count, usable_cpus
 from binaryvit.sim.simulator import Design, build
 from binaryvit.sim.stream_harness import Monitor, StreamTop, harness_verilog
 
@@ -68,6 +70,43 @@ def test_a_missing_word_is_a_stall(echo_build):
 def test_an_extra_word_is_caught(echo_build):
     with pytest.raises(AssertionError, match="offered 4 logits words beyond the expected 12"):
         run_network_fast(echo_build, TOP, IMAGES[:4], 3)
+
+
+def test_runs_side_by_side_are_separate_runs_from_reset(echo_build):
+    run = run_network_fast(echo_build, TOP, IMAGES, 4, shards=3, monitor_images=3)
+    assert run.logits_words == [w for image in IMAGES for w in image]
+    assert run.classes == [0, 1, 2, 3] * 3      # each run counts its images from reset
+    assert run.run_images == [4, 4, 4] and run.jobs == min(3, usable_cpus())
+    assert run.image_cycles == [4] * 12
+    first = run.monitor_spans[0][0][0]          # the first run's images only
+    assert run.monitor_spans[0] == [(first + 4 * j, first + 4 * j + 3) for j in range(3)]
+
+
+def test_runs_side_by_side_are_deterministic_whatever_the_jobs(echo_build):
+    noisy = dict(bubble_prob=0.4, stall_prob=0.4, seed=7)
+    apart = run_network_fast(echo_build, TOP, IMAGES, 4, shards=3, jobs=3, **noisy)
+    in_turn = run_network_fast(echo_build, TOP, IMAGES, 4, shards=3, jobs=1, **noisy)
+    assert apart.image_cycles == in_turn.image_cycles and in_turn.jobs == 1
+    assert apart.logits_words == in_turn.logits_words == [w for im in IMAGES for w in im]
+    # run k is the run of its images alone with seed + k
+    alone = run_network_fast(echo_build, TOP, IMAGES[4:8], 4, bubble_prob=0.4,
+                             stall_prob=0.4, seed=8)
+    assert apart.image_cycles[4:8] == alone.image_cycles
+    assert sum(apart.image_cycles) > 4 * 12 + 12
+
+
+def test_shards_follow_the_image_count_not_the_machine():
+    assert [shard_count(n) for n in (1, SHARD_IMAGES, SHARD_IMAGES + 1, 360)] == [1, 1, 2, 2]
+    assert shard_count(360, waves=True) == 1
+
+
+def test_a_stall_names_the_images_of_its_run(echo_build):
+    with pytest.raises(AssertionError, match=r"images 0…3: no stream moved for 50 cycles"):
+        run_network_fast(echo_build, TOP, IMAGES, 5, shards=3, idle_limit=50)
+    with pytest.raises(ValueError, match="shards must be between 1 and the 4 images, not 5"):
+        run_network_fast(echo_build, TOP, IMAGES[:4], 4, shards=5)
+    with pytest.raises(ValueError, match="jobs must be at least 1, not 0"):
+        run_network_fast(echo_build, TOP, IMAGES[:4], 4, jobs=0)
 
 
 def test_a_waves_build_records_a_waveform_of_the_run():

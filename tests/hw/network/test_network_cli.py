@@ -67,7 +67,9 @@ def test_sim_waits_twice_the_latency_and_reports_a_stall_in_one_line(tmp_path, c
     assert not (tmp_path / "reports" / "sim.json").exists()
 
 
-def test_sim_refuses_bubble_and_stall_probabilities_outside_0_1(tmp_path, capsys):
+def test_sim_refuses_probabilities_outside_0_1_and_no_jobs(tmp_path, capsys):
     for flag, value in (("--bubbles", "1.0"), ("--stalls", "-0.1")):
         code, err = run_cli(["sim", str(tmp_path), flag, value], capsys)
         assert code == 2 and "\n" not in err and f"{flag} must be in [0, 1)" in err
+    code, err = run_cli(["sim", str(tmp_path), "--jobs", "0"], capsys)
+    assert code == 2 and "\n" not in err and "--jobs must be at least 1, not 0" in err
