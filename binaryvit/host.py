@@ -15,7 +15,8 @@ from typing import Sequence
 from binaryvit.errors import ConfigError, DataError, ToolError
 
 __all__ = ["COMMAND_INFO", "COMMAND_CLASSIFY", "RESPONSE_SYNC", "PROTOCOL_VERSION",
-           "STATUS_CHECKSUM", "STATUS_PIXEL_RANGE", "STATUS_LENGTH", "DesignInfo",
+           "STATUS_CHECKSUM", "STATUS_PIXEL_RANGE", "STATUS_LENGTH", "STATUS_PARAMETERS",
+           "PIXEL_ORDERS", "DesignInfo",
            "Classification", "checksum", "encode_request", "decode_response", "SerialPort",
            "query_info", "classify"]
 
@@ -28,9 +29,14 @@ INFO_MAGIC = b"BV"
 STATUS_CHECKSUM = 0x01     # the request's checksum did not match (nothing was computed)
 STATUS_PIXEL_RANGE = 0x02  # a pixel byte does not fit the accelerator's input element
 STATUS_LENGTH = 0x04       # the accelerator gave a different number of output words
+STATUS_PARAMETERS = 0x08   # the engine refused its parameter image at boot (class byte: why)
 STATUS_NAMES = {STATUS_CHECKSUM: "request checksum mismatch",
                 STATUS_PIXEL_RANGE: "a pixel does not fit the input element",
-                STATUS_LENGTH: "the accelerator's output had the wrong length"}
+                STATUS_LENGTH: "the accelerator's output had the wrong length",
+                STATUS_PARAMETERS: "the board refused its parameter image at boot"}
+PIXEL_ORDERS = ("patches", "hwc")
+"""Info flag bit 2 clear: pixels in the generated network's patch order; set: ``[H, W, C]``
+(pixel by pixel in raster order, each pixel's channels together: the engine's input)."""
 
 
 def checksum(data: bytes | Sequence[int]) -> int:
@@ -48,8 +54,14 @@ class DesignInfo:
     pixel_width: int
     pixel_signed: bool
     logit_signed: bool
+    pixel_order: str = "patches"
 
     INFO_LENGTH = 11
+
+    def __post_init__(self) -> None:
+        if self.pixel_order not in PIXEL_ORDERS:
+            raise ConfigError(f"pixel_order: expected one of {PIXEL_ORDERS}, "
+                              f"got {self.pixel_order!r}")
 
     @property
     def request_length(self) -> int:
@@ -61,10 +73,12 @@ class DesignInfo:
 
     def encode(self) -> bytes:
         """The info block: sync, ``BV``, version, pixels (2 bytes LE), num_logits,
-        logit_bytes, flags (bit 0 pixel signed, bit 1 logit signed), pixel width, checksum."""
+        logit_bytes, flags (bit 0 pixel signed, bit 1 logit signed, bit 2 pixels in
+        ``[H, W, C]`` order), pixel width, checksum."""
         body = bytes([*INFO_MAGIC, PROTOCOL_VERSION, self.pixels & 0xFF, self.pixels >> 8,
                       self.num_logits, self.logit_bytes,
-                      int(self.pixel_signed) | int(self.logit_signed) << 1, self.pixel_width])
+                      int(self.pixel_signed) | int(self.logit_signed) << 1
+                      | int(self.pixel_order == "hwc") << 2, self.pixel_width])
         return bytes([RESPONSE_SYNC]) + body + bytes([checksum(body)])
 
     @classmethod
@@ -79,7 +93,7 @@ class DesignInfo:
                             f"{PROTOCOL_VERSION}")
         return cls(pixels=block[4] | block[5] << 8, num_logits=block[6], logit_bytes=block[7],
                    pixel_signed=bool(block[8] & 1), logit_signed=bool(block[8] & 2),
-                   pixel_width=block[9])
+                   pixel_width=block[9], pixel_order=PIXEL_ORDERS[(block[8] >> 2) & 1])
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,11 @@ def decode_response(frame: bytes, info: DesignInfo) -> Classification:
     status = frame[1]
     if status:
         reasons = [name for bit, name in STATUS_NAMES.items() if status & bit]
+        if status & STATUS_PARAMETERS:
+            from binaryvit.hw.engine.loader_receiver import LoaderError
+            code = frame[2]
+            why = LoaderError(code).name if code in set(LoaderError) else f"code {code}"
+            reasons[reasons.index(STATUS_NAMES[STATUS_PARAMETERS])] += f" ({why})"
         raise DataError(f"the board refused the image (status {status:#04x}: "
                         f"{'; '.join(reasons) or 'unknown'})")
     n = info.logit_bytes

@@ -77,6 +77,15 @@ class UARTBoardWrapper(wiring.Component):
         Logits per image (a multiple of the output lanes, at most 255).
     divisor : int
         UART clock cycles per bit (see ``binaryvit.hw.boards.uart.baud_divisor``).
+    boot_status : bool
+        Add the ``boot_done`` / ``boot_error`` / ``boot_code`` inputs: the accelerator
+        becomes usable only after a boot step (the engine's parameter loader). A classify
+        request waits for ``boot_done`` or ``boot_error``; after ``boot_error`` it is
+        answered with ``STATUS_PARAMETERS`` and ``boot_code`` in the class byte, and
+        nothing is computed.
+    pixel_order : str
+        How the host orders the pixel bytes, announced in the info block:
+        ``"patches"`` (the generated network) or ``"hwc"`` (the engine).
 
     Members
     -------
@@ -84,6 +93,8 @@ class UARTBoardWrapper(wiring.Component):
         Serial input from the host (idle high).
     tx : Out(1)
         Serial output to the host (idle high).
+    boot_done, boot_error : In(1), boot_code : In(8)
+        Only with ``boot_status`` (see above).
 
     Behaviour: the image is stored in an on-chip buffer (``pixels`` elements), checked
     (checksum, element range), then streamed into the accelerator at one word per cycle
@@ -95,7 +106,7 @@ class UARTBoardWrapper(wiring.Component):
     """
 
     def __init__(self, accelerator: wiring.Component, *, pixels: int, num_logits: int,
-                 divisor: int):
+                 divisor: int, boot_status: bool = False, pixel_order: str = "patches"):
         self.accelerator = accelerator
         self.input_format = stream_format(accelerator, "i")
         self.output_format = stream_format(accelerator, "o")
@@ -119,8 +130,13 @@ class UARTBoardWrapper(wiring.Component):
         self.logit_bytes = (fout.width + 7) // 8
         self.info = host.DesignInfo(pixels=self.pixels, num_logits=self.num_logits,
                                     logit_bytes=self.logit_bytes, pixel_width=fin.width,
-                                    pixel_signed=fin.signed, logit_signed=fout.signed)
-        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
+                                    pixel_signed=fin.signed, logit_signed=fout.signed,
+                                    pixel_order=pixel_order)
+        self.boot_status = boot_status
+        ports = {"rx": In(1, init=1), "tx": Out(1, init=1)}
+        if boot_status:
+            ports.update(boot_done=In(1), boot_error=In(1), boot_code=In(8))
+        super().__init__(ports)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -239,7 +255,15 @@ class UARTBoardWrapper(wiring.Component):
             with m.State("check"):
                 # feed_addr is 0 here, so the image read port fetches word 0 for "feed".
                 m.d.sync += [out_count.eq(0), best_index.eq(0)]
-                with m.If(status != 0):
+                booting, refused = Const(0), Const(0)
+                if self.boot_status:    # wait for the boot step; refuse after its error
+                    booting, refused = ~self.boot_done & ~self.boot_error, self.boot_error
+                    with m.If(refused):
+                        m.d.sync += [status.eq(status | host.STATUS_PARAMETERS),
+                                     best_index.eq(self.boot_code)]
+                with m.If(booting):
+                    pass
+                with m.Elif((status != 0) | refused):
                     m.d.sync += response.eq(0)
                     m.next = "respond"
                 with m.Else():
