@@ -179,7 +179,6 @@ def build_engine_out(out: Path, board: Board, *, baud: int = DEFAULT_BAUD, seed:
     from binaryvit.hw.engine.loader import DEFAULT_FLASH_OFFSET
     if board.family not in ("ice40", "ecp5"):
         raise ConfigError(f"board {board.name}: the engine builds for the iCEBreaker and the ULX3S")
-    top, target, image = engine_board_top(out, board, baud)
     fit, _ = estimated_fit(out, board)
     if fit is not None and not fit.ok:
         message = (f"the resource estimate says {out}'s engine does not fit the "
@@ -188,6 +187,7 @@ def build_engine_out(out: Path, board: Board, *, baud: int = DEFAULT_BAUD, seed:
             raise ConfigError(message + " (reports/estimate.json); pass --force to run the "
                               "tools anyway")
         print(f"warning: {message}; building anyway (--force)")
+    top, target, image = engine_board_top(out, board, baud)
     result = _build_and_report(top, out, board, seed=seed,
                                synth_opts="-dsp" if board.family == "ice40" else "",
                                extra_files={PARAMETER_IMAGE_FILE: image},

@@ -72,6 +72,11 @@ def _remove(out: Path, names) -> None:
         (out / name).unlink(missing_ok=True)
 
 
+def remove_engine_files(out: Path) -> None:
+    """After the dataflow network is generated: OUT holds one design."""
+    _remove(out, ENGINE_FILES)
+
+
 def generate_arch(out: Path, arch: str | None, *, board=None, model=None, proof=None,
                   target_cycles=None, lut_budget=None, folding=None, taps=(),
                   margin: float = DEFAULT_MARGIN) -> tuple[str, dict]:

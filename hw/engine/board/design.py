@@ -42,7 +42,9 @@ def plan_description(program: Program) -> dict:
     config, every segment, region and tensor placement, the input and output tensors."""
     plan = program.describe()
     del plan["cycles"], plan["cycles_per_image"]
-    return {"format": DESIGN_FORMAT, "config": dataclasses.asdict(program.config), "plan": plan}
+    description = {"format": DESIGN_FORMAT, "config": dataclasses.asdict(program.config),
+                   "plan": plan}
+    return json.loads(_canonical(description))    # as it reads back from engine.json
 
 
 def _canonical(value) -> bytes:
