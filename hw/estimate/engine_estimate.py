@@ -45,10 +45,12 @@ class BlockCost:
 
 
 CORE_COSTS: dict[str, BlockCost] = {
-    # The sequential core (every instruction class), docs/engine-rtl.md "Synthesis":
-    # yosys synth_ice40 -dsp -noabc of Engine(implementation="spram") without its SPRAM.
-    "up5k": BlockCost(luts=14613, ffs=1233, brams=2, dsps=19,
-                      source="docs/engine-rtl.md, sequential core, synth_ice40 -dsp -noabc"),
+    # The core of engine-rtl dba94ed (addresses as running pointers, one shared multiplier),
+    # from the board top's synth_ice40 -dsp (7,293 SB_LUT4, 2,579 FF, 10 EBR, 5 SB_MAC16,
+    # 4 SPRAM; nextpnr 9,023 LC) less LOADER_COST and the front end (its two buffers: 3 EBR).
+    "up5k": BlockCost(luts=6451, ffs=2042, brams=7, dsps=5,
+                      source="engine-rtl dba94ed in the iCEBreaker board top, synth_ice40 -dsp, "
+                             "less loader and front end"),
 }
 LOADER_COST = BlockCost(luts=512, ffs=347,
                         source="docs/engine-hardware.md, ParameterLoader, synth_ice40 -dsp")

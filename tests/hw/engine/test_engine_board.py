@@ -106,3 +106,24 @@ def test_a_parameter_image_the_bitstream_does_not_accept_is_refused_and_reported
     with pytest.raises(DataError, match=f"refused its parameter image at boot \\({code.name}\\)"):
         host.decode_response(frame, info)
     assert host.DesignInfo.decode(answers[1]) == info     # the board still answers
+
+
+@pytest.mark.slow
+def test_ulx3s_engine_board_starts_with_its_parameters_in_block_ram():
+    """The ECP5 variant: no loader, the memories initialised with the parameter image (as
+    the bitstream's block RAM would be); the board answers at once."""
+    q = engine_quantized("micro")
+    program, design, _ = _board(q)
+    image = parameter_image_for(program, design)
+    board = EngineBoard(design, divisor=DIVISOR, boot="preloaded", memory="model",
+                        init=image.memory(design.config.total_words))
+    info = board.info
+    images = digit_images(2)
+    requests = [host.encode_request(im.permute(1, 2, 0).reshape(-1).tolist(), info)
+                for im in images]
+    answers = run_uart_exchange(board, "engine_board_preloaded", requests,
+                                [info.response_length] * len(images), divisor=DIVISOR,
+                                simulator="verilator", seed=4,
+                                compute_cycles=100 * program.total_cycles)
+    want = run_int_network(q.intmodel, images).logits
+    assert [host.decode_response(a, info).logits for a in answers] == want.tolist()

@@ -145,3 +145,28 @@ def test_quantize_engine_prints_the_accuracy_at_both_formats(tmp_path, capsys):
     assert f"({len(data.test_labels)} images)" in line
     assert f"{100 * top1:.2f} % at these formats (stream 16, constants 16, accumulator 36 bits)" in line
     assert "at the default formats (stream 24, constants 20, accumulator 48 bits)" in line
+
+
+@pytest.mark.slow
+def test_flow_for_the_icebreaker_targets_the_engine_end_to_end(trained_checkpoint, tmp_path, capsys):
+    """`flow --board icebreaker` on the trained fixture: quantize at 24 bits, no dataflow
+    folding fits, quantize again at the engine's formats (both accuracies printed), compile,
+    one image through the engine RTL bit-exact, then the build (exit 2 while the core does
+    not fit the UP5K, naming the overflow)."""
+    import shutil
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copy(trained_checkpoint, out / "model.pt")
+    code = main(["flow", "-o", str(out), "--board", "icebreaker", "--images", "1",
+                 "--seeds", "1", "--no-progress"])
+    printed = capsys.readouterr()
+    assert "the flow targets the engine instead" in printed.out
+    assert "at the engine's formats (stream 16, constants 16, accumulator 36 bits)" in printed.out
+    assert "at the board formats (stream 24" in printed.out
+    assert "0 mismatching logits" in printed.out
+    assert (out / "params.bin").is_file() and (out / "rtl" / "engine.json").is_file()
+    build = json.loads((out / "build" / "icebreaker" / "build.json").read_text())
+    if code == 0:
+        assert "iceprog -o 1M" in printed.out and build["bitstream"]
+    else:
+        assert code == 2 and "does not fit" in printed.err
