@@ -196,8 +196,9 @@ class EngineCore(wiring.Component):
         setup_step = Signal(range(SETUP_STEPS + 1))
         su = [Signal(a, name=f"setup{i}") for i in range(SETUP_STEPS)]
         remainder = Signal(16)
+        divisor = Mux(opcode == Mask.OPCODE, record_field(Mask, header, "heads"),
+                      record_field(MatMul, header, "heads"))
         quotient = Signal(16)
-        divisor = Signal(16)
 
         # ---- window unit ------------------------------------------------------------------
         mode = wf("mode")
@@ -233,8 +234,6 @@ class EngineCore(wiring.Component):
         inside = (y >= 0) & (y < grid_h) & (x >= 0) & (x < grid_w)
         # window pointers: setup0 = grid_w·cols (a grid row), setup1 = stride·cols,
         # setup2 = stride·grid row, setup4 = (pad_h·grid_w + pad_w)·cols
-        win_line, win_origin, tap_row, tap_ptr = (ptr(n) for n in
-                                                  ("win_line", "win_origin", "tap_row", "tap_ptr"))
 
         # ---- bit-dot unit: XNOR matmul, context matmul, attention scores -------------------
         # One 16-bit word of a row segment per step; both operands are read as two words and
@@ -265,12 +264,15 @@ class EngineCore(wiring.Component):
         patch_line, patch_origin, patch_row = ptr("patch_line"), ptr("patch_origin"), \
             ptr("patch_row")
         a_ptr, b_ptr, b_row = ptr("a_ptr"), ptr("b_ptr"), ptr("b_row")
+        # the units never run together, so they share registers: the window's pointers
+        win_line, win_origin, tap_row, tap_ptr = patch_line, patch_origin, patch_row, a_ptr
         a_bit_base, b_bit_base = Signal(16), Signal(16)
         head_offset = ptr("head_offset")         # context: head · tokens per head · pitch
         head_phase = Signal(16)                  # context: c·heads mod N (the head counter)
+        head_bit_base = head_phase               # mask: head · bits per head
 
         head, key, mask_pass = Signal(8), Signal(16), Signal()
-        q_ptr, k_ptr, out_row_ptr = ptr("q_ptr"), ptr("k_ptr"), ptr("out_row_ptr")
+        q_ptr, k_ptr, out_row_ptr = patch_origin, b_row, patch_line      # mask: shared
         head_bits = quotient                     # mask: q's bits per head
         k_rows = kf("keys.rows")
         segment = Mux(is_mask, head_bits, m_cols)
@@ -288,8 +290,6 @@ class EngineCore(wiring.Component):
         ones, _ = xnor_popcount(m, b_bits & valid, Const(0xFFFF, 16), style="counter4",
                                 name="ones")
         match_count, one_count = Signal(16), Signal(16)
-        exp_sum = Signal(vb)
-        theta_limit = Signal(sb)                 # floor(θ·Σ / 2^θs): e > it ⟺ e·2^θs > θ·Σ
         low_word = Signal(16)
 
         # ---- MAC unit: one product per step ------------------------------------------------
@@ -356,6 +356,8 @@ class EngineCore(wiring.Component):
         group = sf(GroupAverage, "group")
         group_kind = sf(GroupAverage, "out.kind")
         group_sum = Signal(signed(vb))
+        exp_sum = acc                            # mask: the row's exp sum, and
+        theta_limit = group_sum                  # floor(θ·Σ / 2^θs): e > it ⟺ e·2^θs > θ·Σ
         group_last = k0 + 1 == group                  # k0: c mod group
         group_total = Mux(k0 == 0, value, group_sum + value)
         store_value = Signal(signed(vb))
@@ -396,9 +398,9 @@ class EngineCore(wiring.Component):
         rp_t = Signal(signed(vb + 1))
         m.d.comb += rp_t.eq(value + wide01)
         flip = g[2].bit_select(c[0:4], 1)
-        threshold_bit = Mux(flip, value <= wide01, value >= wide01)
+        at_least = value >= wide01
+        threshold_bit = Mux(flip, ~at_least | (value == wide01), at_least)
 
-        head_bit_base = Signal(16)               # mask: head · bits per head
         query_row_words = (kf("queries.cols") + 15) >> 4
         key_row_words = (kf("keys.cols") + 15) >> 4
         mask_row_words = (k_rows + 15) >> 4
@@ -513,10 +515,10 @@ class EngineCore(wiring.Component):
                                | (m_patches & (mf("mode") == MatMulMode.XNOR)))):
                     m.next = "SETUP"
                     with m.If(is_context):
-                        m.d.sync += [remainder.eq(m_rows), divisor.eq(m_heads)]
+                        m.d.sync += remainder.eq(m_rows)
                         m.next = "DIVIDE"
                 with m.Elif(is_mask):
-                    m.d.sync += [remainder.eq(kf("queries.cols")), divisor.eq(kf("heads"))]
+                    m.d.sync += remainder.eq(kf("queries.cols"))
                     m.next = "DIVIDE"
                 with m.Elif(is_mac & ((m_kind == TensorKind.STREAM) | mac_wide)
                             & ((sf_access("pattern") == Pattern.IDENTITY) | m_patches)):
