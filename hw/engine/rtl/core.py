@@ -78,23 +78,30 @@ RET_SOURCE, RET_MAC, RET_THETA, RET_SETUP, RET_VALUE, RET_GROUP = range(6)
 def round_shift_saturate(m: Module, value, shift, width, rounding, name: str):
     """``saturate(round_shift(value, shift), width)`` as in ``intref.fixed_point`` (width 0:
     no saturation; ``rounding`` 0: a floor shift); ``shift`` and ``width`` are run-time
-    fields. Returns a signal as wide as ``value``."""
+    fields. Returns a signal as wide as ``value``.
+
+    Without a rounding constant or range comparators (logic cells on the iCE40): with
+    ``q = (2·value) >> shift``, ``round_shift(value, shift) = (q >> 1) + q[0]`` (for shift 0,
+    ``q[0]`` is 0); the result fits ``width`` bits when its bits from ``width − 1`` up all
+    equal its sign, else it is clamped to the bound on its sign's side.
+    """
     bits = len(value)
-    half = Signal(bits + 1, name=f"{name}_half")
-    hi = Signal(signed(bits + 1), name=f"{name}_hi")
+    q = Signal(signed(bits + 1), name=f"{name}_q")
     rounded = Signal(signed(bits + 1), name=f"{name}_rounded")
+    upper = Signal(bits + 1, name=f"{name}_upper")      # bits width − 1 and up
     out = Signal(signed(bits), name=f"{name}_out")
     m.d.comb += [
-        half.eq(Mux(rounding, (Const(1, bits + 2) << shift)[1:bits + 2], 0)),
-        rounded.eq((value.as_signed() + half.as_signed()) >> shift),
-        hi.eq(((Const(1, bits + 2) << width)[1:bits + 2]) - 1),
+        q.eq(Cat(Const(0, 1), value).as_signed() >> shift),
+        rounded.eq((q >> 1) + (rounding & q[0])),
+        upper.eq(Const((1 << (bits + 1)) - 1, bits + 1) << (width - 1)[:len(width)]),
         out.eq(rounded),
     ]
+    negative = rounded[-1]
     with m.If(width != 0):
-        with m.If(rounded > hi):
-            m.d.comb += out.eq(hi)
-        with m.Elif(rounded < -hi - 1):
-            m.d.comb += out.eq(-hi - 1)
+        with m.If(~negative & (rounded & upper).any()):
+            m.d.comb += out.eq(~upper)
+        with m.Elif(negative & (~rounded & upper).any()):
+            m.d.comb += out.eq(upper)
     return out
 
 
@@ -189,8 +196,9 @@ class EngineCore(wiring.Component):
         setup_step = Signal(range(SETUP_STEPS + 1))
         su = [Signal(a, name=f"setup{i}") for i in range(SETUP_STEPS)]
         remainder = Signal(16)
+        divisor = Mux(opcode == Mask.OPCODE, record_field(Mask, header, "heads"),
+                      record_field(MatMul, header, "heads"))
         quotient = Signal(16)
-        divisor = Signal(16)
 
         # ---- window unit ------------------------------------------------------------------
         mode = wf("mode")
@@ -226,8 +234,6 @@ class EngineCore(wiring.Component):
         inside = (y >= 0) & (y < grid_h) & (x >= 0) & (x < grid_w)
         # window pointers: setup0 = grid_w·cols (a grid row), setup1 = stride·cols,
         # setup2 = stride·grid row, setup4 = (pad_h·grid_w + pad_w)·cols
-        win_line, win_origin, tap_row, tap_ptr = (ptr(n) for n in
-                                                  ("win_line", "win_origin", "tap_row", "tap_ptr"))
 
         # ---- bit-dot unit: XNOR matmul, context matmul, attention scores -------------------
         # One 16-bit word of a row segment per step; both operands are read as two words and
@@ -258,12 +264,15 @@ class EngineCore(wiring.Component):
         patch_line, patch_origin, patch_row = ptr("patch_line"), ptr("patch_origin"), \
             ptr("patch_row")
         a_ptr, b_ptr, b_row = ptr("a_ptr"), ptr("b_ptr"), ptr("b_row")
+        # the units never run together, so they share registers: the window's pointers
+        win_line, win_origin, tap_row, tap_ptr = patch_line, patch_origin, patch_row, a_ptr
         a_bit_base, b_bit_base = Signal(16), Signal(16)
         head_offset = ptr("head_offset")         # context: head · tokens per head · pitch
         head_phase = Signal(16)                  # context: c·heads mod N (the head counter)
+        head_bit_base = head_phase               # mask: head · bits per head
 
         head, key, mask_pass = Signal(8), Signal(16), Signal()
-        q_ptr, k_ptr, out_row_ptr = ptr("q_ptr"), ptr("k_ptr"), ptr("out_row_ptr")
+        q_ptr, k_ptr, out_row_ptr = patch_origin, b_row, patch_line      # mask: shared
         head_bits = quotient                     # mask: q's bits per head
         k_rows = kf("keys.rows")
         segment = Mux(is_mask, head_bits, m_cols)
@@ -273,15 +282,14 @@ class EngineCore(wiring.Component):
         b_bits = (Cat(b_low, rdata) >> b_bit_base[0:4])[0:16]
         a_word = a_ptr + a_bit_base[4:] + p_word
         b_word = b_ptr + b_bit_base[4:] + p_word
-        remaining = segment - (p_word << 4)
-        valid = Mux(remaining >= 16, 0xFFFF, (Const(1, 17) << remaining[0:5]) - 1)[0:16]
+        last_word = p_word == (segment - 1)[4:]
+        valid = Mux(~last_word | (segment[0:4] == 0), 0xFFFF,
+                    (Const(1, 17) << segment[0:4]) - 1)[0:16]
         matches, _ = xnor_popcount(m, a_bits & valid, b_bits | ~valid, style="counter4",
                                    name="array")
         ones, _ = xnor_popcount(m, b_bits & valid, Const(0xFFFF, 16), style="counter4",
                                 name="ones")
         match_count, one_count = Signal(16), Signal(16)
-        exp_sum = Signal(vb)
-        theta_limit = Signal(sb)                 # floor(θ·Σ / 2^θs): e > it ⟺ e·2^θs > θ·Σ
         low_word = Signal(16)
 
         # ---- MAC unit: one product per step ------------------------------------------------
@@ -302,7 +310,7 @@ class EngineCore(wiring.Component):
         def sf(cls, path):
             return record_field(cls, stage, path)
         params = sf(Affine, "params")      # Affine, RPReLU and Threshold share the place
-        two_c, two_n = c << 1, n_out << 1
+        two_c = c << 1
 
         # Per-stage state (a block RAM word per stage, read when the stage loads, written when
         # it ends): two pointers and four counters, stepped per element (t, c).
@@ -321,6 +329,8 @@ class EngineCore(wiring.Component):
         m.d.comb += [state_r.addr.eq(stage_index), state_w.addr.eq(stage_index),
                      state_w.data.eq(Cat(*(current[n] for n, _ in state_layout)))]
         p0, p1, k0, k1, k2, k3 = (current[n] for n, _ in state_layout)
+        old = loaded
+        old_p0 = old["p0"]
 
         add_kind = sf(Add, "operand.tensor.kind")
         add_cols = sf(Add, "operand.tensor.cols")
@@ -346,102 +356,108 @@ class EngineCore(wiring.Component):
         group = sf(GroupAverage, "group")
         group_kind = sf(GroupAverage, "out.kind")
         group_sum = Signal(signed(vb))
+        exp_sum = acc                            # mask: the row's exp sum, and
+        theta_limit = group_sum                  # floor(θ·Σ / 2^θs): e > it ⟺ e·2^θs > θ·Σ
         group_last = k0 + 1 == group                  # k0: c mod group
         group_total = Mux(k0 == 0, value, group_sum + value)
         store_value = Signal(signed(vb))
         store_wide = Signal()
         store_address = ptr("store_address")
 
+        # A stage's per-channel constants (docs/engine.md, "Memory"): word
+        # params + k·N + (c, 2c or c div 16) + lsb, k in 0…4; an Add operand's one or two words.
         gather_count = Signal(3)
-        gather_address = Signal(a)
+        gather_n = Signal(3)                 # k
+        gather_c = Signal(2)                 # 0: c, 1: 2c + lsb, 2: c div 16
+        gather_lsb = Signal()
+
+        def gather(count, table):
+            m.d.comb += gather_count.eq(count)
+            with m.Switch(gather_index):
+                for i, (k, cterm, lsb) in enumerate(table):
+                    with m.Case(i):
+                        m.d.comb += [gather_n.eq(k), gather_c.eq(cterm), gather_lsb.eq(lsb)]
         with m.Switch(stage_op):
-            with m.Case(Affine.OPCODE):
-                m.d.comb += gather_count.eq(3)
-                m.d.comb += gather_address.eq(Array([params + c, params + n_out + two_c,
-                                                     params + n_out + two_c + 1])[gather_index])
-            with m.Case(RPReLU.OPCODE):
-                m.d.comb += gather_count.eq(6)
-                m.d.comb += gather_address.eq(Array([
-                    params + two_c, params + two_c + 1, params + two_n + c,
-                    params + two_n + n_out + c, params + (n_out << 2) + two_c,
-                    params + (n_out << 2) + two_c + 1])[gather_index])
+            with m.Case(Affine.OPCODE):        # mul[c], bias[c] (wide)
+                gather(3, [(0, 0, 0), (1, 1, 0), (1, 1, 1)])
+            with m.Case(RPReLU.OPCODE):        # pre[c] (wide), pos[c], neg[c], post[c] (wide)
+                gather(6, [(0, 1, 0), (0, 1, 1), (2, 0, 0), (3, 0, 0), (4, 1, 0), (4, 1, 1)])
             with m.Case(Add.OPCODE):
                 m.d.comb += gather_count.eq(Mux(add_wide, 2, 1))
-                m.d.comb += gather_address.eq(add_address + gather_index)
             with m.Case(GroupAverage.OPCODE):
                 m.d.comb += gather_count.eq(0)
-            with m.Case(Threshold.OPCODE):
-                m.d.comb += gather_count.eq(3)
-                m.d.comb += gather_address.eq(Array([params + two_c, params + two_c + 1,
-                                                     params + two_n + (c >> 4)])[gather_index])
+            with m.Case(Threshold.OPCODE):     # threshold[c] (wide), flip bits[c div 16]
+                gather(3, [(0, 1, 0), (0, 1, 1), (2, 2, 0)])
+        n_multiple = Array([0, n_out, n_out << 1, (n_out << 1) + n_out, n_out << 2])[gather_n]
+        c_term = Array([c, Cat(gather_lsb, c), c >> 4, c])[gather_c]
+        gather_address = Mux(stage_op == Add.OPCODE, add_address + gather_index,
+                             params + n_multiple + c_term)
         g = gathered
         constant = g[0].as_signed()
         wide01 = Cat(g[0], g[1]).as_signed()
         rp_t = Signal(signed(vb + 1))
         m.d.comb += rp_t.eq(value + wide01)
         flip = g[2].bit_select(c[0:4], 1)
-        threshold_bit = Mux(flip, value <= wide01, value >= wide01)
+        at_least = value >= wide01
+        threshold_bit = Mux(flip, ~at_least | (value == wide01), at_least)
 
-        head_bit_base = Signal(16)               # mask: head · bits per head
         query_row_words = (kf("queries.cols") + 15) >> 4
         key_row_words = (kf("keys.cols") + 15) >> 4
         mask_row_words = (k_rows + 15) >> 4
         mac_x_address = a_ptr + Mux(mac_wide, p_word << 1, p_word)
 
         def step_stage_state():
-            """The stage's state for element (t, c), from the state it ended the last with."""
+            """The stage's state for element (t, c), from the state it ended the last with:
+            ``p0`` steps by one token (Add, Threshold ``BITS``) or element (Store) or is
+            reloaded from ``p1`` (an UPSAMPLE row repeated); ``k0`` counts channels modulo the
+            tile or the group; ``p1``, ``k1`` to ``k3`` walk an UPSAMPLE grid, or ``p1`` a
+            ``BITS_T`` column."""
+            is_add = stage_op == Add.OPCODE
+            is_threshold = stage_op == Threshold.OPCODE
+            is_store = stage_op == Store.OPCODE
+            upsample = is_add & (add_pattern == Pattern.UPSAMPLE)
+            start = Mux(is_store, sf(Store, "out.address"),
+                        Mux(stage_op == GroupAverage.OPCODE, sf(GroupAverage, "out.address"),
+                            Mux(is_add, sf(Add, "operand.tensor.address"),
+                                sf(Threshold, "out.address"))))
+            p0_step = Mux(is_add, add_pitch,
+                          Mux(is_threshold, (out_cols + 15) >> 4,
+                              Mux(store_kind == TensorKind.WIDE, 2, 1)))
+            p0_next = old_p0 + p0_step
+            repeat = old["k2"] + 1 != add_f               # the same source token again
+            column = old["k1"] + 1 != add_gw              # the next source token in the row
+            row_again = old["k3"] + 1 != add_f            # the same source row again
             for name, _ in state_layout:
-                m.d.sync += current[name].eq(loaded[name])
-            old = loaded
-            with m.Switch(stage_op):
-                with m.Case(Add.OPCODE):
-                    start = sf(Add, "operand.tensor.address")
-                    with m.If(first):
-                        m.d.sync += [p0.eq(start), p1.eq(start), k0.eq(0), k1.eq(0), k2.eq(0),
-                                     k3.eq(0)]
-                    with m.Elif(new_token):
-                        m.d.sync += k0.eq(0)
-                        with m.If(add_pattern == Pattern.UPSAMPLE):
-                            with m.If(old["k2"] + 1 < add_f):
-                                m.d.sync += k2.eq(old["k2"] + 1)
-                            with m.Else():
-                                m.d.sync += k2.eq(0)
-                                with m.If(old["k1"] + 1 < add_gw):
-                                    m.d.sync += [k1.eq(old["k1"] + 1),
-                                                 p0.eq(old["p0"] + add_pitch)]
-                                with m.Else():
-                                    m.d.sync += k1.eq(0)
-                                    with m.If(old["k3"] + 1 < add_f):
-                                        m.d.sync += [k3.eq(old["k3"] + 1), p0.eq(old["p1"])]
-                                    with m.Else():
-                                        m.d.sync += [k3.eq(0), p0.eq(old["p0"] + add_pitch),
-                                                     p1.eq(old["p0"] + add_pitch)]
-                        with m.Else():
-                            m.d.sync += p0.eq(old["p0"] + add_pitch)
-                    with m.Else():
-                        m.d.sync += k0.eq(Mux(old["k0"] + 1 == add_cols, 0, old["k0"] + 1))
-                with m.Case(Threshold.OPCODE):
-                    start = sf(Threshold, "out.address")
-                    with m.If(first):
-                        m.d.sync += p0.eq(start)
-                    with m.Elif(new_token):
-                        m.d.sync += p0.eq(old["p0"] + ((out_cols + 15) >> 4))
-                    with m.If(new_token):
-                        m.d.sync += p1.eq(start + (t >> 4))
-                    with m.Else():
-                        m.d.sync += p1.eq(old["p1"] + ((out_rows + 15) >> 4))
-                with m.Case(Store.OPCODE):
-                    with m.If(first):
-                        m.d.sync += p0.eq(sf(Store, "out.address"))
-                    with m.Else():
-                        m.d.sync += p0.eq(old["p0"] + Mux(store_kind == TensorKind.WIDE, 2, 1))
-                with m.Case(GroupAverage.OPCODE):
-                    with m.If(first):
-                        m.d.sync += p0.eq(sf(GroupAverage, "out.address"))
-                    with m.If(new_token | (old["k0"] + 1 == group)):
-                        m.d.sync += k0.eq(0)
-                    with m.Else():
-                        m.d.sync += k0.eq(old["k0"] + 1)
+                m.d.sync += current[name].eq(old[name])
+            with m.If(first):
+                m.d.sync += [p0.eq(start), p1.eq(start)]
+            with m.Elif(is_store | ((is_add | is_threshold) & new_token & ~upsample)):
+                m.d.sync += p0.eq(p0_next)
+            with m.Elif(upsample & new_token & ~repeat):
+                with m.If(column):
+                    m.d.sync += p0.eq(p0_next)
+                with m.Elif(row_again):
+                    m.d.sync += p0.eq(old["p1"])
+                with m.Else():
+                    m.d.sync += [p0.eq(p0_next), p1.eq(p0_next)]
+            with m.If(is_threshold):                      # BITS_T: the channel's bit row
+                with m.If(new_token):
+                    m.d.sync += p1.eq(start + (t >> 4))
+                with m.Else():
+                    m.d.sync += p1.eq(old["p1"] + ((out_rows + 15) >> 4))
+            k0_limit = Mux(is_add, add_cols, group)
+            with m.If(new_token | (old["k0"] + 1 == k0_limit)):
+                m.d.sync += k0.eq(0)
+            with m.Else():
+                m.d.sync += k0.eq(old["k0"] + 1)
+            with m.If(first):
+                m.d.sync += [k1.eq(0), k2.eq(0), k3.eq(0)]
+            with m.Elif(upsample & new_token):
+                m.d.sync += k2.eq(Mux(repeat, old["k2"] + 1, 0))
+                with m.If(~repeat):
+                    m.d.sync += k1.eq(Mux(column, old["k1"] + 1, 0))
+                    with m.If(~column):
+                        m.d.sync += k3.eq(Mux(row_again, old["k3"] + 1, 0))
 
         def fail():
             m.d.sync += self.error_pc.eq(instr_pc)
@@ -499,10 +515,10 @@ class EngineCore(wiring.Component):
                                | (m_patches & (mf("mode") == MatMulMode.XNOR)))):
                     m.next = "SETUP"
                     with m.If(is_context):
-                        m.d.sync += [remainder.eq(m_rows), divisor.eq(m_heads)]
+                        m.d.sync += remainder.eq(m_rows)
                         m.next = "DIVIDE"
                 with m.Elif(is_mask):
-                    m.d.sync += [remainder.eq(kf("queries.cols")), divisor.eq(kf("heads"))]
+                    m.d.sync += remainder.eq(kf("queries.cols"))
                     m.next = "DIVIDE"
                 with m.Elif(is_mac & ((m_kind == TensorKind.STREAM) | mac_wide)
                             & ((sf_access("pattern") == Pattern.IDENTITY) | m_patches)):
@@ -564,10 +580,10 @@ class EngineCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.If(tap_valid):
                     m.d.sync += acc.eq(acc + rdata.as_signed())
-                with m.If(kj + 1 < kw):
+                with m.If(kj + 1 != kw):
                     m.d.sync += [kj.eq(kj + 1), tap_ptr.eq(tap_ptr + cols)]
                     m.next = "TAP"
-                with m.Elif(ki + 1 < kh):
+                with m.Elif(ki + 1 != kh):
                     m.d.sync += [ki.eq(ki + 1), kj.eq(0), tap_row.eq(tap_row + su[0]),
                                  tap_ptr.eq(tap_row + su[0])]
                     m.next = "TAP"
@@ -615,14 +631,14 @@ class EngineCore(wiring.Component):
                 m.d.sync += [match_count.eq(match_count + matches), one_count.eq(one_count + ones)]
                 m.next = "DOT_A_LOW"
                 walk = ~is_mask & ~is_context
-                with m.If(p_word + 1 < ((segment + 15) >> 4)):
+                with m.If(~last_word):
                     m.d.sync += p_word.eq(p_word + 1)
                 with m.Else():
                     m.d.sync += p_word.eq(0)
-                    with m.If(walk & (p_j + 1 < m_f)):
+                    with m.If(walk & (p_j + 1 != m_f)):
                         m.d.sync += [p_j.eq(p_j + 1), a_ptr.eq(a_ptr + pitch),
                                      b_bit_base.eq(b_bit_base + m_cols)]
-                    with m.Elif(walk & (p_i + 1 < m_f)):
+                    with m.Elif(walk & (p_i + 1 != m_f)):
                         m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0), patch_row.eq(patch_row + su[1]),
                                      a_ptr.eq(patch_row + su[1]),
                                      b_bit_base.eq(b_bit_base + m_cols)]
@@ -659,7 +675,7 @@ class EngineCore(wiring.Component):
             with m.State("MASK_NEXT"):
                 m.d.comb += self.busy.eq(1)
                 m.next = "DOT"
-                with m.If(key + 1 < k_rows):
+                with m.If(key + 1 != k_rows):
                     m.d.sync += [key.eq(key + 1), k_ptr.eq(k_ptr + key_row_words)]
                 with m.Elif(mask_pass == 0):
                     m.d.sync += [key.eq(0), k_ptr.eq(kf("keys.address")), mask_pass.eq(1)]
@@ -667,9 +683,9 @@ class EngineCore(wiring.Component):
                 with m.Else():
                     m.d.sync += [key.eq(0), k_ptr.eq(kf("keys.address")), mask_pass.eq(0),
                                  exp_sum.eq(0), out_row_ptr.eq(out_row_ptr + mask_row_words)]
-                    with m.If(t + 1 < kf("queries.rows")):
+                    with m.If(t + 1 != kf("queries.rows")):
                         m.d.sync += [t.eq(t + 1), q_ptr.eq(q_ptr + query_row_words)]
-                    with m.Elif(head + 1 < kf("heads")):
+                    with m.Elif(head + 1 != kf("heads")):
                         m.d.sync += [t.eq(0), head.eq(head + 1), q_ptr.eq(kf("queries.address")),
                                      head_bit_base.eq(head_bit_base + head_bits)]
                     with m.Else():
@@ -736,13 +752,13 @@ class EngineCore(wiring.Component):
                     with m.Case(RET_MAC):
                         m.d.sync += acc.eq(result)
                         m.next = "MAC_X_LOW"
-                        with m.If(p_word + 1 < m_cols):
+                        with m.If(p_word + 1 != m_cols):
                             m.d.sync += p_word.eq(p_word + 1)
                         with m.Else():
                             m.d.sync += p_word.eq(0)
-                            with m.If(p_j + 1 < m_f):
+                            with m.If(p_j + 1 != m_f):
                                 m.d.sync += [p_j.eq(p_j + 1), a_ptr.eq(a_ptr + pitch)]
-                            with m.Elif(p_i + 1 < m_f):
+                            with m.Elif(p_i + 1 != m_f):
                                 m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0),
                                              patch_row.eq(patch_row + su[1]),
                                              a_ptr.eq(patch_row + su[1])]
@@ -789,7 +805,7 @@ class EngineCore(wiring.Component):
                 m.next = "GATHER"
             with m.State("GATHER"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(gather_index < gather_count):
+                with m.If(gather_index != gather_count):
                     read(gather_address)
                 for i, gw in enumerate(gathered):
                     with m.If(gather_index == i + 1):
@@ -860,13 +876,13 @@ class EngineCore(wiring.Component):
             with m.State("NEXT_ELEMENT"):
                 m.d.comb += self.busy.eq(1)
                 m.next = "ELEMENT"
-                with m.If(c + 1 < n_out):
+                with m.If(c + 1 != n_out):
                     m.d.sync += c.eq(c + 1)
                     with m.If(is_matmul):
                         m.d.sync += b_row.eq(b_row + w_row_words)
                         phase = head_phase + m_heads
-                        with m.If(phase >= m_k):
-                            m.d.sync += [head_phase.eq(phase - m_k),
+                        with m.If(phase == m_k):     # c·heads reached a multiple of N
+                            m.d.sync += [head_phase.eq(0),
                                          head_offset.eq(head_offset + su[0])]
                         with m.Else():
                             m.d.sync += head_phase.eq(phase)
@@ -878,7 +894,7 @@ class EngineCore(wiring.Component):
                                  head_offset.eq(0), head_phase.eq(0), w_ptr.eq(cf("weights"))]
                     with m.If(m_patches):
                         m.d.sync += t_scaled.eq(t_scaled + su[3])
-                        with m.If(pj_base + m_f < m_gw):
+                        with m.If(pj_base + m_f != m_gw):
                             m.d.sync += [pj_base.eq(pj_base + m_f),
                                          patch_origin.eq(patch_origin + su[0])]
                         with m.Else():
@@ -886,7 +902,7 @@ class EngineCore(wiring.Component):
                                          patch_origin.eq(patch_line + su[2])]
                     with m.Else():
                         m.d.sync += patch_origin.eq(patch_origin + pitch)
-                    last = Mux(m_patches, t_scaled + su[3] >= m_rows,
+                    last = Mux(m_patches, t_scaled + su[3] == m_rows,
                                Mux(is_context, t + 1 == quotient, t + 1 == m_rows))
                     with m.If(last):
                         m.d.sync += self.instructions.eq(self.instructions + 1)
