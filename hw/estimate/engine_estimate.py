@@ -45,11 +45,12 @@ class BlockCost:
 
 
 CORE_COSTS: dict[str, BlockCost] = {
-    # The core of engine-rtl dba94ed (addresses as running pointers, one shared multiplier),
-    # from the board top's synth_ice40 -dsp (7,293 SB_LUT4, 2,579 FF, 10 EBR, 5 SB_MAC16,
-    # 4 SPRAM; nextpnr 9,023 LC) less LOADER_COST and the front end (its two buffers: 3 EBR).
-    "up5k": BlockCost(luts=6451, ffs=2042, brams=7, dsps=5,
-                      source="engine-rtl dba94ed in the iCEBreaker board top, synth_ice40 -dsp, "
+    # The core of engine-rtl 6e372c6 (running address pointers, one shared multiplier,
+    # shared registers), from the board top's synth_ice40 -dsp (6,870 SB_LUT4, 2,369 FF,
+    # 10 EBR, 5 SB_MAC16, 4 SPRAM; nextpnr 8,340 LC) less LOADER_COST and the front end
+    # (FRONT_END_COST and its two buffers: 3 EBR).
+    "up5k": BlockCost(luts=6028, ffs=1832, brams=7, dsps=5,
+                      source="engine-rtl 6e372c6 in the iCEBreaker board top, synth_ice40 -dsp, "
                              "less loader and front end"),
 }
 LOADER_COST = BlockCost(luts=512, ffs=347,
