@@ -51,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
 
     from binaryvit.commands.generate import generated_arch
     if generated_arch(Path(args.out)) == "engine":
+        from binaryvit.errors import ConfigError
         from binaryvit.sim.engine_report import simulate_engine
+        if args.waves or args.per_cycle or args.bubbles or args.stalls:
+            raise ConfigError("--waves, --per-cycle, --bubbles and --stalls are the dataflow "
+                              "network's; the engine's simulation always has host-side gaps")
         report = simulate_engine(args.out, images=args.images, data=args.data, seed=args.seed)
         t = report["totals"]
         print(f"{t['images']} images on the engine RTL: {t['mismatches']} mismatches, hardware "

@@ -128,6 +128,8 @@ def test_sim_runs_the_engine_rtl_against_the_integer_reference(micro_out, capsys
     assert [im["rtl_logits"] for im in report["images"]] == logits.tolist()
     assert report["totals"]["mismatches"] == 0
     assert "0 mismatches" in capsys.readouterr().out
+    assert main(["sim", str(micro_out), "--per-cycle"]) == 2
+    _one_error_line(capsys, "--per-cycle", "dataflow")
 
 
 def test_quantize_engine_prints_the_accuracy_at_both_formats(tmp_path, capsys):
