@@ -9,8 +9,8 @@ memories through the resource model:
 - **memories**: on the UP5K the four banks are ``SB_SPRAM256KA`` (``sprams``, 4 of 4); on
   the ECP5 they are block RAM initialised by the bitstream (``map_memory``: 16 ``DP16KD``
   a 16 Ki-word bank);
-- **core**: ``CORE_COSTS[config.name]`` (logic cells, flip-flops, EBR of its instruction
-  buffer, ``SB_MAC16``);
+- **core**: ``CORE_COSTS[config.name][family]`` (logic, flip-flops, block RAM of its
+  instruction buffer and stage state, DSPs), measured in the board top's build;
 - **boot loader** (flash boot only) and the **UART front end** (the board wrapper and the
   image runner; its two small buffers through ``map_memory``).
 
@@ -44,14 +44,22 @@ class BlockCost:
         return family.cells(self.luts, self.ffs) + Resources(brams=self.brams, dsps=self.dsps)
 
 
-CORE_COSTS: dict[str, BlockCost] = {
-    # The core of engine-rtl 6e372c6 (running address pointers, one shared multiplier,
-    # shared registers), from the board top's synth_ice40 -dsp (6,870 SB_LUT4, 2,369 FF,
-    # 10 EBR, 5 SB_MAC16, 4 SPRAM; nextpnr 8,340 LC) less LOADER_COST and the front end
-    # (FRONT_END_COST and its two buffers: 3 EBR).
-    "up5k": BlockCost(luts=6028, ffs=1832, brams=7, dsps=5,
-                      source="engine-rtl 6e372c6 in the iCEBreaker board top, synth_ice40 -dsp, "
-                             "less loader and front end"),
+CORE_COSTS: dict[str, dict[str, BlockCost]] = {
+    "up5k": {
+        # engine-rtl 6e372c6 (running address pointers, one shared multiplier, shared
+        # registers) in the iCEBreaker board top, synth_ice40 -dsp: 6,870 SB_LUT4, 2,369 FF,
+        # 10 EBR, 5 SB_MAC16, 4 SPRAM (nextpnr 8,340 LC), less LOADER_COST and the front end
+        # (FRONT_END_COST and its two buffers: 3 EBR).
+        "ice40": BlockCost(luts=6028, ffs=1832, brams=7, dsps=5,
+                           source="engine-rtl 6e372c6 in the iCEBreaker board top, "
+                                  "synth_ice40 -dsp, less loader and front end"),
+        # the same core in the ULX3S board top (banks in block RAM), synth_ecp5: 8,580
+        # TRELLIS_COMB, 1,974 TRELLIS_FF, 65 DP16KD, 2 MULT18X18D, less the front end and
+        # the 64 DP16KD of the banks.
+        "ecp5": BlockCost(luts=8120, ffs=1747, brams=1, dsps=2,
+                          source="engine-rtl 6e372c6 in the ULX3S board top, synth_ecp5, "
+                                 "less front end and banks"),
+    },
 }
 LOADER_COST = BlockCost(luts=512, ffs=347,
                         source="docs/engine-hardware.md, ParameterLoader, synth_ice40 -dsp")
@@ -67,9 +75,7 @@ def engine_resources(target, *, pixels: int = 64, pixel_width: int = 8,
     family_name = "ice40" if target.memory == "spram" else "ecp5"
     family = FAMILIES[family_name]
     config = target.config
-    core = CORE_COSTS.get(config.name)
-    if core is None:
-        core = CORE_COSTS["up5k"]
+    core = CORE_COSTS.get(config.name, CORE_COSTS["up5k"])[family_name]
     parts = {"engine core": core.resources(family)}
     if target.memory == "spram":
         parts["memories (SPRAM)"] = Resources(sprams=len(config.banks))
