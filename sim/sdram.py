@@ -5,7 +5,8 @@ module ``sdram_chip`` with the rules of ``cycles`` (a ``SdramCycles``) as its pa
 the rule tests that drive the chip's pins from cocotb (``binaryvit.sim.sdram_chip_cocotb``).
 ``run_chip_scenarios`` runs a list of command scenarios on it in one simulator process and
 returns, per scenario, the error flag, the first error's code and the read data the chip
-drove.
+drove. ``system_design`` wires the controller (``SdramController``) to the model and
+``run_controller_traffic`` runs traffic through it (``binaryvit.sim.sdram_system_cocotb``).
 """
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ import tempfile
 from pathlib import Path
 
 from binaryvit.errors import SimulationError
-from binaryvit.hw.engine.external.sdram_chip import SdramCycles
+from binaryvit.hw.engine.external.sdram_chip import SdramChip, SdramCycles
+from binaryvit.hw.engine.external.sdram_controller import SdramController
+from binaryvit.hw.verilog import to_verilog
 from binaryvit.sim.simulator import Design, build, run_test
 
-__all__ = ["sdram_model_verilog", "chip_design", "run_chip_scenarios", "ERROR_CODES"]
+__all__ = ["sdram_model_verilog", "chip_design", "run_chip_scenarios", "system_design",
+           "run_controller_traffic", "ERROR_CODES"]
 
 MODEL_PATH = Path(__file__).with_name("sdram_model.v")
 
@@ -78,5 +82,63 @@ def run_chip_scenarios(cycles: SdramCycles, scenarios: list[list[list]], *,
                    env={"BINARYVIT_SDRAM_JOB": str(job)})
     if run.failed or not result.exists():
         raise SimulationError(f"SDRAM chip scenarios did not finish; log {run.log}:\n"
+                              f"{run.log_tail()}")
+    return json.loads(result.read_text())
+
+
+def system_design(chip: SdramChip, cycles: SdramCycles,
+                  controller_cycles: SdramCycles | None = None) -> Design:
+    """Top ``sdram_system``: the controller (``SdramController``, counting
+    ``controller_cycles``, default ``cycles``) wired to the chip model (enforcing
+    ``cycles``); the engine's memory port and the model's flags are its ports."""
+    component = SdramController(chip, controller_cycles or cycles)
+    burst_bits = component.burst_bits
+    controller = to_verilog(component, "sdram_controller")
+    wires = {"power_on": "1'b0", "cke": "cke", "cs_n": "cs_n", "ras_n": "ras_n",
+             "cas_n": "cas_n", "we_n": "we_n", "ba": "ba", "a": "a", "dqm": "dqm",
+             "dq_i": "ctrl_dq", "dq_i_oe": "ctrl_dq_oe", "dq_o": "chip_dq",
+             "dq_o_oe": "chip_dq_oe"}
+    top = f"""module sdram_system (
+    input wire clk, input wire rst,
+    input wire [{burst_bits}:0] cmd_payload, input wire cmd_valid, output wire cmd_ready,
+    input wire [15:0] wdata_payload, input wire wdata_valid, output wire wdata_ready,
+    output wire [15:0] rdata_payload, output wire rdata_valid, input wire rdata_ready,
+    output wire ready, output wire error, output wire [7:0] first_error,
+    output wire [31:0] error_count, output wire [31:0] refreshes, output wire initialised
+);
+    wire cke, cs_n, ras_n, cas_n, we_n, ctrl_dq_oe;
+    wire [1:0] ba, dqm, chip_dq_oe;
+    wire [12:0] a;
+    wire [15:0] ctrl_dq, chip_dq;
+    sdram_controller controller (
+        .clk(clk), .rst(rst),
+        .port__cmd__payload(cmd_payload), .port__cmd__valid(cmd_valid),
+        .port__cmd__ready(cmd_ready), .port__wdata__payload(wdata_payload),
+        .port__wdata__valid(wdata_valid), .port__wdata__ready(wdata_ready),
+        .port__rdata__payload(rdata_payload), .port__rdata__valid(rdata_valid),
+        .port__rdata__ready(rdata_ready), .port__ready(ready),
+        .pins__cke(cke), .pins__cs_n(cs_n), .pins__ras_n(ras_n), .pins__cas_n(cas_n),
+        .pins__we_n(we_n), .pins__ba(ba), .pins__a(a), .pins__dqm(dqm),
+        .pins__dq_o(ctrl_dq), .pins__dq_oe(ctrl_dq_oe), .pins__dq_i(chip_dq)
+    );
+{model_instance(cycles, (chip.rows - 1).bit_length(), (chip.cols - 1).bit_length(), connections=wires)}endmodule
+"""
+    return Design("sdram_system", {"sdram_model.v": sdram_model_verilog(),
+                                   "sdram_controller.v": controller, "sdram_system.v": top})
+
+
+def run_controller_traffic(chip: SdramChip, cycles: SdramCycles, phases: list[dict], *,
+                           seed: int = 0, controller_cycles: SdramCycles | None = None) -> dict:
+    """Run traffic ``phases`` (see ``binaryvit.sim.sdram_system_cocotb``) through the
+    controller and the chip model in Verilator: per phase its statistics, and the model's
+    flags."""
+    built = build(system_design(chip, cycles, controller_cycles), kind="sdram")
+    run_dir = Path(tempfile.mkdtemp(prefix="traffic-", dir=built.build_dir))
+    job, result = run_dir / "job.json", run_dir / "result.json"
+    job.write_text(json.dumps({"phases": phases, "seed": seed, "result_path": str(result)}))
+    run = run_test(built, "binaryvit.sim.sdram_system_cocotb", run_dir=run_dir,
+                   env={"BINARYVIT_SDRAM_JOB": str(job)}, seed=seed)
+    if run.failed or not result.exists():
+        raise SimulationError(f"SDRAM controller traffic did not finish; log {run.log}:\n"
                               f"{run.log_tail()}")
     return json.loads(result.read_text())
