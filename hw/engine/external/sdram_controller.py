@@ -17,8 +17,8 @@ valid/ready, one transfer per cycle when both are high):
 * ``ready`` (out): initialisation finished (the first command is accepted only after it).
 
 Latency at 100 MHz (CAS latency 2): a read hitting an open row gives its first word on
-``rdata`` 5 cycles after ``cmd`` is accepted (command register, CAS latency, the input
-register, the FIFO); a row miss adds the PRECHARGE and ACTIVATE waits (tRAS/tWR, tRP,
+``rdata`` 6 cycles after ``cmd`` is accepted (command register, the chip's sampling edge, CAS
+latency, the input register, two FIFO stages; counted from the pipeline); a row miss adds the PRECHARGE and ACTIVATE waits (tRAS/tWR, tRP,
 tRCD: 4 to 9 cycles). Back-to-back bursts in one row keep the data bus busy every cycle:
 one READ or WRITE every 8 cycles. A read after a write waits for the write's data; a write
 after a read waits CL + 8 cycles (the read's data plus one idle cycle for the bus to turn).

@@ -100,3 +100,15 @@ def test_a_block_that_does_not_fit_the_on_chip_buffer_fails_in_one_line(program)
 def test_unknown_schedule():
     with pytest.raises(CompileError, match="schedule must be one of"):
         plan_traffic(None, ExternalMemory(), "tile")
+
+
+def test_the_bench_refuses_a_narrow_port_in_one_line_with_exit_2():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[4] / "bench" / "bench_paper_scale.py"
+    done = subprocess.run([sys.executable, str(bench), "--port-bits", "8"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "the port is 8 bits wide" in done.stderr
