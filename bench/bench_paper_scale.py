@@ -10,9 +10,10 @@ engine whose memories are the ULX3S's 32 MB SDRAM, and prints per image for the 
 layer and the block schedule (``binaryvit.hw.engine.traffic``): bytes across the memory port
 by class, compute cycles (the cycle model), memory-stall cycles at the port's bandwidth,
 images/s at the clock, and the SDRAM bandwidth used, beside the issue's >= 10 images/s
-target; then each unit's on-chip bytes in the block schedule (the buffer it would need).
-``--on-chip-kib`` (default: the largest unit's need) sets the block schedule's buffer; a
-smaller one fails in one line, as the compiler does. ``--sdram-sim`` first measures the
+target; then each unit's on-chip bytes were it fused (the buffer a block needs). The
+``block`` column gets a buffer as large as the largest unit needs; ``fit`` fuses the units
+that fit ``--on-chip-kib`` (default 256 KiB, about half the ECP5-85F's block RAM) and runs
+the others layer by layer. ``--sdram-sim`` first measures the
 controller's sustained fraction of the peak in Verilator (sequential bursts, ~30 s) and
 uses it as the efficiency. Bad input: one line, exit 2.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 import torch
 
@@ -63,7 +65,7 @@ def main() -> int:
     parser.add_argument("--lanes", type=int, default=4)
     parser.add_argument("--clock-mhz", type=float, default=100.0)
     parser.add_argument("--efficiency", type=float, default=0.97)
-    parser.add_argument("--on-chip-kib", type=int, default=None)
+    parser.add_argument("--on-chip-kib", type=int, default=256)
     parser.add_argument("--port-bits", type=int, default=16)
     parser.add_argument("--sdram-sim", action="store_true")
     args = parser.parse_args()
@@ -97,10 +99,11 @@ def main() -> int:
               f"({time.time() - start:.0f} s wall, {time.process_time() - cpu:.0f} s CPU)")
         probe = plan_traffic(program, ExternalMemory(on_chip_bytes=1 << 40), "block")
         need = max(probe.unit_peak_bytes.values())
-        on_chip = need if args.on_chip_kib is None else args.on_chip_kib * 1024
-        memory = ExternalMemory(port_bits=memory.port_bits, clock_hz=memory.clock_hz,
-                                efficiency=memory.efficiency, on_chip_bytes=on_chip)
-        plans = {s: plan_traffic(program, memory, s) for s in SCHEDULES}
+        plans = {}
+        for schedule in SCHEDULES:
+            on_chip = need if schedule == "block" else args.on_chip_kib * 1024
+            plans[schedule] = plan_traffic(program, replace(memory, on_chip_bytes=on_chip),
+                                           schedule)
     except BinaryVitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -132,11 +135,13 @@ def main() -> int:
     row("compute-only images/s", [f"{clock / p.compute_cycles:.2f}" for p in plans.values()],
         f">= {TARGET_IMAGES_PER_S}")
     peaks = plans["block"].unit_peak_bytes
-    print(f"\nblock schedule: on-chip buffer {on_chip:,} bytes (the ECP5-85F has "
-          f"{ECP5_85F_BRAM_BYTES:,} bytes of block RAM in all); the largest units:")
+    fit = plans["fit"]
+    print(f"\nblock: on-chip buffer {need:,} bytes; fit: {fit.memory.on_chip_bytes:,} bytes, "
+          f"{len(fit.fused_units)} of {len(peaks)} units fused (the ECP5-85F has "
+          f"{ECP5_85F_BRAM_BYTES:,} bytes of block RAM in all). The largest units:")
     for unit, peak in sorted(peaks.items(), key=lambda kv: -kv[1])[:8]:
-        fits = "fits" if peak <= ECP5_85F_BRAM_BYTES else "exceeds the ECP5's block RAM"
-        print(f"  {unit:24s} {peak:>12,} bytes  {fits}")
+        fused = "fused in fit" if unit in fit.fused_units else "layer by layer in fit"
+        print(f"  {unit:24s} {peak:>12,} bytes  {fused}")
     return 0
 
 

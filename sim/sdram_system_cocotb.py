@@ -15,7 +15,8 @@ The reference memory is updated when a write command is accepted and every read'
 expected words are taken from it when the read is accepted (the port keeps commands in
 order). Per phase the result holds ``cycles`` (from the first command offered to the
 last word read or written), ``words``, ``compared`` and ``mismatches`` (with the first few
-``[burst, index, got, want]``), and after the last phase the model's ``error``,
+``[burst, index, got, want]``), ``first_read_latency`` (cycles from the first read command
+accepted to its first word taken), and after the last phase the model's ``error``,
 ``first_error`` and ``refreshes``.
 """
 from __future__ import annotations
@@ -47,6 +48,7 @@ async def _phase(dut, phase: dict, memory: dict, rng: random.Random, burst_bits:
     result = {"name": phase["name"], "words": BURST * len(commands), "compared": 0,
               "mismatches": 0, "examples": []}
     cycles = 0
+    first_read = None
     while commands or expected or pending_words:
         await FallingEdge(dut.clk)
         cycles += 1
@@ -64,6 +66,8 @@ async def _phase(dut, phase: dict, memory: dict, rng: random.Random, burst_bits:
         await ReadOnly()
         if commands and int(dut.cmd_ready.value):
             burst, write = commands.popleft()
+            if not write and first_read is None:
+                first_read = cycles
             for i in range(BURST):
                 if write:
                     memory[burst * BURST + i] = accepted_words.popleft()
@@ -72,6 +76,8 @@ async def _phase(dut, phase: dict, memory: dict, rng: random.Random, burst_bits:
         if offer and int(dut.wdata_ready.value):
             pending_words.popleft()
         if take and int(dut.rdata_valid.value):
+            if "first_read_latency" not in result:
+                result["first_read_latency"] = cycles - first_read
             got = int(dut.rdata_payload.value)
             if not expected:
                 result["mismatches"] += 1

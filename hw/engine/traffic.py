@@ -26,6 +26,8 @@ Schedules:
   each later unit that uses it (held on chip from the unit's first use to its last). A unit
   whose live tensors exceed the buffer fails at compile time (CompileError naming the unit,
   the instruction at the peak, the bytes needed and available).
+* ``fit``: ``block`` for the units whose tensors fit the buffer, ``layer`` for the others
+  (what a board with less block RAM than the largest unit needs can run today).
 
 Also refused in one line: a working set (payload and activations) larger than the external
 memory, and a port narrower than one word of the chip's burst (the SDRAM cannot pause a
@@ -47,7 +49,7 @@ __all__ = ["ExternalMemory", "InstructionTraffic", "TrafficPlan", "plan_traffic"
            "check_port",
            "SCHEDULES", "ULX3S_SDRAM"]
 
-SCHEDULES = ("layer", "block")
+SCHEDULES = ("layer", "block", "fit")
 CLASSES = ("weights", "io", "residual", "activations")
 _UNIT = re.compile(r"^(stages\.\d+\.(?:blocks\.\d+|merge)|[^.]+)")
 
@@ -97,13 +99,15 @@ class InstructionTraffic:
 
 @dataclass
 class TrafficPlan:
-    """Per-image traffic of one schedule: per instruction, per class, totals; and for the
-    ``block`` schedule each unit's peak on-chip bytes."""
+    """Per-image traffic of one schedule: per instruction, per class, totals; each unit's
+    peak on-chip bytes were it fused (``unit_peak_bytes``) and the units that are
+    (``fused_units``: none for ``layer``, all for ``block``)."""
 
     schedule: str
     memory: ExternalMemory
     instructions: list[InstructionTraffic]
     unit_peak_bytes: dict[str, int]
+    fused_units: list[str]
 
     def bytes_by_class(self) -> dict[str, int]:
         return {k: sum(t.bytes[k] for t in self.instructions) for k in CLASSES}
@@ -242,33 +246,34 @@ def plan_traffic(program: Program, memory: ExternalMemory = ExternalMemory(),
             else "activations"
 
     rows[0].bytes["io"] += size["input"]                         # the host writes the image
-    peaks: dict[str, int] = {}
-    if schedule == "layer":
-        for i in range(len(rows)):
+    peaks = _unit_peaks(program, units, reads, writes, size)
+    if schedule == "block":
+        for unit, (peak, at) in peaks.items():
+            if peak > memory.on_chip_bytes:
+                raise CompileError(
+                    f"schedule 'block': unit {unit!r} keeps {peak} bytes of tensors on chip "
+                    f"at instruction {program.labels[at]!r} but the on-chip buffer of "
+                    f"{memory.name!r} holds {memory.on_chip_bytes} bytes")
+    fused = {u for u, (peak, _) in peaks.items()
+             if schedule == "block" or (schedule == "fit" and peak <= memory.on_chip_bytes)}
+    loaded: set[tuple[str, str]] = set()
+    for i in range(len(rows)):
+        if units[i] not in fused:
             for name in reads[i] | writes[i]:
                 rows[i].bytes[kind(name)] += size[name]
-    else:
-        loaded: set[tuple[str, str]] = set()
-        for i in range(len(rows)):
-            for name in writes[i]:
-                if name in crossing or name == output:
-                    rows[i].bytes[kind(name)] += size[name]
-            for name in reads[i]:
-                if (name in crossing) and (units[i], name) not in loaded:
-                    loaded.add((units[i], name))
-                    rows[i].bytes[kind(name)] += size[name]
-        peaks = _unit_peaks(program, units, reads, writes, size)
-        for unit, peak in peaks.items():
-            if peak[0] > memory.on_chip_bytes:
-                raise CompileError(
-                    f"schedule 'block': unit {unit!r} keeps {peak[0]} bytes of tensors on chip "
-                    f"at instruction {program.labels[peak[1]]!r} but the on-chip buffer of "
-                    f"{memory.name!r} holds {memory.on_chip_bytes} bytes")
-        peaks = {u: p[0] for u, p in peaks.items()}
+            continue
+        for name in writes[i]:
+            if name in crossing or name == output:
+                rows[i].bytes[kind(name)] += size[name]
+        for name in reads[i]:
+            if name in crossing and (units[i], name) not in loaded:
+                loaded.add((units[i], name))
+                rows[i].bytes[kind(name)] += size[name]
     for row in rows:
         row.memory = ceil(row.total_bytes / memory.bytes_per_cycle)
         row.stall = max(0, row.memory - row.compute)
-    return TrafficPlan(schedule, memory, rows, peaks)
+    return TrafficPlan(schedule, memory, rows, {u: p for u, (p, _) in peaks.items()},
+                       sorted(fused, key=units.index))
 
 
 def _unit_peaks(program: Program, units: list[str], reads, writes, size) \

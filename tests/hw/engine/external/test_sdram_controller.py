@@ -65,6 +65,24 @@ def test_sequential_bursts_keep_the_bus_busy(traffic):
         assert p["cycles"] < 1.10 * p["words"], p
 
 
+def test_first_read_word_six_cycles_after_the_command(traffic):
+    """The documented latency of a row hit at CAS latency 2: the first sequential read
+    follows the writes to the same row, which is still open."""
+    assert traffic["phases"][1]["first_read_latency"] == 6
+
+
+def test_cas_latency_3_at_133_mhz():
+    cycles = IS42S16160G_7.cycles(133e6).replace(t_init=300)
+    assert cycles.cas_latency == 3
+    phases = _phases(1)
+    phases = [dict(p, commands=p["commands"][:64]) for p in phases]
+    result = run_controller_traffic(IS42S16160G_7, cycles, phases, seed=1)
+    assert (result["error"], result["initialised"]) == (0, 1)
+    assert [p["mismatches"] for p in result["phases"]] == [0] * 4
+    assert result["phases"][1]["compared"] == 64 * 8
+    assert result["phases"][1]["first_read_latency"] == 7
+
+
 def test_a_controller_one_cycle_short_on_trp_is_caught():
     short = CYCLES.replace(t_rp=CYCLES.t_rp - 1)
     phases = [{"name": "row misses", "commands": [[0, 1], [1 << 8, 1], [0, 0]]}]

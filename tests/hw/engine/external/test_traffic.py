@@ -112,3 +112,17 @@ def test_the_bench_refuses_a_narrow_port_in_one_line_with_exit_2():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "the port is 8 bits wide" in done.stderr
+
+
+def test_fit_fuses_the_units_that_fit_and_runs_the_rest_layer_by_layer(program):
+    layer = plan_traffic(program, ExternalMemory(on_chip_bytes=1000), "layer")
+    block = plan_traffic(program, ExternalMemory(), "block")
+    peaks = block.unit_peak_bytes
+    assert layer.fused_units == [] and set(block.fused_units) == set(peaks)
+    assert plan_traffic(program, ExternalMemory(on_chip_bytes=1), "fit").total_bytes \
+        == layer.total_bytes
+    assert plan_traffic(program, ExternalMemory(), "fit").total_bytes == block.total_bytes
+    middle = sorted(set(peaks.values()))[len(set(peaks.values())) // 2]
+    fit = plan_traffic(program, ExternalMemory(on_chip_bytes=middle), "fit")
+    assert set(fit.fused_units) == {u for u, p in peaks.items() if p <= middle}
+    assert block.total_bytes < fit.total_bytes < layer.total_bytes
