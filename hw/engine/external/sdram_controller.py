@@ -58,6 +58,7 @@ SDRAM_PINS = wiring.Signature({
 })
 
 _NOP, _ACT, _READ, _WRITE, _PRE, _REF, _MRS = 0b0111, 0b0011, 0b0101, 0b0100, 0b0010, 0b0001, 0b0000
+_POWER_UP, _INIT_REFRESH, _RUN = 0, 1, 2
 
 
 def memory_port_signature(burst_bits: int) -> wiring.Signature:
@@ -135,7 +136,7 @@ class SdramController(wiring.Component):
             m.d.sync += [pins.dq_o.eq(wfifo.r_data), pins.dq_oe.eq(1),
                          write_left.eq(write_left - 1)]
 
-        # ---- read data: registered at the pins, pushed CL + 1 cycles after the command ----
+        # ---- read data: registered at the pins, pushed CL + 2 cycles after the command ----
         dq_in = Signal(16)
         m.d.sync += dq_in.eq(pins.dq_i)
         issued = Signal(cl + 2)            # bit k: a READ was decided k + 1 cycles ago
@@ -156,11 +157,14 @@ class SdramController(wiring.Component):
         room = Signal()
         m.d.comb += room.eq(rfifo.level + in_flight + BURST_WORDS <= READ_FIFO_WORDS)
 
+        # the phase: power-up wait, initial refreshes and mode register, running (an explicit
+        # register rather than m.FSM, whose 3-state case statement lints as incomplete)
+        phase = Signal(range(3))
+
         # ---- refresh interval ----
         refi = Signal(range(c.t_refi + 1))
         refresh_due = Signal()
-        running = Signal()
-        with m.If(running):
+        with m.If(phase == _RUN):
             with m.If(refi == c.t_refi - 1):
                 m.d.sync += [refi.eq(0), refresh_due.eq(1)]
             with m.Else():
@@ -193,65 +197,69 @@ class SdramController(wiring.Component):
         refs_left = Signal(range(c.init_refreshes + 1), init=c.init_refreshes)
         mode = (cl << 4) | 0b011                    # burst 8, sequential, burst writes
         hit = Signal()
-        m.d.comb += hit.eq(is_open.bit_select(bank, 1) & (open_row[bank] == row))
+        bank_open, can_act = Signal(), Signal()
+        m.d.comb += [bank_open.eq(Array(is_open[b] for b in range(4))[bank]),
+                     hit.eq(bank_open & (open_row[bank] == row)),
+                     can_act.eq((act_a[bank] == 0) & (rrd == 0))]
 
-        with m.FSM():
-            with m.State("POWER_UP"):
-                with m.If(init_count != 0):
-                    m.d.sync += init_count.eq(init_count - 1)
+        with m.If(phase == _POWER_UP):
+            with m.If(init_count != 0):
+                m.d.sync += init_count.eq(init_count - 1)
+            with m.Else():
+                issue(_PRE, a=1 << 10)
+                m.d.sync += quiet.eq(c.t_rp - 1)
+                m.d.sync += phase.eq(_INIT_REFRESH)
+        with m.Elif(phase == _INIT_REFRESH):
+            with m.If(quiet == 0):
+                with m.If(refs_left != 0):
+                    issue(_REF)
+                    m.d.sync += [quiet.eq(c.t_rfc - 1), refs_left.eq(refs_left - 1)]
                 with m.Else():
+                    issue(_MRS, a=mode)
+                    m.d.sync += quiet.eq(c.t_mrd - 1)
+                    m.d.sync += phase.eq(_RUN)
+        with m.Else():
+            m.d.comb += port.ready.eq(1)
+            with m.If(refresh_due):
+                with m.If((is_open != 0) & all_closable):
                     issue(_PRE, a=1 << 10)
-                    m.d.sync += quiet.eq(c.t_rp - 1)
-                    m.next = "INIT_REFRESH"
-            with m.State("INIT_REFRESH"):
-                with m.If(quiet == 0):
-                    with m.If(refs_left != 0):
-                        issue(_REF)
-                        m.d.sync += [quiet.eq(c.t_rfc - 1), refs_left.eq(refs_left - 1)]
-                    with m.Else():
-                        issue(_MRS, a=mode)
-                        m.d.sync += [quiet.eq(c.t_mrd - 1), running.eq(1)]
-                        m.next = "RUN"
-            with m.State("RUN"):
-                m.d.comb += port.ready.eq(1)
-                with m.If(refresh_due):
-                    with m.If((is_open != 0) & all_closable):
-                        issue(_PRE, a=1 << 10)
-                        precharged(is_open)
-                    with m.Elif(all_idle):
-                        issue(_REF)
-                        m.d.sync += [quiet.eq(c.t_rfc - 1), refresh_due.eq(0)]
-                with m.Elif(port.cmd.valid & (quiet == 0)):
-                    write = port.cmd.payload.write
-                    with m.If(hit):
-                        can = Signal()
-                        m.d.comb += can.eq((rw_wait == 0) & (rcd_a[bank] == 0) & Mux(
-                            write, (write_wait == 0) & (wfifo.level >= BURST_WORDS), room))
-                        with m.If(can):
-                            m.d.comb += port.cmd.ready.eq(1)
-                            m.d.sync += rw_wait.eq(BURST_WORDS - 1)
-                            with m.If(write):
-                                issue(_WRITE, bank, col)
-                                m.d.comb += wfifo.r_en.eq(1)
-                                m.d.sync += [pins.dq_o.eq(wfifo.r_data), pins.dq_oe.eq(1),
-                                             write_left.eq(BURST_WORDS - 1),
-                                             # tWR after the last word (longer than tRAS
-                                             # left: a WRITE comes tRCD after the ACT)
-                                             pre_a[bank].eq(BURST_WORDS - 1 + c.t_wr - 1)]
-                            with m.Else():
-                                issue(_READ, bank, col)
-                                m.d.comb += read_issue.eq(1)
-                                m.d.sync += write_wait.eq(cl + BURST_WORDS)
-                    with m.Elif(is_open.bit_select(bank, 1)):
-                        with m.If((pre_a[bank] == 0) & (rw_wait == 0)):
-                            issue(_PRE, bank)
-                            one = Signal(4)
-                            m.d.comb += one.eq(1 << bank)
-                            precharged(one)
-                    with m.Elif((act_a[bank] == 0) & (rrd == 0)):
-                        issue(_ACT, bank, row)
-                        for b in range(4):
-                            with m.If(bank == b):
-                                after_act(b)
+                    precharged(is_open)
+                with m.Elif(all_idle):
+                    issue(_REF)
+                    m.d.sync += [quiet.eq(c.t_rfc - 1), refresh_due.eq(0)]
+            with m.Elif(port.cmd.valid & (quiet == 0)):
+                write = port.cmd.payload.write
+                with m.If(hit):
+                    can = Signal()
+                    m.d.comb += can.eq((rw_wait == 0) & (rcd_a[bank] == 0) & Mux(
+                        write, (write_wait == 0) & (wfifo.level >= BURST_WORDS), room))
+                    with m.If(can):
+                        m.d.comb += port.cmd.ready.eq(1)
+                        m.d.sync += rw_wait.eq(BURST_WORDS - 1)
+                        with m.If(write):
+                            issue(_WRITE, bank, col)
+                            m.d.comb += wfifo.r_en.eq(1)
+                            m.d.sync += [pins.dq_o.eq(wfifo.r_data), pins.dq_oe.eq(1),
+                                         write_left.eq(BURST_WORDS - 1)]
+                            # tWR after the last word (longer than the tRAS left: a WRITE comes tRCD
+                            # after the ACT)
+                            for b in range(4):
+                                with m.If(bank == b):
+                                    m.d.sync += pre_wait[b].eq(BURST_WORDS - 1 + c.t_wr - 1)
+                        with m.Else():
+                            issue(_READ, bank, col)
+                            m.d.comb += read_issue.eq(1)
+                            m.d.sync += write_wait.eq(cl + BURST_WORDS)
+                with m.Elif(bank_open):
+                    with m.If((pre_a[bank] == 0) & (rw_wait == 0)):
+                        issue(_PRE, bank)
+                        one = Signal(4)
+                        m.d.comb += one.eq(1 << bank)
+                        precharged(one)
+                with m.Elif(can_act):
+                    issue(_ACT, bank, row)
+                    for b in range(4):
+                        with m.If(bank == b):
+                            after_act(b)
         return m
 

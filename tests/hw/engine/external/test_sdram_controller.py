@@ -94,3 +94,11 @@ def test_refuses_a_part_it_cannot_drive():
     wide = SdramChip(**{**IS42S16160G_7.__dict__, "name": "x32", "dq_bits": 32})
     with pytest.raises(ConfigError, match="16-bit parts"):
         SdramController(wide, CYCLES)
+
+
+def test_controller_verilog_lints_clean():
+    from binaryvit.hw.verilog import to_verilog
+    from binaryvit.sim.lint import lint_verilog
+
+    text = to_verilog(SdramController(IS42S16160G_7, CYCLES), "sdram_controller")
+    assert lint_verilog(text, "sdram_controller") == []
