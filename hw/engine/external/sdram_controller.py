@@ -180,9 +180,10 @@ class SdramController(wiring.Component):
 
         def precharged(banks: Signal):
             """PRECHARGE of the banks set in ``banks``: tRP before their next ACT (tRC
-            from their last ACT may still be longer)."""
+            from their last ACT may still be longer). The wait counts down this cycle, so
+            it is raised to ``t_rp - 1`` whenever it would fall below that."""
             for b in range(4):
-                with m.If(banks[b] & (act_wait[b] < c.t_rp - 1)):
+                with m.If(banks[b] & (act_wait[b] < c.t_rp)):
                     m.d.sync += act_wait[b].eq(c.t_rp - 1)
             m.d.sync += is_open.eq(is_open & ~banks)
 

@@ -102,3 +102,22 @@ def test_controller_verilog_lints_clean():
 
     text = to_verilog(SdramController(IS42S16160G_7, CYCLES), "sdram_controller")
     assert lint_verilog(text, "sdram_controller") == []
+
+
+def test_frequent_refreshes_collide_with_every_command_and_break_no_rule():
+    """A refresh every 37 cycles (instead of 781) lands right after ACTs, inside bursts and
+    between a row miss's PRECHARGE and ACT: a PRECHARGE ALL at the first cycle tRAS allows
+    must still leave tRP before the next ACT (a bug the model caught)."""
+    cycles = CYCLES.replace(t_refi=37)
+    rng = random.Random(5)
+    streams = []
+    for i in range(120):           # engine-like: two read streams and a write stream
+        streams += [[i, 0], [(1 << 20) + 64 * i, 0], [(1 << 19) + 3 * i, 1]]
+    phases = [{"name": "streams", "commands": streams},
+              {"name": "random", "commands": [[rng.randrange(1 << 21), int(rng.random() < 0.5)]
+                                              for _ in range(200)], "rdata_stall": 0.2}]
+    result = run_controller_traffic(IS42S16160G_7, cycles, phases, seed=5)
+    assert (result["error"], result["first_error"]) == (0, 0)
+    assert [p["mismatches"] for p in result["phases"]] == [0, 0]
+    cycles_run = sum(p["cycles"] for p in result["phases"])
+    assert result["refreshes"] >= cycles_run // 37 - 1
