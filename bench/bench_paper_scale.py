@@ -14,12 +14,13 @@ target; then each unit's on-chip bytes were it fused (the buffer a block needs).
 ``block`` column gets a buffer as large as the largest unit needs; ``fit`` fuses the units
 that fit ``--on-chip-kib`` (default 256 KiB, about half the ECP5-85F's block RAM) and runs
 the others layer by layer. ``--sdram-sim`` first measures the
-controller's sustained fraction of the peak in Verilator (sequential bursts, ~30 s) and
-uses it as the efficiency. Bad input: one line, exit 2.
+controller's sustained fraction of the peak in Verilator (~1 min) and uses the one of three
+interleaved streams (an instruction's pattern) as the efficiency. Bad input: one line, exit 2.
 """
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from dataclasses import replace
@@ -41,20 +42,31 @@ ECP5_85F_BRAM_BYTES = 208 * 18 * 1024 // 8          # 208 DP16KD of 18 kbit
 
 
 def measure_efficiency() -> float:
-    """Sequential 8-word bursts through the controller into the chip model (Verilator)."""
+    """Traffic through the controller into the chip model (Verilator): sequential bursts,
+    three interleaved streams like an instruction's (two operands read, one result
+    written, in three quarters of the chip), random bursts. Returns the streams' fraction
+    of the peak, the engine's pattern."""
     from binaryvit.sim.sdram import run_controller_traffic
 
     cycles = IS42S16160G_7.cycles(100e6).replace(t_init=300)
-    phases = [{"name": "writes", "commands": [[b, 1] for b in range(1024)]},
-              {"name": "reads", "commands": [[b, 0] for b in range(1024)]}]
+    rng = random.Random(0)
+    streams = []
+    for i in range(400):
+        streams += [[i, 0], [(1 << 20) + i, 0], [(1 << 19) + i, 1]]
+    phases = [{"name": "sequential writes", "commands": [[b, 1] for b in range(1024)]},
+              {"name": "sequential reads", "commands": [[b, 0] for b in range(1024)]},
+              {"name": "3 interleaved streams", "commands": streams},
+              {"name": "random bursts", "commands": [[rng.randrange(1 << 21),
+                                                      int(rng.random() < 0.5)]
+                                                     for _ in range(400)]}]
     result = run_controller_traffic(IS42S16160G_7, cycles, phases)
     if result["error"] or any(p["mismatches"] for p in result["phases"]):
         raise BinaryVitError("the SDRAM controller broke a rule or returned wrong data")
-    fractions = [p["words"] / p["cycles"] for p in result["phases"]]
-    for p, f in zip(result["phases"], fractions):
-        print(f"  SDRAM sequential {p['name']}: {p['words']} words in {p['cycles']} cycles "
-              f"= {f:.1%} of peak")
-    return min(fractions)
+    for p in result["phases"]:
+        print(f"  SDRAM {p['name']:24s} {p['words']:6d} words in {p['cycles']:6d} cycles "
+              f"= {p['words'] / p['cycles']:.1%} of peak")
+    streams = result["phases"][2]
+    return streams["words"] / streams["cycles"]
 
 
 def main() -> int:
@@ -64,7 +76,7 @@ def main() -> int:
     parser.add_argument("--simd", type=int, default=64)
     parser.add_argument("--lanes", type=int, default=4)
     parser.add_argument("--clock-mhz", type=float, default=100.0)
-    parser.add_argument("--efficiency", type=float, default=0.97)
+    parser.add_argument("--efficiency", type=float, default=0.87)
     parser.add_argument("--on-chip-kib", type=int, default=256)
     parser.add_argument("--port-bits", type=int, default=16)
     parser.add_argument("--sdram-sim", action="store_true")

@@ -69,7 +69,7 @@ class ExternalMemory:
     port_bits: int = 16
     burst_words: int = 8
     clock_hz: float = 100e6
-    efficiency: float = 0.97
+    efficiency: float = 0.87
     on_chip_bytes: int = 256 * 1024
 
     @property

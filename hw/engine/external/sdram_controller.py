@@ -24,8 +24,10 @@ one READ or WRITE every 8 cycles. A read after a write waits for the write's dat
 after a read waits CL + 8 cycles (the read's data plus one idle cycle for the bus to turn).
 
 **Policy**: one command per cycle, in order, rows left open until a different row of the
-same bank is needed or a refresh is due (open page); address map ``row | bank | column`` so
-a sequential stream crosses to the next bank at the end of a 512-word row. Refresh: one
+same bank is needed or a refresh is due (open page); address map ``row | bank | column``
+with the bank bits XOR the address's top two bits, so a sequential stream crosses to the
+next bank at the end of a 512-word row and streams in different quarters of the chip (the
+compiler's four banks) keep their rows open side by side. Refresh: one
 AUTO REFRESH every ``t_refi`` cycles, after PRECHARGE ALL, issued as soon as the burst in
 flight ends. Initialisation: ``t_init`` cycles of NOP, PRECHARGE ALL, the datasheet's auto
 refreshes, MODE REGISTER SET (burst 8, sequential, the CAS latency, burst writes).
@@ -108,7 +110,12 @@ class SdramController(wiring.Component):
         # ---- address of the command at the port ----
         word = Signal(self.burst_bits + 3)
         m.d.comb += word.eq(port.cmd.payload.burst << 3)
-        col, bank, row = word[:col_bits], word[col_bits:col_bits + 2], word[col_bits + 2:]
+        col, row = word[:col_bits], word[col_bits + 2:]
+        # bank = the address's bank bits XOR its top two bits: a sequential stream moves to
+        # the next bank at the end of a row, and streams in different quarters of the chip
+        # (the compiler's four banks of 4 Mi words) sit in different banks at any moment
+        bank = Signal(2)
+        m.d.comb += bank.eq(word[col_bits:col_bits + 2] ^ word[-2:])
 
         def timer(limit: int, name: str) -> Signal:
             return Signal(range(max(limit, 1) + 1), name=name)
