@@ -19,12 +19,15 @@ valid/ready, one transfer per cycle when both are high):
 Latency at 100 MHz (CAS latency 2): a read hitting an open row gives its first word on
 ``rdata`` 6 cycles after ``cmd`` is accepted (command register, the chip's sampling edge, CAS
 latency, the input register, two FIFO stages; counted from the pipeline); a row miss adds the PRECHARGE and ACTIVATE waits (tRAS/tWR, tRP,
-tRCD: 4 to 9 cycles). Back-to-back bursts in one row keep the data bus busy every cycle:
+tRCD: 4 to 9 cycles, hidden behind the previous burst when it is in another bank).
+Back-to-back bursts in one row keep the data bus busy every cycle:
 one READ or WRITE every 8 cycles. A read after a write waits for the write's data; a write
 after a read waits CL + 8 cycles (the read's data plus one idle cycle for the bus to turn).
 
-**Policy**: one command per cycle, in order, rows left open until a different row of the
-same bank is needed or a refresh is due (open page); address map ``row | bank | column``
+**Policy**: one command per cycle, bursts in order, rows left open until a different row
+of the same bank is needed or a refresh is due (open page); the PRECHARGE and ACTIVATE a
+row miss needs are issued while the burst before it is still on the bus when that burst is
+in another bank; address map ``row | bank | column``
 with the bank bits XOR the address's top two bits, so a sequential stream crosses to the
 next bank at the end of a 512-word row and streams in different quarters of the chip (the
 compiler's four banks) keep their rows open side by side. Refresh: one
@@ -130,6 +133,7 @@ class SdramController(wiring.Component):
         rrd = timer(c.t_rrd, "rrd")
         quiet = timer(max(c.t_rfc, c.t_mrd, c.t_rp), "quiet")     # no command at all
         rw_wait = timer(BURST_WORDS - 1, "rw_wait")                  # burst on the bus
+        burst_bank = Signal(2)                                       # ... of this bank
         write_wait = timer(cl + BURST_WORDS, "write_wait")           # read data on the bus
         for t in [*rcd, *pre_wait, *act_wait, rrd, quiet, rw_wait, write_wait]:
             with m.If(t != 0):
@@ -243,7 +247,7 @@ class SdramController(wiring.Component):
                         write, (write_wait == 0) & (wfifo.level >= BURST_WORDS), room))
                     with m.If(can):
                         m.d.comb += port.cmd.ready.eq(1)
-                        m.d.sync += rw_wait.eq(BURST_WORDS - 1)
+                        m.d.sync += [rw_wait.eq(BURST_WORDS - 1), burst_bank.eq(bank)]
                         with m.If(write):
                             issue(_WRITE, bank, col)
                             m.d.comb += wfifo.r_en.eq(1)
@@ -259,7 +263,8 @@ class SdramController(wiring.Component):
                             m.d.comb += read_issue.eq(1)
                             m.d.sync += write_wait.eq(cl + BURST_WORDS)
                 with m.Elif(bank_open):
-                    with m.If((pre_a[bank] == 0) & (rw_wait == 0)):
+                    # another bank's burst may go on: only this bank's would be cut
+                    with m.If((pre_a[bank] == 0) & ((rw_wait == 0) | (bank != burst_bank))):
                         issue(_PRE, bank)
                         one = Signal(4)
                         m.d.comb += one.eq(1 << bank)
