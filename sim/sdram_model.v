@@ -87,7 +87,6 @@ module sdram_model #(
     reg [63:0] t_act_any, t_ref, t_mrs;
 
     // mode register
-    reg mode_set;
     reg [2:0] cl;
     reg [9:0] burst;                      // words per burst (512 = full page)
     reg interleaved, single_write;
@@ -117,7 +116,7 @@ module sdram_model #(
     integer i;
     task clear;
         begin
-            cycle = 0; open = 0; mode_set = 0; precharged_all = 0; init_refs = 0;
+            cycle = 0; open = 0; precharged_all = 0; init_refs = 0;
             error = 0; first_error = 0; error_count = 0; refreshes = 0; initialised = 0;
             t_act_any = NEVER; t_ref = NEVER; t_mrs = NEVER; refi_timer = 0; owed = 0;
             late_reported = 0; rd_active = 0; wr_active = 0; ras_max_reported = 0;
@@ -252,7 +251,6 @@ module sdram_model #(
                     burst = (a[2:0] == 7) ? 512 : (10'd1 << a[2:0]);
                     interleaved = a[3];
                     single_write = a[9];
-                    mode_set = 1;
                     t_mrs = cycle;
                     if (precharged_all && init_refs >= INIT_REFRESHES) initialised = 1;
                 end
