@@ -8,7 +8,8 @@ the two can only disagree where a test makes them.
 4 banks × 8,192 rows × 512 columns; the same geometry as Micron's MT48LC16M16A2 that some
 boards carry). Timings are the -7 speed grade's minimums (maximum for ``t_ras_max_ns``),
 rounded up to whole cycles at the clock; at 100 MHz the part runs at CAS latency 2 (3 above
-100 MHz, up to 143 MHz).
+100 MHz, up to 143 MHz). The values are the datasheet's as known here, not re-read from its
+PDF (``docs/engine-external-memory.md``); check them before a board build.
 """
 from __future__ import annotations
 
