@@ -105,7 +105,7 @@ def _pixel_format(input_range: tuple[int, int]) -> tuple[int, bool]:
     lo, hi = (int(v) for v in input_range)
     if lo >= 0:
         return max(1, hi.bit_length()), False
-    return max(lo.bit_length(), hi.bit_length()) + 1, True
+    return max((-lo - 1).bit_length(), hi.bit_length()) + 1, True   # -2^(w-1) <= lo
 
 
 def engine_design(program: Program, input_range: tuple[int, int],

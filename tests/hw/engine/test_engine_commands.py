@@ -10,7 +10,6 @@ import torch
 
 from binaryvit.cli import main
 from binaryvit.golden.float_model.checkpoint import save_checkpoint
-from binaryvit.golden.float_model.config import get_config
 from binaryvit.golden.float_model.network import BinaryViT
 from binaryvit.golden.intref.int_network import int_predict
 from binaryvit.golden.intref.intmodel import load_intmodel, save_intmodel
@@ -172,3 +171,20 @@ def test_flow_for_the_icebreaker_targets_the_engine_end_to_end(trained_checkpoin
         assert "iceprog -o 1M" in printed.out and build["bitstream"]
     else:
         assert code == 2 and "does not fit" in printed.err
+
+
+def test_designs_the_uart_protocol_cannot_carry_and_damaged_design_files_are_refused(tmp_path):
+    from binaryvit.errors import ConfigError, DataError
+    from binaryvit.hw.engine.board.design import engine_design
+    program = compile_intmodel(engine_quantized("micro").intmodel, UP5K)
+    with pytest.raises(ConfigError, match=r"pixels in \[-300, 300\] need 10 bits"):
+        engine_design(program, (-300, 300), (1, 8, 8))
+    assert engine_design(program, (-8, 7), (1, 8, 8)).pixel_width == 4
+    with pytest.raises(ConfigError, match="not a STREAM of the"):
+        engine_design(program, (0, 16), (3, 8, 8))
+    path = tmp_path / "engine.json"
+    path.write_text('{"arch": "engine", "config": {}}')
+    with pytest.raises(DataError, match="not an engine design"):
+        load_engine_design(path)
+    with pytest.raises(DataError, match="generate the engine first"):
+        load_engine_design(tmp_path / "missing.json")
