@@ -14,7 +14,8 @@ from typing import Sequence
 
 from binaryvit.errors import ConfigError, DataError, ToolError
 
-__all__ = ["COMMAND_INFO", "COMMAND_CLASSIFY", "RESPONSE_SYNC", "PROTOCOL_VERSION",
+__all__ = ["COMMAND_INFO", "COMMAND_CLASSIFY", "COMMAND_LOAD", "encode_load", "decode_load_answer",
+           "load_parameters", "RESPONSE_SYNC", "PROTOCOL_VERSION",
            "STATUS_CHECKSUM", "STATUS_PIXEL_RANGE", "STATUS_LENGTH", "STATUS_PARAMETERS",
            "PIXEL_ORDERS", "DesignInfo",
            "Classification", "checksum", "encode_request", "decode_response", "SerialPort",
@@ -22,6 +23,9 @@ __all__ = ["COMMAND_INFO", "COMMAND_CLASSIFY", "RESPONSE_SYNC", "PROTOCOL_VERSIO
 
 COMMAND_INFO = 0x3F       # '?': the board answers with its DesignInfo block
 COMMAND_CLASSIFY = 0x43   # 'C': followed by the image bytes and their checksum
+COMMAND_LOAD = 0x50       # 'P': a 4-byte length, then a parameter image (engine boards built
+                          # with the UART load path); the board answers LOAD_ANSWER_LENGTH bytes
+LOAD_ANSWER_LENGTH = 4
 RESPONSE_SYNC = 0xA5      # first byte of every answer
 PROTOCOL_VERSION = 1
 INFO_MAGIC = b"BV"
@@ -33,7 +37,7 @@ STATUS_PARAMETERS = 0x08   # the engine refused its parameter image at boot (cla
 STATUS_NAMES = {STATUS_CHECKSUM: "request checksum mismatch",
                 STATUS_PIXEL_RANGE: "a pixel does not fit the input element",
                 STATUS_LENGTH: "the accelerator's output had the wrong length",
-                STATUS_PARAMETERS: "the board refused its parameter image at boot"}
+                STATUS_PARAMETERS: "the board refused its parameter image"}
 PIXEL_ORDERS = ("patches", "hwc")
 """Info flag bit 2 clear: pixels in the generated network's patch order; set: ``[H, W, C]``
 (pixel by pixel in raster order, each pixel's channels together: the engine's input)."""
@@ -226,3 +230,26 @@ def classify(port: SerialPort, pixels: Sequence[int], info: DesignInfo,
              timeout: float = 5.0) -> Classification:
     port.write(encode_request(pixels, info))
     return decode_response(port.read_exact(info.response_length, timeout), info)
+
+
+def encode_load(image: bytes) -> bytes:
+    """``COMMAND_LOAD``, the image's length (4 bytes, little endian), the image."""
+    return bytes([COMMAND_LOAD]) + len(image).to_bytes(4, "little") + bytes(image)
+
+
+def decode_load_answer(frame: bytes) -> None:
+    """Check the answer to ``COMMAND_LOAD`` (``0xA5, status, code, checksum``); ``DataError``
+    naming the loader's reason when the board refused the image."""
+    if len(frame) != LOAD_ANSWER_LENGTH or frame[0] != RESPONSE_SYNC \
+            or checksum(frame[1:3]) != frame[3]:
+        raise DataError(f"not a load answer: {frame.hex(' ')}")
+    if frame[1]:
+        decode_response(bytes([RESPONSE_SYNC, frame[1], frame[2], checksum(frame[1:3])]),
+                        DesignInfo(pixels=1, num_logits=0, logit_bytes=1, pixel_width=8,
+                                   pixel_signed=False, logit_signed=False))
+
+
+def load_parameters(port: SerialPort, image: bytes, timeout: float = 30.0) -> None:
+    """Send a parameter image over the UART (engine boards with the load path)."""
+    port.write(encode_load(image))
+    decode_load_answer(port.read_exact(LOAD_ANSWER_LENGTH, timeout))

@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=1, metavar="N",
                         help="place and route with N seeds (seed, seed+1, ...) and report "
                              "the median Fmax (default 1)")
+    parser.add_argument("--uart-load", action="store_true",
+                        help="engine: also accept a parameter image over the UART "
+                             "(host.load_parameters; costs a second image receiver)")
     parser.add_argument("--force", action="store_true",
                         help="run the tools even when the estimate says the design does not fit")
 
@@ -136,7 +139,7 @@ def _build_and_report(top, out: Path, board: Board, *, seed: int, lut_ram_limits
     return result
 
 
-def engine_board_top(out: Path, board: Board, baud: int = DEFAULT_BAUD):
+def engine_board_top(out: Path, board: Board, baud: int = DEFAULT_BAUD, uart_load: bool = False):
     """The engine's board top for OUT's engine design on ``board`` (``ConfigError`` when
     OUT's engine was compiled for another configuration or the board has no engine target),
     and the parameter image's bytes."""
@@ -155,10 +158,10 @@ def engine_board_top(out: Path, board: Board, baud: int = DEFAULT_BAUD):
     half_period = 1 if board.clock_hz <= 25e6 else 2
     if target.boot == "flash":
         engine = EngineBoard(design, divisor=divisor, half_period=half_period,
-                             wake_cycles=flash_wake_cycles(board.clock_hz))
+                             wake_cycles=flash_wake_cycles(board.clock_hz), uart_load=uart_load)
     else:
         engine = EngineBoard(design, divisor=divisor, boot="preloaded", memory="model",
-                             init=image.memory(design.config.total_words))
+                             init=image.memory(design.config.total_words), uart_load=uart_load)
     return EngineBoardTop(engine), target, image.to_bytes()
 
 
@@ -171,7 +174,7 @@ def median_fmax(results: list[BuildResult]) -> dict[str, float]:
 
 
 def build_engine_out(out: Path, board: Board, *, baud: int = DEFAULT_BAUD, seed: int = 1,
-                     seeds: int = 1, force: bool = False) -> BuildResult:
+                     seeds: int = 1, force: bool = False, uart_load: bool = False) -> BuildResult:
     """Build OUT's engine for ``board`` into ``OUT/build/<board>`` (with ``params.bin``
     beside the bitstream), place it again with ``seeds - 1`` more seeds, print what the
     tools report and how to flash; errors as ``build_out``'s."""
@@ -187,7 +190,7 @@ def build_engine_out(out: Path, board: Board, *, baud: int = DEFAULT_BAUD, seed:
             raise ConfigError(message + " (reports/estimate.json); pass --force to run the "
                               "tools anyway")
         print(f"warning: {message}; building anyway (--force)")
-    top, target, image = engine_board_top(out, board, baud)
+    top, target, image = engine_board_top(out, board, baud, uart_load)
     result = _build_and_report(top, out, board, seed=seed,
                                synth_opts="-dsp" if board.family == "ice40" else "",
                                extra_files={PARAMETER_IMAGE_FILE: image},
@@ -223,7 +226,9 @@ def run(args: argparse.Namespace) -> int:
     out, board = Path(args.out), get_board(args.board)
     if generated_arch(out) == "engine":
         build_engine_out(out, board, baud=args.baud, seed=args.seed, seeds=args.seeds,
-                         force=args.force)
+                         force=args.force, uart_load=args.uart_load)
         return 0
+    if args.uart_load:
+        raise ConfigError("--uart-load is the engine's (OUT holds the dataflow network)")
     build_out(out, board, baud=args.baud, seed=args.seed, force=args.force)
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
-from amaranth.lib import data, memory, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from binaryvit import host
@@ -86,6 +86,13 @@ class UARTBoardWrapper(wiring.Component):
     pixel_order : str
         How the host orders the pixel bytes, announced in the info block:
         ``"patches"`` (the generated network) or ``"hwc"`` (the engine).
+    parameter_load : bool
+        (Needs ``boot_status``.) Accept ``COMMAND_LOAD``: a 4-byte little-endian length
+        ``N``, then ``N`` bytes, forwarded to the ``load`` stream (after ``load_start``,
+        one cycle, at the command) until ``load_finished``; later bytes are dropped. Then
+        (``load_finished``, or 16 cycles after the last byte) the answer
+        ``0xA5, status, code, checksum``: status ``STATUS_PARAMETERS`` with ``boot_code``
+        unless ``boot_done``.
 
     Members
     -------
@@ -95,6 +102,8 @@ class UARTBoardWrapper(wiring.Component):
         Serial output to the host (idle high).
     boot_done, boot_error : In(1), boot_code : In(8)
         Only with ``boot_status`` (see above).
+    load : Out(stream.Signature(8)), load_start : Out(1), load_finished : In(1)
+        Only with ``parameter_load`` (see above).
 
     Behaviour: the image is stored in an on-chip buffer (``pixels`` elements), checked
     (checksum, element range), then streamed into the accelerator at one word per cycle
@@ -106,7 +115,8 @@ class UARTBoardWrapper(wiring.Component):
     """
 
     def __init__(self, accelerator: wiring.Component, *, pixels: int, num_logits: int,
-                 divisor: int, boot_status: bool = False, pixel_order: str = "patches"):
+                 divisor: int, boot_status: bool = False, pixel_order: str = "patches",
+                 parameter_load: bool = False):
         self.accelerator = accelerator
         self.input_format = stream_format(accelerator, "i")
         self.output_format = stream_format(accelerator, "o")
@@ -132,10 +142,15 @@ class UARTBoardWrapper(wiring.Component):
                                     logit_bytes=self.logit_bytes, pixel_width=fin.width,
                                     pixel_signed=fin.signed, logit_signed=fout.signed,
                                     pixel_order=pixel_order)
+        if parameter_load and not boot_status:
+            raise ConfigError("parameter_load needs boot_status (the answer reports it)")
         self.boot_status = boot_status
+        self.parameter_load = parameter_load
         ports = {"rx": In(1, init=1), "tx": Out(1, init=1)}
         if boot_status:
             ports.update(boot_done=In(1), boot_error=In(1), boot_code=In(8))
+        if parameter_load:
+            ports.update(load=Out(stream.Signature(8)), load_start=Out(1), load_finished=In(1))
         super().__init__(ports)
 
     def elaborate(self, platform) -> Module:
@@ -159,6 +174,8 @@ class UARTBoardWrapper(wiring.Component):
         logits_read = logits.read_port(domain="sync")
 
         byte = receiver.o.payload
+        load_left = Signal(32)          # COMMAND_LOAD: image bytes still to come
+        length_index = Signal(2)
         pixel_index = Signal(range(self.pixels + 1))
         lane = Signal(range(max(fin.lanes, 2)))
         word_index = Signal(range(max(in_words, 2)))
@@ -234,6 +251,13 @@ class UARTBoardWrapper(wiring.Component):
                     with m.Elif(byte == host.COMMAND_INFO):
                         m.d.sync += response.eq(0)
                         m.next = "info"
+                    if self.parameter_load:
+                        with m.Elif(byte == host.COMMAND_LOAD):
+                            m.d.comb += self.load_start.eq(1)
+                            m.d.sync += [load_left.eq(0), length_index.eq(0)]
+                            m.next = "load_length"
+            if self.parameter_load:
+                self._load_states(m, receiver, transmitter, load_left, length_index)
             with m.State("receive"):
                 m.d.comb += receiver.o.ready.eq(1)
                 with m.If(receiver.o.valid):
@@ -337,3 +361,39 @@ class UARTBoardWrapper(wiring.Component):
         with m.If(sent & (response == 0)):
             m.d.sync += [send_checksum.eq(0), logit_word.eq(0), logit_lane.eq(0), logit_byte.eq(0)]
         return m
+
+    def _load_states(self, m: Module, receiver, transmitter, load_left, length_index) -> None:
+        """The FSM states of ``COMMAND_LOAD`` (inside the wrapper's FSM)."""
+        byte = receiver.o.payload
+        settle = Signal(5)             # cycles since the last byte, while waiting for the loader
+        answer = Signal(2)
+        status = Mux(self.boot_done, 0, host.STATUS_PARAMETERS)
+        code = Mux(self.boot_done, 0, self.boot_code)
+        frame = Array([Const(host.RESPONSE_SYNC, 8), status, code, (status + code)[:8]])
+        with m.State("load_length"):
+            m.d.comb += receiver.o.ready.eq(1)
+            with m.If(receiver.o.valid):
+                length = Cat(load_left[8:], byte)
+                m.d.sync += [load_left.eq(length), length_index.eq(length_index + 1)]
+                with m.If(length_index == 3):
+                    m.d.sync += settle.eq(0)
+                    m.next = "load_bytes"
+        with m.State("load_bytes"):
+            m.d.comb += [self.load.valid.eq(receiver.o.valid & ~self.load_finished),
+                         self.load.payload.eq(byte),
+                         receiver.o.ready.eq(self.load_finished | self.load.ready)]
+            with m.If(load_left == 0):
+                m.next = "load_wait"
+            with m.Elif(receiver.o.valid & receiver.o.ready):
+                m.d.sync += load_left.eq(load_left - 1)
+        with m.State("load_wait"):
+            m.d.sync += settle.eq(settle + 1)
+            with m.If(self.load_finished | (settle == 16)):
+                m.d.sync += answer.eq(0)
+                m.next = "load_answer"
+        with m.State("load_answer"):
+            m.d.comb += [transmitter.i.valid.eq(1), transmitter.i.payload.eq(frame[answer])]
+            with m.If(transmitter.i.valid & transmitter.i.ready):
+                m.d.sync += answer.eq(answer + 1)
+                with m.If(answer == 3):
+                    m.next = "idle"

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from amaranth.hdl import Elaboratable, Module, Mux
+from amaranth.hdl import Elaboratable, Module, Mux, ResetInserter, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -34,7 +34,8 @@ from binaryvit.hw.boards.board_wrapper import UARTBoardWrapper
 from binaryvit.hw.engine.board.design import EngineDesign
 from binaryvit.hw.engine.board.image_runner import EngineImageRunner
 from binaryvit.hw.engine.flash_reader import SPI_FLASH_SIGNATURE
-from binaryvit.hw.engine.loader import DEFAULT_FLASH_OFFSET, ParameterLoader
+from binaryvit.hw.engine.loader import DEFAULT_FLASH_OFFSET, LoaderError, ParameterLoader
+from binaryvit.hw.engine.loader_receiver import ParameterImageReceiver
 from binaryvit.hw.engine.rtl.engine import Engine
 
 __all__ = ["EngineBoard", "EngineBoardTop", "flash_wake_cycles", "BOOT_MODES"]
@@ -62,6 +63,12 @@ class EngineBoard(wiring.Component):
     init : the memory image (``config.total_words`` words) for ``boot="preloaded"``.
     flash_offset, half_period, wake_cycles : the loader's (``half_period`` 1 needs a system
         clock of at most ~40 MHz: ``docs/engine-hardware.md``).
+    uart_load : also accept a parameter image over the UART (``host.COMMAND_LOAD``): a
+        second :class:`ParameterImageReceiver`, restarted by each load command, writes it
+        through the host port with the same checks. From the command on the parameters
+        count as refused (``BAD_CHECKSUM``: an unfinished load leaves damaged words) until
+        the receiver's ``done``; its ``error`` code is reported. Send it after the board has
+        booted (the flash load owns the host port until then).
 
     Members
     -------
@@ -72,7 +79,7 @@ class EngineBoard(wiring.Component):
 
     def __init__(self, design: EngineDesign, *, divisor: int, boot: str = "flash",
                  memory: str = "spram", init=None, flash_offset: int = DEFAULT_FLASH_OFFSET,
-                 half_period: int = 2, wake_cycles: int = 120):
+                 half_period: int = 2, wake_cycles: int = 120, uart_load: bool = False):
         if boot not in BOOT_MODES:
             raise ConfigError(f"boot: expected one of {BOOT_MODES}, got {boot!r}")
         if (boot == "preloaded") != (init is not None) or (memory == "spram" and boot != "flash"):
@@ -86,7 +93,12 @@ class EngineBoard(wiring.Component):
         self.runner = EngineImageRunner(design, address_bits=address_bits)
         self.wrapper = UARTBoardWrapper(self.runner, pixels=design.pixels,
                                         num_logits=design.classes, divisor=divisor,
-                                        boot_status=True, pixel_order="hwc")
+                                        boot_status=True, pixel_order="hwc",
+                                        parameter_load=uart_load)
+        self.uart_receiver = None
+        if uart_load:
+            self.uart_receiver = ParameterImageReceiver(
+                design_id=design.design_id, capacity_words=design.config.total_words)
         self.loader = None
         ports = {"rx": In(1, init=1), "tx": Out(1, init=1),
                  "led_loaded": Out(1), "led_refused": Out(1)}
@@ -116,25 +128,49 @@ class EngineBoard(wiring.Component):
                      runner.error.eq(engine.error), runner.host_read_data.eq(engine.host_read_data),
                      engine.pc_start.eq(runner.pc_start)]
         if self.loader is None:
-            loaded, refused = 1, 0
+            flash_busy = 0
             load_addr = load_write = load_data = 0
-            m.d.comb += wrapper.boot_done.eq(1)
+            booted_ok, booted_bad, booted_code = 1, 0, 0
         else:
             m.submodules.loader = loader = self.loader
             wiring.connect(m, wiring.flipped(self.spi), loader.spi)
-            loaded, refused = loader.done, loader.error
+            m.d.comb += loader.start.eq(1)
+            flash_busy = ~loader.done & ~loader.error
             load_addr, load_write, load_data = loader.write_addr, loader.write_enable, loader.write_data
-            m.d.comb += [loader.start.eq(1),
-                         wrapper.boot_done.eq(loader.done), wrapper.boot_error.eq(loader.error),
-                         wrapper.boot_code.eq(loader.error_code)]
-        # The loader owns the host port until its image is in; then the image runner.
+            booted_ok, booted_bad, booted_code = loader.done, loader.error, loader.error_code
+        if self.uart_receiver is None:
+            ok, bad, code = booted_ok, booted_bad, booted_code
+        else:
+            # the parameters' state: the flash's verdict until a UART load overrides it
+            ok, bad, code = Signal(), Signal(), Signal(8)
+            overridden = Signal()
+            m.submodules.uart_receiver = ResetInserter(wrapper.load_start)(self.uart_receiver)
+            uart = self.uart_receiver
+            wiring.connect(m, wrapper.load, uart.i)
+            m.d.comb += [uart.start.eq(1), wrapper.load_finished.eq(uart.done | uart.error)]
+            with m.If(~overridden):
+                m.d.comb += [ok.eq(booted_ok), bad.eq(booted_bad), code.eq(booted_code)]
+            with m.Else():
+                m.d.comb += [ok.eq(uart.done), bad.eq(~uart.done),
+                             code.eq(Mux(uart.error, uart.error_code,
+                                         Mux(uart.done, 0, LoaderError.BAD_CHECKSUM)))]
+            with m.If(wrapper.load_start):
+                m.d.sync += overridden.eq(1)
+            load_addr = Mux(flash_busy, load_addr, uart.write_addr)
+            load_data = Mux(flash_busy, load_data, uart.write_data)
+            load_write = Mux(flash_busy, load_write, uart.write_enable)
+        m.d.comb += [wrapper.boot_done.eq(ok), wrapper.boot_error.eq(bad),
+                     wrapper.boot_code.eq(code)]
+        # The loaders own the host port while they write; the image runner otherwise (it
+        # only runs after the wrapper saw the parameters loaded).
+        loading = flash_busy if self.uart_receiver is None else (flash_busy | load_write)
         m.d.comb += [
-            engine.host_addr.eq(Mux(loaded, runner.host_addr, load_addr)),
-            engine.host_write.eq(Mux(loaded, runner.host_write, load_write)),
-            engine.host_write_data.eq(Mux(loaded, runner.host_write_data, load_data)),
-            engine.host_read.eq(loaded & runner.host_read),
-            engine.start.eq(loaded & runner.start),
-            self.led_loaded.eq(loaded), self.led_refused.eq(refused),
+            engine.host_addr.eq(Mux(loading, load_addr, runner.host_addr)),
+            engine.host_write.eq(Mux(loading, load_write, runner.host_write)),
+            engine.host_write_data.eq(Mux(loading, load_data, runner.host_write_data)),
+            engine.host_read.eq(~loading & runner.host_read),
+            engine.start.eq(ok & runner.start),
+            self.led_loaded.eq(ok), self.led_refused.eq(bad),
         ]
         return m
 

@@ -158,7 +158,7 @@ def test_a_board_that_refused_its_parameter_image_is_reported_by_name(tmp_path, 
     code = _run_against(([], False, ENGINE_INFO, host.STATUS_PARAMETERS), ["run", str(image)])
     assert code == 2
     err = capsys.readouterr().err
-    assert "refused its parameter image at boot (DESIGN_MISMATCH)" in err
+    assert "refused its parameter image (DESIGN_MISMATCH)" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -103,7 +103,7 @@ def test_a_parameter_image_the_bitstream_does_not_accept_is_refused_and_reported
                         [info.response_length, host.DesignInfo.INFO_LENGTH], data, program, seed=3)
     frame = answers[0]
     assert frame[1] == host.STATUS_PARAMETERS and frame[2] == code
-    with pytest.raises(DataError, match=f"refused its parameter image at boot \\({code.name}\\)"):
+    with pytest.raises(DataError, match=f"refused its parameter image \\({code.name}\\)"):
         host.decode_response(frame, info)
     assert host.DesignInfo.decode(answers[1]) == info     # the board still answers
 
@@ -127,3 +127,34 @@ def test_ulx3s_engine_board_starts_with_its_parameters_in_block_ram():
                                 compute_cycles=100 * program.total_cycles)
     want = run_int_network(q.intmodel, images).logits
     assert [host.decode_response(a, info).logits for a in answers] == want.tolist()
+
+
+@pytest.mark.slow
+def test_parameters_loaded_over_the_uart_replace_a_refused_flash_image():
+    """The optional UART load path: the flash holds another design's image (refused at
+    boot); the right image sent with COMMAND_LOAD is accepted and the board classifies; an
+    image for another design, then a truncated one, are refused with their codes, and from
+    then on every classify request is answered with the refusal."""
+    q = engine_quantized("micro")
+    program, design, _ = _board(q)
+    board = EngineBoard(design, divisor=DIVISOR, half_period=HALF_PERIOD, wake_cycles=WAKE,
+                        uart_load=True)
+    right = parameter_image_for(program, design)
+    other = ParameterImage(design.design_id ^ 1, right.segments).to_bytes()
+    info = board.info
+    image = digit_images(1)[0]
+    classify = host.encode_request(image.permute(1, 2, 0).reshape(-1).tolist(), info)
+    requests = [classify, host.encode_load(right.to_bytes()), classify,
+                host.encode_load(other[:40]), classify, host.encode_load(right.to_bytes()[:100])]
+    lengths = [info.response_length, host.LOAD_ANSWER_LENGTH, info.response_length,
+               host.LOAD_ANSWER_LENGTH, info.response_length, host.LOAD_ANSWER_LENGTH]
+    answers = _exchange(board, "engine_board_uart_load", requests, lengths, other, program, seed=5)
+    assert answers[0][1:3] == bytes([host.STATUS_PARAMETERS, LoaderError.DESIGN_MISMATCH])
+    host.decode_load_answer(answers[1])                                  # accepted
+    want = run_int_network(q.intmodel, image[None]).logits[0].tolist()
+    assert host.decode_response(answers[2], info).logits == want
+    with pytest.raises(DataError, match="DESIGN_MISMATCH"):
+        host.decode_load_answer(answers[3])
+    assert answers[4][1:3] == bytes([host.STATUS_PARAMETERS, LoaderError.DESIGN_MISMATCH])
+    with pytest.raises(DataError, match="BAD_CHECKSUM"):
+        host.decode_load_answer(answers[5])
