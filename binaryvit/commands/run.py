@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from binaryvit.errors import DataError, OutputPathError
-from binaryvit.host import DesignInfo, SerialPort, classify, query_info
+from binaryvit.host import DesignInfo, SerialPort, classify, load_parameters, query_info
 
 NAME = "run"
 HELP = "send an image to a programmed board over its UART, print class and logits"
@@ -33,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "network's patch order (default out/)")
     parser.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
+    parser.add_argument("--load", default=None, metavar="PARAMS",
+                        help="first send this parameter image (engine boards built with "
+                             "--uart-load; checked here against nothing, on the board "
+                             "against its design id and CRC)")
 
 
 def load_image(spec: str) -> tuple[np.ndarray, int | None]:
@@ -95,7 +99,16 @@ def board_order(image: np.ndarray, info: DesignInfo, out: Path) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     image, label = load_image(args.image)
+    parameters = None
+    if args.load is not None:
+        try:
+            parameters = Path(args.load).read_bytes()
+        except OSError as exc:
+            raise DataError(f"--load {args.load}: {exc.strerror}") from None
     with SerialPort(args.port, args.baud) as port:
+        if parameters is not None:
+            load_parameters(port, parameters, timeout=max(args.timeout, 30.0))
+            print(f"loaded {args.load} ({len(parameters)} bytes)")
         info = query_info(port, timeout=args.timeout)
         pixels = board_order(image, info, Path(args.out))
         result = classify(port, pixels, info, timeout=args.timeout)

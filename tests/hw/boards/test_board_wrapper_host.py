@@ -165,3 +165,28 @@ def test_a_board_that_refused_its_parameter_image_is_reported_by_name(tmp_path, 
 def test_the_pixel_order_flag_round_trips():
     assert host.DesignInfo.decode(ENGINE_INFO.encode()) == ENGINE_INFO
     assert ENGINE_INFO.encode()[8] == 0b110 and INFO.encode()[8] == 0b010
+
+
+def test_run_load_sends_the_parameter_image_first_and_reports_a_refusal(tmp_path, capsys):
+    image = tmp_path / "image.npy"
+    np.save(image, np.zeros((4, 4), dtype=np.int64))
+    params = tmp_path / "params.bin"
+    params.write_bytes(bytes(range(7)))
+    master, slave = os.openpty()
+
+    def board():
+        request = read_exactly(master, 1 + 4 + 7)
+        assert request == bytes([host.COMMAND_LOAD, 7, 0, 0, 0]) + bytes(range(7))
+        os.write(master, bytes([host.RESPONSE_SYNC, host.STATUS_PARAMETERS, 3, 11]))
+
+    thread = threading.Thread(target=board)
+    thread.start()
+    try:
+        code = main(["run", str(image), "--port", os.ttyname(slave), "--load", str(params)])
+    finally:
+        thread.join(10)
+        os.close(master)
+        os.close(slave)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "refused its parameter image (DESIGN_MISMATCH)" in err and len(err.strip().splitlines()) == 1
