@@ -6,7 +6,9 @@ iCE40UP5K build (Yosys, nextpnr) beside the targets.
 Quantizes the checkpoint (default ``out/model.pt``, from ``make flow``) at the engine's formats,
 compiles it for the UP5K engine, runs ``--images`` test digits through the engine RTL in
 Verilator (``sim/engine_sim.py``) and prints the logits' mismatches against the integer
-reference (bit-exact means 0) and the cycles per image beside the cycle model's
+reference (bit-exact means 0), the cycles per image beside the core's exact count
+(``hw/engine/rtl/cycles.py``) and the compiler's cycle model (the pipelined engine's
+target), and per instruction class the core's cycles, the model's and their ratio
 (``--images 0``: no simulation, no checkpoint needed). ``--synth``: ``synth_ice40 -dsp`` of
 ``Engine(UP5K, implementation="spram")``, cell counts against the UP5K's; ``--pnr``: also
 nextpnr ``--up5k`` with ``--seeds`` seeds (1, 2, …): logic cells, block RAM, SPRAM, DSPs
@@ -33,6 +35,7 @@ from binaryvit.golden.train.data import load_dataset
 from binaryvit.hw.boards.definitions import yowasp_env
 from binaryvit.hw.engine.compiler import compile_intmodel
 from binaryvit.hw.engine.config import UP5K
+from binaryvit.hw.engine.rtl.cycles import instruction_core_cycles, program_core_cycles
 from binaryvit.hw.engine.rtl.engine import Engine
 from binaryvit.hw.verilog import to_verilog
 from binaryvit.quantize.formats import QuantFormats
@@ -117,8 +120,20 @@ def _simulate(checkpoint: str, count: int) -> int:
     rtl = max(run.cycles)
     _row("images with mismatching logits", f"{mismatches:d}", "0")
     _row("cycles per image (RTL, Verilator)", f"{rtl:,d}", TARGETS["cycles per image"])
+    _row("cycles per image (core's count, program)", f"{program_core_cycles(program):,d}",
+         "= RTL")
     _row("cycles per image (cycle model)", f"{model_cycles:,d}", "<= 130,000")
     _row("RTL / model", f"{rtl / model_cycles:.2f}", "1.00 +- 0.01")
+    classes: dict[str, list[int]] = {}
+    for ins, modelled in zip(program.instructions, program.cycles):
+        row = classes.setdefault(modelled.kind, [0, 0, 0])
+        row[0] += 1
+        row[1] += instruction_core_cycles(ins)
+        row[2] += modelled.cycles
+    print(f"\n{'class':16s} {'count':>6} {'core cycles':>13} {'model cycles':>13} {'ratio':>8}")
+    for kind, (count, core, modelled) in sorted(classes.items()):
+        print(f"{kind:16s} {count:6d} {core:13,d} {modelled:13,d} {core / modelled:8.1f}")
+    print()
     _row("Verilator wall seconds per image", f"{wall / len(images):.1f}")
     print(f"  (wall time on a shared machine; this process's CPU {time.process_time() - cpu:.1f} s,"
           f" the simulator runs in a child process)")

@@ -1,9 +1,8 @@
 """Engine programs on the engine RTL in Verilator: logits and cycles per image.
 
 ``engine_verilog`` is the engine (``SB_SPRAM256KA`` primitives) with Yosys' simulation model
-of the primitive; ``run_engine_images`` builds it once with ``binaryvit.sim.simulator``
-(cached by the Verilog's hash, like the network simulation) and runs the cocotb test
-``binaryvit.sim.engine_cocotb``: the
+of the primitive; ``run_engine_images`` builds it once (cached by the Verilog's hash, like
+the network simulation) and runs the cocotb test ``binaryvit.sim.engine_cocotb``: the
 payload is written through the host port, then each image's pixels, ``start`` and ``done``.
 """
 from __future__ import annotations
@@ -64,9 +63,10 @@ def run_engine_images(program: Program, images, *, seed: int = 0,
         "max_cycles": max_cycles, "seed": seed, "result_path": str(result_path)}))
     cocotb_run = run_test(built, TEST_MODULE, env={"BINARYVIT_ENGINE_JOB": str(job_path)},
                           seed=seed, run_dir=run_dir)
+    log = cocotb_run.log
     if not result_path.exists():
-        raise SimulationError(f"the engine simulation gave no result; log {cocotb_run.log}:\n"
-                              f"{cocotb_run.log_tail()}")
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        raise SimulationError(f"the engine simulation gave no result; log {log}:\n{tail}")
     result = json.loads(result_path.read_text())
     if result["error"]:
         raise SimulationError(f"engine simulation: {result['error']}")
