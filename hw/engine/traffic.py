@@ -39,8 +39,10 @@ Schedules:
   and one output row of partial sums for each strided one (the spatial reduction's 8×8).
   Across the port: each crossing tensor written once and read once per pass that reads
   it (a residual read by both passes crosses twice); every instruction that touches a
-  tiled tensor runs once per tile, reading its weights and constants each time and paying
-  the instruction overhead each time. A unit no tile fits (not even the smallest) fails at
+  tiled tensor runs once per tile and pays the instruction overhead each time. The unit's
+  weights and constants stay on chip for all its tiles when a tile fits beside them (the
+  largest such tile; they then cross once, without the cycle model's per-chunk re-reads);
+  otherwise each run reads its own again. A unit no tile fits (not even the smallest) fails at
   compile time like ``block``.
 
 Also refused in one line: a working set (payload and activations) larger than the external
@@ -203,13 +205,16 @@ def _check_memory(program: Program, memory: ExternalMemory) -> None:
 @dataclass(frozen=True)
 class TileChoice:
     """A tiled unit: ``rows`` token rows per tile of its ``grid``-row grid, ``tiles`` of
-    them, ``need`` bytes on chip at the peak, the K/V pass's instructions (``pass1``)."""
+    them, ``need`` bytes on chip at the peak, the K/V pass's instructions (``pass1``);
+    ``weights_held``: the unit's weights and constants stay on chip for all its tiles
+    (counted in ``need``) and cross the port once."""
 
     rows: int
     grid: int
     tiles: int
     need: int
     pass1: tuple[int, ...]
+    weights_held: bool
 
 
 def plan_traffic(program: Program, memory: ExternalMemory = ExternalMemory(),
@@ -242,6 +247,7 @@ def plan_traffic(program: Program, memory: ExternalMemory = ExternalMemory(),
     rows = [InstructionTraffic(label, units[i], compute[i])
             for i, label in enumerate(program.labels)]
     weight_reads: dict[int, tuple[int, int, int]] = {}   # XNOR: bytes, tokens, chunk tokens
+    params: list[int] = []                               # constant bytes, each read once
     reads: list[set[str]] = []
     writes: list[set[str]] = []
     for i, ins in enumerate(program.instructions):
@@ -259,13 +265,13 @@ def plan_traffic(program: Program, memory: ExternalMemory = ExternalMemory(),
         reads.append(r)
         writes.append(w)
         row = rows[i]
-        row.bytes["weights"] += sum(regions[a].words for a in constants) * WORD_BYTES
+        params.append(sum(regions[a].words for a in constants) * WORD_BYTES)
+        row.bytes["weights"] += params[i]
         if isinstance(ins, MatMul) and ins.mode == MatMulMode.XNOR:
             k = ins.weights.cols
             chunk = max(1, config.bit_buffer_bits // k)
             weight_reads[i] = (ins.weights.words(wide) * WORD_BYTES, ins.tokens, chunk)
             row.bytes["weights"] += (ceil(ins.tokens / chunk) - 1) * weight_reads[i][0]
-    rows[0].bytes["weights"] += regions[program.program_address].words * WORD_BYTES
 
     writer = {name: i for i, ws in enumerate(writes) for name in ws}
     readers: dict[str, list[int]] = {}
@@ -298,7 +304,7 @@ def plan_traffic(program: Program, memory: ExternalMemory = ExternalMemory(),
         for unit in peaks:
             if unit not in fused:
                 tiles[unit] = _choose_tile(program, unit, units, reads, writes, size,
-                                           memory.on_chip_bytes)
+                                           memory.on_chip_bytes, params)
         fused |= set(tiles)
     loaded: set[tuple[str, str, int]] = set()
     for i in range(len(rows)):
@@ -307,6 +313,9 @@ def plan_traffic(program: Program, memory: ExternalMemory = ExternalMemory(),
             runs = tile.tiles if _touches_tiled(i, tile, writes, reads, units) else 1
             if runs > 1:
                 rows[i].compute += (runs - 1) * config.instruction_overhead
+            if tile.weights_held:
+                rows[i].bytes["weights"] = params[i]
+            elif runs > 1:
                 constants = rows[i].bytes["weights"]
                 if i in weight_reads:
                     once, tokens, chunk = weight_reads[i]
@@ -327,6 +336,7 @@ def plan_traffic(program: Program, memory: ExternalMemory = ExternalMemory(),
             if name in crossing and (units[i], name, phase) not in loaded:
                 loaded.add((units[i], name, phase))
                 rows[i].bytes[kind(name)] += size[name]
+    rows[0].bytes["weights"] += regions[program.program_address].words * WORD_BYTES
     for row in rows:
         row.memory = ceil(row.total_bytes / memory.bytes_per_cycle)
         row.stall = max(0, row.memory - row.compute)
@@ -344,9 +354,10 @@ def _touches_tiled(i: int, tile: TileChoice, writes, reads, units) -> bool:
 
 
 def _choose_tile(program: Program, unit: str, units: list[str], reads, writes, size,
-                 on_chip: int) -> TileChoice:
-    """The largest tile of ``unit`` that fits ``on_chip`` bytes (``tile`` schedule,
-    module docstring); CompileError when none does."""
+                 on_chip: int, params: list[int]) -> TileChoice:
+    """The largest tile of ``unit`` that fits ``on_chip`` bytes beside the unit's weights
+    and constants, else the largest that fits without them (``tile`` schedule, module
+    docstring); CompileError when none does."""
     members = [i for i, u in enumerate(units) if u == unit]
     written = writes[members[-1]]
     out_rows = max((p.ref.rows for p in program.tensors if p.name in written), default=0)
@@ -380,19 +391,24 @@ def _choose_tile(program: Program, unit: str, units: list[str], reads, writes, s
                 line += ceil(size[source] * (ins.kh - ins.stride) / ins.grid_h)
             elif ins.stride > 1:                     # one output row of partial sums
                 line += max(ceil(size[n] / ins.out_grid[0]) for n in writes[i])
+    order = sorted(pass1) + [i for i in members if i not in pass1]   # as executed
     spans: dict[str, list[int]] = {}
-    for i in members:
+    for step, i in enumerate(order):
         for name in reads[i] | writes[i]:
-            spans.setdefault(name, [i, i])[1] = i
+            spans.setdefault(name, [step, step])[1] = step
 
     def need(rows: int) -> int:
         return line + max(
             sum(size[n] if n in whole else ceil(size[n] * rows / grid)
-                for n, (a, b) in spans.items() if a <= i <= b) for i in members)
+                for n, (a, b) in spans.items() if a <= step <= b)
+            for step in range(len(order)))
 
-    for rows in range(grid, 0, -1):
-        if need(rows) <= on_chip:
-            return TileChoice(rows, grid, ceil(grid / rows), need(rows), tuple(sorted(pass1)))
+    held = sum(params[i] for i in members)
+    for extra in (held, 0):
+        for rows in range(grid, 0, -1):
+            if need(rows) + extra <= on_chip:
+                return TileChoice(rows, grid, ceil(grid / rows), need(rows) + extra,
+                                  tuple(sorted(pass1)), extra > 0)
     raise CompileError(f"schedule 'tile': unit {unit!r} needs {need(1)} bytes on chip even in "
                        f"tiles of one of its {grid} token rows but the on-chip buffer holds "
                        f"{on_chip} bytes")

@@ -202,3 +202,41 @@ def test_the_ulx3s_engine_fits_the_ecp5_budget_and_a_larger_one_does_not():
         ecp5_budget(replace(ULX3S_SDRAM_ENGINE, vector_lanes=40), ON_CHIP_BYTES, 16)
     with pytest.raises(ConfigError, match=r"needs 209 DP16KD"):
         ecp5_budget(ULX3S_SDRAM_ENGINE, ON_CHIP_BYTES + 1, 16)
+
+
+@pytest.mark.slow
+def test_binaryvit_s_tiles_fit_the_ulx3s_buffers():
+    """binaryvit-s (quantize and compile ~2-3 min) on the ULX3S's 384 KiB of buffers: every
+    tiled unit's tile fits; stages 0-1 keep their weights on chip (read once, not once per
+    tile: no more than the block schedule reads for them), stage 2's blocks (K and V of 196
+    tokens whole) do not and read them per tile (more than the block schedule); the stage-0
+    blocks cross the residual stream, norm1 and the q input's signs once in and once out,
+    and norm1 once more for the K/V pass: 2 × (401,408 + 401,408 + 25,088) + 401,408 bytes."""
+    from engine_models import binaryvit_s_quantized
+
+    from binaryvit.hw.engine.external.ulx3s_engine import ON_CHIP_BYTES
+
+    q, _ = binaryvit_s_quantized()
+    engine = replace(SDRAM_ENGINE, accumulator_bits=48, wide_words=3)
+    program = compile_intmodel(q.intmodel, engine, proof=q.proof)
+    memory = ExternalMemory(on_chip_bytes=ON_CHIP_BYTES)
+    tile = plan_traffic(program, memory, "tile")
+    block = plan_traffic(program, ExternalMemory(on_chip_bytes=1 << 40), "block")
+    fit = plan_traffic(program, memory, "fit")
+    assert all(c.need <= ON_CHIP_BYTES for c in tile.tiles.values())
+    assert {u for u in tile.tiles if u.startswith(("stages.0.", "stages.1.", "stages.2.",
+                                                     "stem"))} == set(tile.tiles)
+    assert len([u for u in tile.tiles if u.startswith("stages.2.blocks.")]) == 8
+
+    def weights(plan, unit):
+        return sum(t.bytes["weights"] for t in plan.instructions if t.unit == unit)
+
+    for unit, choice in tile.tiles.items():
+        if unit.startswith(("stages.0.blocks", "stages.1.blocks")):
+            assert choice.weights_held and weights(tile, unit) <= weights(block, unit)
+        if unit.startswith("stages.2.blocks"):
+            assert not choice.weights_held and weights(tile, unit) > weights(block, unit)
+    residual = sum(t.bytes["residual"] for t in tile.instructions
+                   if t.unit == "stages.0.blocks.1")
+    assert residual == 2 * (401408 + 401408 + 25088) + 401408
+    assert block.total_bytes < tile.total_bytes < fit.total_bytes
