@@ -120,4 +120,4 @@ def test_sim_and_flow_run_the_user_config_bit_exact_in_verilator(generated, work
     shutil.copy(generated / "model.pt", flow_out / "model.pt")   # flow reuses it: same Verilog
     code, out, _ = cli(["flow", "--config", user_config, "--data", workspace / "rgb.npz",
                         "-o", flow_out, "--images", "2", "--no-progress"], capsys)
-    assert code == 0 and "0 mismatching images of 2" in out
+    assert code == 0 and "RTL vs integer reference on those 2 images: 0 mismatching logits" in out
