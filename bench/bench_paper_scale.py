@@ -93,11 +93,11 @@ def main() -> int:
     parser.add_argument("--board-build", metavar="DIR")
     args = parser.parse_args()
     try:
-        if args.board_build:
-            board_build(args.board_build)
         memory = ExternalMemory(port_bits=args.port_bits, clock_hz=args.clock_mhz * 1e6,
                                 efficiency=args.efficiency)
         check_port(memory)
+        if args.board_build:
+            board_build(args.board_build)
         if args.sdram_sim:
             memory = ExternalMemory(port_bits=args.port_bits, clock_hz=args.clock_mhz * 1e6,
                                     efficiency=measure_efficiency())
