@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 from binaryvit.errors import ConfigError
 from binaryvit.hw.engine.parameter_image import CRC_POLYNOMIAL, FORMAT_VERSION, HEADER_BYTES, MAGIC
 
-__all__ = ["ParameterImageReceiver", "LoaderError"]
+__all__ = ["ParameterImageReceiver", "LoaderError", "loader_status", "forward_status"]
 
 
 class LoaderError(enum.IntEnum):
@@ -26,6 +26,25 @@ class LoaderError(enum.IntEnum):
     TOO_LONG = 4           # a segment reaches past the end of the memory
     BAD_CHECKSUM = 5       # corrupted or truncated image
     BAD_SEGMENT = 6        # segments that do not fill the payload exactly
+
+
+_STATUS_NAMES = ("busy", "done", "error", "error_code", "words_written")
+
+
+def loader_status() -> dict:
+    """The run control and status members every loader block has (the receiver, the flash
+    loader, the SPRAM bank with its loader): ``start`` in; ``busy``, ``done``, ``error``,
+    ``error_code`` (a :class:`LoaderError`) and ``words_written`` out. Fresh members per
+    call (a signature member is not shared between components)."""
+    return {"start": In(1), "busy": Out(1), "done": Out(1), "error": Out(1),
+            "error_code": Out(3), "words_written": Out(17)}
+
+
+def forward_status(m: Module, outer, inner) -> None:
+    """Connect ``outer``'s :func:`loader_status` members to those of the block ``inner`` it
+    wraps (``start`` inwards, the rest outwards)."""
+    m.d.comb += inner.start.eq(outer.start)
+    m.d.comb += [getattr(outer, name).eq(getattr(inner, name)) for name in _STATUS_NAMES]
 
 
 def _header_constant(design_id: int) -> list[int]:
@@ -87,14 +106,9 @@ class ParameterImageReceiver(wiring.Component):
         self.design_id = design_id
         self.capacity_words = capacity_words
         super().__init__({
-            "start": In(1),
+            **loader_status(),
             "i": In(stream.Signature(8)),
             "stop": Out(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "error": Out(1),
-            "error_code": Out(3),
-            "words_written": Out(17),
             "write_addr": Out(16),
             "write_data": Out(16),
             "write_enable": Out(1),
