@@ -16,9 +16,9 @@ within 0.5 point of the float binary model down to a 12-bit stream. Other proces
 cores inflate wall times, so the process CPU time is printed too, and its half as the time
 on 2 cores. One thread by default: on a loaded machine two intra-op threads per process
 spend most of their time waiting on each other (measured on the float teacher: 54 CPU s
-and 150 s wall per epoch with two threads at load 9, 2.6 CPU s with one), and on an idle
-machine a second thread gains little at this size (2.2 s wall per teacher epoch with two,
-2.6 s with one).
+and 150 s wall per epoch with two threads at load 9, 2.6 CPU s and 8 s wall with one), and
+on an idle machine a second thread gains little at this size (2.2 s wall and 3.7 CPU s per
+teacher epoch with two threads, against 2.6 CPU s with one).
 """
 from __future__ import annotations
 

@@ -8,12 +8,11 @@ binary network, initialised with the trained teacher's parameters (``student_ini
 random (``"random"``), and trained with the paper's distillation loss, the soft
 cross-entropy ``-sum softmax(teacher) * log_softmax(student)`` (temperature 1, no label
 term). With ``teacher_epochs = 0`` the student starts at random and trains on
-cross-entropy alone. Each network
-keeps an exponential moving average of its parameters (``ema_decay`` per step, 0 = off;
-``weight_average.py``) that replaces its parameters after its last epoch; then its BatchNorm
-statistics are recomputed exactly for those weights (``momentum=None``, a train-mode pass
-over the un-augmented training set). Together they remove the final-epoch noise of the last
-steps' weights and of running averages.
+cross-entropy alone. Each network keeps an exponential moving average of its parameters
+(``ema_decay`` per step, 0 = off; ``weight_average.py``) that replaces its parameters after
+its last epoch; then its BatchNorm statistics are recomputed exactly for those weights
+(``momentum=None``, a train-mode pass over the un-augmented training set). Together they
+remove the final-epoch noise of the last steps' weights and of running averages.
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) training is data-parallel with PyTorch's
 ``DistributedDataParallel`` over the gloo backend and a ``DistributedSampler``; a single
@@ -242,8 +241,8 @@ def train_binaryvit(config: BinaryViTConfig, data: ImageDataset,
 
     ``config`` must be binary; its class count and input statistics are taken from ``data``.
     Metrics: ``test_accuracy``, ``train_accuracy``, ``teacher_test_accuracy`` (if a
-    teacher), ``epochs``, ``teacher_epochs``, ``seconds`` (wall), ``cpu_seconds`` (this process's CPU time, all
-    threads: ``cpu_time.py``), ``teacher_seconds_per_epoch``,
+    teacher), ``epochs``, ``teacher_epochs``, ``seconds`` (wall), ``cpu_seconds`` (this
+    process's CPU time, all threads: ``cpu_time.py``), ``teacher_seconds_per_epoch``,
     ``student_seconds_per_epoch``, ``num_parameters``, ``train_size``, ``test_size``,
     ``world_size``. Denormal floats flush to zero while it runs: the float teacher's
     softmax produces them, and they slow CPU arithmetic several-fold.
