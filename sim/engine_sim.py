@@ -8,7 +8,6 @@ payload is written through the host port, then each image's pixels, ``start`` an
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from binaryvit.hw.engine.rtl.engine import Engine
 from binaryvit.hw.engine.spram import spram_cell_verilog
 from binaryvit.hw.engine.tensor_words import read_tensor, tensor_words
 from binaryvit.hw.verilog import to_verilog
-from binaryvit.sim.network_sim import _environment, build_network_sim
+from binaryvit.sim.simulator import Design, build, run_test
 
 __all__ = ["EngineRun", "engine_verilog", "run_engine_images"]
 
@@ -48,36 +47,23 @@ def engine_verilog(program: Program) -> str:
 def run_engine_images(program: Program, images, *, seed: int = 0,
                       max_cycles: int = 50_000_000) -> EngineRun:
     """Run ``program`` on raw pixels ``[B, C, H, W]`` in Verilator."""
-    from cocotb_tools.runner import get_runner
-
     x = torch.as_tensor(np.asarray(images)).to(torch.int64)
     ref = program.input
     pixels = [tensor_words(ref, img.permute(1, 2, 0).reshape(ref.rows, ref.cols).numpy(),
                            program.config.wide_words, "image").tolist() for img in x]
     region = next(r for r in program.regions if r.name == "program")
     out = program.output
-    build_dir = build_network_sim(engine_verilog(program), NAME)
-    run_dir = Path(tempfile.mkdtemp(prefix="engine-", dir=build_dir))
+    built = build(Design(NAME, {f"{NAME}.v": engine_verilog(program)}), kind="engine")
+    run_dir = Path(tempfile.mkdtemp(prefix="engine-", dir=built.build_dir))
     job_path, result_path = run_dir / "job.json", run_dir / "result.json"
     job_path.write_text(json.dumps({
         "segments": [[int(a), [int(w) for w in words]] for a, words in program.segment_words()],
         "images": pixels, "input_address": ref.address, "pc": region.address,
         "output_address": out.address, "output_words": out.words(program.config.wide_words),
         "max_cycles": max_cycles, "seed": seed, "result_path": str(result_path)}))
-    saved = dict(os.environ)
-    os.environ.update(_environment())
-    log = run_dir / "sim.log"
-    try:
-        get_runner("verilator").test(
-            test_module=TEST_MODULE, hdl_toplevel=NAME, hdl_toplevel_lang="verilog",
-            build_dir=build_dir, test_dir=run_dir, results_xml=str(run_dir / "results.xml"),
-            extra_env={"BINARYVIT_ENGINE_JOB": str(job_path)}, seed=seed,
-            timescale=("1ns", "1ps"), log_file=log)
-    except (SystemExit, RuntimeError):
-        pass
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    cocotb_run = run_test(built, TEST_MODULE, env={"BINARYVIT_ENGINE_JOB": str(job_path)},
+                          seed=seed, run_dir=run_dir)
+    log = cocotb_run.log
     if not result_path.exists():
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         raise SimulationError(f"the engine simulation gave no result; log {log}:\n{tail}")

@@ -30,15 +30,15 @@ from dataclasses import dataclass, field
 
 from binaryvit.errors import CompileError
 from binaryvit.hw.engine.isa import Pattern
+from binaryvit.hw.ops.registry import SPECS
 from binaryvit.golden.intref.intmodel import IntModel, Step
 
-ANCHORS = {"xnor_popcount_dot": "matmul", "and_popcount_context": "context",
-           "attention_scores": "mask", "window_sum2d": "window", "avgpool2d": "window",
-           "global_avgpool": "window", "fixed_mac": "mac"}
-TRANSFORMS = ("affine", "rprelu", "residual_add")
-EMITS = ("threshold", "channel_group_avgpool")
-WIRING = ("image_patches", "token_patches", "tile_channels", "nearest_upsample", "constant")
-SUPPORTED = tuple(ANCHORS) + TRANSFORMS + EMITS + WIRING + ("attention_mask",)
+ANCHORS = {op: spec.engine_instruction for op, spec in SPECS.items()
+           if spec.engine_role == "anchor"}
+TRANSFORMS = tuple(op for op, spec in SPECS.items() if spec.engine_role == "transform")
+EMITS = tuple(op for op, spec in SPECS.items() if spec.engine_role == "emit")
+WIRING = tuple(op for op, spec in SPECS.items() if spec.engine_role == "wiring")
+SUPPORTED = tuple(op for op, spec in SPECS.items() if spec.engine_role is not None)
 MAX_STAGES = 15  # the encoding's 4-bit stage count
 
 

@@ -22,6 +22,8 @@ class AndPopcountContextSpec(OpSpec):
     """``and_popcount_context`` and the scores and mask it reads: ``BinaryAttention``."""
 
     op = "and_popcount_context"
+    engine_role = "anchor"
+    engine_instruction = "context"
     fold_keys = ("keys_per_cycle", "lanes")
     calibration = (1.16, 1.14)
     kernels = (BinaryAttention,)

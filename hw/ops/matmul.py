@@ -43,6 +43,8 @@ class XnorPopcountDotSpec(_MatrixSpec):
     """``xnor_popcount_dot``: ``XnorPopcountMVU`` (weights in ``pe`` ROMs)."""
 
     op = "xnor_popcount_dot"
+    engine_role = "anchor"
+    engine_instruction = "matmul"
     calibration = (1.58, 0.95)
     kernels = (XnorPopcountMVU,)
 
@@ -103,6 +105,8 @@ class FixedMACSpec(_MatrixSpec):
     """``fixed_mac``: ``StemUnit`` when it reads pixels, else ``ClassifierUnit``."""
 
     op = "fixed_mac"
+    engine_role = "anchor"
+    engine_instruction = "mac"
     calibration = (1.22, 0.96)
     kernels = (FixedMAC,)
 

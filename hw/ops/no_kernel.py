@@ -16,6 +16,7 @@ class ImagePatchesSpec(OpSpec):
     (no kernel; its ``lanes`` are the pixel port's width unless one reader sets it)."""
 
     op = "image_patches"
+    engine_role = "wiring"
     kernel = False
 
     def tensor(self, step: Step, tensors, model: IntModel) -> TensorInfo:
@@ -33,6 +34,7 @@ class ConstantSpec(OpSpec):
     """``constant``: a table the reading kernel holds in a ROM; no stream."""
 
     op = "constant"
+    engine_role = "wiring"
     kernel = False
     stream = False
 
@@ -45,6 +47,8 @@ class AttentionScoresSpec(OpSpec):
     """``attention_scores``: computed inside ``BinaryAttention`` (no stream)."""
 
     op = "attention_scores"
+    engine_role = "anchor"
+    engine_instruction = "mask"
     kernel = False
     stream = False
 
@@ -57,6 +61,7 @@ class AttentionMaskSpec(OpSpec):
     """``attention_mask``: computed inside ``BinaryAttention`` (no stream)."""
 
     op = "attention_mask"
+    engine_role = "mask"
     kernel = False
     stream = False
 

@@ -35,6 +35,7 @@ class AffineSpec(OpSpec):
     """``affine``: ``AffineUnit``."""
 
     op = "affine"
+    engine_role = "transform"
     calibration = (1.5, 0.96)
     kernels = (AffineUnit,)
 
@@ -68,6 +69,7 @@ class RPReLUSpec(OpSpec):
     """``rprelu``: ``RPReLUUnit``."""
 
     op = "rprelu"
+    engine_role = "transform"
     calibration = (1.03, 0.92)
     kernels = (RPReLUUnit,)
 
@@ -109,6 +111,7 @@ class ThresholdSpec(OpSpec):
     """``threshold``: ``ThresholdUnit`` (fixed point in, bits out)."""
 
     op = "threshold"
+    engine_role = "emit"
     calibration = (0.72, 0.80)
     kernels = (ThresholdUnit,)
 
@@ -140,6 +143,7 @@ class ResidualAddSpec(OpSpec):
     the second input is a constant (held in a ROM)."""
 
     op = "residual_add"
+    engine_role = "transform"
     calibration = (1.02, 0.93)
     kernels = (ResidualAdd, PositionEmbeddingAdd)
 

@@ -54,6 +54,8 @@ class WindowSum2dSpec(_InputWordsSpec):
     """``window_sum2d``: ``StripAvgPool`` (1×k or k×1, stride 1, centred)."""
 
     op = "window_sum2d"
+    engine_role = "anchor"
+    engine_instruction = "window"
     calibration = (1.9, 0.73)
     kernels = (StripAvgPool,)
 
@@ -135,6 +137,8 @@ class AvgPool2dSpec(_InputWordsSpec):
     """``avgpool2d``: ``SpatialAvgPool`` (r×r, stride r, no padding)."""
 
     op = "avgpool2d"
+    engine_role = "anchor"
+    engine_instruction = "window"
     calibration = (0.94, 0.87)
     kernels = (SpatialAvgPool,)
 
@@ -177,6 +181,8 @@ class GlobalAvgPoolSpec(_InputWordsSpec):
     """``global_avgpool``: ``GlobalAvgPool`` (one token per image out)."""
 
     op = "global_avgpool"
+    engine_role = "anchor"
+    engine_instruction = "window"
     calibration = (0.6, 0.81)
     kernels = (GlobalAvgPool,)
 
@@ -209,6 +215,7 @@ class ChannelGroupAvgPoolSpec(_InputWordsSpec):
     """``channel_group_avgpool``: ``ChannelGroupAvgPool`` (the MLP shortcut's m → C)."""
 
     op = "channel_group_avgpool"
+    engine_role = "emit"
     calibration = (0.93, 0.58)
     kernels = (ChannelGroupAvgPool,)
 

@@ -22,6 +22,7 @@ class TileChannelsSpec(OpSpec):
     """``tile_channels``: ``ChannelTile`` (the MLP shortcut's C → m)."""
 
     op = "tile_channels"
+    engine_role = "wiring"
     calibration = (1.39, 0.97)
     kernels = (ChannelTile,)
 
@@ -68,6 +69,7 @@ class NearestUpsampleSpec(OpSpec):
     """``nearest_upsample``: ``NearestUpsample`` (attention's ``up(k̃)``, ``up(ṽ)``)."""
 
     op = "nearest_upsample"
+    engine_role = "wiring"
     calibration = (0.56, 0.92)
     kernels = (TokenBuffer,)
 
@@ -126,6 +128,7 @@ class TokenPatchesSpec(OpSpec):
     ``simd`` input bits and ``lanes`` output bits per word."""
 
     op = "token_patches"
+    engine_role = "wiring"
     fold_keys = ("simd", "lanes")
     kernels = (PatchUnfold,)
 

@@ -85,6 +85,14 @@ class OpSpec:
     calibration: ClassVar[tuple[float, float]] = (1.0, 1.0)
     # kernel classes this op builds (their timing model is ``timing``)
     kernels: ClassVar[tuple[type, ...]] = ()
+    # How the layer-sequential engine runs the op (``hw/engine/fusion.py``): an "anchor"
+    # starts an instruction of class ``engine_instruction``; a "transform" (its output is
+    # the chain's new value) or an "emit" (writes bits or group averages, the value passes
+    # on) is an epilogue stage; "wiring" becomes an address pattern or payload constant;
+    # "mask" is the compare that follows its attention scores in the MASK instruction.
+    # None: the engine has no instruction for the op.
+    engine_role: ClassVar[str | None] = None
+    engine_instruction: ClassVar[str | None] = None
 
     # -- shapes and folds -------------------------------------------------------------------
 

@@ -297,3 +297,18 @@ def test_listing_has_one_line_per_instruction_at_its_fetch_address(micro):
     fc1 = next(line for line in lines if line.rstrip().endswith("Threshold->BITS@" + str(
         micro.instructions[micro.labels.index("stages.0.blocks.0.mlp.fc1")].stages[-1].out.address)))
     assert "Add(" in fc1 and " TILE)" in fc1 and "GroupAverage->STREAM@" in fc1
+
+
+def test_the_engine_runs_every_operation_of_the_integer_program_by_its_op_spec():
+    """Each op's engine role lives in its spec (hw/ops); fusion reads it from there, so an
+    op added to the integer program without a role is an op the compiler refuses."""
+    from binaryvit.golden.intref.int_network import OPS
+    from binaryvit.hw.engine.fusion import ANCHORS, SUPPORTED
+    from binaryvit.hw.ops.registry import spec_of
+
+    assert sorted(SUPPORTED) == sorted(OPS)
+    assert {op: spec_of(op).engine_instruction for op in ANCHORS} == {
+        "xnor_popcount_dot": "matmul", "and_popcount_context": "context",
+        "attention_scores": "mask", "window_sum2d": "window", "avgpool2d": "window",
+        "global_avgpool": "window", "fixed_mac": "mac"}
+    assert spec_of("attention_mask").engine_role == "mask"
