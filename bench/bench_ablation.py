@@ -103,8 +103,9 @@ def plot(rows: list, recipe: str, path: Path) -> None:
     axes.set_xlim(max(0.0, low - 3), 100)
     axes.set_xlabel("binary top-1 on the 360 test images (%)")
     axes.set_title(f"Ablation, tiny-digits: {recipe}", fontsize=10)
-    for y, mean in enumerate(means):
-        axes.text(mean + 0.15, y + 0.22, f"{mean:.2f}", fontsize=9)
+    for y, (mean, std, (_, _, acc, _)) in enumerate(zip(means, stds, rows[::-1])):
+        axes.text(max(max(acc), mean + std) + 0.2, y, f"{mean:.2f} ± {std:.2f}", fontsize=9,
+                  va="center")
     with atomic_file(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(figure)
