@@ -14,13 +14,18 @@ from typing import Sequence
 
 from binaryvit.errors import ConfigError, DataError, ToolError
 
-__all__ = ["COMMAND_INFO", "COMMAND_CLASSIFY", "RESPONSE_SYNC", "PROTOCOL_VERSION",
-           "STATUS_CHECKSUM", "STATUS_PIXEL_RANGE", "STATUS_LENGTH", "DesignInfo",
+__all__ = ["COMMAND_INFO", "COMMAND_CLASSIFY", "COMMAND_LOAD", "encode_load", "decode_load_answer",
+           "load_parameters", "RESPONSE_SYNC", "PROTOCOL_VERSION",
+           "STATUS_CHECKSUM", "STATUS_PIXEL_RANGE", "STATUS_LENGTH", "STATUS_PARAMETERS",
+           "PIXEL_ORDERS", "DesignInfo",
            "Classification", "checksum", "encode_request", "decode_response", "SerialPort",
            "query_info", "classify"]
 
 COMMAND_INFO = 0x3F       # '?': the board answers with its DesignInfo block
 COMMAND_CLASSIFY = 0x43   # 'C': followed by the image bytes and their checksum
+COMMAND_LOAD = 0x50       # 'P': a 4-byte length, then a parameter image (engine boards built
+                          # with the UART load path); the board answers LOAD_ANSWER_LENGTH bytes
+LOAD_ANSWER_LENGTH = 4
 RESPONSE_SYNC = 0xA5      # first byte of every answer
 PROTOCOL_VERSION = 1
 INFO_MAGIC = b"BV"
@@ -28,9 +33,14 @@ INFO_MAGIC = b"BV"
 STATUS_CHECKSUM = 0x01     # the request's checksum did not match (nothing was computed)
 STATUS_PIXEL_RANGE = 0x02  # a pixel byte does not fit the accelerator's input element
 STATUS_LENGTH = 0x04       # the accelerator gave a different number of output words
+STATUS_PARAMETERS = 0x08   # the engine refused its parameter image at boot (class byte: why)
 STATUS_NAMES = {STATUS_CHECKSUM: "request checksum mismatch",
                 STATUS_PIXEL_RANGE: "a pixel does not fit the input element",
-                STATUS_LENGTH: "the accelerator's output had the wrong length"}
+                STATUS_LENGTH: "the accelerator's output had the wrong length",
+                STATUS_PARAMETERS: "the board refused its parameter image"}
+PIXEL_ORDERS = ("patches", "hwc")
+"""Info flag bit 2 clear: pixels in the generated network's patch order; set: ``[H, W, C]``
+(pixel by pixel in raster order, each pixel's channels together: the engine's input)."""
 
 
 def checksum(data: bytes | Sequence[int]) -> int:
@@ -48,8 +58,14 @@ class DesignInfo:
     pixel_width: int
     pixel_signed: bool
     logit_signed: bool
+    pixel_order: str = "patches"
 
     INFO_LENGTH = 11
+
+    def __post_init__(self) -> None:
+        if self.pixel_order not in PIXEL_ORDERS:
+            raise ConfigError(f"pixel_order: expected one of {PIXEL_ORDERS}, "
+                              f"got {self.pixel_order!r}")
 
     @property
     def request_length(self) -> int:
@@ -61,10 +77,12 @@ class DesignInfo:
 
     def encode(self) -> bytes:
         """The info block: sync, ``BV``, version, pixels (2 bytes LE), num_logits,
-        logit_bytes, flags (bit 0 pixel signed, bit 1 logit signed), pixel width, checksum."""
+        logit_bytes, flags (bit 0 pixel signed, bit 1 logit signed, bit 2 pixels in
+        ``[H, W, C]`` order), pixel width, checksum."""
         body = bytes([*INFO_MAGIC, PROTOCOL_VERSION, self.pixels & 0xFF, self.pixels >> 8,
                       self.num_logits, self.logit_bytes,
-                      int(self.pixel_signed) | int(self.logit_signed) << 1, self.pixel_width])
+                      int(self.pixel_signed) | int(self.logit_signed) << 1
+                      | int(self.pixel_order == "hwc") << 2, self.pixel_width])
         return bytes([RESPONSE_SYNC]) + body + bytes([checksum(body)])
 
     @classmethod
@@ -79,7 +97,7 @@ class DesignInfo:
                             f"{PROTOCOL_VERSION}")
         return cls(pixels=block[4] | block[5] << 8, num_logits=block[6], logit_bytes=block[7],
                    pixel_signed=bool(block[8] & 1), logit_signed=bool(block[8] & 2),
-                   pixel_width=block[9])
+                   pixel_width=block[9], pixel_order=PIXEL_ORDERS[(block[8] >> 2) & 1])
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,11 @@ def decode_response(frame: bytes, info: DesignInfo) -> Classification:
     status = frame[1]
     if status:
         reasons = [name for bit, name in STATUS_NAMES.items() if status & bit]
+        if status & STATUS_PARAMETERS:
+            from binaryvit.hw.engine.loader_receiver import LoaderError
+            code = frame[2]
+            why = LoaderError(code).name if code in set(LoaderError) else f"code {code}"
+            reasons[reasons.index(STATUS_NAMES[STATUS_PARAMETERS])] += f" ({why})"
         raise DataError(f"the board refused the image (status {status:#04x}: "
                         f"{'; '.join(reasons) or 'unknown'})")
     n = info.logit_bytes
@@ -207,3 +230,26 @@ def classify(port: SerialPort, pixels: Sequence[int], info: DesignInfo,
              timeout: float = 5.0) -> Classification:
     port.write(encode_request(pixels, info))
     return decode_response(port.read_exact(info.response_length, timeout), info)
+
+
+def encode_load(image: bytes) -> bytes:
+    """``COMMAND_LOAD``, the image's length (4 bytes, little endian), the image."""
+    return bytes([COMMAND_LOAD]) + len(image).to_bytes(4, "little") + bytes(image)
+
+
+def decode_load_answer(frame: bytes) -> None:
+    """Check the answer to ``COMMAND_LOAD`` (``0xA5, status, code, checksum``); ``DataError``
+    naming the loader's reason when the board refused the image."""
+    if len(frame) != LOAD_ANSWER_LENGTH or frame[0] != RESPONSE_SYNC \
+            or checksum(frame[1:3]) != frame[3]:
+        raise DataError(f"not a load answer: {frame.hex(' ')}")
+    if frame[1]:
+        decode_response(bytes([RESPONSE_SYNC, frame[1], frame[2], checksum(frame[1:3])]),
+                        DesignInfo(pixels=1, num_logits=0, logit_bytes=1, pixel_width=8,
+                                   pixel_signed=False, logit_signed=False))
+
+
+def load_parameters(port: SerialPort, image: bytes, timeout: float = 30.0) -> None:
+    """Send a parameter image over the UART (engine boards with the load path)."""
+    port.write(encode_load(image))
+    decode_load_answer(port.read_exact(LOAD_ANSWER_LENGTH, timeout))

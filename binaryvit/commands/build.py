@@ -11,6 +11,12 @@ overflow). A design that does not fit still leaves OUT/build/<board>/ and names 
 resource that overflows and by how much. When OUT was generated for this board (`generate
 --board`), the build keeps the block RAM / LUT RAM split the estimate assumed. The host
 protocol is in docs/boards.md (`binaryvit run`).
+
+When OUT holds the engine (`generate --arch engine`), the build is the engine's board top
+(hw/engine/board/): the engine, the UART protocol and, on the iCEBreaker, the boot loader
+that reads OUT/params.bin from the SPI flash (Yosys `synth_ice40 -dsp`: the vector unit's
+SB_MAC16). --seeds N places it again with N seeds and reports the median Fmax; the build
+ends with the commands that flash the bitstream and the parameter image.
 """
 from __future__ import annotations
 
@@ -42,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baud", type=int, default=DEFAULT_BAUD,
                         help=f"UART baud rate (default {DEFAULT_BAUD})")
     parser.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="place and route with N seeds (seed, seed+1, ...) and report "
+                             "the median Fmax (default 1)")
+    parser.add_argument("--uart-load", action="store_true",
+                        help="engine: also accept a parameter image over the UART "
+                             "(host.load_parameters; costs a second image receiver)")
     parser.add_argument("--force", action="store_true",
                         help="run the tools even when the estimate says the design does not fit")
 
@@ -89,14 +101,23 @@ def build_out(out: Path, board: Board, *, baud: int = DEFAULT_BAUD, seed: int = 
     wrapper = UARTBoardWrapper(accelerator, pixels=image_pixels(out, description),
                                num_logits=int(description["classes"]),
                                divisor=baud_divisor(board.clock_hz, baud))
+    return _build_and_report(BoardTop(wrapper), out, board, seed=seed,
+                             lut_ram_limits=lut_ram_limits)
+
+
+def _build_and_report(top, out: Path, board: Board, *, seed: int, lut_ram_limits=None,
+                      synth_opts: str = "", extra_files: dict[str, bytes] | None = None,
+                      raise_on_overflow: bool = True) -> BuildResult:
     target = out / "build" / board.name
     failure = None
     with atomic_directory(target, force=True) as folder:
         try:
-            result = build_board(BoardTop(wrapper), board, folder, seed=seed,
-                                 lut_ram_limits=lut_ram_limits)
+            result = build_board(top, board, folder, seed=seed, lut_ram_limits=lut_ram_limits,
+                                 synth_opts=synth_opts)
         except ToolError as exc:   # keep the folder: its tool logs say what went wrong
             failure = exc
+        for name, data in (extra_files or {}).items():
+            (folder / name).write_bytes(data)
     if failure is not None:
         raise ToolError(f"{failure} (logs kept in {target})")
     print(f"{board.description}: {'built' if result.ok else 'FAILED'} in {result.seconds:.0f} s "
@@ -110,7 +131,7 @@ def build_out(out: Path, board: Board, *, baud: int = DEFAULT_BAUD, seed: int = 
     if result.yosys_cells and board.family == "xilinx":
         luts = sum(n for cell, n in result.yosys_cells.items() if cell.startswith("LUT"))
         print(f"  LUTs (yosys synth_xilinx): {luts}; Verilog + XDC for Vivado in {target}")
-    if result.overflows:
+    if result.overflows and raise_on_overflow:
         raise ToolError(f"the design does not fit the {board.description}: "
                         + "; ".join(result.overflows) + f" (logs in {target})")
     if result.bitstream:
@@ -118,7 +139,96 @@ def build_out(out: Path, board: Board, *, baud: int = DEFAULT_BAUD, seed: int = 
     return result
 
 
+def engine_board_top(out: Path, board: Board, baud: int = DEFAULT_BAUD, uart_load: bool = False):
+    """The engine's board top for OUT's engine design on ``board`` (``ConfigError`` when
+    OUT's engine was compiled for another configuration or the board has no engine target),
+    and the parameter image's bytes."""
+    from binaryvit.hw.engine.board.board_top import EngineBoard, EngineBoardTop, flash_wake_cycles
+    from binaryvit.hw.engine.board.design import PARAMETER_IMAGE_FILE, load_engine_design
+    from binaryvit.hw.engine.board.generate import engine_target
+    from binaryvit.hw.engine.parameter_image import read_parameter_image
+    design = load_engine_design(out / "rtl" / "engine.json")
+    target = engine_target(board.name)
+    if design.config != target.config:
+        raise ConfigError(f"{out}'s engine was compiled for engine {design.config.name!r}; the "
+                          f"{board.name} runs {target.config.name!r}: binaryvit generate {out} "
+                          f"--arch engine --board {board.name}")
+    image = read_parameter_image(out / PARAMETER_IMAGE_FILE, expected_design_id=design.design_id)
+    divisor = baud_divisor(board.clock_hz, baud)
+    half_period = 1 if board.clock_hz <= 25e6 else 2
+    if target.boot == "flash":
+        engine = EngineBoard(design, divisor=divisor, half_period=half_period,
+                             wake_cycles=flash_wake_cycles(board.clock_hz), uart_load=uart_load)
+    else:
+        engine = EngineBoard(design, divisor=divisor, boot="preloaded", memory="model",
+                             init=image.memory(design.config.total_words), uart_load=uart_load)
+    return EngineBoardTop(engine), target, image.to_bytes()
+
+
+def median_fmax(results: list[BuildResult]) -> dict[str, float]:
+    """Per clock, the median of the achieved Fmax over the builds that routed."""
+    import statistics
+    clocks = {c for r in results for c in r.fmax_mhz}
+    return {c: statistics.median(r.fmax_mhz[c]["achieved"] for r in results if c in r.fmax_mhz)
+            for c in sorted(clocks)}
+
+
+def build_engine_out(out: Path, board: Board, *, baud: int = DEFAULT_BAUD, seed: int = 1,
+                     seeds: int = 1, force: bool = False, uart_load: bool = False) -> BuildResult:
+    """Build OUT's engine for ``board`` into ``OUT/build/<board>`` (with ``params.bin``
+    beside the bitstream), place it again with ``seeds - 1`` more seeds, print what the
+    tools report and how to flash; errors as ``build_out``'s."""
+    from binaryvit.hw.engine.board.design import PARAMETER_IMAGE_FILE
+    from binaryvit.hw.engine.loader import DEFAULT_FLASH_OFFSET
+    if board.family not in ("ice40", "ecp5"):
+        raise ConfigError(f"board {board.name}: the engine builds for the iCEBreaker and the ULX3S")
+    fit, _ = estimated_fit(out, board)
+    if fit is not None and not fit.ok:
+        message = (f"the resource estimate says {out}'s engine does not fit the "
+                   f"{board.description}: " + "; ".join(o.line() for o in fit.overflows))
+        if not force:
+            raise ConfigError(message + " (reports/estimate.json); pass --force to run the "
+                              "tools anyway")
+        print(f"warning: {message}; building anyway (--force)")
+    top, target, image = engine_board_top(out, board, baud, uart_load)
+    result = _build_and_report(top, out, board, seed=seed,
+                               synth_opts="-dsp" if board.family == "ice40" else "",
+                               extra_files={PARAMETER_IMAGE_FILE: image},
+                               raise_on_overflow=False)
+    folder = out / "build" / board.name
+    if result.ok and seeds > 1:
+        from binaryvit.hw.boards.board_build import place_and_route
+        results = [result] + [place_and_route(folder, board, seed + k) for k in range(1, seeds)]
+        for r in results:
+            print(f"  seed {r.seed}: " + ", ".join(f"{c} {f['achieved']:.1f} MHz"
+                                                   for c, f in r.fmax_mhz.items()))
+        for clock, mhz in median_fmax(results).items():
+            target_mhz = f" (target >= {board.fmax_target_mhz:g})" if board.fmax_target_mhz else ""
+            print(f"  Fmax {clock}: median {mhz:.1f} MHz over {len(results)} seeds{target_mhz}")
+    if result.overflows:
+        raise ToolError(f"the design does not fit the {board.description}: "
+                        + "; ".join(result.overflows) + f" (logs in {folder})")
+    if target.boot == "flash" and result.bitstream:
+        print(f"  flash both (iceprog, from the icestorm tools):\n"
+              f"    iceprog {folder / result.bitstream}\n"
+              f"    iceprog -o {DEFAULT_FLASH_OFFSET >> 20}M {folder / PARAMETER_IMAGE_FILE}\n"
+              f"  a new parameter image for the same design needs only the second command")
+    elif result.bitstream:
+        print(f"  the parameters are in the bitstream's block RAM; program it with "
+              f"openFPGALoader -b ulx3s {folder / result.bitstream}")
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
-    build_out(Path(args.out), get_board(args.board), baud=args.baud, seed=args.seed,
-              force=args.force)
+    from binaryvit.commands.generate import generated_arch
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, not {args.seeds}")
+    out, board = Path(args.out), get_board(args.board)
+    if generated_arch(out) == "engine":
+        build_engine_out(out, board, baud=args.baud, seed=args.seed, seeds=args.seeds,
+                         force=args.force, uart_load=args.uart_load)
+        return 0
+    if args.uart_load:
+        raise ConfigError("--uart-load is the engine's (OUT holds the dataflow network)")
+    build_out(out, board, baud=args.baud, seed=args.seed, force=args.force)
     return 0

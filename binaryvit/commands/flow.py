@@ -14,6 +14,14 @@ With --board B the flow targets that board: it quantizes with the board's format
 ULX3S: 17-bit stream, 18-bit constants, one DSP block per multiplier), generates the
 fastest folding whose estimate fits the board, simulates that exact Verilog, and builds it
 (Yosys and nextpnr: long for a whole network). A mismatch stops the flow before the build.
+
+When no dataflow folding fits the board (always on the iCEBreaker), or with --arch engine,
+the flow targets the layer-sequential engine instead: it quantizes again at the engine's
+formats (16-bit stream and constants, 36-bit accumulator) and prints the test accuracy at
+them beside the board formats', compiles the program (generate --arch engine: the
+parameter image OUT/params.bin), runs --images test images through the engine RTL in
+Verilator, builds the engine's board top with 3 placement seeds, and ends with the
+commands that flash the bitstream and the parameter image.
 """
 from __future__ import annotations
 
@@ -24,8 +32,9 @@ from pathlib import Path
 import torch
 
 from binaryvit.commands.build import build_out
+from binaryvit.commands.generate import generate_arch, remove_engine_files
 from binaryvit.commands.train import config_and_data
-from binaryvit.errors import ConfigError
+from binaryvit.errors import ConfigError, FoldingError
 from binaryvit.flow_summary import accuracy_lines
 from binaryvit.golden.float_model.checkpoint import load_checkpoint, save_checkpoint
 from binaryvit.golden.intref.int_network import int_predict
@@ -63,6 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cycles per image the folding must meet (default: the generator's)")
     parser.add_argument("--board", default=None, choices=sorted(b for b in BOARDS if b != "arty"),
                         help="quantize, fold and build for this board (see above)")
+    parser.add_argument("--arch", default=None, choices=("dataflow", "engine"),
+                        help="dataflow network or engine (default: the dataflow, or the engine "
+                             "when no dataflow folding fits --board)")
+    parser.add_argument("--seeds", type=int, default=3, metavar="N",
+                        help="engine builds: placement seeds for the median Fmax (default 3)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
 
@@ -76,6 +90,56 @@ def board_formats(board) -> QuantFormats:
     defaults = QuantFormats()
     return QuantFormats(stream_width=board.stream_width or defaults.stream_width,
                         const_bits=board.const_bits or defaults.const_bits)
+
+
+def _engine_flow(args, out: Path, board, checkpoint: Path, data, float_top1: float,
+                 accuracy: dict) -> int:
+    """The engine's part of the flow, from quantize at its formats to the build."""
+    from binaryvit.commands.build import build_engine_out
+    from binaryvit.commands.generate import engine_lines
+    from binaryvit.commands.quantize import engine_formats
+    from binaryvit.format_accuracy import format_accuracy_line
+    from binaryvit.sim.engine_report import simulate_engine
+
+    _stage("quantize (the engine's formats)")
+    formats = engine_formats()
+    quantized = quantize_checkpoint(checkpoint, out, data=args.data, formats=formats, force=True)
+    test_images = torch.as_tensor(data.test_images).to(torch.int64)
+    test_labels = torch.as_tensor(data.test_labels).to(torch.int64)
+    int_top1 = float((int_predict(quantized.intmodel, test_images) == test_labels)
+                     .float().mean())
+    accuracy = {"the engine's formats": (formats, int_top1), **accuracy}
+    line = format_accuracy_line({k: v[1] for k, v in accuracy.items()},
+                                {k: v[0] for k, v in accuracy.items()}, len(test_labels))
+    print(line)
+
+    _stage("generate (engine)")
+    _, estimate = generate_arch(out, "engine", board=board, model=quantized.intmodel,
+                                proof=quantized.proof)
+    for text in engine_lines(out, estimate):
+        print(text)
+
+    _stage(f"sim ({args.images} images, engine RTL in Verilator)")
+    sim_report = simulate_engine(out, images=args.images, progress=not args.no_progress,
+                                 data=args.data)
+    totals = sim_report["totals"]
+
+    print()
+    print(f"binaryvit flow (engine) on {data.source} -> {out}/")
+    for text in accuracy_lines(float_top1, int_top1, len(test_labels), sim_report):
+        print(f"  {text}")
+    print(f"  {line}")
+    print(f"  cycles per image  {totals['cycles_per_image_measured']:.0f} on the RTL, "
+          f"{totals['cycles_per_image_estimated']} in the cycle model")
+    for text in engine_lines(out, estimate)[:2]:
+        print(f"  {text}")
+    print(f"  reports: {out}/reports/estimate.json, {out}/reports/sim.json")
+    if totals["mismatches"]:
+        return 1
+    if board is not None:
+        _stage(f"build ({board.name}, engine, {args.seeds} seeds)")
+        build_engine_out(out, board, seeds=args.seeds, force=True)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,10 +172,19 @@ def run(args: argparse.Namespace) -> int:
     int_top1 = float((int_predict(quantized.intmodel, test_images) == test_labels)
                      .float().mean())
 
+    compared = {"the board formats" if board else "the default formats": (formats, int_top1)}
+    if args.arch == "engine":
+        return _engine_flow(args, out, board, checkpoint, data, float_top1, compared)
     _stage("generate")
-    estimate = generate(out, target_cycles=args.target_cycles, model=quantized.intmodel,
-                        board=board)
-
+    try:
+        estimate = generate(out, target_cycles=args.target_cycles, model=quantized.intmodel,
+                            board=board)
+    except FoldingError as exc:
+        if args.arch is not None or board is None:
+            raise
+        print(f"dataflow: {exc}; the flow targets the engine instead")
+        return _engine_flow(args, out, board, checkpoint, data, float_top1, compared)
+    remove_engine_files(out)
     _stage(f"sim ({args.images} images, Verilator)")
     sim_report = simulate(out, images=args.images, progress=not args.no_progress,
                           data=args.data)

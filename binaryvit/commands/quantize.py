@@ -6,6 +6,11 @@ by interval bounds that no accumulator or intermediate overflows (or names the s
 would). Writes OUT/intmodel.npz and OUT/manifest.json; refuses to replace existing
 quantizer outputs unless --force. The hardware folding and the weight ROM images for it
 come from `binaryvit generate`.
+
+--engine quantizes at the layer-sequential engine's formats (16-bit stream and constants
+for the UP5K's SB_MAC16, a 36-bit accumulator; explicit widths still override them) and
+prints the integer top-1 on the whole test split at those formats beside the default
+(24-bit) formats'.
 """
 from __future__ import annotations
 
@@ -31,21 +36,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES,
                         metavar="N", help=f"training images used for calibration "
                                           f"(default {DEFAULT_CALIBRATION_IMAGES})")
-    parser.add_argument("--stream-width", type=int, default=defaults.stream_width, metavar="BITS",
-                        help=f"width of the real-valued activations (default {defaults.stream_width})")
-    parser.add_argument("--const-bits", type=int, default=defaults.const_bits, metavar="BITS",
-                        help=f"width of the folded multipliers (default {defaults.const_bits})")
-    parser.add_argument("--acc-width", type=int, default=defaults.acc_width, metavar="BITS",
+    parser.add_argument("--engine", action="store_true",
+                        help="quantize at the engine's formats and print the accuracy at "
+                             "them beside the default formats'")
+    parser.add_argument("--stream-width", type=int, default=None, metavar="BITS",
+                        help=f"width of the real-valued activations (default "
+                             f"{defaults.stream_width}; --engine 16)")
+    parser.add_argument("--const-bits", type=int, default=None, metavar="BITS",
+                        help=f"width of the folded multipliers (default {defaults.const_bits}; "
+                             f"--engine 16)")
+    parser.add_argument("--acc-width", type=int, default=None, metavar="BITS",
                         help=f"widest accumulator the overflow proof accepts "
-                             f"(default {defaults.acc_width})")
+                             f"(default {defaults.acc_width}; --engine 36)")
     parser.add_argument("--force", action="store_true",
                         help="replace existing intmodel.npz and manifest.json (and remove "
                              "weights/, generated for the model they replace)")
 
 
+def engine_formats() -> QuantFormats:
+    """The formats of the iCEBreaker's engine (``EngineConfig`` UP5K)."""
+    from binaryvit.hw.engine.board.generate import engine_formats as formats_of, engine_target
+    return formats_of(engine_target(None).config)
+
+
 def run(args: argparse.Namespace) -> int:
-    formats = QuantFormats(stream_width=args.stream_width, const_bits=args.const_bits,
-                           acc_width=args.acc_width)
+    base = engine_formats() if args.engine else QuantFormats()
+    given = {k: v for k, v in (("stream_width", args.stream_width),
+                               ("const_bits", args.const_bits), ("acc_width", args.acc_width))
+             if v is not None}
+    formats = base.replace(**given) if given else base
     q = quantize_checkpoint(args.checkpoint, args.out, data=args.data, formats=formats,
                             force=args.force,
                             calibration_images=args.calibration_images)
@@ -56,4 +75,11 @@ def run(args: argparse.Namespace) -> int:
           f"{f['stream_frac']}); widest intermediate {widest.bits} bits "
           f"({widest.step} {widest.quantity}) <= {q.proof.acc_width}")
     print(f"wrote {Path(args.out) / 'intmodel.npz'}, {Path(args.out) / 'manifest.json'}")
+    if args.engine:
+        from binaryvit.format_accuracy import format_accuracy, format_accuracy_line
+        from binaryvit.golden.train.data import load_dataset
+        dataset = load_dataset(args.data, q.intmodel.config.in_channels)
+        compared = {"these formats": formats, "the default formats": QuantFormats()}
+        accuracy = format_accuracy(args.checkpoint, dataset, compared, args.calibration_images)
+        print(format_accuracy_line(accuracy, compared, len(dataset.test_labels)))
     return 0

@@ -1,9 +1,11 @@
 """Classify one image on a programmed board over its UART (protocol in docs/boards.md).
 
 IMAGE is `digits:N` (image N of the embedded digits' test split), a .npy array of raw
-integer pixels ([H, W] or [C, H, W]), or a grayscale PNG (0…255 pixels). The pixels are
-sent in the order the generated network reads them (patches in raster order, as
-OUT/rtl/network.json records); the board answers with the class and the logits.
+integer pixels ([H, W] or [C, H, W]), or a grayscale PNG (0…255 pixels). The board's info
+block says in which order it reads the pixels: the layer-sequential engine pixel by pixel in
+raster order, each pixel's channels together ([H, W, C]); the generated dataflow network
+in its patches' order (patches in raster order, as OUT/rtl/network.json records, so that
+needs --out). The board answers with the class and the logits.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 
 from binaryvit.errors import DataError, OutputPathError
-from binaryvit.host import SerialPort, classify, query_info
+from binaryvit.host import DesignInfo, SerialPort, classify, load_parameters, query_info
 
 NAME = "run"
 HELP = "send an image to a programmed board over its UART, print class and logits"
@@ -27,9 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", required=True, metavar="DEV",
                         help="serial device of the board (e.g. /dev/ttyUSB1)")
     parser.add_argument("--out", default="out", metavar="OUT",
-                        help="output folder the bitstream was built from (default out/)")
+                        help="output folder the bitstream was built from, for the dataflow "
+                             "network's patch order (default out/)")
     parser.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
+    parser.add_argument("--load", default=None, metavar="PARAMS",
+                        help="first send this parameter image (engine boards built with "
+                             "--uart-load; checked here against nothing, on the board "
+                             "against its design id and CRC)")
 
 
 def load_image(spec: str) -> tuple[np.ndarray, int | None]:
@@ -83,11 +90,27 @@ def stream_order(image: np.ndarray, out: Path) -> list[int]:
     return unfold_patches(torch.as_tensor(image)[None], size).reshape(-1).tolist()
 
 
+def board_order(image: np.ndarray, info: DesignInfo, out: Path) -> list[int]:
+    """The pixels in the order the board's info block announces."""
+    if info.pixel_order == "hwc":
+        return image.transpose(1, 2, 0).reshape(-1).tolist()
+    return stream_order(image, out)
+
+
 def run(args: argparse.Namespace) -> int:
     image, label = load_image(args.image)
-    pixels = stream_order(image, Path(args.out))
+    parameters = None
+    if args.load is not None:
+        try:
+            parameters = Path(args.load).read_bytes()
+        except OSError as exc:
+            raise DataError(f"--load {args.load}: {exc.strerror}") from None
     with SerialPort(args.port, args.baud) as port:
+        if parameters is not None:
+            load_parameters(port, parameters, timeout=max(args.timeout, 30.0))
+            print(f"loaded {args.load} ({len(parameters)} bytes)")
         info = query_info(port, timeout=args.timeout)
+        pixels = board_order(image, info, Path(args.out))
         result = classify(port, pixels, info, timeout=args.timeout)
     known = f" (label {label})" if label is not None else ""
     print(f"class {result.label}{known}")

@@ -8,6 +8,10 @@ records per image logits, match flag and cycle count, and the totals (mismatches
 top-1, steady-state measured vs estimated cycles per image, simulated images and cycles
 per second). By default the images stream in and the logits out inside the simulator (the
 fast path, ``binaryvit.sim.network_fast``); ``--per-cycle`` moves every word from Python.
+
+When OUT holds the engine (`generate --arch engine`), each image runs through the engine RTL
+(payload and pixels through its host port with random gaps; ``binaryvit.sim.engine_report``),
+and the report gives the RTL's cycles per image beside the cycle model's.
 """
 from __future__ import annotations
 
@@ -43,6 +47,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from binaryvit.commands.generate import generated_arch
+    if generated_arch(Path(args.out)) == "engine":
+        from binaryvit.errors import ConfigError
+        from binaryvit.sim.engine_report import simulate_engine
+        if args.waves or args.per_cycle or args.bubbles or args.stalls:
+            raise ConfigError("--waves, --per-cycle, --bubbles and --stalls are the dataflow "
+                              "network's; the engine's simulation always has host-side gaps")
+        report = simulate_engine(args.out, images=args.images, data=args.data, seed=args.seed)
+        t = report["totals"]
+        print(f"{t['images']} images on the engine RTL: {t['mismatches']} mismatches, hardware "
+              f"top-1 {100 * t['hw_top1']:.1f}%, {t['cycles_per_image_measured']:.0f} cycles per "
+              f"image ({t['cycles_per_image_estimated']} in the cycle model); report in "
+              f"{args.out}/reports/sim.json")
+        return 1 if t["mismatches"] else 0
     for name in ("bubbles", "stalls"):
         if not 0.0 <= getattr(args, name) < 1.0:
             raise DataError(f"--{name} must be in [0, 1), not {getattr(args, name)}")

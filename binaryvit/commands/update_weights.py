@@ -10,6 +10,13 @@ Only binary weights can change this way: if the new model changes anything else
 `binaryvit generate` + `binaryvit build`. A ROM that Yosys put in logic instead of block
 RAM is named too. OUT/intmodel.npz and OUT/rtl are left as they were; each updated build
 records the weights it now holds in OUT/build/<board>/weights.json.
+
+When OUT holds the engine (`generate --arch engine`), every parameter is in the parameter
+image, so any retrained checkpoint of the same architecture updates without synthesis at
+all: NEW is compiled for OUT's engine, its memory plan compared with the bitstream's design
+(OUT/rtl/engine.json; a checkpoint whose program does not fit it is refused, naming the first
+difference), and its parameter image written to OUT/params.bin (or --output) and into each
+engine build folder, with the command that flashes it.
 """
 from __future__ import annotations
 
@@ -38,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="new checkpoint (.pt) or integer model (.npz) of the same network")
     parser.add_argument("--board", action="append", choices=sorted(BOARDS), default=None,
                         help="update only this board's build (repeatable; default all built)")
+    parser.add_argument("--output", default=None, metavar="FILE",
+                        help="engine: where to write the new parameter image "
+                             "(default OUT/params.bin)")
 
 
 def hardware_folds(out: Path) -> dict[str, dict[str, int]]:
@@ -76,8 +86,35 @@ def new_model(out: Path, new: Path) -> IntModel:
         return quantize_checkpoint(new, Path(tmp) / "q", formats=formats).intmodel
 
 
+def update_engine(out: Path, new: Path, output: Path | None) -> int:
+    """The engine's update: a new parameter image for the built design (see above)."""
+    from binaryvit.hw.engine.board.design import (PARAMETER_IMAGE_FILE, load_engine_design,
+                                                  parameter_image_for)
+    from binaryvit.hw.engine.compiler import compile_intmodel
+    from binaryvit.hw.engine.loader import DEFAULT_FLASH_OFFSET
+    from binaryvit.hw.engine.parameter_image import write_parameter_image
+    design = load_engine_design(out / "rtl" / "engine.json")
+    program = compile_intmodel(new_model(out, new), design.config)
+    try:
+        image = parameter_image_for(program, design)
+    except DataError as exc:
+        raise DataError(f"{new} does not fit {out}'s engine design: {exc}") from None
+    targets = [output or out / PARAMETER_IMAGE_FILE]
+    targets += [folder / PARAMETER_IMAGE_FILE for folder in sorted((out / "build").glob("*"))
+                if (folder / PARAMETER_IMAGE_FILE).is_file()]
+    for path in targets:
+        write_parameter_image(path, image)
+        print(f"wrote {path}: {len(image.to_bytes())} bytes for design {design.design_id:#010x}")
+    print(f"flash it (no new bitstream needed): iceprog -o {DEFAULT_FLASH_OFFSET >> 20}M {targets[-1]}"
+          f"; on the ULX3S the parameters are in the bitstream: binaryvit build {out} --board ulx3s")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     out, new = Path(args.out), Path(args.new)
+    from binaryvit.commands.generate import generated_arch
+    if generated_arch(out) == "engine":
+        return update_engine(out, new, Path(args.output) if args.output else None)
     names = args.board or [name for name in BOARDS if (out / "build" / name / BUILD_JSON).is_file()]
     builds = []
     for name in names:

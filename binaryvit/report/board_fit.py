@@ -18,7 +18,7 @@ from binaryvit.hw.estimate.resource_model import FAMILIES, Resources
 
 __all__ = ["board_title", "fit_panels"]
 
-_KINDS = ("logic", "flip-flops", "block RAM", "DSP")
+_KINDS = ("logic", "flip-flops", "block RAM", "DSP", "single-port RAM")
 
 
 def board_title(board: Board, fits: bool | None) -> str:

@@ -202,7 +202,10 @@ def fit_per_board_png(panels: list[dict], margin: float, folder: Path) -> str | 
     if not panels:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
+    # about 1.5 inches a bar, so nextpnr's cell names under the bars do not run together
+    most = max(len(p["rows"]) for p in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(4.6, 1.5 * most) * len(panels), 4.4),
+                             squeeze=False)
     for ax, panel in zip(axes[0], panels):
         rows = panel["rows"]
         for x, row in enumerate(rows):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
-from amaranth.lib import data, memory, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from binaryvit import host
@@ -77,6 +77,22 @@ class UARTBoardWrapper(wiring.Component):
         Logits per image (a multiple of the output lanes, at most 255).
     divisor : int
         UART clock cycles per bit (see ``binaryvit.hw.boards.uart.baud_divisor``).
+    boot_status : bool
+        Add the ``boot_done`` / ``boot_error`` / ``boot_code`` inputs: the accelerator
+        becomes usable only after a boot step (the engine's parameter loader). A classify
+        request waits for ``boot_done`` or ``boot_error``; after ``boot_error`` it is
+        answered with ``STATUS_PARAMETERS`` and ``boot_code`` in the class byte, and
+        nothing is computed.
+    pixel_order : str
+        How the host orders the pixel bytes, announced in the info block:
+        ``"patches"`` (the generated network) or ``"hwc"`` (the engine).
+    parameter_load : bool
+        (Needs ``boot_status``.) Accept ``COMMAND_LOAD``: a 4-byte little-endian length
+        ``N``, then ``N`` bytes, forwarded to the ``load`` stream (after ``load_start``,
+        one cycle, at the command) until ``load_finished``; later bytes are dropped. Then
+        (``load_finished``, or 16 cycles after the last byte) the answer
+        ``0xA5, status, code, checksum``: status ``STATUS_PARAMETERS`` with ``boot_code``
+        unless ``boot_done``.
 
     Members
     -------
@@ -84,6 +100,10 @@ class UARTBoardWrapper(wiring.Component):
         Serial input from the host (idle high).
     tx : Out(1)
         Serial output to the host (idle high).
+    boot_done, boot_error : In(1), boot_code : In(8)
+        Only with ``boot_status`` (see above).
+    load : Out(stream.Signature(8)), load_start : Out(1), load_finished : In(1)
+        Only with ``parameter_load`` (see above).
 
     Behaviour: the image is stored in an on-chip buffer (``pixels`` elements), checked
     (checksum, element range), then streamed into the accelerator at one word per cycle
@@ -95,7 +115,8 @@ class UARTBoardWrapper(wiring.Component):
     """
 
     def __init__(self, accelerator: wiring.Component, *, pixels: int, num_logits: int,
-                 divisor: int):
+                 divisor: int, boot_status: bool = False, pixel_order: str = "patches",
+                 parameter_load: bool = False):
         self.accelerator = accelerator
         self.input_format = stream_format(accelerator, "i")
         self.output_format = stream_format(accelerator, "o")
@@ -119,8 +140,18 @@ class UARTBoardWrapper(wiring.Component):
         self.logit_bytes = (fout.width + 7) // 8
         self.info = host.DesignInfo(pixels=self.pixels, num_logits=self.num_logits,
                                     logit_bytes=self.logit_bytes, pixel_width=fin.width,
-                                    pixel_signed=fin.signed, logit_signed=fout.signed)
-        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
+                                    pixel_signed=fin.signed, logit_signed=fout.signed,
+                                    pixel_order=pixel_order)
+        if parameter_load and not boot_status:
+            raise ConfigError("parameter_load needs boot_status (the answer reports it)")
+        self.boot_status = boot_status
+        self.parameter_load = parameter_load
+        ports = {"rx": In(1, init=1), "tx": Out(1, init=1)}
+        if boot_status:
+            ports.update(boot_done=In(1), boot_error=In(1), boot_code=In(8))
+        if parameter_load:
+            ports.update(load=Out(stream.Signature(8)), load_start=Out(1), load_finished=In(1))
+        super().__init__(ports)
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -143,6 +174,8 @@ class UARTBoardWrapper(wiring.Component):
         logits_read = logits.read_port(domain="sync")
 
         byte = receiver.o.payload
+        load_left = Signal(32)          # COMMAND_LOAD: image bytes still to come
+        length_index = Signal(2)
         pixel_index = Signal(range(self.pixels + 1))
         lane = Signal(range(max(fin.lanes, 2)))
         word_index = Signal(range(max(in_words, 2)))
@@ -218,6 +251,13 @@ class UARTBoardWrapper(wiring.Component):
                     with m.Elif(byte == host.COMMAND_INFO):
                         m.d.sync += response.eq(0)
                         m.next = "info"
+                    if self.parameter_load:
+                        with m.Elif(byte == host.COMMAND_LOAD):
+                            m.d.comb += self.load_start.eq(1)
+                            m.d.sync += [load_left.eq(0), length_index.eq(0)]
+                            m.next = "load_length"
+            if self.parameter_load:
+                self._load_states(m, receiver, transmitter, load_left, length_index)
             with m.State("receive"):
                 m.d.comb += receiver.o.ready.eq(1)
                 with m.If(receiver.o.valid):
@@ -239,7 +279,15 @@ class UARTBoardWrapper(wiring.Component):
             with m.State("check"):
                 # feed_addr is 0 here, so the image read port fetches word 0 for "feed".
                 m.d.sync += [out_count.eq(0), best_index.eq(0)]
-                with m.If(status != 0):
+                booting, refused = Const(0), Const(0)
+                if self.boot_status:    # wait for the boot step; refuse after its error
+                    booting, refused = ~self.boot_done & ~self.boot_error, self.boot_error
+                    with m.If(refused):
+                        m.d.sync += [status.eq(status | host.STATUS_PARAMETERS),
+                                     best_index.eq(self.boot_code)]
+                with m.If(booting):
+                    pass
+                with m.Elif((status != 0) | refused):
                     m.d.sync += response.eq(0)
                     m.next = "respond"
                 with m.Else():
@@ -313,3 +361,39 @@ class UARTBoardWrapper(wiring.Component):
         with m.If(sent & (response == 0)):
             m.d.sync += [send_checksum.eq(0), logit_word.eq(0), logit_lane.eq(0), logit_byte.eq(0)]
         return m
+
+    def _load_states(self, m: Module, receiver, transmitter, load_left, length_index) -> None:
+        """The FSM states of ``COMMAND_LOAD`` (inside the wrapper's FSM)."""
+        byte = receiver.o.payload
+        settle = Signal(5)             # cycles since the last byte, while waiting for the loader
+        answer = Signal(2)
+        status = Mux(self.boot_done, 0, host.STATUS_PARAMETERS)
+        code = Mux(self.boot_done, 0, self.boot_code)
+        frame = Array([Const(host.RESPONSE_SYNC, 8), status, code, (status + code)[:8]])
+        with m.State("load_length"):
+            m.d.comb += receiver.o.ready.eq(1)
+            with m.If(receiver.o.valid):
+                length = Cat(load_left[8:], byte)
+                m.d.sync += [load_left.eq(length), length_index.eq(length_index + 1)]
+                with m.If(length_index == 3):
+                    m.d.sync += settle.eq(0)
+                    m.next = "load_bytes"
+        with m.State("load_bytes"):
+            m.d.comb += [self.load.valid.eq(receiver.o.valid & ~self.load_finished),
+                         self.load.payload.eq(byte),
+                         receiver.o.ready.eq(self.load_finished | self.load.ready)]
+            with m.If(load_left == 0):
+                m.next = "load_wait"
+            with m.Elif(receiver.o.valid & receiver.o.ready):
+                m.d.sync += load_left.eq(load_left - 1)
+        with m.State("load_wait"):
+            m.d.sync += settle.eq(settle + 1)
+            with m.If(self.load_finished | (settle == 16)):
+                m.d.sync += answer.eq(0)
+                m.next = "load_answer"
+        with m.State("load_answer"):
+            m.d.comb += [transmitter.i.valid.eq(1), transmitter.i.payload.eq(frame[answer])]
+            with m.If(transmitter.i.valid & transmitter.i.ready):
+                m.d.sync += answer.eq(answer + 1)
+                with m.If(answer == 3):
+                    m.next = "idle"

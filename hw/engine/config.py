@@ -53,7 +53,7 @@ class EngineConfig:
         stages read their channel's constants in the same cycle, from block RAMs side by
         side: 16 bits each); longer chains are split. None: no limit. 192 on the UP5K
         (12 EBR): tiny-digits' longest chain needs 291 bits (19 EBR); at 192 it costs 65
-        instead of 57 instructions and 118.6 k instead of 110.0 k cycles; at 160 fc1's
+        instead of 57 instructions and 120.0 k instead of 111.6 k cycles; at 160 fc1's
         128-channel activation would have to be stored and no bank holds it.
     instruction_overhead : cycles every instruction adds to its busiest unit: fetch, decode,
         pipeline fill and drain.

@@ -133,6 +133,8 @@ def instruction_cycles(instruction: Instruction, config: EngineConfig,
     if isinstance(instruction, MatMul):
         src = instruction.source.tensor
         n, tokens = instruction.outputs, instruction.tokens
+        if instruction.mode == MatMulMode.CONTEXT:
+            n = instruction.weights.cols        # heads·d channels (``outputs`` is the keys)
         if instruction.mode == MatMulMode.XNOR:
             k = instruction.weights.cols
             chunk = max(1, c.bit_buffer_bits // k)

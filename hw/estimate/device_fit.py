@@ -31,7 +31,7 @@ __all__ = ["Overflow", "DeviceFit", "capacity_of", "check_fit", "board_family",
            "DEFAULT_MARGIN", "LUT_RAM_OPTIONS"]
 
 DEFAULT_MARGIN = 0.95
-_FIELDS = ("luts", "ffs", "brams", "dsps")
+_FIELDS = ("luts", "ffs", "brams", "dsps", "sprams")
 # LUT-RAM limits ``(words, bits)`` tried in turn on a family with LUT RAM: the first
 # (fewest RAMs moved out of block RAM) whose estimate fits is kept and built.
 LUT_RAM_OPTIONS: tuple[tuple[int, int] | None, ...] = (None, (66, 20), (130, 20), (130, 36),
@@ -71,7 +71,7 @@ class DeviceFit:
     needed: Resources
     capacity: Resources
     margin: float
-    cell_names: tuple[str, str, str, str]
+    cell_names: tuple[str, str, str, str, str | None]
     overflows: list[Overflow]
     lut_ram_limits: tuple[int, int] | None = None
 
@@ -81,10 +81,15 @@ class DeviceFit:
 
     def utilisation(self) -> dict[str, tuple[int, int]]:
         """nextpnr cell name → (needed, available); the iCE40's logic cells hold both its
-        LUTs and its flip-flops, so only the larger of the two is given."""
+        LUTs and its flip-flops, so only the larger of the two is given. The iCE40's DSPs
+        and single-port RAMs appear only when the design uses them (the engine does, the
+        dataflow network does not)."""
         rows: dict[str, tuple[int, int]] = {}
         needed, capacity = self.needed.rounded(), self.capacity.rounded()
         for name, field in zip(self.cell_names, _FIELDS):
+            optional = name in ("ICESTORM_DSP", "ICESTORM_SPRAM")
+            if optional and not needed[field]:
+                continue
             if capacity[field] and needed[field] >= rows.get(name, (0, 0))[0]:
                 rows[name] = (needed[field], capacity[field])
         return rows
@@ -105,9 +110,9 @@ def capacity_of(board: Board) -> Resources:
     if family is None:
         raise ConfigError(f"board {board.name}: no resource model for the {board.family} "
                           f"family; fit estimates cover {', '.join(FAMILIES)}")
-    cells = [board.capacity.get(name, 0) for name in family.cell_names]
-    dsps = cells[3] if family.dsp_width else 0   # iCE40 multipliers are built in LUTs
-    return Resources(luts=cells[0], ffs=cells[1], brams=cells[2], dsps=dsps)
+    cells = [board.capacity.get(name, 0) if name else 0 for name in family.cell_names]
+    return Resources(luts=cells[0], ffs=cells[1], brams=cells[2], dsps=cells[3],
+                     sprams=cells[4])
 
 
 def check_fit(needed: Resources, board: Board, margin: float = DEFAULT_MARGIN,

@@ -53,21 +53,25 @@ class Resources:
     luts : logic cells (iCE40 ``ICESTORM_LC``, ECP5 ``TRELLIS_COMB``).
     ffs : flip-flops.
     brams : block RAM tiles (iCE40 ``SB_RAM40_4K``, ECP5 ``DP16KD``).
-    dsps : multiplier blocks (ECP5 ``MULT18X18D``).
+    dsps : multiplier blocks (ECP5 ``MULT18X18D``; iCE40UP ``SB_MAC16``, which only the
+        engine's vector unit instantiates: the dataflow's iCE40 multipliers are LUTs).
+    sprams : iCE40UP ``SB_SPRAM256KA`` (the engine's memories).
     """
 
     luts: float = 0.0
     ffs: float = 0.0
     brams: int = 0
     dsps: int = 0
+    sprams: int = 0
 
     def __add__(self, other: "Resources") -> "Resources":
         return Resources(self.luts + other.luts, self.ffs + other.ffs,
-                         self.brams + other.brams, self.dsps + other.dsps)
+                         self.brams + other.brams, self.dsps + other.dsps,
+                         self.sprams + other.sprams)
 
     def rounded(self) -> dict[str, int]:
         return {"luts": round(self.luts), "ffs": round(self.ffs), "brams": self.brams,
-                "dsps": self.dsps}
+                "dsps": self.dsps, "sprams": self.sprams}
 
 
 def sum_resources(parts: Iterable[Resources]) -> Resources:
@@ -160,7 +164,8 @@ class Family:
     block_mux_luts : LUTs per bit and extra address block of a block RAM's read mux.
     ff_cell_share : logic cells per flip-flop (iCE40: a flip-flop without a LUT driving
         it takes a cell of its own; ECP5 flip-flops are a separate resource).
-    cell_names : nextpnr's names of (logic, flip-flop, block RAM, DSP) cells.
+    cell_names : nextpnr's names of (logic, flip-flop, block RAM, DSP, single-port RAM)
+        cells (``None``: the family has none).
     lut_ram_limits : ``(depth, width)``: RAMs no deeper and no wider go to LUT RAM whatever
         Yosys' costs say (``board_build`` marks them ``ram_style = "distributed"``), so a
         FIFO of 65 words does not take a whole 18 kbit block RAM.
@@ -174,7 +179,7 @@ class Family:
     lut_ram_cells: float
     block_mux_luts: float
     ff_cell_share: float
-    cell_names: tuple[str, str, str, str]
+    cell_names: tuple[str, str, str, str, str | None]
     lut_ram_limits: tuple[int, int] | None = None
 
     def lut_ram_forced(self, memory: "MemoryShape") -> bool:
@@ -197,7 +202,8 @@ FAMILIES: dict[str, Family] = {
                                  write_widths=(16,))),
         lut_ram=None, dsp_width=None, soft_multiplier_luts=2.9, lut_ram_cells=0.0,
         block_mux_luts=0.6, ff_cell_share=0.65,
-        cell_names=("ICESTORM_LC", "ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_DSP")),
+        cell_names=("ICESTORM_LC", "ICESTORM_LC", "ICESTORM_RAM", "ICESTORM_DSP",
+                    "ICESTORM_SPRAM")),
     "ecp5": Family(
         name="ecp5",
         block_rams=(RamPrimitive("DP16KD", 14, (1, 2, 4, 9, 18), 128, byte=9),
@@ -206,7 +212,7 @@ FAMILIES: dict[str, Family] = {
         lut_ram=RamPrimitive("TRELLIS_DPR16X4", 4, (4,), 4, distributed=True),
         dsp_width=18, soft_multiplier_luts=5.0, lut_ram_cells=6.0, block_mux_luts=1.5,
         ff_cell_share=0.0,
-        cell_names=("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D")),
+        cell_names=("TRELLIS_COMB", "TRELLIS_FF", "DP16KD", "MULT18X18D", None)),
 }
 
 

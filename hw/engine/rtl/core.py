@@ -1,4 +1,5 @@
-"""The engine core: sequencer, window, bit-dot, mask, MAC and epilogue units on one memory port.
+"""The engine core: sequencer, window, bit-dot, mask, MAC and epilogue units on one memory port,
+sized for the iCE40UP5K (no multiplier or divider in any address, one shared multiplier).
 
 The sequencer fetches the program from memory (each 32-bit instruction word as two 16-bit
 words, low half first, from the halfword address ``pc``), keeps the instruction's record in
@@ -10,17 +11,35 @@ This core executes every instruction class: ``WINDOW`` (``SUM``, ``AVERAGE``, ``
 ``STREAM`` source), ``MATMUL`` (``XNOR`` through ``IDENTITY`` or ``PATCHES``, and
 ``CONTEXT``), ``MASK`` and ``MAC`` (``STREAM`` or ``WIDE`` source, ``IDENTITY`` or
 ``PATCHES``), with the epilogue stages ``Affine``, ``RPReLU``, ``Add`` (``IDENTITY``,
-``TILE`` and ``UPSAMPLE`` operands, ``STREAM`` or ``WIDE``), ``Threshold`` (``BITS`` / ``BITS_T``), ``GroupAverage``
-and ``Store`` (``STREAM`` / ``WIDE``), element by element: for each output token ``t``, for
-each channel ``c``: the source (the window's taps and multiply-round-shift, the popcounts
+``TILE`` and ``UPSAMPLE`` operands, ``STREAM`` or ``WIDE``), ``Threshold`` (``BITS`` /
+``BITS_T``), ``GroupAverage`` and ``Store`` (``STREAM`` / ``WIDE``), element by element: for
+each output token ``t``, for each channel ``c``: the source (the window's taps, the popcounts
 over 16-bit words of two bit rows, or the MAC's products), then every stage in order. A
-``MASK`` runs per head and query row: the exp-table sum over the keys, then the compares.
-Anything else (an unknown opcode, the ``PATCHES`` operand pattern of ``Add``) stops the core
-with ``error`` and ``error_pc`` naming the instruction — never a silent wrong result.
+``MASK`` runs per head and query row: the exp-table sum over the keys, one ``θ·Σ`` multiply,
+then the compares. Anything else (an unknown opcode, the ``PATCHES`` operand pattern of
+``Add``) stops the core with ``error`` and ``error_pc`` naming the instruction — never a
+silent wrong result.
 
-It is a sequential datapath: one memory access per cycle, no overlap between the units, so
-it is correct but 35-60 times slower than the cycle model (``docs/engine-rtl.md`` has the
-figures and the plan for the pipelined units).
+Resources (the UP5K has 5,280 logic cells and 8 ``SB_MAC16``):
+
+- Addresses are running pointers and wrap counters stepped with the loops (a window's tap,
+  row and origin pointers; a patch walk's token, row and line pointers; per epilogue stage a
+  state word in block RAM: an ``Add`` operand's token pointer, tile and upsample counters, a
+  ``Threshold`` / ``Store`` / ``GroupAverage`` output pointer). The few products of
+  instruction fields they step by (``grid_w·cols``, ``stride·cols``, ``factor·pitch``, …)
+  are computed once per instruction on the shared multiplier (``SETUP``); the two quotients
+  (a context's tokens per head, a mask's bits per head) by repeated subtraction (``DIVIDE``).
+- One multiplier, ``(accumulator_bits + 1)``-bit signed × 18-bit signed, registered on both
+  sides without reset so ``synth_ice40 -dsp`` packs it into ``SB_MAC16`` (five), followed by
+  one shared ``saturate(round_shift(product + addend, shift), width)``. Every multiply goes
+  through it: window scale, MAC products and bias, the mask's ``θ·Σ``, ``Affine``,
+  ``RPReLU``, ``Add`` (``× 1``), ``GroupAverage`` and the setup products: ``MULTIPLY`` then
+  ``FINISH``, which continues by a return code.
+- The datapath is ``accumulator_bits`` wide (36 on the UP5K): the overflow proof the
+  compiler demands (``prove_no_overflow`` at that width) bounds every product and sum.
+
+It is a sequential datapath: one memory access per cycle, no overlap between the units
+(``docs/engine-rtl.md`` has the cycle figures).
 
 Members
 -------
@@ -47,27 +66,42 @@ from binaryvit.hw.engine.isa import (
 from binaryvit.hw.engine.rtl.fields import record_field
 from binaryvit.hw.kernels.popcount import xnor_popcount
 
-VALUE_BITS = 48        # the epilogue's running value (≥ accumulator_bits)
-PRODUCT_BITS = 66      # a 16- or 18-bit constant times the value, plus a bias
 BUFFER_WORDS = 256     # instruction buffer: an instruction is at most 255 words
+MAX_STAGES = 16        # the header's 4-bit stage count
+MUL_B_BITS = 18        # the widest multiplier constant field (a window's or group's mul)
+SETUP_STEPS = 5        # products of instruction fields computed before an instruction runs
+
+# FINISH's return codes: where the multiplier's result goes
+RET_SOURCE, RET_MAC, RET_THETA, RET_SETUP, RET_VALUE, RET_GROUP = range(6)
 
 
-def round_shift_saturate(m: Module, value, shift, width, name: str):
+def round_shift_saturate(m: Module, value, shift, width, rounding, name: str):
     """``saturate(round_shift(value, shift), width)`` as in ``intref.fixed_point`` (width 0:
-    no saturation); ``shift`` and ``width`` are run-time fields."""
-    rounded = Signal(signed(PRODUCT_BITS), name=f"{name}_rounded")
-    hi = Signal(signed(PRODUCT_BITS), name=f"{name}_hi")
-    out = Signal(signed(PRODUCT_BITS), name=f"{name}_out")
+    no saturation; ``rounding`` 0: a floor shift); ``shift`` and ``width`` are run-time
+    fields. Returns a signal as wide as ``value``.
+
+    Without a rounding constant or range comparators (logic cells on the iCE40): with
+    ``q = (2·value) >> shift``, ``round_shift(value, shift) = (q >> 1) + q[0]`` (for shift 0,
+    ``q[0]`` is 0); the result fits ``width`` bits when its bits from ``width − 1`` up all
+    equal its sign, else it is clamped to the bound on its sign's side.
+    """
+    bits = len(value)
+    q = Signal(signed(bits + 1), name=f"{name}_q")
+    rounded = Signal(signed(bits + 1), name=f"{name}_rounded")
+    upper = Signal(bits + 1, name=f"{name}_upper")      # bits width − 1 and up
+    out = Signal(signed(bits), name=f"{name}_out")
     m.d.comb += [
-        rounded.eq((value + ((Const(1, PRODUCT_BITS) << shift) >> 1)) >> shift),
-        hi.eq(((Const(1, PRODUCT_BITS) << width) >> 1) - 1),
+        q.eq(Cat(Const(0, 1), value).as_signed() >> shift),
+        rounded.eq((q >> 1) + (rounding & q[0])),
+        upper.eq(Const((1 << (bits + 1)) - 1, bits + 1) << (width - 1)[:len(width)]),
         out.eq(rounded),
     ]
+    negative = rounded[-1]
     with m.If(width != 0):
-        with m.If(rounded > hi):
-            m.d.comb += out.eq(hi)
-        with m.Elif(rounded < -hi - 1):
-            m.d.comb += out.eq(-hi - 1)
+        with m.If(~negative & (rounded & upper).any()):
+            m.d.comb += out.eq(~upper)
+        with m.Elif(negative & (~rounded & upper).any()):
+            m.d.comb += out.eq(upper)
     return out
 
 
@@ -78,6 +112,7 @@ class EngineCore(wiring.Component):
                               f"got {config.wide_words}")
         self.config = config
         self.address_bits = max(1, (config.total_words - 1).bit_length())
+        self.value_bits = config.accumulator_bits
         self.header_words = max(record_words(cls) for cls in INSTRUCTIONS)
         self.stage_words = max(record_words(cls) for cls in STAGES)
         a = self.address_bits
@@ -92,6 +127,8 @@ class EngineCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         a = self.address_bits
+        vb = self.value_bits
+        sb = vb + 2                     # product + addend before the round-shift
         rdata = self.mem_read_data
 
         def read(address):
@@ -100,6 +137,9 @@ class EngineCore(wiring.Component):
         def write(address, data):
             m.d.comb += [self.mem_addr.eq(address), self.mem_write.eq(1),
                          self.mem_write_data.eq(data)]
+
+        def ptr(name):
+            return Signal(a, name=name)
 
         # ---- sequencer state ------------------------------------------------------------
         pc = Signal(a)
@@ -113,10 +153,54 @@ class EngineCore(wiring.Component):
         ibuf_r = ibuf.read_port()
         opcode = header[0][0:4]
         stage_count = header[0][12:16]
+        is_window = opcode == Window.OPCODE
+        is_matmul = opcode == MatMul.OPCODE
+        is_mac = opcode == Mac.OPCODE
+        is_mask = opcode == Mask.OPCODE
 
-        # ---- window unit ------------------------------------------------------------------
         def wf(path):
             return record_field(Window, header, path)
+
+        def mf(path):
+            return record_field(MatMul, header, path)
+
+        def kf(path):
+            return record_field(Mask, header, path)
+
+        def cf(path):
+            return record_field(Mac, header, path)
+
+        t = Signal(16)          # output token
+        c = Signal(16)          # output channel
+        first = (t == 0) & (c == 0)
+        new_token = c == 0
+
+        # ---- the shared multiplier: product <= mul_a · mul_b; FINISH rounds product + addend -
+        mul_a = Signal(signed(vb + 1), reset_less=True)
+        mul_b = Signal(signed(MUL_B_BITS), reset_less=True)
+        product = Signal(signed(sb), reset_less=True)
+        addend = Signal(signed(sb))
+        fin_shift = Signal(6)
+        fin_width = Signal(6)
+        fin_round = Signal()
+        ret = Signal(3)
+        result = round_shift_saturate(m, (product + addend)[:sb], fin_shift, fin_width,
+                                      fin_round, "finish")
+
+        def multiply(x, y, add, shift, width, code, rounding=1):
+            m.d.sync += [mul_a.eq(x), mul_b.eq(y), addend.eq(add), fin_shift.eq(shift),
+                         fin_width.eq(width), fin_round.eq(rounding), ret.eq(code)]
+            m.next = "MULTIPLY"
+
+        # ---- per-instruction setup: products and quotients of fields ------------------------
+        setup_step = Signal(range(SETUP_STEPS + 1))
+        su = [Signal(a, name=f"setup{i}") for i in range(SETUP_STEPS)]
+        remainder = Signal(16)
+        divisor = Mux(opcode == Mask.OPCODE, record_field(Mask, header, "heads"),
+                      record_field(MatMul, header, "heads"))
+        quotient = Signal(16)
+
+        # ---- window unit ------------------------------------------------------------------
         mode = wf("mode")
         is_global = mode == WindowMode.GLOBAL
         src = wf("source.address")
@@ -128,46 +212,33 @@ class EngineCore(wiring.Component):
         stride = Mux(is_global, 1, wf("stride"))
         pad_h = Mux(is_global, 0, wf("pad_h"))
         pad_w = Mux(is_global, 0, wf("pad_w"))
-        def mf(path):
-            return record_field(MatMul, header, path)
-        is_matmul = opcode == MatMul.OPCODE
         n_out = Signal(16)
         with m.Switch(opcode):
             with m.Case(MatMul.OPCODE):
                 m.d.comb += n_out.eq(Mux(mf("mode") == MatMulMode.CONTEXT, mf("weights.cols"),
                                          mf("weights.rows")))
             with m.Case(Mac.OPCODE):
-                m.d.comb += n_out.eq(record_field(Mac, header, "outputs"))
+                m.d.comb += n_out.eq(cf("outputs"))
             with m.Default():
                 m.d.comb += n_out.eq(cols)                  # a window keeps the channels
 
-        t = Signal(16)          # output token
-        c = Signal(16)          # output channel
         y_base = Signal(16)     # the window's top-left tap on the padded grid
         x_base = Signal(16)
         ki = Signal(16)
         kj = Signal(16)
         tap_valid = Signal()
-        acc = Signal(signed(VALUE_BITS))
+        acc = Signal(signed(vb))
         y = Signal(signed(18))
         x = Signal(signed(18))
         m.d.comb += [y.eq(y_base + ki - pad_h), x.eq(x_base + kj - pad_w)]
         inside = (y >= 0) & (y < grid_h) & (x >= 0) & (x < grid_w)
-        tap_address = src + (y.as_unsigned()[:16] * grid_w + x.as_unsigned()[:16]) * cols + c
-        scaled = round_shift_saturate(m, acc * wf("mul"), wf("shift"), wf("width"), "pool")
+        # window pointers: setup0 = grid_w·cols (a grid row), setup1 = stride·cols,
+        # setup2 = stride·grid row, setup4 = (pad_h·grid_w + pad_w)·cols
 
         # ---- bit-dot unit: XNOR matmul, context matmul, attention scores -------------------
         # One 16-bit word of a row segment per step; both operands are read as two words and
         # funnel-shifted, so no row needs to be word-aligned (a PATCHES row is f·f source rows
-        # side by side; a head is a channel range of q and k). Step (i, j, word) of a
-        # PATCHES source reads source token (pi·f + i, pj·f + j).
-        def kf(path):
-            return record_field(Mask, header, path)
-
-        def cf(path):
-            return record_field(Mac, header, path)
-        is_mac = opcode == Mac.OPCODE
-        is_mask = opcode == Mask.OPCODE
+        # side by side; a head is a channel range of q and k).
         is_context = is_matmul & (mf("mode") == MatMulMode.CONTEXT)
 
         def sf_access(path):       # the source Access of a MATMUL or a MAC
@@ -180,65 +251,53 @@ class EngineCore(wiring.Component):
         m_gw = sf_access("grid_w")
         m_heads = mf("heads")
         m_k = mf("weights.cols")
+        mac_wide = m_kind == TensorKind.WIDE
         row_words = (m_cols + 15) >> 4
+        # a source token's words: a bit row (MATMUL), or cols values (MAC)
+        pitch = Mux(is_mac, Mux(mac_wide, m_cols << 1, m_cols), row_words)
+        w_row_words = Mux(is_context, (mf("weights.rows") + 15) >> 4, (m_k + 15) >> 4)
+        # patch walk: setup0 = f·pitch (context: tokens per head · pitch), setup1 = grid_w·pitch,
+        # setup2 = f·grid_w·pitch, setup3 = f·f
         p_i, p_j, p_word = Signal(8), Signal(8), Signal(12)
-        pi_base, pj_base = Signal(16), Signal(16)          # patch origin on the source grid
-        src_token = Mux(m_patches, (pi_base + p_i) * m_gw + pj_base + p_j, t)
-        context_tokens = m_rows // m_heads
-        context_head = c // (m_k // m_heads)
-        tokens = Mux(is_context, context_tokens,
-                     Mux(m_patches, m_rows // (m_f * m_f), m_rows))
+        pj_base = Signal(16)
+        t_scaled = Signal(16)                    # t·f·f: the patch tokens' end test
+        patch_line, patch_origin, patch_row = ptr("patch_line"), ptr("patch_origin"), \
+            ptr("patch_row")
+        a_ptr, b_ptr, b_row = ptr("a_ptr"), ptr("b_ptr"), ptr("b_row")
+        # the units never run together, so they share registers: the window's pointers
+        win_line, win_origin, tap_row, tap_ptr = patch_line, patch_origin, patch_row, a_ptr
+        a_bit_base, b_bit_base = Signal(16), Signal(16)
+        head_offset = ptr("head_offset")         # context: head · tokens per head · pitch
+        head_phase = Signal(16)                  # context: c·heads mod N (the head counter)
+        head_bit_base = head_phase               # mask: head · bits per head
 
         head, key, mask_pass = Signal(8), Signal(16), Signal()
-        q_cols = kf("queries.cols")
-        head_bits = q_cols // kf("heads")
+        q_ptr, k_ptr, out_row_ptr = patch_origin, b_row, patch_line      # mask: shared
+        head_bits = quotient                     # mask: q's bits per head
         k_rows = kf("keys.rows")
+        segment = Mux(is_mask, head_bits, m_cols)
 
-        a_row, a_bit, b_row, b_bit, segment = (Signal(32, name=n) for n in
-                                               ("a_row", "a_bit", "b_row", "b_bit", "segment"))
-        with m.If(is_mask):
-            m.d.comb += [a_row.eq(kf("queries.address") + t * ((q_cols + 15) >> 4)),
-                         b_row.eq(kf("keys.address") + key * ((kf("keys.cols") + 15) >> 4)),
-                         a_bit.eq(head * head_bits + (p_word << 4)),
-                         b_bit.eq(head * head_bits + (p_word << 4)),
-                         segment.eq(head_bits)]
-        with m.Elif(is_context):
-            m.d.comb += [a_row.eq(m_src + (context_head * context_tokens + t) * row_words),
-                         b_row.eq(mf("weights.address") + c * ((mf("weights.rows") + 15) >> 4)),
-                         a_bit.eq(p_word << 4), b_bit.eq(p_word << 4), segment.eq(m_cols)]
-        with m.Else():
-            m.d.comb += [a_row.eq(m_src + src_token * row_words),
-                         b_row.eq(mf("weights.address") + c * ((m_k + 15) >> 4)),
-                         a_bit.eq(p_word << 4),
-                         b_bit.eq((p_i * m_f + p_j) * m_cols + (p_word << 4)),
-                         segment.eq(m_cols)]
         a_low, a_high, b_low = Signal(16), Signal(16), Signal(16)
-        a_bits = (Cat(a_low, a_high) >> a_bit[0:4])[0:16]
-        b_bits = (Cat(b_low, rdata) >> b_bit[0:4])[0:16]
-        remaining = segment - (p_word << 4)
-        valid = Mux(remaining >= 16, 0xFFFF, (Const(1, 17) << remaining[0:5]) - 1)[0:16]
+        a_bits = (Cat(a_low, a_high) >> a_bit_base[0:4])[0:16]
+        b_bits = (Cat(b_low, rdata) >> b_bit_base[0:4])[0:16]
+        a_word = a_ptr + a_bit_base[4:] + p_word
+        b_word = b_ptr + b_bit_base[4:] + p_word
+        last_word = p_word == (segment - 1)[4:]
+        valid = Mux(~last_word | (segment[0:4] == 0), 0xFFFF,
+                    (Const(1, 17) << segment[0:4]) - 1)[0:16]
         matches, _ = xnor_popcount(m, a_bits & valid, b_bits | ~valid, style="counter4",
                                    name="array")
         ones, _ = xnor_popcount(m, b_bits & valid, Const(0xFFFF, 16), style="counter4",
                                 name="ones")
-        match_count, one_count = Signal(24), Signal(24)
-        exp_sum = Signal(48)
-        exp_value = Signal(32)
+        match_count, one_count = Signal(16), Signal(16)
         low_word = Signal(16)
 
         # ---- MAC unit: one product per step ------------------------------------------------
-        mac_wide = m_kind == TensorKind.WIDE
-        mac_x_element = Signal(32)
-        m.d.comb += mac_x_element.eq(src_token * m_cols + p_word)
-        mac_x_address = m_src + Mux(mac_wide, mac_x_element << 1, mac_x_element)
-        mac_weight_address = cf("weights") + c * (m_cols * m_f * m_f) \
-            + (p_i * m_f + p_j) * m_cols + p_word
+        w_ptr = ptr("w_ptr")
         mac_x = Signal(signed(32))
-        mac_sum = round_shift_saturate(m, acc + Cat(low_word, rdata).as_signed(), cf("shift"),
-                                       cf("width"), "mac")
 
         # ---- epilogue unit ------------------------------------------------------------------
-        value = Signal(signed(VALUE_BITS))
+        value = Signal(signed(vb))
         stage = [Signal(32, name=f"stage{i}") for i in range(self.stage_words)]
         stage_index = Signal(4)
         stage_ptr = Signal(8)
@@ -251,86 +310,154 @@ class EngineCore(wiring.Component):
         def sf(cls, path):
             return record_field(cls, stage, path)
         params = sf(Affine, "params")      # Affine, RPReLU and Threshold share the place
-        two_c, two_n = c << 1, n_out << 1
+        two_c = c << 1
+
+        # Per-stage state (a block RAM word per stage, read when the stage loads, written when
+        # it ends): two pointers and four counters, stepped per element (t, c).
+        state_layout = [("p0", a), ("p1", a), ("k0", 16), ("k1", 16), ("k2", 8), ("k3", 8)]
+        state_bits = sum(w for _, w in state_layout)
+        m.submodules.stage_state = state_mem = Memory(shape=state_bits, depth=MAX_STAGES,
+                                                      init=[])
+        state_r = state_mem.read_port()
+        state_w = state_mem.write_port()
+        loaded, current = {}, {}
+        offset = 0
+        for name, width in state_layout:
+            loaded[name] = state_r.data[offset:offset + width]
+            current[name] = Signal(width, name=f"state_{name}")
+            offset += width
+        m.d.comb += [state_r.addr.eq(stage_index), state_w.addr.eq(stage_index),
+                     state_w.data.eq(Cat(*(current[n] for n, _ in state_layout)))]
+        p0, p1, k0, k1, k2, k3 = (current[n] for n, _ in state_layout)
+        old = loaded
+        old_p0 = old["p0"]
 
         add_kind = sf(Add, "operand.tensor.kind")
         add_cols = sf(Add, "operand.tensor.cols")
         add_pattern = sf(Add, "operand.pattern")
         add_wide = add_kind == TensorKind.WIDE
-        add_channel = Mux(add_pattern == Pattern.TILE, c % add_cols, c)
-        add_element = Signal(32)
         add_f, add_gw = sf(Add, "operand.factor"), sf(Add, "operand.grid_w")
-        add_token = Mux(add_pattern == Pattern.UPSAMPLE,
-                        (t // (add_gw * add_f)) // add_f * add_gw + (t % (add_gw * add_f)) // add_f,
-                        t)
-        m.d.comb += add_element.eq(add_token * add_cols + add_channel)
-        add_address = sf(Add, "operand.tensor.address") + Mux(add_wide, add_element << 1,
-                                                                 add_element)
-        gather_count = Signal(3)
-        gather_address = Signal(32)
-        with m.Switch(stage_op):
-            with m.Case(Affine.OPCODE):
-                m.d.comb += gather_count.eq(3)
-                m.d.comb += gather_address.eq(Array([params + c, params + n_out + two_c,
-                                                     params + n_out + two_c + 1])[gather_index])
-            with m.Case(RPReLU.OPCODE):
-                m.d.comb += gather_count.eq(6)
-                m.d.comb += gather_address.eq(Array([
-                    params + two_c, params + two_c + 1, params + two_n + c,
-                    params + two_n + n_out + c, params + (n_out << 2) + two_c,
-                    params + (n_out << 2) + two_c + 1])[gather_index])
-            with m.Case(Add.OPCODE):
-                m.d.comb += gather_count.eq(Mux(add_wide, 2, 1))
-                m.d.comb += gather_address.eq(add_address + gather_index)
-            with m.Case(GroupAverage.OPCODE):
-                m.d.comb += gather_count.eq(0)
-            with m.Case(Threshold.OPCODE):
-                m.d.comb += gather_count.eq(3)
-                m.d.comb += gather_address.eq(Array([params + two_c, params + two_c + 1,
-                                                     params + two_n + (c >> 4)])[gather_index])
-        g = gathered
-        constant = g[0].as_signed()
-        wide01 = Cat(g[0], g[1]).as_signed()
-        affine_out = round_shift_saturate(m, constant * value + Cat(g[1], g[2]).as_signed(),
-                                          sf(Affine, "shift"), sf(Affine, "width"), "affine")
-        rp_t = Signal(signed(VALUE_BITS + 1))
-        m.d.comb += rp_t.eq(value + wide01)
-        rp_mul = Mux(rp_t >= 0, g[2].as_signed(), g[3].as_signed())
-        rprelu_out = round_shift_saturate(m, rp_mul * rp_t + Cat(g[4], g[5]).as_signed(),
-                                          sf(RPReLU, "shift"), sf(RPReLU, "width"), "rprelu")
-        add_out = round_shift_saturate(m, value + Mux(add_wide, wide01, constant), 0,
-                                       sf(Add, "width"), "add")
-        flip = g[2].bit_select(c[0:4], 1)
-        threshold_bit = Mux(flip, value <= wide01, value >= wide01)
+        add_pitch = Mux(add_wide, add_cols << 1, add_cols)
+        # Add: p0 the operand token's first word, p1 its source row's (UPSAMPLE), k0 the tiled
+        # channel, k1 the source column, k2 / k3 the repeat counters along a row / column
+        add_channel = Mux(add_pattern == Pattern.TILE, k0, c)
+        add_address = p0 + Mux(add_wide, add_channel << 1, add_channel)
 
         out_kind = sf(Threshold, "out.kind")
         out_rows, out_cols = sf(Threshold, "out.rows"), sf(Threshold, "out.cols")
-        bit_address = sf(Threshold, "out.address") + Mux(
-            out_kind == TensorKind.BITS_T,
-            c * ((out_rows + 15) >> 4) + (t >> 4),
-            t * ((out_cols + 15) >> 4) + (c >> 4))
+        # Threshold: p0 the token's bit row (BITS), p1 the channel's bit row word (BITS_T)
+        bit_address = Mux(out_kind == TensorKind.BITS_T, p1, p0 + (c >> 4))
         bit_position = Mux(out_kind == TensorKind.BITS_T, t[0:4], c[0:4])
-        bit_word_address = Signal(a)
+        bit_word_address = ptr("bit_word_address")
         bit_index = Signal(4)
         bit_value = Signal()
 
-        group = sf(GroupAverage, "group")
-        group_sum = Signal(signed(VALUE_BITS))
-        group_last = (c % group) == group - 1
-        group_total = Mux((c % group) == 0, value, group_sum + value)
-        group_out = round_shift_saturate(m, group_total * sf(GroupAverage, "mul"),
-                                         sf(GroupAverage, "shift"), sf(GroupAverage, "width"),
-                                         "group")
-        group_kind = sf(GroupAverage, "out.kind")
-        group_element = Signal(32)
-        m.d.comb += group_element.eq(t * sf(GroupAverage, "out.cols") + c // group)
-        store_value = Signal(signed(VALUE_BITS))
-        store_wide = Signal()
-
         store_kind = sf(Store, "out.kind")
-        store_element = Signal(32)
-        m.d.comb += store_element.eq(t * sf(Store, "out.cols") + c)
-        store_address = Signal(a)
+        group = sf(GroupAverage, "group")
+        group_kind = sf(GroupAverage, "out.kind")
+        group_sum = Signal(signed(vb))
+        exp_sum = acc                            # mask: the row's exp sum, and
+        theta_limit = group_sum                  # floor(θ·Σ / 2^θs): e > it ⟺ e·2^θs > θ·Σ
+        group_last = k0 + 1 == group                  # k0: c mod group
+        group_total = Mux(k0 == 0, value, group_sum + value)
+        store_value = Signal(signed(vb))
+        store_wide = Signal()
+        store_address = ptr("store_address")
+
+        # A stage's per-channel constants (docs/engine.md, "Memory"): word
+        # params + k·N + (c, 2c or c div 16) + lsb, k in 0…4; an Add operand's one or two words.
+        gather_count = Signal(3)
+        gather_n = Signal(3)                 # k
+        gather_c = Signal(2)                 # 0: c, 1: 2c + lsb, 2: c div 16
+        gather_lsb = Signal()
+
+        def gather(count, table):
+            m.d.comb += gather_count.eq(count)
+            with m.Switch(gather_index):
+                for i, (k, cterm, lsb) in enumerate(table):
+                    with m.Case(i):
+                        m.d.comb += [gather_n.eq(k), gather_c.eq(cterm), gather_lsb.eq(lsb)]
+        with m.Switch(stage_op):
+            with m.Case(Affine.OPCODE):        # mul[c], bias[c] (wide)
+                gather(3, [(0, 0, 0), (1, 1, 0), (1, 1, 1)])
+            with m.Case(RPReLU.OPCODE):        # pre[c] (wide), pos[c], neg[c], post[c] (wide)
+                gather(6, [(0, 1, 0), (0, 1, 1), (2, 0, 0), (3, 0, 0), (4, 1, 0), (4, 1, 1)])
+            with m.Case(Add.OPCODE):
+                m.d.comb += gather_count.eq(Mux(add_wide, 2, 1))
+            with m.Case(GroupAverage.OPCODE):
+                m.d.comb += gather_count.eq(0)
+            with m.Case(Threshold.OPCODE):     # threshold[c] (wide), flip bits[c div 16]
+                gather(3, [(0, 1, 0), (0, 1, 1), (2, 2, 0)])
+        n_multiple = Array([0, n_out, n_out << 1, (n_out << 1) + n_out, n_out << 2])[gather_n]
+        c_term = Array([c, Cat(gather_lsb, c), c >> 4, c])[gather_c]
+        gather_address = Mux(stage_op == Add.OPCODE, add_address + gather_index,
+                             params + n_multiple + c_term)
+        g = gathered
+        constant = g[0].as_signed()
+        wide01 = Cat(g[0], g[1]).as_signed()
+        rp_t = Signal(signed(vb + 1))
+        m.d.comb += rp_t.eq(value + wide01)
+        flip = g[2].bit_select(c[0:4], 1)
+        at_least = value >= wide01
+        threshold_bit = Mux(flip, ~at_least | (value == wide01), at_least)
+
+        query_row_words = (kf("queries.cols") + 15) >> 4
+        key_row_words = (kf("keys.cols") + 15) >> 4
+        mask_row_words = (k_rows + 15) >> 4
+        mac_x_address = a_ptr + Mux(mac_wide, p_word << 1, p_word)
+
+        def step_stage_state():
+            """The stage's state for element (t, c), from the state it ended the last with:
+            ``p0`` steps by one token (Add, Threshold ``BITS``) or element (Store) or is
+            reloaded from ``p1`` (an UPSAMPLE row repeated); ``k0`` counts channels modulo the
+            tile or the group; ``p1``, ``k1`` to ``k3`` walk an UPSAMPLE grid, or ``p1`` a
+            ``BITS_T`` column."""
+            is_add = stage_op == Add.OPCODE
+            is_threshold = stage_op == Threshold.OPCODE
+            is_store = stage_op == Store.OPCODE
+            upsample = is_add & (add_pattern == Pattern.UPSAMPLE)
+            start = Mux(is_store, sf(Store, "out.address"),
+                        Mux(stage_op == GroupAverage.OPCODE, sf(GroupAverage, "out.address"),
+                            Mux(is_add, sf(Add, "operand.tensor.address"),
+                                sf(Threshold, "out.address"))))
+            p0_step = Mux(is_add, add_pitch,
+                          Mux(is_threshold, (out_cols + 15) >> 4,
+                              Mux(store_kind == TensorKind.WIDE, 2, 1)))
+            p0_next = old_p0 + p0_step
+            repeat = old["k2"] + 1 != add_f               # the same source token again
+            column = old["k1"] + 1 != add_gw              # the next source token in the row
+            row_again = old["k3"] + 1 != add_f            # the same source row again
+            for name, _ in state_layout:
+                m.d.sync += current[name].eq(old[name])
+            with m.If(first):
+                m.d.sync += [p0.eq(start), p1.eq(start)]
+            with m.Elif(is_store | ((is_add | is_threshold) & new_token & ~upsample)):
+                m.d.sync += p0.eq(p0_next)
+            with m.Elif(upsample & new_token & ~repeat):
+                with m.If(column):
+                    m.d.sync += p0.eq(p0_next)
+                with m.Elif(row_again):
+                    m.d.sync += p0.eq(old["p1"])
+                with m.Else():
+                    m.d.sync += [p0.eq(p0_next), p1.eq(p0_next)]
+            with m.If(is_threshold):                      # BITS_T: the channel's bit row
+                with m.If(new_token):
+                    m.d.sync += p1.eq(start + (t >> 4))
+                with m.Else():
+                    m.d.sync += p1.eq(old["p1"] + ((out_rows + 15) >> 4))
+            k0_limit = Mux(is_add, add_cols, group)
+            with m.If(new_token | (old["k0"] + 1 == k0_limit)):
+                m.d.sync += k0.eq(0)
+            with m.Else():
+                m.d.sync += k0.eq(old["k0"] + 1)
+            with m.If(first):
+                m.d.sync += [k1.eq(0), k2.eq(0), k3.eq(0)]
+            with m.Elif(upsample & new_token):
+                m.d.sync += k2.eq(Mux(repeat, old["k2"] + 1, 0))
+                with m.If(~repeat):
+                    m.d.sync += k1.eq(Mux(column, old["k1"] + 1, 0))
+                    with m.If(~column):
+                        m.d.sync += k3.eq(Mux(row_again, old["k3"] + 1, 0))
 
         def fail():
             m.d.sync += self.error_pc.eq(instr_pc)
@@ -379,83 +506,142 @@ class EngineCore(wiring.Component):
                     m.next = "FETCH_LOW"
             with m.State("DISPATCH"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [t.eq(0), c.eq(0), y_base.eq(0), x_base.eq(0), pi_base.eq(0),
-                             pj_base.eq(0)]
-                with m.If((opcode == Window.OPCODE)
-                          & (wf("source.kind") == TensorKind.STREAM)):
-                    m.next = "ELEMENT"
+                m.d.sync += [t.eq(0), c.eq(0), y_base.eq(0), x_base.eq(0), pj_base.eq(0),
+                             t_scaled.eq(0), setup_step.eq(0), quotient.eq(0)]
+                with m.If(is_window & (wf("source.kind") == TensorKind.STREAM)):
+                    m.next = "SETUP"
                 with m.Elif(is_matmul & (mf("source.tensor.kind") == TensorKind.BITS)
                             & ((mf("source.pattern") == Pattern.IDENTITY)
                                | (m_patches & (mf("mode") == MatMulMode.XNOR)))):
-                    m.next = "DOT"
+                    m.next = "SETUP"
+                    with m.If(is_context):
+                        m.d.sync += remainder.eq(m_rows)
+                        m.next = "DIVIDE"
                 with m.Elif(is_mask):
-                    m.d.sync += [head.eq(0), key.eq(0), mask_pass.eq(0), exp_sum.eq(0)]
-                    m.next = "DOT"
+                    m.d.sync += remainder.eq(kf("queries.cols"))
+                    m.next = "DIVIDE"
                 with m.Elif(is_mac & ((m_kind == TensorKind.STREAM) | mac_wide)
                             & ((sf_access("pattern") == Pattern.IDENTITY) | m_patches)):
-                    m.next = "MAC"
+                    m.next = "SETUP"
                 with m.Else():
                     fail()
+            # -- setup: a quotient by repeated subtraction, then the products of fields --
+            with m.State("DIVIDE"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(divisor == 0):
+                    fail()
+                with m.Elif(remainder >= divisor):
+                    m.d.sync += [remainder.eq(remainder - divisor), quotient.eq(quotient + 1)]
+                with m.Else():
+                    m.next = "SETUP"
+            with m.State("SETUP"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(is_mask | (setup_step == SETUP_STEPS)):
+                    m.next = "INIT"
+                with m.Elif(is_window):
+                    multiply(Array([grid_w, stride, stride, pad_h, su[3]])[setup_step],
+                             Array([cols, cols, su[0], grid_w, cols])[setup_step],
+                             Mux(setup_step == 3, pad_w, 0), 0, 0, RET_SETUP)
+                with m.Else():
+                    multiply(Array([Mux(is_context, quotient, m_f), m_gw, m_f, m_f,
+                                    0])[setup_step],
+                             Array([pitch, pitch, su[1], m_f, 0])[setup_step], 0, 0, 0,
+                             RET_SETUP)
+            with m.State("INIT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(is_window):
+                    m.d.sync += [win_line.eq(src - su[4]), win_origin.eq(src - su[4])]
+                    m.next = "ELEMENT"
+                with m.Elif(is_mask):
+                    m.d.sync += [head.eq(0), key.eq(0), mask_pass.eq(0), exp_sum.eq(0),
+                                 q_ptr.eq(kf("queries.address")), k_ptr.eq(kf("keys.address")),
+                                 out_row_ptr.eq(kf("out.address")), head_bit_base.eq(0)]
+                    m.next = "DOT"
+                with m.Else():
+                    m.d.sync += [patch_line.eq(m_src), patch_origin.eq(m_src),
+                                 b_row.eq(mf("weights.address")), head_offset.eq(0),
+                                 head_phase.eq(0), w_ptr.eq(cf("weights"))]
+                    m.next = "DOT"
+                    with m.If(is_mac):
+                        m.next = "MAC"
             # -- window: the taps of element (t, c) --
             with m.State("ELEMENT"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [acc.eq(0), ki.eq(0), kj.eq(0)]
+                m.d.sync += [acc.eq(0), ki.eq(0), kj.eq(0), tap_row.eq(win_origin + c),
+                             tap_ptr.eq(win_origin + c)]
                 m.next = "TAP"
             with m.State("TAP"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(inside):
-                    read(tap_address)
+                    read(tap_ptr)
                 m.d.sync += tap_valid.eq(inside)
                 m.next = "ACCUMULATE"
             with m.State("ACCUMULATE"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(tap_valid):
                     m.d.sync += acc.eq(acc + rdata.as_signed())
-                with m.If(kj + 1 < kw):
-                    m.d.sync += kj.eq(kj + 1)
+                with m.If(kj + 1 != kw):
+                    m.d.sync += [kj.eq(kj + 1), tap_ptr.eq(tap_ptr + cols)]
                     m.next = "TAP"
-                with m.Elif(ki + 1 < kh):
-                    m.d.sync += [ki.eq(ki + 1), kj.eq(0)]
+                with m.Elif(ki + 1 != kh):
+                    m.d.sync += [ki.eq(ki + 1), kj.eq(0), tap_row.eq(tap_row + su[0]),
+                                 tap_ptr.eq(tap_row + su[0])]
                     m.next = "TAP"
                 with m.Else():
                     m.next = "SCALE"
-            # -- matmul: the XNOR-popcount dot of element (t, c) --
+            with m.State("SCALE"):
+                m.d.comb += self.busy.eq(1)
+                plain = mode == WindowMode.SUM
+                multiply(acc, Mux(plain, 1, wf("mul")), 0, Mux(plain, 0, wf("shift")),
+                         Mux(plain, 0, wf("width")), RET_SOURCE)
+            # -- matmul and mask: the XNOR-popcount dot of element (t, c) --
             with m.State("DOT"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [match_count.eq(0), one_count.eq(0), p_i.eq(0), p_j.eq(0),
                              p_word.eq(0)]
+                with m.If(is_mask):
+                    m.d.sync += [a_ptr.eq(q_ptr), b_ptr.eq(k_ptr), a_bit_base.eq(head_bit_base),
+                                 b_bit_base.eq(head_bit_base)]
+                with m.Else():
+                    m.d.sync += [a_ptr.eq(patch_origin + Mux(is_context, head_offset, 0)),
+                                 patch_row.eq(patch_origin), b_ptr.eq(b_row),
+                                 a_bit_base.eq(0), b_bit_base.eq(0)]
                 m.next = "DOT_A_LOW"
             with m.State("DOT_A_LOW"):
                 m.d.comb += self.busy.eq(1)
-                read(a_row + (a_bit >> 4))
+                read(a_word)
                 m.next = "DOT_A_HIGH"
             with m.State("DOT_A_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += a_low.eq(rdata)
-                read(a_row + (a_bit >> 4) + 1)
+                read(a_word + 1)
                 m.next = "DOT_B_LOW"
             with m.State("DOT_B_LOW"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += a_high.eq(rdata)
-                read(b_row + (b_bit >> 4))
+                read(b_word)
                 m.next = "DOT_B_HIGH"
             with m.State("DOT_B_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += b_low.eq(rdata)
-                read(b_row + (b_bit >> 4) + 1)
+                read(b_word + 1)
                 m.next = "DOT_COUNT"
             with m.State("DOT_COUNT"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [match_count.eq(match_count + matches), one_count.eq(one_count + ones)]
                 m.next = "DOT_A_LOW"
-                with m.If(p_word + 1 < ((segment + 15) >> 4)):
+                walk = ~is_mask & ~is_context
+                with m.If(~last_word):
                     m.d.sync += p_word.eq(p_word + 1)
                 with m.Else():
                     m.d.sync += p_word.eq(0)
-                    with m.If(~is_mask & ~is_context & (p_j + 1 < m_f)):
-                        m.d.sync += p_j.eq(p_j + 1)
-                    with m.Elif(~is_mask & ~is_context & (p_i + 1 < m_f)):
-                        m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0)]
+                    with m.If(walk & (p_j + 1 != m_f)):
+                        m.d.sync += [p_j.eq(p_j + 1), a_ptr.eq(a_ptr + pitch),
+                                     b_bit_base.eq(b_bit_base + m_cols)]
+                    with m.Elif(walk & (p_i + 1 != m_f)):
+                        m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0), patch_row.eq(patch_row + su[1]),
+                                     a_ptr.eq(patch_row + su[1]),
+                                     b_bit_base.eq(b_bit_base + m_cols)]
                     with m.Else():
                         m.next = "DOT_DONE"
             with m.State("DOT_DONE"):
@@ -483,33 +669,36 @@ class EngineCore(wiring.Component):
                     m.d.sync += exp_sum.eq(exp_sum + e)
                     m.next = "MASK_NEXT"
                 with m.Else():
-                    row = head * kf("queries.rows") + t
-                    m.d.sync += [
-                        bit_word_address.eq(kf("out.address") + row * ((k_rows + 15) >> 4)
-                                            + (key >> 4)),
-                        bit_index.eq(key[0:4]),
-                        bit_value.eq((e << kf("theta_shift")) > kf("theta") * exp_sum)]
+                    m.d.sync += [bit_word_address.eq(out_row_ptr + (key >> 4)),
+                                 bit_index.eq(key[0:4]), bit_value.eq(e > theta_limit)]
                     m.next = "BIT_READ"
             with m.State("MASK_NEXT"):
                 m.d.comb += self.busy.eq(1)
                 m.next = "DOT"
-                with m.If(key + 1 < k_rows):
-                    m.d.sync += key.eq(key + 1)
+                with m.If(key + 1 != k_rows):
+                    m.d.sync += [key.eq(key + 1), k_ptr.eq(k_ptr + key_row_words)]
                 with m.Elif(mask_pass == 0):
-                    m.d.sync += [key.eq(0), mask_pass.eq(1)]
+                    m.d.sync += [key.eq(0), k_ptr.eq(kf("keys.address")), mask_pass.eq(1)]
+                    m.next = "MASK_THETA"
                 with m.Else():
-                    m.d.sync += [key.eq(0), mask_pass.eq(0), exp_sum.eq(0)]
-                    with m.If(t + 1 < kf("queries.rows")):
-                        m.d.sync += t.eq(t + 1)
-                    with m.Elif(head + 1 < kf("heads")):
-                        m.d.sync += [t.eq(0), head.eq(head + 1)]
+                    m.d.sync += [key.eq(0), k_ptr.eq(kf("keys.address")), mask_pass.eq(0),
+                                 exp_sum.eq(0), out_row_ptr.eq(out_row_ptr + mask_row_words)]
+                    with m.If(t + 1 != kf("queries.rows")):
+                        m.d.sync += [t.eq(t + 1), q_ptr.eq(q_ptr + query_row_words)]
+                    with m.Elif(head + 1 != kf("heads")):
+                        m.d.sync += [t.eq(0), head.eq(head + 1), q_ptr.eq(kf("queries.address")),
+                                     head_bit_base.eq(head_bit_base + head_bits)]
                     with m.Else():
                         m.d.sync += self.instructions.eq(self.instructions + 1)
                         m.next = "FETCH_LOW"
+            with m.State("MASK_THETA"):
+                m.d.comb += self.busy.eq(1)
+                multiply(exp_sum, kf("theta"), 0, kf("theta_shift"), 0, RET_THETA, rounding=0)
             # -- mac: Σ x·w over the (patch) row, then the bias and the round-shift --
             with m.State("MAC"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [acc.eq(0), p_i.eq(0), p_j.eq(0), p_word.eq(0)]
+                m.d.sync += [acc.eq(0), p_i.eq(0), p_j.eq(0), p_word.eq(0),
+                             a_ptr.eq(patch_origin), patch_row.eq(patch_origin)]
                 m.next = "MAC_X_LOW"
             with m.State("MAC_X_LOW"):
                 m.d.comb += self.busy.eq(1)
@@ -523,46 +712,77 @@ class EngineCore(wiring.Component):
                     read(mac_x_address + 1)
                     m.next = "MAC_X_WIDE"
                 with m.Else():
-                    read(mac_weight_address)
+                    read(w_ptr)
                     m.next = "MAC_PRODUCT"
             with m.State("MAC_X_WIDE"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += mac_x.eq(Cat(low_word, rdata).as_signed())
-                read(mac_weight_address)
+                read(w_ptr)
                 m.next = "MAC_PRODUCT"
             with m.State("MAC_PRODUCT"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += acc.eq(acc + mac_x * rdata.as_signed())
-                m.next = "MAC_X_LOW"
-                with m.If(p_word + 1 < m_cols):
-                    m.d.sync += p_word.eq(p_word + 1)
-                with m.Else():
-                    m.d.sync += p_word.eq(0)
-                    with m.If(p_j + 1 < m_f):
-                        m.d.sync += p_j.eq(p_j + 1)
-                    with m.Elif(p_i + 1 < m_f):
-                        m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0)]
-                    with m.Else():
-                        m.next = "MAC_BIAS_LOW"
+                m.d.sync += w_ptr.eq(w_ptr + 1)
+                multiply(mac_x, rdata.as_signed(), acc, 0, 0, RET_MAC)
             with m.State("MAC_BIAS_LOW"):
                 m.d.comb += self.busy.eq(1)
-                read(cf("bias") + (c << 1))
+                read(cf("bias") + two_c)
                 m.next = "MAC_BIAS_HIGH"
             with m.State("MAC_BIAS_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += low_word.eq(rdata)
-                read(cf("bias") + (c << 1) + 1)
+                read(cf("bias") + two_c + 1)
                 m.next = "MAC_DONE"
             with m.State("MAC_DONE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [value.eq(mac_sum), stage_index.eq(0),
-                             stage_ptr.eq(record_words(Mac))]
-                m.next = "STAGE"
-            with m.State("SCALE"):
+                multiply(acc, 1, Cat(low_word, rdata).as_signed(), cf("shift"), cf("width"),
+                         RET_SOURCE)
+            # -- the shared multiplier, and where its result goes --
+            with m.State("MULTIPLY"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [value.eq(Mux(mode == WindowMode.SUM, acc, scaled)),
-                             stage_index.eq(0), stage_ptr.eq(record_words(Window))]
-                m.next = "STAGE"
+                m.d.sync += product.eq(mul_a * mul_b)
+                m.next = "FINISH"
+            with m.State("FINISH"):
+                m.d.comb += self.busy.eq(1)
+                with m.Switch(ret):
+                    with m.Case(RET_SOURCE):
+                        m.d.sync += [value.eq(result), stage_index.eq(0),
+                                     stage_ptr.eq(Mux(is_window, record_words(Window),
+                                                      record_words(Mac)))]
+                        m.next = "STAGE"
+                    with m.Case(RET_MAC):
+                        m.d.sync += acc.eq(result)
+                        m.next = "MAC_X_LOW"
+                        with m.If(p_word + 1 != m_cols):
+                            m.d.sync += p_word.eq(p_word + 1)
+                        with m.Else():
+                            m.d.sync += p_word.eq(0)
+                            with m.If(p_j + 1 != m_f):
+                                m.d.sync += [p_j.eq(p_j + 1), a_ptr.eq(a_ptr + pitch)]
+                            with m.Elif(p_i + 1 != m_f):
+                                m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0),
+                                             patch_row.eq(patch_row + su[1]),
+                                             a_ptr.eq(patch_row + su[1])]
+                            with m.Else():
+                                m.next = "MAC_BIAS_LOW"
+                    with m.Case(RET_THETA):
+                        m.d.sync += theta_limit.eq(result)
+                        m.next = "DOT"
+                    with m.Case(RET_SETUP):
+                        for i, s in enumerate(su):
+                            with m.If(setup_step == i):
+                                m.d.sync += s.eq(result)
+                        m.d.sync += setup_step.eq(setup_step + 1)
+                        m.next = "SETUP"
+                    with m.Case(RET_VALUE):
+                        m.d.sync += value.eq(result)
+                        m.next = "STAGE_END"
+                    with m.Case(RET_GROUP):
+                        m.next = "STAGE_END"
+                        with m.If(group_last):
+                            wide = group_kind == TensorKind.WIDE
+                            m.d.sync += [store_address.eq(p0), store_value.eq(result),
+                                         store_wide.eq(wide), p0.eq(p0 + Mux(wide, 2, 1))]
+                            m.next = "STORE_LOW"
             # -- epilogue: every stage of the instruction on value (t, c) --
             with m.State("STAGE"):
                 m.d.comb += self.busy.eq(1)
@@ -578,10 +798,14 @@ class EngineCore(wiring.Component):
                         m.d.sync += s.eq(ibuf_r.data)
                 m.d.sync += [load_index.eq(load_index + 1), gather_index.eq(0)]
                 with m.If(load_index == self.stage_words):
-                    m.next = "GATHER"
+                    m.next = "STAGE_STEP"
+            with m.State("STAGE_STEP"):
+                m.d.comb += self.busy.eq(1)
+                step_stage_state()
+                m.next = "GATHER"
             with m.State("GATHER"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(gather_index < gather_count):
+                with m.If(gather_index != gather_count):
                     read(gather_address)
                 for i, gw in enumerate(gathered):
                     with m.If(gather_index == i + 1):
@@ -594,34 +818,30 @@ class EngineCore(wiring.Component):
                 m.next = "STAGE_END"
                 with m.Switch(stage_op):
                     with m.Case(Affine.OPCODE):
-                        m.d.sync += value.eq(affine_out)
+                        multiply(value, constant, Cat(g[1], g[2]).as_signed(),
+                                 sf(Affine, "shift"), sf(Affine, "width"), RET_VALUE)
                     with m.Case(RPReLU.OPCODE):
-                        m.d.sync += value.eq(rprelu_out)
+                        multiply(rp_t, Mux(rp_t >= 0, g[2].as_signed(), g[3].as_signed()),
+                                 Cat(g[4], g[5]).as_signed(), sf(RPReLU, "shift"),
+                                 sf(RPReLU, "width"), RET_VALUE)
                     with m.Case(Add.OPCODE):
                         with m.If(add_pattern == Pattern.PATCHES):
                             fail()
                         with m.Else():
-                            m.d.sync += value.eq(add_out)
+                            multiply(value, 1, Mux(add_wide, wide01, constant), 0,
+                                     sf(Add, "width"), RET_VALUE)
                     with m.Case(Threshold.OPCODE):
                         m.d.sync += [bit_word_address.eq(bit_address), bit_index.eq(bit_position),
                                      bit_value.eq(threshold_bit)]
                         m.next = "BIT_READ"
                     with m.Case(Store.OPCODE):
-                        m.d.sync += [
-                            store_address.eq(sf(Store, "out.address") + Mux(
-                                store_kind == TensorKind.WIDE, store_element << 1, store_element)),
-                            store_value.eq(value), store_wide.eq(store_kind == TensorKind.WIDE)]
+                        m.d.sync += [store_address.eq(p0), store_value.eq(value),
+                                     store_wide.eq(store_kind == TensorKind.WIDE)]
                         m.next = "STORE_LOW"
                     with m.Case(GroupAverage.OPCODE):
                         m.d.sync += group_sum.eq(group_total)
-                        with m.If(group_last):
-                            m.d.sync += [
-                                store_address.eq(sf(GroupAverage, "out.address") + Mux(
-                                    group_kind == TensorKind.WIDE, group_element << 1,
-                                    group_element)),
-                                store_value.eq(group_out),
-                                store_wide.eq(group_kind == TensorKind.WIDE)]
-                            m.next = "STORE_LOW"
+                        multiply(group_total, sf(GroupAverage, "mul"), 0,
+                                 sf(GroupAverage, "shift"), sf(GroupAverage, "width"), RET_GROUP)
                     with m.Default():
                         fail()
             with m.State("BIT_READ"):
@@ -649,25 +869,42 @@ class EngineCore(wiring.Component):
                 m.next = "STAGE_END"
             with m.State("STAGE_END"):
                 m.d.comb += self.busy.eq(1)
+                m.d.comb += state_w.en.eq(1)
                 m.d.sync += [stage_ptr.eq(stage_ptr + stage_len), stage_index.eq(stage_index + 1)]
                 m.next = "STAGE"
             # -- the next element, the next output token, or the next instruction --
             with m.State("NEXT_ELEMENT"):
                 m.d.comb += self.busy.eq(1)
                 m.next = "ELEMENT"
-                with m.If(c + 1 < n_out):
+                with m.If(c + 1 != n_out):
                     m.d.sync += c.eq(c + 1)
                     with m.If(is_matmul):
+                        m.d.sync += b_row.eq(b_row + w_row_words)
+                        phase = head_phase + m_heads
+                        with m.If(phase == m_k):     # c·heads reached a multiple of N
+                            m.d.sync += [head_phase.eq(0),
+                                         head_offset.eq(head_offset + su[0])]
+                        with m.Else():
+                            m.d.sync += head_phase.eq(phase)
                         m.next = "DOT"
                     with m.If(is_mac):
                         m.next = "MAC"
                 with m.Elif(is_matmul | is_mac):
-                    m.d.sync += [c.eq(0), t.eq(t + 1)]
-                    with m.If(pj_base + m_f < m_gw):
-                        m.d.sync += pj_base.eq(pj_base + m_f)
+                    m.d.sync += [c.eq(0), t.eq(t + 1), b_row.eq(mf("weights.address")),
+                                 head_offset.eq(0), head_phase.eq(0), w_ptr.eq(cf("weights"))]
+                    with m.If(m_patches):
+                        m.d.sync += t_scaled.eq(t_scaled + su[3])
+                        with m.If(pj_base + m_f != m_gw):
+                            m.d.sync += [pj_base.eq(pj_base + m_f),
+                                         patch_origin.eq(patch_origin + su[0])]
+                        with m.Else():
+                            m.d.sync += [pj_base.eq(0), patch_line.eq(patch_line + su[2]),
+                                         patch_origin.eq(patch_line + su[2])]
                     with m.Else():
-                        m.d.sync += [pj_base.eq(0), pi_base.eq(pi_base + m_f)]
-                    with m.If(t + 1 == tokens):
+                        m.d.sync += patch_origin.eq(patch_origin + pitch)
+                    last = Mux(m_patches, t_scaled + su[3] == m_rows,
+                               Mux(is_context, t + 1 == quotient, t + 1 == m_rows))
+                    with m.If(last):
                         m.d.sync += self.instructions.eq(self.instructions + 1)
                         m.next = "FETCH_LOW"
                     with m.Elif(is_mac):
@@ -677,11 +914,14 @@ class EngineCore(wiring.Component):
                 with m.Else():
                     m.d.sync += [c.eq(0), t.eq(t + 1)]
                     with m.If(x_base + stride + kw <= grid_w + 2 * pad_w):
-                        m.d.sync += x_base.eq(x_base + stride)
+                        m.d.sync += [x_base.eq(x_base + stride),
+                                     win_origin.eq(win_origin + su[1])]
                     with m.Else():
                         m.d.sync += x_base.eq(0)
                         with m.If(y_base + stride + kh <= grid_h + 2 * pad_h):
-                            m.d.sync += y_base.eq(y_base + stride)
+                            m.d.sync += [y_base.eq(y_base + stride),
+                                         win_line.eq(win_line + su[2]),
+                                         win_origin.eq(win_line + su[2])]
                         with m.Else():
                             m.d.sync += self.instructions.eq(self.instructions + 1)
                             m.next = "FETCH_LOW"

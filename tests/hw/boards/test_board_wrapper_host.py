@@ -26,15 +26,16 @@ def read_exactly(fd, count):
     return data
 
 
-def fake_board(master, received, corrupt=False):
+def fake_board(master, received, corrupt=False, info=INFO, status=0):
     assert read_exactly(master, 1) == bytes([host.COMMAND_INFO])
-    os.write(master, INFO.encode())
-    request = read_exactly(master, INFO.request_length)
+    os.write(master, info.encode())
+    request = read_exactly(master, info.request_length)
     received.append(request)
     pixels = list(request[1:-1])
     # logits: first pixel, minus the second, and -300 (two's complement on the wire)
     logits = [pixels[0], -pixels[1], -300]
-    body = bytes([0, max(range(3), key=lambda k: logits[k])]) + b"".join(
+    label = 3 if status else max(range(3), key=lambda k: logits[k])   # 3: DESIGN_MISMATCH
+    body = bytes([status, label]) + b"".join(
         v.to_bytes(2, "little", signed=True) for v in logits)
     frame = bytes([host.RESPONSE_SYNC]) + body + bytes([host.checksum(body)])
     if corrupt:   # one bit flipped on the line after the board computed its checksum
@@ -120,3 +121,72 @@ def test_info_block_round_trips_and_rejects_damage():
     assert host.DesignInfo.decode(block) == INFO
     with pytest.raises(DataError, match="checksum"):
         host.DesignInfo.decode(block[:-1] + bytes([block[-1] ^ 0x40]))
+
+
+ENGINE_INFO = host.DesignInfo(pixels=16, num_logits=3, logit_bytes=2, pixel_width=5,
+                              pixel_signed=False, logit_signed=True, pixel_order="hwc")
+
+
+def _run_against(board_args, argv):
+    master, slave = os.openpty()
+    board = threading.Thread(target=fake_board, args=(master, *board_args))
+    board.start()
+    try:
+        return main(argv + ["--port", os.ttyname(slave), "--timeout", "5"])
+    finally:
+        board.join(10)
+        os.close(master)
+        os.close(slave)
+
+
+def test_run_sends_hwc_order_to_an_engine_board_without_any_out_folder(tmp_path, capsys):
+    image = tmp_path / "image.npy"
+    # [C=2, H=2, W=4]: channel 0 holds 0..7, channel 1 holds 10..17
+    np.save(image, np.stack([np.arange(8).reshape(2, 4), 10 + np.arange(8).reshape(2, 4)]))
+    received = []
+    code = _run_against((received, False, ENGINE_INFO),
+                        ["run", str(image), "--out", str(tmp_path / "none")])
+    assert code == 0
+    hwc = [0, 10, 1, 11, 2, 12, 3, 13, 4, 14, 5, 15, 6, 16, 7, 17]
+    assert received[0] == bytes([host.COMMAND_CLASSIFY] + hwc + [sum(hwc) & 0xFF])
+    assert capsys.readouterr().out == "class 0\nlogits 0 -10 -300\n"
+
+
+def test_a_board_that_refused_its_parameter_image_is_reported_by_name(tmp_path, capsys):
+    image = tmp_path / "image.npy"
+    np.save(image, np.zeros((4, 4), dtype=np.int64))
+    code = _run_against(([], False, ENGINE_INFO, host.STATUS_PARAMETERS), ["run", str(image)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "refused its parameter image (DESIGN_MISMATCH)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_pixel_order_flag_round_trips():
+    assert host.DesignInfo.decode(ENGINE_INFO.encode()) == ENGINE_INFO
+    assert ENGINE_INFO.encode()[8] == 0b110 and INFO.encode()[8] == 0b010
+
+
+def test_run_load_sends_the_parameter_image_first_and_reports_a_refusal(tmp_path, capsys):
+    image = tmp_path / "image.npy"
+    np.save(image, np.zeros((4, 4), dtype=np.int64))
+    params = tmp_path / "params.bin"
+    params.write_bytes(bytes(range(7)))
+    master, slave = os.openpty()
+
+    def board():
+        request = read_exactly(master, 1 + 4 + 7)
+        assert request == bytes([host.COMMAND_LOAD, 7, 0, 0, 0]) + bytes(range(7))
+        os.write(master, bytes([host.RESPONSE_SYNC, host.STATUS_PARAMETERS, 3, 11]))
+
+    thread = threading.Thread(target=board)
+    thread.start()
+    try:
+        code = main(["run", str(image), "--port", os.ttyname(slave), "--load", str(params)])
+    finally:
+        thread.join(10)
+        os.close(master)
+        os.close(slave)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "refused its parameter image (DESIGN_MISMATCH)" in err and len(err.strip().splitlines()) == 1

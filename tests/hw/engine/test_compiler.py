@@ -312,3 +312,16 @@ def test_the_engine_runs_every_operation_of_the_integer_program_by_its_op_spec()
         "attention_scores": "mask", "window_sum2d": "window", "avgpool2d": "window",
         "global_avgpool": "window", "fixed_mac": "mac"}
     assert spec_of("attention_mask").engine_role == "mask"
+
+
+def test_cycle_model_of_a_context_matmul_counts_its_heads_times_d_channels():
+    c = UP5K
+    mask = TensorRef(0, TensorKind.BITS, 2 * 64, 16)             # 2 heads x 64 rows, Tk = 16
+    values = TensorRef(16384, TensorKind.BITS_T, 16, 64)         # [Tk, N]: N = 2 heads x 32
+    out = TensorRef(32768, TensorKind.STREAM, 64, 64)
+    context = MatMul(MatMulMode.CONTEXT, Access(mask), values, 2, (Store(out),))
+    got = instruction_cycles(context, c, fetch_address=49152)
+    # array: heads·T·ceil(Tk/simd)·ceil(d/pe) = 2·64·1·8; vector: T·N/lanes = 64·64/2
+    assert got.array == 2 * 64 * 1 * 8
+    assert got.vector == 64 * 64 // 2
+    assert got.bank_words[2] == 64 * 64                          # every stored value once

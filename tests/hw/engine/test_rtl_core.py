@@ -2,7 +2,8 @@
 the micro program starts from the ISS's memory after the instructions before it (the
 tensors it writes filled with random words), runs in the Amaranth simulator from its place in
 the program (fetched and decoded from memory), and the whole memory afterwards must equal
-the ISS's. Instruction classes the core does not run yet must stop it with ``error``."""
+the ISS's, and its cycles must equal ``instruction_core_cycles`` (computed from the program).
+Instruction classes the core does not run yet must stop it with ``error``."""
 import numpy as np
 import pytest
 import torch
@@ -11,6 +12,7 @@ from binaryvit.golden.intref.int_network import run_int_network
 from binaryvit.hw.engine.compiler import compile_intmodel
 from binaryvit.hw.engine.isa import (Add, Mac, Mask, MatMul, MatMulMode, Threshold, Window,
                                      WindowMode)
+from binaryvit.hw.engine.rtl.cycles import HALT_CYCLES, instruction_core_cycles
 from engine_models import engine_quantized
 from engine_rtl_harness import (iss_states, program_region, run_one_instruction, run_program_rtl,
                                 run_rtl)
@@ -35,6 +37,8 @@ def _assert_bit_exact(program, index, seed=0):
     differ = np.nonzero(got != want)[0]
     assert differ.size == 0, \
         f"instruction {index}: {differ.size} words differ, first at {differ[:8]}"
+    # the harness counts the start cycle, the instruction and the patched-in HALT's fetch
+    assert cycles == 1 + instruction_core_cycles(program.instructions[index]) + HALT_CYCLES
     return cycles
 
 

@@ -1,0 +1,110 @@
+"""Resource estimate of the engine's board top: core, memories, boot loader, UART front end.
+
+Unlike the dataflow network (one kernel per step, modelled from each kernel's parameters),
+the engine's logic does not depend on the program: the same core runs every program of its
+:class:`~binaryvit.hw.engine.config.EngineConfig`. So its parts are measured figures of the
+blocks (Yosys ``synth_ice40 -dsp`` cell counts, their source named beside each), plus the
+memories through the resource model:
+
+- **memories**: on the UP5K the four banks are ``SB_SPRAM256KA`` (``sprams``, 4 of 4); on
+  the ECP5 they are block RAM initialised by the bitstream (``map_memory``: 16 ``DP16KD``
+  a 16 Ki-word bank);
+- **core**: ``CORE_COSTS[config.name][family]`` (logic, flip-flops, block RAM of its
+  instruction buffer and stage state, DSPs), measured in the board top's build;
+- **boot loader** (flash boot only) and the **UART front end** (the board wrapper and the
+  image runner; its two small buffers through ``map_memory``).
+
+Logic cells: ``Family.cells`` (LUTs plus the flip-flops that do not share a cell with one).
+``tests/hw/engine/test_engine_board_build.py`` (slow) checks the estimate against nextpnr's
+count for the built board top; ``docs/boards.md`` has the figures.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from binaryvit.hw.estimate.device_fit import check_fit
+from binaryvit.hw.estimate.resource_model import FAMILIES, MemoryShape, Resources, map_memory
+
+__all__ = ["BlockCost", "CORE_COSTS", "LOADER_COST", "FRONT_END_COST", "engine_resources",
+           "engine_resource_report"]
+
+
+@dataclass(frozen=True)
+class BlockCost:
+    """A block's measured Yosys cell counts: ``luts`` (``SB_LUT4``), ``ffs``, ``brams``
+    (``SB_RAM40_4K``), ``dsps`` (``SB_MAC16``) and where they were measured."""
+
+    luts: int
+    ffs: int
+    brams: int = 0
+    dsps: int = 0
+    source: str = ""
+
+    def resources(self, family) -> Resources:
+        return family.cells(self.luts, self.ffs) + Resources(brams=self.brams, dsps=self.dsps)
+
+
+CORE_COSTS: dict[str, dict[str, BlockCost]] = {
+    "up5k": {
+        # engine-rtl 6e372c6 (running address pointers, one shared multiplier, shared
+        # registers) in the iCEBreaker board top, synth_ice40 -dsp: 6,870 SB_LUT4, 2,369 FF,
+        # 10 EBR, 5 SB_MAC16, 4 SPRAM (nextpnr 8,340 LC), less LOADER_COST and the front end
+        # (FRONT_END_COST and its two buffers: 3 EBR).
+        "ice40": BlockCost(luts=6028, ffs=1832, brams=7, dsps=5,
+                           source="engine-rtl 6e372c6 in the iCEBreaker board top, "
+                                  "synth_ice40 -dsp, less loader and front end"),
+        # the same core in the ULX3S board top (banks in block RAM), synth_ecp5: 8,580
+        # TRELLIS_COMB, 1,974 TRELLIS_FF, 65 DP16KD, 2 MULT18X18D, less the front end and
+        # the 64 DP16KD of the banks.
+        "ecp5": BlockCost(luts=8120, ffs=1747, brams=1, dsps=2,
+                          source="engine-rtl 6e372c6 in the ULX3S board top, synth_ecp5, "
+                                 "less front end and banks"),
+    },
+}
+LOADER_COST = BlockCost(luts=512, ffs=347,
+                        source="docs/engine-hardware.md, ParameterLoader, synth_ice40 -dsp")
+FRONT_END_COST = BlockCost(luts=330, ffs=190,
+                           source="UART receiver and transmitter, protocol FSM and image "
+                                  "runner; docs/boards.md's wrapper builds less their kernels")
+
+
+def engine_resources(target, *, pixels: int = 64, pixel_width: int = 8,
+                     classes: int = 10, logit_bits: int = 32):
+    """``(family name, {part: Resources})`` of the board top of ``target``
+    (:class:`~binaryvit.hw.engine.board.generate.EngineTarget`)."""
+    family_name = "ice40" if target.memory == "spram" else "ecp5"
+    family = FAMILIES[family_name]
+    config = target.config
+    core = CORE_COSTS.get(config.name, CORE_COSTS["up5k"])[family_name]
+    parts = {"engine core": core.resources(family)}
+    if target.memory == "spram":
+        parts["memories (SPRAM)"] = Resources(sprams=len(config.banks))
+    else:
+        memory = Resources()
+        for i, bank in enumerate(config.banks):
+            mapping = map_memory(MemoryShape(f"bank{i}", 16, bank.words, writable=True,
+                                             collision_free=True), family)
+            memory = memory + mapping.resources
+        parts["memories (block RAM)"] = memory
+    if target.boot == "flash":
+        parts["boot loader"] = LOADER_COST.resources(family)
+    front = FRONT_END_COST.resources(family)
+    for name, width, depth in (("image buffer", pixel_width, pixels),
+                               ("logits buffer", logit_bits, classes)):
+        front = front + map_memory(MemoryShape(name, width, depth, writable=True), family).resources
+    parts["UART front end"] = front
+    return family_name, parts
+
+
+def engine_resource_report(target, board, **sizes) -> dict:
+    """What ``estimate.json`` records for an engine: ``resources`` (the target's family:
+    total and parts, as the dataflow's report) and ``device`` (the fit on ``board``)."""
+    family_name, parts = engine_resources(target, **sizes)
+    total = Resources()
+    for part in parts.values():
+        total = total + part
+    fit = check_fit(total, board, 1.0)
+    return {"resources": {family_name: {"total": total.rounded(), "lut_ram_limits": None,
+                                        "parts": {k: v.rounded() for k, v in parts.items()},
+                                        "memories": []}},
+            "device": fit.to_json()}
