@@ -61,6 +61,7 @@ bench: setup tools
 	$(BIN)/python bench/bench_sim.py out
 	$(BIN)/python bench/bench_boards.py out
 	$(BIN)/python bench/bench_engine_blocks.py
+	$(BIN)/python bench/bench_engine_board.py out/model.pt
 	$(BIN)/python bench/bench_formal.py
 
 clean:

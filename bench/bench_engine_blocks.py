@@ -29,9 +29,15 @@ from amaranth.lib import io
 
 from binaryvit.hw.boards.board_build import build_board, place_and_route
 from binaryvit.hw.boards.definitions import get_board, yowasp_env
+from binaryvit.hw.boards.board_wrapper import UARTBoardWrapper
+from binaryvit.hw.boards.uart import baud_divisor
+from binaryvit.hw.engine.board.design import EngineDesign
+from binaryvit.hw.engine.board.image_runner import EngineImageRunner
+from binaryvit.hw.engine.config import UP5K
 from binaryvit.hw.engine.flash_reader import FlashReader
 from binaryvit.hw.engine.loader import ParameterLoader
 from binaryvit.hw.engine.loader_memory import BootLoadedSPRAM
+from binaryvit.hw.engine.loader_receiver import ParameterImageReceiver
 from binaryvit.hw.engine.parameter_image import design_id
 from binaryvit.hw.engine.spram import SPRAMBank
 from binaryvit.hw.engine.vector_multiply import VectorMultiply
@@ -114,6 +120,17 @@ class VectorMultiplyBenchTop(Elaboratable):
         return m
 
 
+def engine_front_end() -> UARTBoardWrapper:
+    """The engine board's UART front end for tiny-digits' I/O (64 5-bit pixels, 10 logits of
+    two words), 115,200 Bd at 12 MHz, as ``EngineBoard`` builds it."""
+    design = EngineDesign(config=UP5K, design_id=DESIGN, program_address=0, input_address=0,
+                          pixels=64, pixel_width=5, pixel_signed=False, output_address=64,
+                          classes=10, logit_words=2, image_shape=(1, 8, 8), plan={})
+    return UARTBoardWrapper(EngineImageRunner(design), pixels=64, num_logits=10,
+                            divisor=baud_divisor(12e6, 115_200), boot_status=True,
+                            pixel_order="hwc")
+
+
 def yosys_cells(component, name: str, folder: Path) -> dict[str, int]:
     env = yowasp_env()
     (folder / f"{name}.v").write_text(to_verilog(component, name))
@@ -127,9 +144,11 @@ def yosys_table(folder: Path) -> None:
     blocks = [
         ("SPRAMBank (4 × SB_SPRAM256KA)", SPRAMBank(banks=4, implementation="primitive")),
         ("FlashReader", FlashReader()),
+        ("ParameterImageReceiver", ParameterImageReceiver(design_id=DESIGN)),
         ("ParameterLoader (FlashReader + receiver)", ParameterLoader(design_id=DESIGN)),
         ("BootLoadedSPRAM (loader + bank + port mux)",
          BootLoadedSPRAM(design_id=DESIGN, implementation="primitive")),
+        ("UART front end (wrapper + EngineImageRunner)", engine_front_end()),
         ("VectorMultiply, 1 lane", VectorMultiply(lanes=1)),
         ("VectorMultiply, 2 lanes", VectorMultiply(lanes=2)),
         ("VectorMultiply, 1 lane, x 18-bit, acc 36-bit", wide_vector_multiply(lanes=1)),

@@ -8,11 +8,12 @@ on ``error`` it never starts, so a mismatched or damaged image is never used.
 """
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from binaryvit.errors import ConfigError
 from binaryvit.hw.engine.flash_reader import SPI_FLASH_SIGNATURE, FlashReader
-from binaryvit.hw.engine.loader_receiver import LoaderError, ParameterImageReceiver
+from binaryvit.hw.engine.loader_receiver import (LoaderError, ParameterImageReceiver,
+                                                    forward_status, loader_status)
 
 __all__ = ["ParameterLoader", "LoaderError", "DEFAULT_FLASH_OFFSET"]
 
@@ -76,12 +77,7 @@ class ParameterLoader(wiring.Component):
         self.capacity_words = capacity_words
         self.flash_offset = flash_offset
         super().__init__({
-            "start": In(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "error": Out(1),
-            "error_code": Out(3),
-            "words_written": Out(17),
+            **loader_status(),
             "write_addr": Out(16),
             "write_data": Out(16),
             "write_enable": Out(1),
@@ -95,16 +91,11 @@ class ParameterLoader(wiring.Component):
         wiring.connect(m, wiring.flipped(self.spi), reader.spi)
         wiring.connect(m, reader.o, receiver.i)
         idle = ~receiver.busy & ~receiver.done & ~receiver.error
+        forward_status(m, self, receiver)
         m.d.comb += [
-            receiver.start.eq(self.start),
             reader.start.eq(self.start & idle),
             reader.address.eq(self.flash_offset),
             reader.stop.eq(receiver.stop),
-            self.busy.eq(receiver.busy),
-            self.done.eq(receiver.done),
-            self.error.eq(receiver.error),
-            self.error_code.eq(receiver.error_code),
-            self.words_written.eq(receiver.words_written),
             self.write_addr.eq(receiver.write_addr),
             self.write_data.eq(receiver.write_data),
             self.write_enable.eq(receiver.write_enable),

@@ -5,6 +5,7 @@ from amaranth.lib.wiring import In, Out
 
 from binaryvit.hw.engine.flash_reader import SPI_FLASH_SIGNATURE
 from binaryvit.hw.engine.loader import DEFAULT_FLASH_OFFSET, ParameterLoader
+from binaryvit.hw.engine.loader_receiver import forward_status, loader_status
 from binaryvit.hw.engine.spram import SPRAM_DEPTH, SPRAMBank
 
 __all__ = ["BootLoadedSPRAM"]
@@ -46,12 +47,7 @@ class BootLoadedSPRAM(wiring.Component):
                                       flash_offset=flash_offset, half_period=half_period,
                                       wake_cycles=wake_cycles)
         super().__init__({
-            "start": In(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "error": Out(1),
-            "error_code": Out(3),
-            "words_written": Out(17),
+            **loader_status(),
             "spi": Out(SPI_FLASH_SIGNATURE),
             "addr": In(len(self.bank.addr)),
             "enable": In(1),
@@ -67,13 +63,8 @@ class BootLoadedSPRAM(wiring.Component):
         m.submodules.bank = bank = self.bank
         wiring.connect(m, wiring.flipped(self.spi), loader.spi)
         user = loader.done
+        forward_status(m, self, loader)
         m.d.comb += [
-            loader.start.eq(self.start),
-            self.busy.eq(loader.busy),
-            self.done.eq(loader.done),
-            self.error.eq(loader.error),
-            self.error_code.eq(loader.error_code),
-            self.words_written.eq(loader.words_written),
             bank.addr.eq(Mux(user, self.addr, loader.write_addr)),
             bank.enable.eq(Mux(user, self.enable, loader.write_enable)),
             bank.write.eq(Mux(user, self.write, 1)),

@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 from binaryvit.errors import ConfigError
 from binaryvit.hw.engine.parameter_image import CRC_POLYNOMIAL, FORMAT_VERSION, HEADER_BYTES, MAGIC
 
-__all__ = ["ParameterImageReceiver", "LoaderError"]
+__all__ = ["ParameterImageReceiver", "LoaderError", "loader_status", "forward_status"]
 
 
 class LoaderError(enum.IntEnum):
@@ -26,6 +26,25 @@ class LoaderError(enum.IntEnum):
     TOO_LONG = 4           # a segment reaches past the end of the memory
     BAD_CHECKSUM = 5       # corrupted or truncated image
     BAD_SEGMENT = 6        # segments that do not fill the payload exactly
+
+
+_STATUS_NAMES = ("busy", "done", "error", "error_code", "words_written")
+
+
+def loader_status() -> dict:
+    """The run control and status members every loader block has (the receiver, the flash
+    loader, the SPRAM bank with its loader): ``start`` in; ``busy``, ``done``, ``error``,
+    ``error_code`` (a :class:`LoaderError`) and ``words_written`` out. Fresh members per
+    call (a signature member is not shared between components)."""
+    return {"start": In(1), "busy": Out(1), "done": Out(1), "error": Out(1),
+            "error_code": Out(3), "words_written": Out(17)}
+
+
+def forward_status(m: Module, outer, inner) -> None:
+    """Connect ``outer``'s :func:`loader_status` members to those of the block ``inner`` it
+    wraps (``start`` inwards, the rest outwards)."""
+    m.d.comb += inner.start.eq(outer.start)
+    m.d.comb += [getattr(outer, name).eq(getattr(inner, name)) for name in _STATUS_NAMES]
 
 
 def _header_constant(design_id: int) -> list[int]:
@@ -87,14 +106,9 @@ class ParameterImageReceiver(wiring.Component):
         self.design_id = design_id
         self.capacity_words = capacity_words
         super().__init__({
-            "start": In(1),
+            **loader_status(),
             "i": In(stream.Signature(8)),
             "stop": Out(1),
-            "busy": Out(1),
-            "done": Out(1),
-            "error": Out(1),
-            "error_code": Out(3),
-            "words_written": Out(17),
             "write_addr": Out(16),
             "write_data": Out(16),
             "write_enable": Out(1),
@@ -109,19 +123,19 @@ class ParameterImageReceiver(wiring.Component):
         byte = held
         index = Signal(range(HEADER_BYTES + 1))        # header byte being read
         expected = Array(Const(b, 8) for b in _header_constant(self.design_id))
-        length = Signal(32)
+        length_too_long = Signal()                     # a length byte beyond the 18 bits is not 0
         stored_crc = Signal(32)
         low_byte = Signal(8)
         high_half = Signal()                           # next payload byte is a word's high byte
         word = Cat(low_byte, held)                     # the payload word the high byte completes
         crc = Signal(32)
-        crc_byte = Signal(8)
-        crc_bits = Signal(range(9))
+        crc_bits = Signal(range(9))                    # bits of `held` still to go into the CRC
         crc_busy = Signal()                            # crc_bits != 0, as a flip-flop (timing)
         error_code = Signal(3)
         # Counters are as narrow as a 64 Ki-word memory allows: a payload of up to 2^18 − 1
         # words, segment fields whose high halves must be 0 (address) or at most 1 (count).
-        payload_left = Signal(18)                      # payload words still to come
+        payload_left = Signal(18)                      # payload words still to come (the
+                                                       # header's length goes straight in)
         in_header = Signal()                           # the words are a segment header
         header_word = Signal(2)                        # which of its 4 words comes next
         segment_address = Signal(16)
@@ -132,17 +146,17 @@ class ParameterImageReceiver(wiring.Component):
         segment_left = Signal(17)                      # data words of the segment still to come
         payload_last = Signal()                        # payload_left == 1, kept as a flip-flop
         segment_last = Signal()                        # segment_left == 1, likewise
-        address = Signal(16)
+        address = Signal(16)                           # the write port's address
 
         # registered, so the header compares and the word counters stay off the source's paths
         m.d.sync += self.stop.eq(0)
 
-        # The CRC, one bit per cycle, most significant bit first (as the bits came off SPI).
+        # The CRC, one bit of `held` per cycle, most significant bit first (as the bits came
+        # off SPI); `held` keeps its byte meanwhile, as nothing is taken while `crc_busy`.
         with m.If(crc_busy):
-            feedback = crc[31] ^ crc_byte[7]
+            feedback = crc[31] ^ held.bit_select((crc_bits - 1)[:3], 1)
             m.d.sync += [
                 crc.eq((crc << 1) ^ Mux(feedback, CRC_POLYNOMIAL, 0)),
-                crc_byte.eq(crc_byte << 1),
                 crc_bits.eq(crc_bits - 1),
                 crc_busy.eq(crc_bits != 1),
             ]
@@ -150,8 +164,8 @@ class ParameterImageReceiver(wiring.Component):
         with m.If(take):
             m.d.sync += [held.eq(self.i.payload), pending.eq(1)]
 
-        def checksum(value):
-            m.d.sync += [crc_byte.eq(value), crc_bits.eq(8), crc_busy.eq(1)]
+        def checksum():
+            m.d.sync += [crc_bits.eq(8), crc_busy.eq(1)]
 
         def fail(code: LoaderError):
             m.d.sync += [error_code.eq(code), self.stop.eq(1)]
@@ -161,21 +175,28 @@ class ParameterImageReceiver(wiring.Component):
             m.d.sync += self.stop.eq(1)
             m.next = "CHECK"
 
+        # The write port: a data word is written the cycle after its high byte is handled,
+        # from `held` and `low_byte` (unchanged: the CRC keeps `ready` low) at `address`,
+        # which then moves on.
         m.d.sync += self.write_enable.eq(0)
-        m.d.comb += self.error_code.eq(error_code)
+        m.d.comb += [self.error_code.eq(error_code), self.write_addr.eq(address),
+                     self.write_data.eq(word)]
+        with m.If(self.write_enable):
+            m.d.sync += address.eq(address + 1)
 
         with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [index.eq(0), crc.eq(0xFFFF_FFFF), high_half.eq(0),
-                                 self.words_written.eq(0), pending.eq(0)]
+                                 self.words_written.eq(0), pending.eq(0),
+                                 length_too_long.eq(0)]
                     m.next = "HEADER"
             with m.State("HEADER"):
                 m.d.comb += self.i.ready.eq(~crc_busy & ~pending)
                 with m.If(pending):
                     m.d.sync += [pending.eq(0), index.eq(index + 1)]
                     with m.If(index < 16):
-                        checksum(byte)
+                        checksum()
                     with m.If(index < 12):
                         with m.If(byte != expected[index]):
                             with m.If(index < 4):
@@ -185,24 +206,35 @@ class ParameterImageReceiver(wiring.Component):
                             with m.Else():
                                 fail(LoaderError.DESIGN_MISMATCH)
                     with m.Elif(index < 16):
-                        m.d.sync += length.eq(Cat(length[8:], byte))
+                        # the little-endian length into the 18-bit payload counter
+                        with m.Switch(index[:2]):
+                            with m.Case(0):
+                                m.d.sync += payload_left[:8].eq(byte)
+                            with m.Case(1):
+                                m.d.sync += payload_left[8:16].eq(byte)
+                            with m.Case(2):
+                                m.d.sync += payload_left[16:].eq(byte[:2])
+                                with m.If(byte[2:] != 0):
+                                    m.d.sync += length_too_long.eq(1)
+                            with m.Case(3):
+                                with m.If(byte != 0):
+                                    m.d.sync += length_too_long.eq(1)
                     with m.Else():
                         m.d.sync += stored_crc.eq(Cat(stored_crc[8:], byte))
                         with m.If(index == HEADER_BYTES - 1):
                             m.next = "LENGTH"
             with m.State("LENGTH"):
-                m.d.sync += [payload_left.eq(length), payload_last.eq(length == 1),
-                             in_header.eq(1), header_word.eq(0)]
-                with m.If(length[len(payload_left):] != 0):
+                m.d.sync += [payload_last.eq(payload_left == 1), in_header.eq(1), header_word.eq(0)]
+                with m.If(length_too_long):
                     fail(LoaderError.TOO_LONG)
-                with m.Elif(length == 0):
+                with m.Elif(payload_left == 0):
                     finish()
                 with m.Else():
                     m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
                 m.d.comb += self.i.ready.eq(~crc_busy & ~pending)
                 with m.If(pending):
-                    checksum(byte)
+                    checksum()
                     m.d.sync += [pending.eq(0), high_half.eq(~high_half)]
                     with m.If(~high_half):
                         m.d.sync += low_byte.eq(byte)
@@ -228,11 +260,8 @@ class ParameterImageReceiver(wiring.Component):
                                 fail(LoaderError.BAD_SEGMENT)
                         with m.Else():
                             m.d.sync += [
-                                self.write_addr.eq(address),
-                                self.write_data.eq(word),
                                 self.write_enable.eq(1),
                                 self.words_written.eq(self.words_written + 1),
-                                address.eq(address + 1),
                                 segment_left.eq(segment_left - 1),
                                 segment_last.eq(segment_left == 2),
                             ]

@@ -42,7 +42,8 @@ Schedules:
   tiled tensor runs once per tile and pays the instruction overhead each time. The unit's
   weights and constants stay on chip for all its tiles when a tile fits beside them (the
   largest such tile; they then cross once, without the cycle model's per-chunk re-reads);
-  otherwise each run reads its own again. A unit no tile fits (not even the smallest) fails at
+  otherwise each run reads its own again. A constant with a row per token (the position
+  embeddings) is read a slice per tile: once in all. A unit no tile fits (not even the smallest) fails at
   compile time like ``block``.
 
 Also refused in one line: a working set (payload and activations) larger than the external
@@ -248,15 +249,20 @@ def plan_traffic(program: Program, memory: ExternalMemory = ExternalMemory(),
             for i, label in enumerate(program.labels)]
     weight_reads: dict[int, tuple[int, int, int]] = {}   # XNOR: bytes, tokens, chunk tokens
     params: list[int] = []                               # constant bytes, each read once
+    token_constants: list[int] = []                      # constants a tile reads a slice of
     reads: list[set[str]] = []
     writes: list[set[str]] = []
     for i, ins in enumerate(program.instructions):
         found: list = []
         _operands(ins, found)
-        r, w, constants = set(), set(), set()
+        r, w, constants, per_token = set(), set(), set(), set()
+        tokens = getattr(ins, "tokens", None)
         for item, written in found:
             address = item if isinstance(item, int) else item.address
-            if address in regions:
+            if address in regions and isinstance(item, TensorRef) and tokens is not None \
+                    and item.rows == tokens and item != getattr(ins, "weights", None):
+                per_token.add(address)       # a row per token (position embeddings)
+            elif address in regions:
                 constants.add(address)
             elif written:
                 w.add(placement(item, i))
@@ -267,6 +273,7 @@ def plan_traffic(program: Program, memory: ExternalMemory = ExternalMemory(),
         row = rows[i]
         params.append(sum(regions[a].words for a in constants) * WORD_BYTES)
         row.bytes["weights"] += params[i]
+        token_constants.append(sum(regions[a].words for a in per_token) * WORD_BYTES)
         if isinstance(ins, MatMul) and ins.mode == MatMulMode.XNOR:
             k = ins.weights.cols
             chunk = max(1, config.bit_buffer_bits // k)
@@ -304,7 +311,7 @@ def plan_traffic(program: Program, memory: ExternalMemory = ExternalMemory(),
         for unit in peaks:
             if unit not in fused:
                 tiles[unit] = _choose_tile(program, unit, units, reads, writes, size,
-                                           memory.on_chip_bytes, params)
+                                           memory.on_chip_bytes, params, token_constants)
         fused |= set(tiles)
     loaded: set[tuple[str, str, int]] = set()
     for i in range(len(rows)):
@@ -337,7 +344,8 @@ def plan_traffic(program: Program, memory: ExternalMemory = ExternalMemory(),
                 loaded.add((units[i], name, phase))
                 rows[i].bytes[kind(name)] += size[name]
     rows[0].bytes["weights"] += regions[program.program_address].words * WORD_BYTES
-    for row in rows:
+    for row, extra in zip(rows, token_constants):
+        row.bytes["weights"] += extra
         row.memory = ceil(row.total_bytes / memory.bytes_per_cycle)
         row.stall = max(0, row.memory - row.compute)
     return TrafficPlan(schedule, memory, rows, {u: p for u, (p, _) in peaks.items()},
@@ -354,7 +362,7 @@ def _touches_tiled(i: int, tile: TileChoice, writes, reads, units) -> bool:
 
 
 def _choose_tile(program: Program, unit: str, units: list[str], reads, writes, size,
-                 on_chip: int, params: list[int]) -> TileChoice:
+                 on_chip: int, params: list[int], token_constants: list[int]) -> TileChoice:
     """The largest tile of ``unit`` that fits ``on_chip`` bytes beside the unit's weights
     and constants, else the largest that fits without them (``tile`` schedule, module
     docstring); CompileError when none does."""
@@ -397,8 +405,10 @@ def _choose_tile(program: Program, unit: str, units: list[str], reads, writes, s
         for name in reads[i] | writes[i]:
             spans.setdefault(name, [step, step])[1] = step
 
+    sliced = sum(token_constants[i] for i in members)
+
     def need(rows: int) -> int:
-        return line + max(
+        return line + ceil(sliced * rows / grid) + max(
             sum(size[n] if n in whole else ceil(size[n] * rows / grid)
                 for n, (a, b) in spans.items() if a <= step <= b)
             for step in range(len(order)))

@@ -29,10 +29,14 @@ HALF_PERIOD = 1
 WAKE = 4
 
 
-def _board(q):
+def _design(q):
     program = compile_intmodel(q.intmodel, proof=q.proof)
     c = q.intmodel.config
-    design = engine_design(program, q.intmodel.input_range, (c.in_channels, *c.image_size))
+    return program, engine_design(program, q.intmodel.input_range, (c.in_channels, *c.image_size))
+
+
+def _board(q):
+    program, design = _design(q)
     board = EngineBoard(design, divisor=DIVISOR, half_period=HALF_PERIOD, wake_cycles=WAKE)
     return program, design, board
 
@@ -113,7 +117,7 @@ def test_ulx3s_engine_board_starts_with_its_parameters_in_block_ram():
     """The ECP5 variant: no loader, the memories initialised with the parameter image (as
     the bitstream's block RAM would be); the board answers at once."""
     q = engine_quantized("micro")
-    program, design, _ = _board(q)
+    program, design = _design(q)
     image = parameter_image_for(program, design)
     board = EngineBoard(design, divisor=DIVISOR, boot="preloaded", memory="model",
                         init=image.memory(design.config.total_words))
@@ -136,7 +140,7 @@ def test_parameters_loaded_over_the_uart_replace_a_refused_flash_image():
     image for another design, then a truncated one, are refused with their codes, and from
     then on every classify request is answered with the refusal."""
     q = engine_quantized("micro")
-    program, design, _ = _board(q)
+    program, design = _design(q)
     board = EngineBoard(design, divisor=DIVISOR, half_period=HALF_PERIOD, wake_cycles=WAKE,
                         uart_load=True)
     right = parameter_image_for(program, design)

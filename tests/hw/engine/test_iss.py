@@ -102,5 +102,9 @@ def test_micro_on_other_engines(config):
     logits do not."""
     q = engine_quantized("micro")
     program = compile_intmodel(q.intmodel, config, proof=q.proof)
-    assert {t.bank for t in program.tensors} == set(range(len(config.banks)))
+    # the placement minimises the cycle model, so it need not fill every bank, but it
+    # spreads the tensors over several and never past the last
+    banks = {t.bank for t in program.tensors}
+    assert banks <= set(range(len(config.banks)))
+    assert len(banks) >= min(3, len(config.banks))
     _assert_same_logits(program, q.intmodel, digit_images(32))
