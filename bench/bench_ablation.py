@@ -4,20 +4,22 @@ Trains tiny-digits in full and with each of the four CNN-inspired elements remov
 (the config switches ``global_pool``, ``multi_pool``, ``layer_scale``, ``pyramid``; see
 golden/float_model/config.py), for each seed, with the training recipe of
 golden/train/training.py, and prints the binary network's test top-1 on the 360-image test
-split per seed, their mean and standard deviation, and the change from the full model.
+split per seed, their mean ± standard deviation, and the change from the full model, like
+the paper's table. With ``--plot PATH`` it also draws the table as a PNG.
 
 The default schedule is shorter than ``binaryvit train``'s (``--epochs`` / ``--teacher-epochs``,
-printed in the output): five variants times three seeds of the full schedule take over two
-hours on 2 cores.
+printed in the heading): five variants times three seeds of the full schedule take well
+over an hour of CPU time. One thread by default (bench/bench_accuracy.py says why).
 """
 from __future__ import annotations
 
 import argparse
 import statistics
-import time
+from pathlib import Path
 
 import torch
 
+from binaryvit.atomic import atomic_file
 from binaryvit.golden.float_model.config import get_config
 from binaryvit.golden.float_model.network import count_parameters
 from binaryvit.golden.train.data import load_digits_dataset
@@ -36,48 +38,77 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=20, help="binary student epochs")
     parser.add_argument("--teacher-epochs", type=int, default=10, help="float teacher epochs")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--variants", type=int, nargs="+", default=list(range(len(VARIANTS))),
                         help="indices into the variant list (0 = full model)")
+    parser.add_argument("--plot", default=None, metavar="PNG", help="draw the table here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = load_digits_dataset()
     base = get_config("tiny-digits")
+    recipe = (f"teacher {args.teacher_epochs} + student {args.epochs} epochs (default recipe "
+              f"{TrainSettings.teacher_epochs} + {TrainSettings.epochs})")
     print(f"bench_ablation: tiny-digits on sklearn digits ({len(data.train_images)} train / "
-          f"{len(data.test_images)} test); teacher {args.teacher_epochs} + student "
-          f"{args.epochs} epochs (default recipe: {TrainSettings.teacher_epochs} + "
-          f"{TrainSettings.epochs}); seeds {' '.join(map(str, args.seeds))}; "
+          f"{len(data.test_images)} test); {recipe}; seeds {' '.join(map(str, args.seeds))}; "
           f"{args.threads} threads", flush=True)
     rows = []
     for index in args.variants:
         name, switches = VARIANTS[index]
-        accuracies, seconds, params = [], [], 0
+        accuracies, cpu, params = [], [], 0
         for seed in args.seeds:
-            started = time.perf_counter()
             result = train_binaryvit(base.replace(**switches), data,
                                      TrainSettings(epochs=args.epochs,
                                                    teacher_epochs=args.teacher_epochs,
                                                    seed=seed, progress=False))
-            seconds.append(time.perf_counter() - started)
+            cpu.append(result.metrics["cpu_seconds"])
             accuracies.append(100 * result.metrics["test_accuracy"])
             params = count_parameters(result.model)
-            print(f"  {name}, seed {seed}: {accuracies[-1]:.2f} % in {seconds[-1]:.0f} s",
-                  flush=True)
-        rows.append((name, params, accuracies, seconds))
+            print(f"  {name}, seed {seed}: {accuracies[-1]:.2f} % in "
+                  f"{result.metrics['seconds']:.0f} s wall, {cpu[-1]:.0f} s CPU", flush=True)
+        rows.append((name, params, accuracies, cpu))
     full = statistics.mean(rows[0][2]) if args.variants[0] == 0 else None
     width = max(len(r[0]) for r in rows)
     seeds = "  ".join(f"seed {s:>2}" for s in args.seeds)
-    print(f"\n  {'variant':<{width}}  {'params':>7}  {seeds}  {'mean':>6}  {'std':>5}  "
-          f"{'vs full':>7}  {'s/run':>5}")
-    for name, params, acc, secs in rows:
+    print(f"\n  binary top-1 (%) on the 360 test images, {recipe}")
+    print(f"  {'variant':<{width}}  {'params':>7}  {seeds}  {'mean ± std':>12}  "
+          f"{'vs full':>7}  {'CPU s/run':>9}")
+    for name, params, acc, cpu in rows:
         mean = statistics.mean(acc)
         std = statistics.stdev(acc) if len(acc) > 1 else 0.0
         delta = "" if full is None else f"{mean - full:+.2f}"
-        per_seed = "  ".join(f"{a:6.2f}%" for a in acc)
-        print(f"  {name:<{width}}  {params:>7}  {per_seed}  {mean:6.2f}  {std:5.2f}  "
-              f"{delta:>7}  {statistics.mean(secs):5.0f}")
-    print("  (top-1 of the binary network on the 360 test images, in %; the paper's claim: "
-          "each element removed costs accuracy)")
+        per_seed = "  ".join(f"{a:7.2f}" for a in acc)
+        print(f"  {name:<{width}}  {params:>7}  {per_seed}  {mean:6.2f} ± {std:4.2f}  "
+              f"{delta:>7}  {statistics.mean(cpu):9.0f}")
+    print("  (the paper's claim: each element removed costs accuracy)")
+    if args.plot:
+        plot(rows, recipe, Path(args.plot))
+        print(f"  plot: {args.plot}")
+
+
+def plot(rows: list, recipe: str, path: Path) -> None:
+    """One horizontal bar per variant (mean over seeds, ± std as an error bar), each seed a
+    dot, the full model's mean as a dashed line."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = [r[0] for r in rows][::-1]
+    means = [statistics.mean(r[2]) for r in rows][::-1]
+    stds = [statistics.stdev(r[2]) if len(r[2]) > 1 else 0.0 for r in rows][::-1]
+    figure, axes = plt.subplots(figsize=(9, 0.6 * len(rows) + 1.4), dpi=100)
+    axes.barh(names, means, xerr=stds, color="#8fb3d9", capsize=4)
+    for y, (_, _, acc, _) in enumerate(rows[::-1]):
+        axes.plot(acc, [y] * len(acc), "o", color="#1f3b73", markersize=4)
+    axes.axvline(means[-1], linestyle="--", color="grey", linewidth=1)
+    low = min(min(r[2]) for r in rows)
+    axes.set_xlim(max(0.0, low - 3), 100)
+    axes.set_xlabel("binary top-1 on the 360 test images (%)")
+    axes.set_title(f"Ablation, tiny-digits: {recipe}", fontsize=10)
+    for y, (mean, std, (_, _, acc, _)) in enumerate(zip(means, stds, rows[::-1])):
+        axes.text(max(max(acc), mean + std) + 0.2, y, f"{mean:.2f} ± {std:.2f}", fontsize=9,
+                  va="center")
+    with atomic_file(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
 
 
 if __name__ == "__main__":

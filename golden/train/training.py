@@ -3,14 +3,16 @@
 Recipe (see docs/model.md): AdamW (lr 2e-3, weight decay 0), cosine decay per step to 0,
 batch 64, random shifts of up to ±1 pixel (zero fill). The teacher is the float network of
 the same config (``config.as_float()``) trained with cross-entropy; the student is the
-binary network trained from random init with the paper's distillation loss, the soft
+binary network, initialised at random (``student_init = "random"``) or with the trained
+teacher's parameters (``"teacher"``; the two networks have the same parameters, the student
+binarizes them; measured worse, docs/model.md), and trained with the paper's distillation loss, the soft
 cross-entropy ``-sum softmax(teacher) * log_softmax(student)`` (temperature 1, no label
-term). With ``teacher_epochs = 0`` the student trains on cross-entropy alone. Each network
-keeps an exponential moving average of its parameters (``ema_decay`` per step, 0 = off;
-``weight_average.py``) that replaces its parameters after its last epoch; then its BatchNorm
-statistics are recomputed exactly for those weights (``momentum=None``, a train-mode pass
-over the un-augmented training set). Together they remove the final-epoch noise of the last
-steps' weights and of running averages.
+term). With ``teacher_epochs = 0`` the student starts at random and trains on
+cross-entropy alone. Each network keeps an exponential moving average of its parameters
+(``ema_decay`` per step, 0 = off; ``weight_average.py``) that replaces its parameters after
+its last epoch; then its BatchNorm statistics are recomputed exactly for those weights
+(``momentum=None``, a train-mode pass over the un-augmented training set). Together they
+remove the final-epoch noise of the last steps' weights and of running averages.
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) training is data-parallel with PyTorch's
 ``DistributedDataParallel`` over the gloo backend and a ``DistributedSampler``; a single
@@ -32,8 +34,11 @@ from tqdm import tqdm
 from binaryvit.errors import ConfigError
 from binaryvit.golden.float_model.config import BinaryViTConfig
 from binaryvit.golden.float_model.network import BinaryViT, count_parameters
+from binaryvit.golden.train.cpu_time import cpu_seconds
 from binaryvit.golden.train.data import ImageDataset, check_dataset_fits
 from binaryvit.golden.train.weight_average import WeightAverage
+
+STUDENT_INITS = ("teacher", "random")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class TrainSettings:
     max_shift: int = 1
     seed: int = 0
     ema_decay: float = 0.995
+    student_init: str = "random"
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -62,6 +68,9 @@ class TrainSettings:
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1) (0 = no averaging), "
                               f"got {self.ema_decay}")
+        if self.student_init not in STUDENT_INITS:
+            raise ConfigError(f"student_init must be one of {', '.join(STUDENT_INITS)}, "
+                              f"got {self.student_init!r}")
 
 
 @dataclass
@@ -232,7 +241,8 @@ def train_binaryvit(config: BinaryViTConfig, data: ImageDataset,
 
     ``config`` must be binary; its class count and input statistics are taken from ``data``.
     Metrics: ``test_accuracy``, ``train_accuracy``, ``teacher_test_accuracy`` (if a
-    teacher), ``epochs``, ``teacher_epochs``, ``seconds``, ``teacher_seconds_per_epoch``,
+    teacher), ``epochs``, ``teacher_epochs``, ``seconds`` (wall), ``cpu_seconds`` (this
+    process's CPU time, all threads: ``cpu_time.py``), ``teacher_seconds_per_epoch``,
     ``student_seconds_per_epoch``, ``num_parameters``, ``train_size``, ``test_size``,
     ``world_size``. Denormal floats flush to zero while it runs: the float teacher's
     softmax produces them, and they slow CPU arithmetic several-fold.
@@ -253,7 +263,7 @@ def train_binaryvit(config: BinaryViTConfig, data: ImageDataset,
 
 def _train_teacher_and_student(config: BinaryViTConfig, data: ImageDataset,
                                settings: TrainSettings, context: DistributedContext) -> TrainResult:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     metrics: dict[str, float] = {"epochs": settings.epochs,
                                  "teacher_epochs": settings.teacher_epochs,
                                  "train_size": len(data.train_images),
@@ -269,10 +279,13 @@ def _train_teacher_and_student(config: BinaryViTConfig, data: ImageDataset,
         metrics["teacher_seconds_per_epoch"] = sum(seconds) / len(seconds)
     torch.manual_seed(settings.seed + 1)
     student = BinaryViT(config)
+    if teacher is not None and settings.student_init == "teacher":
+        student.load_state_dict(teacher.state_dict())
     seconds = _fit(student, data, settings.epochs, settings, context, "student", teacher)
     metrics["student_seconds_per_epoch"] = sum(seconds) / len(seconds)
     metrics["test_accuracy"] = evaluate(student, data.test_images, data.test_labels)
     metrics["train_accuracy"] = evaluate(student, data.train_images, data.train_labels)
     metrics["num_parameters"] = count_parameters(student)
     metrics["seconds"] = time.perf_counter() - started
+    metrics["cpu_seconds"] = cpu_seconds() - cpu_started
     return TrainResult(student, teacher, metrics)

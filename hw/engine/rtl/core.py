@@ -4,7 +4,7 @@ sized for the iCE40UP5K (no multiplier or divider in any address, one shared mul
 The sequencer fetches the program from memory (each 32-bit instruction word as two 16-bit
 words, low half first, from the halfword address ``pc``), keeps the instruction's record in
 registers and all its words in an instruction buffer (block RAM, 256 × 32), and decodes the
-fields through :func:`~binaryvit.hw.engine.rtl.fields.record_field` (the encoding's field
+fields through :mod:`~binaryvit.hw.engine.rtl.fields` (the encoding's field
 tables). It dispatches on the opcode; a ``HALT`` word ends the program (``done``).
 
 This core executes every instruction class: ``WINDOW`` (``SUM``, ``AVERAGE``, ``GLOBAL``;
@@ -61,9 +61,10 @@ from binaryvit.errors import ConfigError
 from binaryvit.hw.engine.config import WORD_BITS, EngineConfig
 from binaryvit.hw.engine.encoding import record_words
 from binaryvit.hw.engine.isa import (
-    INSTRUCTIONS, STAGES, Add, Affine, GroupAverage, Mac, Mask, MatMul, MatMulMode, Pattern,
+    STAGES, Add, Affine, GroupAverage, Mac, Mask, MatMul, MatMulMode, Pattern,
     RPReLU, Store, TensorKind, Threshold, Window, WindowMode)
-from binaryvit.hw.engine.rtl.fields import record_field
+from binaryvit.hw.engine.rtl.fields import (
+    HEADER_SLOTS, STAGE_SLOTS, load_slots, slot_field, slot_registers)
 from binaryvit.hw.kernels.popcount import xnor_popcount
 
 BUFFER_WORDS = 256     # instruction buffer: an instruction is at most 255 words
@@ -93,7 +94,10 @@ def round_shift_saturate(m: Module, value, shift, width, rounding, name: str):
     m.d.comb += [
         q.eq(Cat(Const(0, 1), value).as_signed() >> shift),
         rounded.eq((q >> 1) + (rounding & q[0])),
-        upper.eq(Const((1 << (bits + 1)) - 1, bits + 1) << (width - 1)[:len(width)]),
+        # bit i is set when i >= width − 1: a table of constants (a logic function of the
+        # width's bits per bit; compares or a shifter would cost carry chains or mux stages)
+        upper.eq(Array([Const(((1 << (bits + 1)) - 1) << max(k - 1, 0) & ((1 << (bits + 1)) - 1),
+                              bits + 1) for k in range(1 << len(width))])[width]),
         out.eq(rounded),
     ]
     negative = rounded[-1]
@@ -113,7 +117,6 @@ class EngineCore(wiring.Component):
         self.config = config
         self.address_bits = max(1, (config.total_words - 1).bit_length())
         self.value_bits = config.accumulator_bits
-        self.header_words = max(record_words(cls) for cls in INSTRUCTIONS)
         self.stage_words = max(record_words(cls) for cls in STAGES)
         a = self.address_bits
         super().__init__({
@@ -131,12 +134,18 @@ class EngineCore(wiring.Component):
         sb = vb + 2                     # product + addend before the round-shift
         rdata = self.mem_read_data
 
-        def read(address):
-            m.d.comb += [self.mem_addr.eq(address), self.mem_read.eq(1)]
+        # One incrementer after the address multiplexer serves every second word of a pair
+        # (``address + 1``), so no unit carries its own.
+        addr_base = Signal(a)
+        addr_next = Signal()
 
-        def write(address, data):
-            m.d.comb += [self.mem_addr.eq(address), self.mem_write.eq(1),
+        def read(address, second=0):
+            m.d.comb += [addr_base.eq(address), addr_next.eq(second), self.mem_read.eq(1)]
+
+        def write(address, data, second=0):
+            m.d.comb += [addr_base.eq(address), addr_next.eq(second), self.mem_write.eq(1),
                          self.mem_write_data.eq(data)]
+        m.d.comb += self.mem_addr.eq(addr_base + addr_next)
 
         def ptr(name):
             return Signal(a, name=name)
@@ -147,28 +156,29 @@ class EngineCore(wiring.Component):
         low = Signal(16)
         word_index = Signal(8)
         length = Signal(8)
-        header = [Signal(32, name=f"header{i}") for i in range(self.header_words)]
+        head0 = Signal(16)          # the header word's opcode, length and stage count
         m.submodules.ibuf = ibuf = Memory(shape=32, depth=BUFFER_WORDS, init=[])
         ibuf_w = ibuf.write_port()
         ibuf_r = ibuf.read_port()
-        opcode = header[0][0:4]
-        stage_count = header[0][12:16]
+        opcode = head0[0:4]
+        stage_count = head0[12:16]
         is_window = opcode == Window.OPCODE
         is_matmul = opcode == MatMul.OPCODE
         is_mac = opcode == Mac.OPCODE
         is_mask = opcode == Mask.OPCODE
+        slots = slot_registers(HEADER_SLOTS, a, "header")
 
         def wf(path):
-            return record_field(Window, header, path)
+            return slot_field(slots, HEADER_SLOTS, Window, path)
 
         def mf(path):
-            return record_field(MatMul, header, path)
+            return slot_field(slots, HEADER_SLOTS, MatMul, path)
 
         def kf(path):
-            return record_field(Mask, header, path)
+            return slot_field(slots, HEADER_SLOTS, Mask, path)
 
         def cf(path):
-            return record_field(Mac, header, path)
+            return slot_field(slots, HEADER_SLOTS, Mac, path)
 
         t = Signal(16)          # output token
         c = Signal(16)          # output channel
@@ -188,16 +198,21 @@ class EngineCore(wiring.Component):
                                       fin_round, "finish")
 
         def multiply(x, y, add, shift, width, code, rounding=1):
-            m.d.sync += [mul_a.eq(x), mul_b.eq(y), addend.eq(add), fin_shift.eq(shift),
-                         fin_width.eq(width), fin_round.eq(rounding), ret.eq(code)]
+            """``y`` or ``add`` None: the operand was loaded while the constants were
+            gathered."""
+            m.d.sync += [mul_a.eq(x), fin_shift.eq(shift), fin_width.eq(width),
+                         fin_round.eq(rounding), ret.eq(code)]
+            if y is not None:
+                m.d.sync += mul_b.eq(y)
+            if add is not None:
+                m.d.sync += addend.eq(add)
             m.next = "MULTIPLY"
 
         # ---- per-instruction setup: products and quotients of fields ------------------------
         setup_step = Signal(range(SETUP_STEPS + 1))
         su = [Signal(a, name=f"setup{i}") for i in range(SETUP_STEPS)]
         remainder = Signal(16)
-        divisor = Mux(opcode == Mask.OPCODE, record_field(Mask, header, "heads"),
-                      record_field(MatMul, header, "heads"))
+        divisor = kf("heads")                    # MASK and MATMUL share the slot
         quotient = Signal(16)
 
         # ---- window unit ------------------------------------------------------------------
@@ -227,7 +242,9 @@ class EngineCore(wiring.Component):
         ki = Signal(16)
         kj = Signal(16)
         tap_valid = Signal()
-        acc = Signal(signed(vb))
+        # the source's accumulator is the element's value register: a value is produced from
+        # it (RET_SOURCE) and every stage has finished with it before the next element clears it
+        acc = value = Signal(signed(vb), name="value")
         y = Signal(signed(18))
         x = Signal(signed(18))
         m.d.comb += [y.eq(y_base + ki - pad_h), x.eq(x_base + kj - pad_w)]
@@ -297,18 +314,21 @@ class EngineCore(wiring.Component):
         mac_x = Signal(signed(32))
 
         # ---- epilogue unit ------------------------------------------------------------------
-        value = Signal(signed(vb))
-        stage = [Signal(32, name=f"stage{i}") for i in range(self.stage_words)]
+        stage_head = Signal(8)                   # the stage record's opcode and length
+        stage_slots = slot_registers(STAGE_SLOTS, a, "stage")
         stage_index = Signal(4)
         stage_ptr = Signal(8)
         load_index = Signal(range(self.stage_words + 1))
-        gathered = [Signal(16, name=f"gathered{i}") for i in range(6)]
+        # the first two gathered words (a wide threshold or pre-shift, an Affine mul, an Add
+        # operand); later ones go straight to the multiplier's operands or the flip bit
+        gathered = [Signal(16, name=f"gathered{i}") for i in range(2)]
+        flip = Signal()
         gather_index = Signal(3)
-        stage_op = stage[0][0:4]
-        stage_len = stage[0][4:8]
+        stage_op = stage_head[0:4]
+        stage_len = stage_head[4:8]
 
         def sf(cls, path):
-            return record_field(cls, stage, path)
+            return slot_field(stage_slots, STAGE_SLOTS, cls, path)
         params = sf(Affine, "params")      # Affine, RPReLU and Threshold share the place
         two_c = c << 1
 
@@ -356,7 +376,7 @@ class EngineCore(wiring.Component):
         group = sf(GroupAverage, "group")
         group_kind = sf(GroupAverage, "out.kind")
         group_sum = Signal(signed(vb))
-        exp_sum = acc                            # mask: the row's exp sum, and
+        exp_sum = value                          # mask: the row's exp sum, and
         theta_limit = group_sum                  # floor(θ·Σ / 2^θs): e > it ⟺ e·2^θs > θ·Σ
         group_last = k0 + 1 == group                  # k0: c mod group
         group_total = Mux(k0 == 0, value, group_sum + value)
@@ -397,7 +417,6 @@ class EngineCore(wiring.Component):
         wide01 = Cat(g[0], g[1]).as_signed()
         rp_t = Signal(signed(vb + 1))
         m.d.comb += rp_t.eq(value + wide01)
-        flip = g[2].bit_select(c[0:4], 1)
         at_least = value >= wide01
         threshold_bit = Mux(flip, ~at_least | (value == wide01), at_least)
 
@@ -478,16 +497,16 @@ class EngineCore(wiring.Component):
                 m.next = "FETCH_HIGH"
             with m.State("FETCH_HIGH"):
                 m.d.comb += self.busy.eq(1)
-                read(pc + 1)
+                read(pc, 1)
                 m.d.sync += low.eq(rdata)
                 m.next = "FETCH_STORE"
             with m.State("FETCH_STORE"):
                 m.d.comb += self.busy.eq(1)
                 word = Cat(low, rdata)
                 m.d.comb += [ibuf_w.addr.eq(word_index), ibuf_w.data.eq(word), ibuf_w.en.eq(1)]
-                for i, h in enumerate(header):
-                    with m.If(word_index == i):
-                        m.d.sync += h.eq(word)
+                with m.If(word_index == 0):
+                    m.d.sync += head0.eq(word[0:16])
+                load_slots(m, slots, HEADER_SLOTS, word, word_index, opcode)
                 m.d.sync += pc.eq(pc + 2)
                 with m.If((word_index == 0) & (word[0:4] == 0)):
                     m.d.sync += self.done.eq(1)
@@ -614,7 +633,7 @@ class EngineCore(wiring.Component):
             with m.State("DOT_A_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += a_low.eq(rdata)
-                read(a_word + 1)
+                read(a_word, 1)
                 m.next = "DOT_B_LOW"
             with m.State("DOT_B_LOW"):
                 m.d.comb += self.busy.eq(1)
@@ -624,7 +643,7 @@ class EngineCore(wiring.Component):
             with m.State("DOT_B_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += b_low.eq(rdata)
-                read(b_word + 1)
+                read(b_word, 1)
                 m.next = "DOT_COUNT"
             with m.State("DOT_COUNT"):
                 m.d.comb += self.busy.eq(1)
@@ -646,12 +665,13 @@ class EngineCore(wiring.Component):
                         m.next = "DOT_DONE"
             with m.State("DOT_DONE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [value.eq(Mux(is_context, match_count + one_count - m_cols,
-                                          (match_count << 1) - m_k)),
-                             stage_index.eq(0), stage_ptr.eq(record_words(MatMul))]
-                m.next = "STAGE"
-                with m.If(is_mask):
+                m.d.sync += [stage_index.eq(0), stage_ptr.eq(record_words(MatMul))]
+                with m.If(is_mask):                  # value holds the row's exp sum
                     m.next = "MASK_LUT_LOW"
+                with m.Else():
+                    m.d.sync += value.eq(Mux(is_context, match_count + one_count - m_cols,
+                                             (match_count << 1) - m_k))
+                    m.next = "STAGE"
             # -- mask: e = lut[(s + d) / 2] = lut[matches]; pass 0 sums a row, pass 1 compares --
             with m.State("MASK_LUT_LOW"):
                 m.d.comb += self.busy.eq(1)
@@ -660,7 +680,7 @@ class EngineCore(wiring.Component):
             with m.State("MASK_LUT_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += low_word.eq(rdata)
-                read(kf("lut") + (match_count << 1) + 1)
+                read(kf("lut") + (match_count << 1), 1)
                 m.next = "MASK_EXP"
             with m.State("MASK_EXP"):
                 m.d.comb += self.busy.eq(1)
@@ -709,7 +729,7 @@ class EngineCore(wiring.Component):
                 m.d.sync += mac_x.eq(rdata.as_signed())
                 with m.If(mac_wide):
                     m.d.sync += low_word.eq(rdata)
-                    read(mac_x_address + 1)
+                    read(mac_x_address, 1)
                     m.next = "MAC_X_WIDE"
                 with m.Else():
                     read(w_ptr)
@@ -730,7 +750,7 @@ class EngineCore(wiring.Component):
             with m.State("MAC_BIAS_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += low_word.eq(rdata)
-                read(cf("bias") + two_c + 1)
+                read(cf("bias") + two_c, 1)
                 m.next = "MAC_DONE"
             with m.State("MAC_DONE"):
                 m.d.comb += self.busy.eq(1)
@@ -793,9 +813,9 @@ class EngineCore(wiring.Component):
             with m.State("STAGE_LOAD"):
                 m.d.comb += self.busy.eq(1)
                 m.d.comb += ibuf_r.addr.eq(stage_ptr + load_index)
-                for i, s in enumerate(stage):
-                    with m.If(load_index == i + 1):
-                        m.d.sync += s.eq(ibuf_r.data)
+                with m.If(load_index == 1):
+                    m.d.sync += stage_head.eq(ibuf_r.data[0:8])
+                load_slots(m, stage_slots, STAGE_SLOTS, ibuf_r.data, load_index - 1, stage_op)
                 m.d.sync += [load_index.eq(load_index + 1), gather_index.eq(0)]
                 with m.If(load_index == self.stage_words):
                     m.next = "STAGE_STEP"
@@ -810,6 +830,18 @@ class EngineCore(wiring.Component):
                 for i, gw in enumerate(gathered):
                     with m.If(gather_index == i + 1):
                         m.d.sync += gw.eq(rdata)
+                # word i arrives at gather_index i + 1: an Affine's bias (words 1, 2) and an
+                # RPReLU's post-shift (words 4, 5) into the addend, its slope for the sign of
+                # value + pre (word 2 or 3) into mul_b, a Threshold's flip bit (word 2)
+                affine, rprelu = stage_op == Affine.OPCODE, stage_op == RPReLU.OPCODE
+                with m.If((affine & (gather_index == 2)) | (rprelu & (gather_index == 5))):
+                    m.d.sync += addend[0:16].eq(rdata)
+                with m.If((affine & (gather_index == 3)) | (rprelu & (gather_index == 6))):
+                    m.d.sync += addend[16:].eq(rdata.as_signed())
+                with m.If(rprelu & (gather_index == Mux(rp_t >= 0, 3, 4))):
+                    m.d.sync += mul_b.eq(rdata.as_signed())
+                with m.If(gather_index == 3):
+                    m.d.sync += flip.eq(rdata.bit_select(c[0:4], 1))
                 m.d.sync += gather_index.eq(gather_index + 1)
                 with m.If(gather_index == gather_count):
                     m.next = "COMPUTE"
@@ -818,12 +850,11 @@ class EngineCore(wiring.Component):
                 m.next = "STAGE_END"
                 with m.Switch(stage_op):
                     with m.Case(Affine.OPCODE):
-                        multiply(value, constant, Cat(g[1], g[2]).as_signed(),
-                                 sf(Affine, "shift"), sf(Affine, "width"), RET_VALUE)
+                        multiply(value, constant, None, sf(Affine, "shift"),
+                                 sf(Affine, "width"), RET_VALUE)
                     with m.Case(RPReLU.OPCODE):
-                        multiply(rp_t, Mux(rp_t >= 0, g[2].as_signed(), g[3].as_signed()),
-                                 Cat(g[4], g[5]).as_signed(), sf(RPReLU, "shift"),
-                                 sf(RPReLU, "width"), RET_VALUE)
+                        multiply(rp_t, None, None, sf(RPReLU, "shift"), sf(RPReLU, "width"),
+                                 RET_VALUE)
                     with m.Case(Add.OPCODE):
                         with m.If(add_pattern == Pattern.PATCHES):
                             fail()
@@ -865,7 +896,7 @@ class EngineCore(wiring.Component):
                     m.next = "STORE_HIGH"
             with m.State("STORE_HIGH"):
                 m.d.comb += self.busy.eq(1)
-                write(store_address + 1, store_value[16:32])
+                write(store_address, store_value[16:32], 1)
                 m.next = "STAGE_END"
             with m.State("STAGE_END"):
                 m.d.comb += self.busy.eq(1)

@@ -94,6 +94,29 @@ def test_short_training_beats_chance_by_a_wide_margin():
         float(data.train_images.mean()), rel=1e-5)
 
 
+@pytest.mark.parametrize("student_init", ["teacher", "random"])
+def test_student_starts_from_the_trained_teacher_or_at_random(student_init):
+    # lr 1e-9 and no EMA: one student epoch leaves the parameters where they started
+    data = digits_subset(64, 16)
+    result = train_binaryvit(TINY, data, TrainSettings(
+        epochs=1, teacher_epochs=1, lr=1e-9, ema_decay=0.0, student_init=student_init,
+        progress=False))
+    student, teacher = result.model.state_dict(), result.teacher.state_dict()
+    assert student.keys() == teacher.keys()
+    near = [torch.allclose(student[k], teacher[k], atol=1e-6) for k in student
+            if k.endswith("weight") and "norm" not in k]
+    assert len(near) > 20
+    if student_init == "teacher":
+        assert all(near)
+    else:
+        assert not any(near)
+
+
+def test_settings_name_a_bad_student_init():
+    with pytest.raises(ConfigError, match="student_init must be one of teacher, random"):
+        TrainSettings(student_init="zeros")
+
+
 def test_cli_train_then_eval_on_an_npz(tmp_path, capsys):
     data = digits_subset(100, 40)
     npz = tmp_path / "digits.npz"
