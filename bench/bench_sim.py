@@ -95,6 +95,11 @@ def main() -> int:
         print(f"error: {out}/rtl/network.json not found: run `binaryvit generate {out}` "
               f"first", file=sys.stderr)
         return 2
+    for option in ("images", "per_cycle_images"):
+        if getattr(args, option) < 1:
+            print(f"error: --{option.replace('_', '-')} must be at least 1, got "
+                  f"{getattr(args, option)}", file=sys.stderr)
+            return 2
     checkpoint = Path(args.checkpoint) if args.checkpoint else out / "model.pt"
     load_before = os.getloadavg()[0]
     _, fast_build, _ = _timed(lambda: simulate(out, images=3, progress=False, jobs=1))
