@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from binaryvit.atomic import write_text_atomic
-from binaryvit.errors import DataError, OutputPathError
+from binaryvit.errors import DataError
 from binaryvit.golden.intref.int_network import run_int_network
-from binaryvit.golden.intref.intmodel import load_intmodel
+from binaryvit.golden.intref.intmodel import load_quantized
 
 __all__ = ["simulate_engine"]
 
@@ -37,9 +37,7 @@ def simulate_engine(out_dir, *, images: int = 20, data=None, progress: bool = Tr
         raise DataError(f"--images must be at least 1, not {images}")
     design = load_engine_design(out / "rtl" / "engine.json")
     path = out / "intmodel.npz"
-    if not path.is_file():
-        raise OutputPathError(f"{path} not found: run `binaryvit quantize CKPT -o {out}` first")
-    model = load_intmodel(path)
+    model = load_quantized(out)
     program = compile_intmodel(model, design.config)
     if plan_description(program) != design.plan:
         raise DataError(f"{path} compiles to another memory plan than {out}/rtl/engine.json: "

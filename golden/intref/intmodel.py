@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from binaryvit.atomic import atomic_file
-from binaryvit.errors import CheckpointError, ConfigError
+from binaryvit.errors import CheckpointError, ConfigError, OutputPathError
 from binaryvit.golden.float_model.config import BinaryViTConfig
 
 FORMAT = "binaryvit-intmodel"
@@ -118,6 +118,16 @@ def save_intmodel(model: IntModel, path: str | os.PathLike) -> Path:
 
 def _bad(path: Path, why: str) -> CheckpointError:
     return CheckpointError(f"integer model {path}: {why}")
+
+
+def load_quantized(out_dir: str | os.PathLike) -> IntModel:
+    """``OUT/intmodel.npz`` as ``binaryvit quantize`` writes it. OutputPathError, naming the
+    command that makes it, when it is not there; otherwise as :func:`load_intmodel`."""
+    path = Path(out_dir) / "intmodel.npz"
+    if not path.is_file():
+        raise OutputPathError(f"{path} not found: run `binaryvit quantize CKPT -o "
+                              f"{Path(out_dir)}` first")
+    return load_intmodel(path)
 
 
 def load_intmodel(path: str | os.PathLike) -> IntModel:

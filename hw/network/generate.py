@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 from binaryvit.atomic import write_text_atomic
-from binaryvit.errors import ConfigError, OutputPathError
-from binaryvit.golden.intref.intmodel import IntModel, load_intmodel
+from binaryvit.errors import ConfigError
+from binaryvit.golden.intref.intmodel import IntModel, load_quantized
 from binaryvit.hw.boards.definitions import Board
 from binaryvit.hw.estimate.device_fit import DEFAULT_MARGIN, fold_for_board, resource_report
 from binaryvit.hw.network.accelerator import BinaryViTAccelerator, instance_name
@@ -126,11 +126,7 @@ def generate(out_dir: str | os.PathLike, *, target_cycles: int | None = None,
     """
     out = Path(out_dir)
     if model is None:
-        path = out / "intmodel.npz"
-        if not path.is_file():
-            raise OutputPathError(f"{path} not found: run `binaryvit quantize CKPT -o {out}` "
-                                  f"first")
-        model = load_intmodel(path)
+        model = load_quantized(out)
     if isinstance(overrides, (str, os.PathLike)):
         overrides = load_overrides(overrides)
     fit = None

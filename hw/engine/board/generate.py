@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from binaryvit.atomic import write_text_atomic
-from binaryvit.errors import ConfigError, OutputPathError
-from binaryvit.golden.intref.intmodel import IntModel, load_intmodel
+from binaryvit.errors import ConfigError
+from binaryvit.golden.intref.intmodel import IntModel, load_quantized
 from binaryvit.hw.engine.board.design import (DESIGN_FILE, PARAMETER_IMAGE_FILE, engine_design,
                                               parameter_image_for)
 from binaryvit.hw.engine.compiler import compile_intmodel
@@ -114,11 +114,7 @@ def generate_engine(out_dir: str | os.PathLike, *, board: str | None = None,
 
     out = Path(out_dir)
     if model is None:
-        path = out / "intmodel.npz"
-        if not path.is_file():
-            raise OutputPathError(f"{path} not found: run `binaryvit quantize CKPT -o {out}` "
-                                  f"first")
-        model = load_intmodel(path)
+        model = load_quantized(out)
     target = engine_target(board)
     program, design = compile_for_board(model, target, proof)
     estimate = _estimate(program, design, target)
