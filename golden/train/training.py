@@ -20,6 +20,7 @@ process needs no process group.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -54,6 +55,8 @@ class TrainSettings:
     seed: int = 0
     ema_decay: float = 0.995
     student_init: str = "random"
+    student_lr: float | None = None
+    warmup_epochs: int = 0
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -65,6 +68,10 @@ class TrainSettings:
             raise ConfigError(f"batch_size must be >= 2 (BatchNorm), got {self.batch_size}")
         if self.lr <= 0 or self.weight_decay < 0 or self.max_shift < 0:
             raise ConfigError("lr must be > 0, weight_decay and max_shift >= 0")
+        if self.student_lr is not None and self.student_lr <= 0:
+            raise ConfigError(f"student_lr must be > 0 (or None: lr), got {self.student_lr}")
+        if self.warmup_epochs < 0:
+            raise ConfigError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1) (0 = no averaging), "
                               f"got {self.ema_decay}")
@@ -127,6 +134,17 @@ def distillation_loss(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
     return -(soft * F.log_softmax(student_logits, dim=-1)).sum(dim=-1).mean()
 
 
+def warmup_cosine(warmup_steps: int, total_steps: int):
+    """The learning-rate factor of step ``t`` (``LambdaLR``): a linear rise ``(t + 1) / warmup``
+    over ``warmup_steps``, then cosine decay from 1 to 0 at ``total_steps``."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return factor
+
+
 def random_shift(images: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
     """Shift each image by up to ``max_shift`` pixels in x and y, filling with 0."""
     if max_shift == 0:
@@ -180,12 +198,14 @@ def _fit(model: BinaryViT, data: ImageDataset, epochs: int, settings: TrainSetti
     if context.enabled:
         train = nn.parallel.DistributedDataParallel(
             model, find_unused_parameters=not model.config.binary)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr,
+    lr = settings.lr if teacher is None or settings.student_lr is None else settings.student_lr
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr,
                                   weight_decay=settings.weight_decay, foreach=True)
     sampler = DistributedSampler(range(len(data.train_images)), num_replicas=context.world_size,
                                  rank=context.rank, shuffle=True, seed=settings.seed)
     steps_per_epoch = -(-len(sampler) // settings.batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(
+        min(settings.warmup_epochs, epochs) * steps_per_epoch, epochs * steps_per_epoch))
     generator = torch.Generator().manual_seed(settings.seed + 1000 * context.rank)
     average = WeightAverage(model, settings.ema_decay) if settings.ema_decay > 0 else None
     epoch_seconds = []
@@ -236,10 +256,14 @@ def fit_config_to_data(config: BinaryViTConfig, data: ImageDataset) -> BinaryViT
 
 def train_binaryvit(config: BinaryViTConfig, data: ImageDataset,
                     settings: TrainSettings = TrainSettings(),
-                    context: DistributedContext = DistributedContext()) -> TrainResult:
+                    context: DistributedContext = DistributedContext(),
+                    teacher: BinaryViT | None = None) -> TrainResult:
     """Train the float teacher, then the binary student by distillation; see the module docstring.
 
     ``config`` must be binary; its class count and input statistics are taken from ``data``.
+    ``teacher``, if given, is an already trained float network of the same config and data
+    (e.g. the ``teacher`` of an earlier ``TrainResult``): it is used as is and
+    ``settings.teacher_epochs`` is ignored (to compare student recipes on one teacher).
     Metrics: ``test_accuracy``, ``train_accuracy``, ``teacher_test_accuracy`` (if a
     teacher), ``epochs``, ``teacher_epochs``, ``seconds`` (wall), ``cpu_seconds`` (this
     process's CPU time, all threads: ``cpu_time.py``), ``teacher_seconds_per_epoch``,
@@ -253,7 +277,7 @@ def train_binaryvit(config: BinaryViTConfig, data: ImageDataset,
     created_group = init_distributed(context)
     flush_denormal = torch.set_flush_denormal(True)
     try:
-        return _train_teacher_and_student(config, data, settings, context)
+        return _train_teacher_and_student(config, data, settings, context, teacher)
     finally:
         if flush_denormal:
             torch.set_flush_denormal(False)
@@ -262,15 +286,21 @@ def train_binaryvit(config: BinaryViTConfig, data: ImageDataset,
 
 
 def _train_teacher_and_student(config: BinaryViTConfig, data: ImageDataset,
-                               settings: TrainSettings, context: DistributedContext) -> TrainResult:
+                               settings: TrainSettings, context: DistributedContext,
+                               teacher: BinaryViT | None) -> TrainResult:
     started, cpu_started = time.perf_counter(), cpu_seconds()
     metrics: dict[str, float] = {"epochs": settings.epochs,
                                  "teacher_epochs": settings.teacher_epochs,
                                  "train_size": len(data.train_images),
                                  "test_size": len(data.test_images),
                                  "world_size": context.world_size}
-    teacher = None
-    if settings.teacher_epochs > 0:
+    if teacher is not None:
+        if teacher.config != config.as_float():
+            raise ConfigError("the given teacher is not the float network of this config and data")
+        teacher.eval()
+        metrics["teacher_test_accuracy"] = evaluate(teacher, data.test_images, data.test_labels)
+        metrics["teacher_epochs"] = 0
+    elif settings.teacher_epochs > 0:
         torch.manual_seed(settings.seed)
         teacher = BinaryViT(config.as_float())
         seconds = _fit(teacher, data, settings.teacher_epochs, settings, context, "teacher", None)
