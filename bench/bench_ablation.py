@@ -10,7 +10,11 @@ the paper's table. With ``--plot PATH`` it also draws the table as a PNG.
 The default schedule is shorter than ``binaryvit train``'s (``--epochs`` / ``--teacher-epochs``
 and the other recipe options of ``golden/train/recipe_arguments.py``, printed in the
 heading): five variants times three seeds of the full schedule take well over an hour of
-CPU time. One thread by default (bench/bench_accuracy.py says why).
+CPU time. By default every variant distils from one float teacher per seed, the full
+model's (as the paper's variants share their float teacher), so the table compares the
+binary students alone and five runs cost one teacher; ``--own-teachers`` trains each
+variant's own float counterpart instead. The CPU seconds per run are the student's only when
+the teacher is shared. One thread by default (bench/bench_accuracy.py says why).
 """
 from __future__ import annotations
 
@@ -45,27 +49,39 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--variants", type=int, nargs="+", default=list(range(len(VARIANTS))),
                         help="indices into the variant list (0 = full model)")
+    parser.add_argument("--own-teachers", dest="shared_teacher", action="store_false",
+                        help="train each variant's own float teacher (default: every variant "
+                             "distils from the full model's float teacher of its seed)")
     parser.add_argument("--plot", default=None, metavar="PNG", help="draw the table here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = load_digits_dataset()
     base = get_config("tiny-digits")
+    teacher = ("one full-model float teacher per seed" if args.shared_teacher
+               else "each variant its own float teacher")
     recipe = (f"{describe_recipe(recipe_settings(args))} (binaryvit train: "
-              f"{TrainSettings.teacher_epochs} + {TrainSettings.epochs} epochs)")
+              f"{TrainSettings.teacher_epochs} + {TrainSettings.epochs} epochs); {teacher}")
     print(f"bench_ablation: tiny-digits on sklearn digits ({len(data.train_images)} train / "
           f"{len(data.test_images)} test); {recipe}; seeds {' '.join(map(str, args.seeds))}; "
           f"{args.threads} threads", flush=True)
+    teachers = {}  # seed -> the full model's float teacher, shared by every variant
     rows = []
     for index in args.variants:
         name, switches = VARIANTS[index]
         accuracies, cpu, params = [], [], 0
         for seed in args.seeds:
+            if args.shared_teacher and seed not in teachers:
+                # the teacher comes with a throw-away one-epoch student (a few CPU seconds)
+                teachers[seed] = train_binaryvit(base, data, recipe_settings(
+                    args, seed=seed, epochs=1, progress=False)).teacher
             result = train_binaryvit(base.replace(**switches), data,
-                                     recipe_settings(args, seed=seed, progress=False))
+                                     recipe_settings(args, seed=seed, progress=False),
+                                     teacher=teachers.get(seed))
             cpu.append(result.metrics["cpu_seconds"])
             accuracies.append(100 * result.metrics["test_accuracy"])
             params = count_parameters(result.model)
-            print(f"  {name}, seed {seed}: {accuracies[-1]:.2f} % in "
+            print(f"  {name}, seed {seed}: {accuracies[-1]:.2f} % (teacher "
+                  f"{100 * result.metrics.get('teacher_test_accuracy', float('nan')):.2f} %) in "
                   f"{result.metrics['seconds']:.0f} s wall, {cpu[-1]:.0f} s CPU", flush=True)
         rows.append((name, params, accuracies, cpu))
     full = statistics.mean(rows[0][2]) if args.variants[0] == 0 else None

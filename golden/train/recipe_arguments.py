@@ -4,8 +4,8 @@
 recipe comparison varies (``--epochs``, ``--teacher-epochs``, ``--batch-size``,
 ``--student-lr``, ``--warmup-epochs``, ``--max-shift``, ``--ema-decay``,
 ``--student-init``), each defaulting to the ``TrainSettings`` default;
-``recipe_settings(args, **fixed)`` builds the settings from the parsed options plus
-``fixed`` fields (``seed``, ``progress``); ``describe_recipe(settings)`` is a one-line
+``recipe_settings(args, **fixed)`` builds the settings from the parsed options, ``fixed``
+fields (``seed``, ``progress``, ...) added or overriding; ``describe_recipe(settings)`` is a one-line
 summary for a bench heading.
 """
 from __future__ import annotations
@@ -34,11 +34,12 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def recipe_settings(args: argparse.Namespace, **fixed) -> TrainSettings:
-    """``TrainSettings`` of the parsed recipe options, with ``fixed`` fields added."""
-    return TrainSettings(epochs=args.epochs, teacher_epochs=args.teacher_epochs,
-                         batch_size=args.batch_size, lr=args.lr, student_lr=args.student_lr,
-                         warmup_epochs=args.warmup_epochs, max_shift=args.max_shift,
-                         ema_decay=args.ema_decay, student_init=args.student_init, **fixed)
+    """``TrainSettings`` of the parsed recipe options; ``fixed`` fields add to or override them."""
+    fields = dict(epochs=args.epochs, teacher_epochs=args.teacher_epochs,
+                  batch_size=args.batch_size, lr=args.lr, student_lr=args.student_lr,
+                  warmup_epochs=args.warmup_epochs, max_shift=args.max_shift,
+                  ema_decay=args.ema_decay, student_init=args.student_init)
+    return TrainSettings(**{**fields, **fixed})
 
 
 def describe_recipe(settings: TrainSettings) -> str:

@@ -261,9 +261,10 @@ def train_binaryvit(config: BinaryViTConfig, data: ImageDataset,
     """Train the float teacher, then the binary student by distillation; see the module docstring.
 
     ``config`` must be binary; its class count and input statistics are taken from ``data``.
-    ``teacher``, if given, is an already trained float network of the same config and data
-    (e.g. the ``teacher`` of an earlier ``TrainResult``): it is used as is and
-    ``settings.teacher_epochs`` is ignored (to compare student recipes on one teacher).
+    ``teacher``, if given, is an already trained float network of the same image shape and
+    classes, trained on the same data (e.g. the ``teacher`` of an earlier ``TrainResult``,
+    possibly of another architecture): it is used as is and ``settings.teacher_epochs`` is
+    ignored (to compare student recipes or architectures on one teacher).
     Metrics: ``test_accuracy``, ``train_accuracy``, ``teacher_test_accuracy`` (if a
     teacher), ``epochs``, ``teacher_epochs``, ``seconds`` (wall), ``cpu_seconds`` (this
     process's CPU time, all threads: ``cpu_time.py``), ``teacher_seconds_per_epoch``,
@@ -295,8 +296,12 @@ def _train_teacher_and_student(config: BinaryViTConfig, data: ImageDataset,
                                  "test_size": len(data.test_images),
                                  "world_size": context.world_size}
     if teacher is not None:
-        if teacher.config != config.as_float():
-            raise ConfigError("the given teacher is not the float network of this config and data")
+        t = teacher.config
+        if t.binary or (t.in_channels, t.image_size, t.num_classes) != (
+                config.in_channels, config.image_size, config.num_classes):
+            raise ConfigError(f"the given teacher must be a float network of "
+                              f"{config.in_channels}x{config.image_size[0]}x{config.image_size[1]} "
+                              f"images and {config.num_classes} classes")
         teacher.eval()
         metrics["teacher_test_accuracy"] = evaluate(teacher, data.test_images, data.test_labels)
         metrics["teacher_epochs"] = 0

@@ -160,9 +160,11 @@ def test_a_given_teacher_is_reused_without_training_another():
     assert again.metrics["teacher_epochs"] == 0
     assert all(torch.equal(before[k], v) for k, v in again.teacher.state_dict().items())
     assert again.metrics["teacher_test_accuracy"] == first.metrics["teacher_test_accuracy"]
-    other = digits_subset(48, 16)  # other input statistics: another config
-    with pytest.raises(ConfigError, match="not the float network of this config"):
-        train_binaryvit(TINY, other, TrainSettings(epochs=1, progress=False), teacher=first.teacher)
+    ablated = train_binaryvit(TINY.replace(multi_pool=False), data, TrainSettings(
+        epochs=1, batch_size=32, progress=False), teacher=first.teacher)
+    assert not ablated.model.config.multi_pool and ablated.teacher is first.teacher
+    with pytest.raises(ConfigError, match="must be a float network of 1x8x8 images and 10"):
+        train_binaryvit(TINY, data, TrainSettings(epochs=1, progress=False), teacher=again.model)
 
 
 def test_validation_split_is_a_stratified_part_of_the_training_split_only():
