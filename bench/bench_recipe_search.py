@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
+from binaryvit.golden.float_model.checkpoint import load_model, save_checkpoint
 from binaryvit.golden.float_model.config import get_config
 from binaryvit.golden.train.cpu_time import cpu_seconds
 from binaryvit.golden.train.data import load_digits_dataset, validation_dataset
@@ -29,6 +31,9 @@ VARIANTS = {
     "batch 128, student lr 4e-3, warm-up 2": {"batch_size": 128, "student_lr": 4e-3,
                                               "warmup_epochs": 2},
     "no shifts (max_shift 0)": {"max_shift": 0},
+    "student lr 8e-3, warm-up 2 epochs": {"student_lr": 8e-3, "warmup_epochs": 2},
+    "student lr 4e-3, warm-up 2, no shifts": {"student_lr": 4e-3, "warmup_epochs": 2,
+                                              "max_shift": 0},
 }
 
 
@@ -41,6 +46,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", type=int, default=list(range(len(VARIANTS))),
                         help="indices into the variant list")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--teacher-dir", default=None,
+                        help="keep each seed's teacher here and reuse it when present")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = validation_dataset(load_digits_dataset())
@@ -52,8 +59,14 @@ def main() -> None:
     results = {name: [] for name in names}
     for seed in args.seeds:
         started = cpu_seconds()
-        teacher = train_binaryvit(get_config("tiny-digits"), data, TrainSettings(
-            epochs=1, teacher_epochs=args.teacher_epochs, seed=seed, progress=False)).teacher
+        cached = Path(args.teacher_dir or ".") / f"teacher_val_{args.teacher_epochs}ep_seed{seed}.pt"
+        if args.teacher_dir and cached.exists():
+            teacher, _ = load_model(cached)
+        else:
+            teacher = train_binaryvit(get_config("tiny-digits"), data, TrainSettings(
+                epochs=1, teacher_epochs=args.teacher_epochs, seed=seed, progress=False)).teacher
+            if args.teacher_dir:
+                save_checkpoint(cached, teacher, {})
         print(f"  seed {seed}: teacher {100 * evaluate(teacher, data.test_images, data.test_labels):.2f} % "
               f"validation, {cpu_seconds() - started:.0f} s CPU", flush=True)
         for name in names:
