@@ -56,6 +56,7 @@ class TrainSettings:
     ema_decay: float = 0.995
     student_init: str = "random"
     student_lr: float | None = None
+    student_max_shift: int | None = None
     warmup_epochs: int = 0
     progress: bool = True
 
@@ -70,6 +71,9 @@ class TrainSettings:
             raise ConfigError("lr must be > 0, weight_decay and max_shift >= 0")
         if self.student_lr is not None and self.student_lr <= 0:
             raise ConfigError(f"student_lr must be > 0 (or None: lr), got {self.student_lr}")
+        if self.student_max_shift is not None and self.student_max_shift < 0:
+            raise ConfigError(f"student_max_shift must be >= 0 (or None: max_shift), "
+                              f"got {self.student_max_shift}")
         if self.warmup_epochs < 0:
             raise ConfigError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -198,7 +202,10 @@ def _fit(model: BinaryViT, data: ImageDataset, epochs: int, settings: TrainSetti
     if context.enabled:
         train = nn.parallel.DistributedDataParallel(
             model, find_unused_parameters=not model.config.binary)
-    lr = settings.lr if teacher is None or settings.student_lr is None else settings.student_lr
+    student = teacher is not None
+    lr = settings.lr if not student or settings.student_lr is None else settings.student_lr
+    max_shift = (settings.max_shift if not student or settings.student_max_shift is None
+                 else settings.student_max_shift)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr,
                                   weight_decay=settings.weight_decay, foreach=True)
     sampler = DistributedSampler(range(len(data.train_images)), num_replicas=context.world_size,
@@ -218,7 +225,7 @@ def _fit(model: BinaryViT, data: ImageDataset, epochs: int, settings: TrainSetti
                    unit="batch", leave=False, disable=not (settings.progress and context.is_main))
         for first in bar:
             index = order[first:first + settings.batch_size]
-            images = random_shift(data.train_images[index], settings.max_shift, generator)
+            images = random_shift(data.train_images[index], max_shift, generator)
             logits = train(images)
             if teacher is None:
                 loss = F.cross_entropy(logits, data.train_labels[index])

@@ -120,7 +120,8 @@ def test_settings_name_a_bad_student_init():
 
 @pytest.mark.parametrize("field, value, message", [
     ("student_lr", 0.0, "student_lr must be > 0"),
-    ("warmup_epochs", -1, "warmup_epochs must be >= 0")])
+    ("warmup_epochs", -1, "warmup_epochs must be >= 0"),
+    ("student_max_shift", -1, "student_max_shift must be >= 0")])
 def test_settings_name_a_bad_learning_rate_schedule(field, value, message):
     with pytest.raises(ConfigError, match=message):
         TrainSettings(**{field: value})
@@ -147,6 +148,17 @@ def test_student_lr_replaces_lr_for_the_student_only():
     moved = [k for k in student if k.endswith("weight") and "norm" not in k
              and not torch.allclose(student[k], teacher[k], atol=1e-6)]
     assert moved == []
+
+
+def test_student_max_shift_changes_the_student_only():
+    data = digits_subset(64, 16)
+    runs = [train_binaryvit(TINY, data, TrainSettings(
+        epochs=1, teacher_epochs=1, batch_size=32, max_shift=0, student_max_shift=shift,
+        progress=False)) for shift in (0, 2)]
+    teachers = [r.teacher.state_dict() for r in runs]
+    students = [r.model.state_dict() for r in runs]
+    assert all(torch.equal(teachers[0][k], teachers[1][k]) for k in teachers[0])
+    assert not all(torch.equal(students[0][k], students[1][k]) for k in students[0])
 
 
 def test_a_given_teacher_is_reused_without_training_another():
