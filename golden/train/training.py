@@ -1,18 +1,23 @@
 """Training: a float teacher, then the binary student by knowledge distillation.
 
-Recipe (see docs/model.md): AdamW (lr 2e-3, weight decay 0), cosine decay per step to 0,
-batch 64, random shifts of up to ±1 pixel (zero fill). The teacher is the float network of
-the same config (``config.as_float()``) trained with cross-entropy; the student is the
+Recipe (see docs/model.md; chosen on a validation split, ``bench/bench_recipe_search.py``):
+AdamW (weight decay 0), batch 64, each network's learning rate rising linearly over
+``warmup_epochs`` (2) and then decaying by a cosine per step to 0. The teacher is the float
+network of the same config (``config.as_float()``), trained with cross-entropy at ``lr``
+(2e-3) on images shifted by up to ``max_shift`` (±1) pixels (zero fill). The student is the
 binary network, initialised at random (``student_init = "random"``) or with the trained
 teacher's parameters (``"teacher"``; the two networks have the same parameters, the student
-binarizes them; measured worse, docs/model.md), and trained with the paper's distillation loss, the soft
-cross-entropy ``-sum softmax(teacher) * log_softmax(student)`` (temperature 1, no label
-term). With ``teacher_epochs = 0`` the student starts at random and trains on
-cross-entropy alone. Each network keeps an exponential moving average of its parameters
-(``ema_decay`` per step, 0 = off; ``weight_average.py``) that replaces its parameters after
-its last epoch; then its BatchNorm statistics are recomputed exactly for those weights
-(``momentum=None``, a train-mode pass over the un-augmented training set). Together they
-remove the final-epoch noise of the last steps' weights and of running averages.
+binarizes them; measured worse, docs/model.md), and trained at ``student_lr`` (4e-3) on
+images shifted by up to ``student_max_shift`` (0: the binary student under-fits shifted
+images) with the paper's distillation loss, the soft cross-entropy
+``-sum softmax(teacher) * log_softmax(student)`` (temperature 1, no label term). With
+``teacher_epochs = 0`` the student starts at random and trains on cross-entropy alone, at
+``lr`` and ``max_shift`` like a teacher. Each network keeps an exponential moving average
+of its parameters (``ema_decay`` per step, 0 = off; ``weight_average.py``) that replaces its
+parameters after its last epoch; then its BatchNorm statistics are recomputed exactly for
+those weights (``momentum=None``, a train-mode pass over the un-augmented training set).
+Together they remove the final-epoch noise of the last steps' weights and of running
+averages.
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) training is data-parallel with PyTorch's
 ``DistributedDataParallel`` over the gloo backend and a ``DistributedSampler``; a single
@@ -47,7 +52,7 @@ class TrainSettings:
     """Hyper-parameters of one teacher + student run."""
 
     epochs: int = 80
-    teacher_epochs: int = 40
+    teacher_epochs: int = 60
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.0
@@ -55,9 +60,9 @@ class TrainSettings:
     seed: int = 0
     ema_decay: float = 0.995
     student_init: str = "random"
-    student_lr: float | None = None
-    student_max_shift: int | None = None
-    warmup_epochs: int = 0
+    student_lr: float | None = 4e-3
+    student_max_shift: int | None = 0
+    warmup_epochs: int = 2
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -100,7 +100,8 @@ def test_student_starts_from_the_trained_teacher_or_at_random(student_init):
     # lr 1e-9 and no EMA: one student epoch leaves the parameters where they started
     data = digits_subset(64, 16)
     result = train_binaryvit(TINY, data, TrainSettings(
-        epochs=1, teacher_epochs=1, lr=1e-9, ema_decay=0.0, student_init=student_init,
+        epochs=1, teacher_epochs=1, lr=1e-9, student_lr=1e-9, ema_decay=0.0,
+        student_init=student_init,
         progress=False))
     student, teacher = result.model.state_dict(), result.teacher.state_dict()
     assert student.keys() == teacher.keys()
