@@ -55,7 +55,7 @@ def integer_top1(model, formats: QuantFormats, data) -> float:
                        .double().mean())
 
 
-def measure_widths(model, data, widths, finetune_widths, epochs, seed) -> dict:
+def measure_widths(model, data, widths, finetune_widths, epochs, max_shift, seed) -> dict:
     """Per width: format, plain integer top-1, and (if fine-tuned) float and integer top-1."""
     out = {}
     names = stream_module_names(copy.deepcopy(model))
@@ -70,7 +70,8 @@ def measure_widths(model, data, widths, finetune_widths, epochs, seed) -> dict:
                 tuned = copy.deepcopy(model)
                 metrics = integer_aware_finetune(
                     tuned, data, names, formats.stream_frac, width,
-                    FinetuneSettings(epochs=epochs, seed=seed, progress=False))
+                    FinetuneSettings(epochs=epochs, max_shift=max_shift, seed=seed,
+                                     progress=False))
                 row["ft_seconds"] = metrics["seconds"]
                 row["ft_float"] = 100 * evaluate(tuned, data.test_images, data.test_labels)
                 row["ft_int"] = integer_top1(tuned, formats, data)
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[24, 16, 12, 10, 8])
     parser.add_argument("--finetune-widths", type=int, nargs="*", default=[16, 12, 10, 8])
     parser.add_argument("--finetune-epochs", type=int, default=FinetuneSettings.epochs)
+    parser.add_argument("--finetune-max-shift", type=int, default=FinetuneSettings.max_shift)
     parser.add_argument("--threads", type=int, default=1)
     add_recipe_arguments(parser)
     args = parser.parse_args()
@@ -103,7 +105,8 @@ def main() -> None:
     print(f"bench_accuracy: tiny-digits on sklearn digits ({len(data.train_images)} train / "
           f"{len(data.test_images)} test), seeds {' '.join(map(str, args.seeds))}, "
           f"{args.threads} threads; {recipe}; integer-aware fine-tuning "
-          f"{args.finetune_epochs} epochs at {args.finetune_widths} bits", flush=True)
+          f"{args.finetune_epochs} epochs, shifts ±{args.finetune_max_shift}, at "
+          f"{args.finetune_widths} bits", flush=True)
     runs = []
     for i, seed in enumerate(args.seeds):
         if args.checkpoints:
@@ -126,7 +129,7 @@ def main() -> None:
         print(f"  seed {seed}: binary top-1 {top1:.2f} % (float teacher {teacher:.2f} %), "
               f"training {wall:.0f} s wall, {cpu:.0f} s CPU", flush=True)
         widths = measure_widths(model, data, args.widths, set(args.finetune_widths),
-                                args.finetune_epochs, seed)
+                                args.finetune_epochs, args.finetune_max_shift, seed)
         runs.append({"seed": seed, "top1": top1, "teacher": teacher, "wall": wall, "cpu": cpu,
                      "widths": widths})
     report(runs, args.widths)
