@@ -63,6 +63,7 @@ from binaryvit.hw.engine.encoding import record_words
 from binaryvit.hw.engine.isa import (
     STAGES, Add, Affine, GroupAverage, Mac, Mask, MatMul, MatMulMode, Pattern,
     RPReLU, Store, TensorKind, Threshold, Window, WindowMode)
+from binaryvit.hw.engine.rtl.round_shift import RoundShiftSaturate
 from binaryvit.hw.engine.rtl.fields import (
     HEADER_SLOTS, STAGE_SLOTS, load_slots, slot_field, slot_registers)
 from binaryvit.hw.kernels.popcount import xnor_popcount
@@ -74,39 +75,7 @@ SETUP_STEPS = 5        # products of instruction fields computed before an instr
 
 # FINISH's return codes: where the multiplier's result goes
 RET_SOURCE, RET_MAC, RET_THETA, RET_SETUP, RET_VALUE, RET_GROUP = range(6)
-
-
-def round_shift_saturate(m: Module, value, shift, width, rounding, name: str):
-    """``saturate(round_shift(value, shift), width)`` as in ``intref.fixed_point`` (width 0:
-    no saturation; ``rounding`` 0: a floor shift); ``shift`` and ``width`` are run-time
-    fields. Returns a signal as wide as ``value``.
-
-    Without a rounding constant or range comparators (logic cells on the iCE40): with
-    ``q = (2·value) >> shift``, ``round_shift(value, shift) = (q >> 1) + q[0]`` (for shift 0,
-    ``q[0]`` is 0); the result fits ``width`` bits when its bits from ``width − 1`` up all
-    equal its sign, else it is clamped to the bound on its sign's side.
-    """
-    bits = len(value)
-    q = Signal(signed(bits + 1), name=f"{name}_q")
-    rounded = Signal(signed(bits + 1), name=f"{name}_rounded")
-    upper = Signal(bits + 1, name=f"{name}_upper")      # bits width − 1 and up
-    out = Signal(signed(bits), name=f"{name}_out")
-    m.d.comb += [
-        q.eq(Cat(Const(0, 1), value).as_signed() >> shift),
-        rounded.eq((q >> 1) + (rounding & q[0])),
-        # bit i is set when i >= width − 1: a table of constants (a logic function of the
-        # width's bits per bit; compares or a shifter would cost carry chains or mux stages)
-        upper.eq(Array([Const(((1 << (bits + 1)) - 1) << max(k - 1, 0) & ((1 << (bits + 1)) - 1),
-                              bits + 1) for k in range(1 << len(width))])[width]),
-        out.eq(rounded),
-    ]
-    negative = rounded[-1]
-    with m.If(width != 0):
-        with m.If(~negative & (rounded & upper).any()):
-            m.d.comb += out.eq(~upper)
-        with m.Elif(negative & (~rounded & upper).any()):
-            m.d.comb += out.eq(upper)
-    return out
+RET_WAIT = 7           # FINISH while the round-shift still shifts: stay
 
 
 class EngineCore(wiring.Component):
@@ -194,8 +163,10 @@ class EngineCore(wiring.Component):
         fin_width = Signal(6)
         fin_round = Signal()
         ret = Signal(3)
-        result = round_shift_saturate(m, (product + addend)[:sb], fin_shift, fin_width,
-                                      fin_round, "finish")
+        m.submodules.round_shift = rounder = RoundShiftSaturate(sb)
+        m.d.comb += [rounder.value.eq((product + addend)[:sb]), rounder.shift.eq(fin_shift),
+                     rounder.width.eq(fin_width), rounder.rounding.eq(fin_round)]
+        result = rounder.result
 
         def multiply(x, y, add, shift, width, code, rounding=1):
             """``y`` or ``add`` None: the operand was loaded while the constants were
@@ -760,10 +731,13 @@ class EngineCore(wiring.Component):
             with m.State("MULTIPLY"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += product.eq(mul_a * mul_b)
+                m.next = "ROUND"
+            with m.State("ROUND"):
+                m.d.comb += [self.busy.eq(1), rounder.load.eq(1)]
                 m.next = "FINISH"
             with m.State("FINISH"):
                 m.d.comb += self.busy.eq(1)
-                with m.Switch(ret):
+                with m.Switch(Mux(rounder.ready, ret, RET_WAIT)):
                     with m.Case(RET_SOURCE):
                         m.d.sync += [value.eq(result), stage_index.eq(0),
                                      stage_ptr.eq(Mux(is_window, record_words(Window),
@@ -963,4 +937,4 @@ class EngineCore(wiring.Component):
         return m
 
 
-__all__ = ["EngineCore", "round_shift_saturate"]
+__all__ = ["EngineCore"]
