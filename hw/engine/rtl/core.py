@@ -193,7 +193,6 @@ class EngineCore(wiring.Component):
         src_rows, cols = wf("source.rows"), wf("source.cols")
         kh = Mux(is_global, src_rows, wf("kh"))
         kw = Mux(is_global, 1, wf("kw"))
-        grid_h = Mux(is_global, src_rows, wf("grid_h"))
         grid_w = Mux(is_global, 1, wf("grid_w"))
         stride = Mux(is_global, 1, wf("stride"))
         pad_h = Mux(is_global, 0, wf("pad_h"))
@@ -218,8 +217,10 @@ class EngineCore(wiring.Component):
         acc = value = Signal(signed(vb), name="value")
         y = Signal(signed(18))
         x = Signal(signed(18))
-        m.d.comb += [y.eq(y_base + ki - pad_h), x.eq(x_base + kj - pad_w)]
-        inside = (y >= 0) & (y < grid_h) & (x >= 0) & (x < grid_w)
+        # a GLOBAL window's grid fields mean nothing (its taps are all the source's rows): its
+        # taps are all inside and its one output token ends the instruction
+        m.d.comb += [y.eq(y_base + ki - wf("pad_h")), x.eq(x_base + kj - wf("pad_w"))]
+        inside = is_global | ((y >= 0) & (y < wf("grid_h")) & (x >= 0) & (x < wf("grid_w")))
         # window pointers: setup0 = grid_w·cols (a grid row), setup1 = stride·cols,
         # setup2 = stride·grid row, setup4 = (pad_h·grid_w + pad_w)·cols
 
@@ -918,13 +919,15 @@ class EngineCore(wiring.Component):
                         m.next = "DOT"
                 with m.Else():
                     m.d.sync += [c.eq(0), t.eq(t + 1)]
-                    with m.If(x_base + stride + kw <= grid_w + 2 * pad_w):
-                        m.d.sync += [x_base.eq(x_base + stride),
+                    with m.If(~is_global & (x_base + wf("stride") + wf("kw")
+                                                  <= wf("grid_w") + 2 * wf("pad_w"))):
+                        m.d.sync += [x_base.eq(x_base + wf("stride")),
                                      win_origin.eq(win_origin + su[1])]
                     with m.Else():
                         m.d.sync += x_base.eq(0)
-                        with m.If(y_base + stride + kh <= grid_h + 2 * pad_h):
-                            m.d.sync += [y_base.eq(y_base + stride),
+                        with m.If(~is_global & (y_base + wf("stride") + wf("kh")
+                                                      <= wf("grid_h") + 2 * wf("pad_h"))):
+                            m.d.sync += [y_base.eq(y_base + wf("stride")),
                                          win_line.eq(win_line + su[2]),
                                          win_origin.eq(win_line + su[2])]
                         with m.Else():
