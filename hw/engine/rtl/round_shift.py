@@ -8,8 +8,9 @@ flip-flop. The core pays ``shift`` cycles per multiply for it (``hw/engine/rtl/c
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Signal, signed
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["RoundShiftSaturate"]
@@ -31,8 +32,8 @@ class RoundShiftSaturate(wiring.Component):
     value : In(signed(bits)), shift : In(6)
         Read only in a ``load`` cycle.
     width : In(6), rounding : In(1)
-        Read combinationally into ``result``: hold them from ``load`` until ``result`` is
-        used.
+        Hold them from ``load`` until ``result`` is used (``width`` selects a block RAM
+        row, read a cycle later; ``rounding`` goes straight into ``result``).
     ready : Out(1)
         ``result`` is valid: ``shift`` cycles after the cycle after ``load`` (so ``shift + 1``
         cycles after it; the unit shifts one bit per cycle), until the next ``load``.
@@ -64,14 +65,17 @@ class RoundShiftSaturate(wiring.Component):
         m.d.comb += self.ready.eq(left == 0)
 
         rounded = Signal(signed(bits + 1))
-        upper = Signal(bits + 1)                      # bits width − 1 and up
+        # bits width − 1 and up: bit i is set when i >= width − 1, a table in block RAM read
+        # with the width (as logic each bit is a function of six inputs: ~100 logic cells)
         full = (1 << (bits + 1)) - 1
+        m.submodules.upper_table = table = Memory(
+            shape=bits + 1, depth=1 << 6, init=[full << max(k - 1, 0) & full for k in range(1 << 6)],
+            attrs={"ram_style": "block"})
+        upper_read = table.read_port()
+        upper = upper_read.data
         m.d.comb += [
+            upper_read.addr.eq(self.width),
             rounded.eq((q >> 1) + (self.rounding & q[0])),
-            # bit i is set when i >= width − 1: a table of constants (a logic function of the
-            # width's bits per bit; compares or a shifter would cost carry chains or mux stages)
-            upper.eq(Array([Const(full << max(k - 1, 0) & full, bits + 1)
-                            for k in range(1 << 6)])[self.width]),
             self.result.eq(rounded),
         ]
         negative = rounded[-1]
