@@ -351,7 +351,6 @@ class EngineCore(wiring.Component):
         exp_sum = value                          # mask: the row's exp sum, and
         theta_limit = group_sum                  # floor(θ·Σ / 2^θs): e > it ⟺ e·2^θs > θ·Σ
         group_last = k0 + 1 == group                  # k0: c mod group
-        group_total = Mux(k0 == 0, value, group_sum + value)
         store_value = Signal(signed(vb))
         store_wide = Signal()
         store_address = ptr("store_address")
@@ -387,8 +386,12 @@ class EngineCore(wiring.Component):
         g = gathered
         constant = g[0].as_signed()
         wide01 = Cat(g[0], g[1]).as_signed()
-        rp_t = Signal(signed(vb + 1))
-        m.d.comb += rp_t.eq(value + wide01)
+        # one adder for an RPReLU's value + pre and a GroupAverage's running group sum (never
+        # in the same stage)
+        stage_sum = Signal(signed(vb + 1))
+        m.d.comb += stage_sum.eq(value + Mux(stage_op == RPReLU.OPCODE, wide01,
+                                             Mux(k0 == 0, 0, group_sum)))
+        rp_t = group_total = stage_sum
         at_least = value >= wide01
         threshold_bit = Mux(flip, ~at_least | (value == wide01), at_least)
 
