@@ -386,14 +386,18 @@ class EngineCore(wiring.Component):
         g = gathered
         constant = g[0].as_signed()
         wide01 = Cat(g[0], g[1]).as_signed()
-        # one adder for an RPReLU's value + pre and a GroupAverage's running group sum (never
-        # in the same stage)
+        # One adder for the stages (never two in one): an RPReLU's value + pre, a
+        # GroupAverage's running group sum, and a Threshold's value − threshold − 1 (value +
+        # ~threshold), which is −1 when they are equal and at least −1 when value >= threshold.
         stage_sum = Signal(signed(vb + 1))
-        m.d.comb += stage_sum.eq(value + Mux(stage_op == RPReLU.OPCODE, wide01,
-                                             Mux(k0 == 0, 0, group_sum)))
+        is_threshold = stage_op == Threshold.OPCODE
+        m.d.comb += stage_sum.eq(value + Mux(
+            stage_op == GroupAverage.OPCODE, Mux(k0 == 0, 0, group_sum),
+            wide01 ^ is_threshold.replicate(len(wide01)).as_signed()))
         rp_t = group_total = stage_sum
-        at_least = value >= wide01
-        threshold_bit = Mux(flip, ~at_least | (value == wide01), at_least)
+        equal = stage_sum == -1
+        at_least = ~stage_sum[-1] | equal
+        threshold_bit = Mux(flip, ~at_least | equal, at_least)
 
         query_row_words = (kf("queries.cols") + 15) >> 4
         key_row_words = (kf("keys.cols") + 15) >> 4
@@ -407,7 +411,6 @@ class EngineCore(wiring.Component):
             tile or the group; ``p1``, ``k1`` to ``k3`` walk an UPSAMPLE grid, or ``p1`` a
             ``BITS_T`` column."""
             is_add = stage_op == Add.OPCODE
-            is_threshold = stage_op == Threshold.OPCODE
             is_store = stage_op == Store.OPCODE
             upsample = is_add & (add_pattern == Pattern.UPSAMPLE)
             start = Mux(is_store, sf(Store, "out.address"),
