@@ -269,7 +269,8 @@ class EngineCore(wiring.Component):
         a_low, a_high, b_low = Signal(16), Signal(16), Signal(16)
         a_bits = (Cat(a_low, a_high) >> a_bit_base[0:4])[0:16]
         b_bits = (Cat(b_low, rdata) >> b_bit_base[0:4])[0:16]
-        a_word = a_ptr + a_bit_base[4:] + p_word
+        # a bit row's word, or a MAC source value's first word: one address source, one adder
+        a_word = a_ptr + Mux(is_mac, Mux(mac_wide, p_word << 1, p_word), a_bit_base[4:] + p_word)
         b_word = b_ptr + b_bit_base[4:] + p_word
         last_word = p_word == (segment - 1)[4:]
         valid = Mux(~last_word | (segment[0:4] == 0), 0xFFFF,
@@ -302,7 +303,6 @@ class EngineCore(wiring.Component):
         def sf(cls, path):
             return slot_field(stage_slots, STAGE_SLOTS, cls, path)
         params = sf(Affine, "params")      # Affine, RPReLU and Threshold share the place
-        two_c = c << 1
 
         # Per-stage state (a block RAM word per stage, read when the stage loads, written when
         # it ends): two pointers and four counters, stepped per element (t, c).
@@ -402,7 +402,8 @@ class EngineCore(wiring.Component):
         query_row_words = (kf("queries.cols") + 15) >> 4
         key_row_words = (kf("keys.cols") + 15) >> 4
         mask_row_words = (k_rows + 15) >> 4
-        mac_x_address = a_ptr + Mux(mac_wide, p_word << 1, p_word)
+        # a mask's exp-table entry or a MAC's bias (one slot): one address source, one adder
+        aux_address = kf("lut") + (Mux(is_mask, match_count, c) << 1)
 
         def step_stage_state():
             """The stage's state for element (t, c), from the state it ended the last with:
@@ -653,12 +654,12 @@ class EngineCore(wiring.Component):
             # -- mask: e = lut[(s + d) / 2] = lut[matches]; pass 0 sums a row, pass 1 compares --
             with m.State("MASK_LUT_LOW"):
                 m.d.comb += self.busy.eq(1)
-                read(kf("lut") + (match_count << 1))
+                read(aux_address)
                 m.next = "MASK_LUT_HIGH"
             with m.State("MASK_LUT_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += low_word.eq(rdata)
-                read(kf("lut") + (match_count << 1), 1)
+                read(aux_address, 1)
                 m.next = "MASK_EXP"
             with m.State("MASK_EXP"):
                 m.d.comb += self.busy.eq(1)
@@ -700,14 +701,14 @@ class EngineCore(wiring.Component):
                 m.next = "MAC_X_LOW"
             with m.State("MAC_X_LOW"):
                 m.d.comb += self.busy.eq(1)
-                read(mac_x_address)
+                read(a_word)
                 m.next = "MAC_X_HIGH"
             with m.State("MAC_X_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += mac_x.eq(rdata.as_signed())
                 with m.If(mac_wide):
                     m.d.sync += low_word.eq(rdata)
-                    read(mac_x_address, 1)
+                    read(a_word, 1)
                     m.next = "MAC_X_WIDE"
                 with m.Else():
                     read(w_ptr)
@@ -723,12 +724,12 @@ class EngineCore(wiring.Component):
                 multiply(mac_x, rdata.as_signed(), acc, 0, 0, RET_MAC)
             with m.State("MAC_BIAS_LOW"):
                 m.d.comb += self.busy.eq(1)
-                read(cf("bias") + two_c)
+                read(aux_address)
                 m.next = "MAC_BIAS_HIGH"
             with m.State("MAC_BIAS_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += low_word.eq(rdata)
-                read(cf("bias") + two_c, 1)
+                read(aux_address, 1)
                 m.next = "MAC_DONE"
             with m.State("MAC_DONE"):
                 m.d.comb += self.busy.eq(1)
