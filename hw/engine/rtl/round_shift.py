@@ -8,7 +8,7 @@ flip-flop. The core pays ``shift`` cycles per multiply for it (``hw/engine/rtl/c
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -65,23 +65,24 @@ class RoundShiftSaturate(wiring.Component):
         m.d.comb += self.ready.eq(left == 0)
 
         rounded = Signal(signed(bits + 1))
-        # bits width − 1 and up: bit i is set when i >= width − 1, a table in block RAM read
-        # with the width (as logic each bit is a function of six inputs: ~100 logic cells)
+        # bits width − 1 and up (none for width 0: no saturation): bit i is set when
+        # i >= width − 1, a table in block RAM read with the width (as logic each bit is a
+        # function of six inputs: ~100 logic cells)
         full = (1 << (bits + 1)) - 1
         m.submodules.upper_table = table = Memory(
-            shape=bits + 1, depth=1 << 6, init=[full << max(k - 1, 0) & full for k in range(1 << 6)],
+            shape=bits + 1, depth=1 << 6,
+            init=[0] + [full << (k - 1) & full for k in range(1, 1 << 6)],
             attrs={"ram_style": "block"})
         upper_read = table.read_port()
         upper = upper_read.data
+        negative = rounded[-1]
+        # out of range: a bit from width − 1 up differs from the sign; then the bound on the
+        # sign's side (upper: the most negative value, ~upper the most positive); one
+        # four-input function per result bit
+        over = ((rounded ^ negative.replicate(bits + 1)) & upper).any()
         m.d.comb += [
             upper_read.addr.eq(self.width),
             rounded.eq((q >> 1) + (self.rounding & q[0])),
-            self.result.eq(rounded),
+            self.result.eq(Mux(over, upper ^ (~negative).replicate(bits + 1), rounded)),
         ]
-        negative = rounded[-1]
-        with m.If(self.width != 0):
-            with m.If(~negative & (rounded & upper).any()):
-                m.d.comb += self.result.eq(~upper)
-            with m.Elif(negative & (~rounded & upper).any()):
-                m.d.comb += self.result.eq(upper)
         return m
