@@ -210,7 +210,7 @@ class EngineCore(wiring.Component):
         y_base = Signal(16)     # the window's top-left tap on the padded grid
         x_base = Signal(16)
         ki = Signal(16)
-        kj = Signal(16)
+        kj = Signal(4)                              # kw is a 4-bit field (GLOBAL: 1)
         tap_valid = Signal()
         # the source's accumulator is the element's value register: a value is produced from
         # it (RET_SOURCE) and every stage has finished with it before the next element clears it
