@@ -332,8 +332,6 @@ class EngineCore(wiring.Component):
         add_pitch = Mux(add_wide, add_cols << 1, add_cols)
         # Add: p0 the operand token's first word, p1 its source row's (UPSAMPLE), k0 the tiled
         # channel, k1 the source column, k2 / k3 the repeat counters along a row / column
-        add_channel = Mux(add_pattern == Pattern.TILE, k0, c)
-        add_address = p0 + Mux(add_wide, add_channel << 1, add_channel)
 
         out_kind = sf(Threshold, "out.kind")
         out_rows, out_cols = sf(Threshold, "out.rows"), sf(Threshold, "out.cols")
@@ -356,7 +354,8 @@ class EngineCore(wiring.Component):
         store_address = ptr("store_address")
 
         # A stage's per-channel constants (docs/engine.md, "Memory"): word
-        # params + k·N + (c, 2c or c div 16) + lsb, k in 0…4; an Add operand's one or two words.
+        # params + k·N + (c, 2c or c div 16) + lsb, k in 0…4; an Add operand's one or two words
+        # at p0 + channel (wide: 2·channel + lsb).
         gather_count = Signal(3)
         gather_n = Signal(3)                 # k
         gather_c = Signal(2)                 # 0: c, 1: 2c + lsb, 2: c div 16
@@ -373,16 +372,19 @@ class EngineCore(wiring.Component):
                 gather(3, [(0, 0, 0), (1, 1, 0), (1, 1, 1)])
             with m.Case(RPReLU.OPCODE):        # pre[c] (wide), pos[c], neg[c], post[c] (wide)
                 gather(6, [(0, 1, 0), (0, 1, 1), (2, 0, 0), (3, 0, 0), (4, 1, 0), (4, 1, 1)])
-            with m.Case(Add.OPCODE):
-                m.d.comb += gather_count.eq(Mux(add_wide, 2, 1))
+            with m.Case(Add.OPCODE):           # operand[channel] (wide: 2·channel + lsb)
+                m.d.comb += [gather_count.eq(Mux(add_wide, 2, 1)), gather_c.eq(add_wide),
+                             gather_lsb.eq(gather_index[0])]
             with m.Case(GroupAverage.OPCODE):
                 m.d.comb += gather_count.eq(0)
             with m.Case(Threshold.OPCODE):     # threshold[c] (wide), flip bits[c div 16]
                 gather(3, [(0, 1, 0), (0, 1, 1), (2, 2, 0)])
         n_multiple = Array([0, n_out, n_out << 1, (n_out << 1) + n_out, n_out << 2])[gather_n]
-        c_term = Array([c, Cat(gather_lsb, c), c >> 4, c])[gather_c]
-        gather_address = Mux(stage_op == Add.OPCODE, add_address + gather_index,
-                             params + n_multiple + c_term)
+        # an Add's operand words through the same adder: from p0, its channel (tiled: k0)
+        is_add = stage_op == Add.OPCODE
+        channel = Mux(is_add & (add_pattern == Pattern.TILE), k0, c)
+        c_term = Array([channel, Cat(gather_lsb, channel), c >> 4, c])[gather_c]
+        gather_address = Mux(is_add, p0, params) + n_multiple + c_term
         g = gathered
         constant = g[0].as_signed()
         wide01 = Cat(g[0], g[1]).as_signed()
@@ -411,7 +413,6 @@ class EngineCore(wiring.Component):
             reloaded from ``p1`` (an UPSAMPLE row repeated); ``k0`` counts channels modulo the
             tile or the group; ``p1``, ``k1`` to ``k3`` walk an UPSAMPLE grid, or ``p1`` a
             ``BITS_T`` column."""
-            is_add = stage_op == Add.OPCODE
             is_store = stage_op == Store.OPCODE
             upsample = is_add & (add_pattern == Pattern.UPSAMPLE)
             start = Mux(is_store, sf(Store, "out.address"),
@@ -648,8 +649,9 @@ class EngineCore(wiring.Component):
                 with m.If(is_mask):                  # value holds the row's exp sum
                     m.next = "MASK_LUT_LOW"
                 with m.Else():
-                    m.d.sync += value.eq(Mux(is_context, match_count + one_count - m_cols,
-                                             (match_count << 1) - m_k))
+                    # XNOR: 2·matches − K; context: matches + ones − N (one adder for both)
+                    m.d.sync += value.eq(match_count + Mux(is_context, one_count, match_count)
+                                         - Mux(is_context, m_cols, m_k))
                     m.next = "STAGE"
             # -- mask: e = lut[(s + d) / 2] = lut[matches]; pass 0 sums a row, pass 1 compares --
             with m.State("MASK_LUT_LOW"):
