@@ -31,10 +31,12 @@ Resources (the UP5K has 5,280 logic cells and 8 ``SB_MAC16``):
   (a context's tokens per head, a mask's bits per head) by repeated subtraction (``DIVIDE``).
 - One multiplier, ``(accumulator_bits + 1)``-bit signed × 18-bit signed, registered on both
   sides without reset so ``synth_ice40 -dsp`` packs it into ``SB_MAC16`` (five), followed by
-  one shared ``saturate(round_shift(product + addend, shift), width)``. Every multiply goes
-  through it: window scale, MAC products and bias, the mask's ``θ·Σ``, ``Affine``,
-  ``RPReLU``, ``Add`` (``× 1``), ``GroupAverage`` and the setup products: ``MULTIPLY`` then
-  ``FINISH``, which continues by a return code.
+  one shared ``saturate(round_shift(product + addend, shift), width)``
+  (:class:`~binaryvit.hw.engine.rtl.round_shift.RoundShiftSaturate`, one shift bit per
+  cycle). Every multiply goes through it: window scale, MAC products and bias, the mask's
+  ``θ·Σ``, ``Affine``, ``RPReLU``, ``Add`` (``× 1``), ``GroupAverage`` and the setup
+  products: ``MULTIPLY``, ``ROUND``, then ``FINISH`` (``shift + 1`` cycles), which continues
+  by a return code.
 - The datapath is ``accumulator_bits`` wide (36 on the UP5K): the overflow proof the
   compiler demands (``prove_no_overflow`` at that width) bounds every product and sum.
 
