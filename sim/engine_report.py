@@ -20,6 +20,7 @@ from binaryvit.atomic import write_text_atomic
 from binaryvit.errors import DataError
 from binaryvit.golden.intref.int_network import run_int_network
 from binaryvit.golden.intref.intmodel import load_quantized
+from binaryvit.sim.image_comparison import comparison_totals
 
 __all__ = ["simulate_engine"]
 
@@ -63,11 +64,7 @@ def simulate_engine(out_dir, *, images: int = 20, data=None, progress: bool = Tr
     wall = time.monotonic() - started
     cycles = [p["cycles"] for p in per_image]
     totals = {
-        "images": count,
-        "mismatches": sum(not p["match"] for p in per_image),
-        "class_mismatches": sum(p["rtl_class"] != p["ref_class"] for p in per_image),
-        "hw_top1": sum(p["rtl_class"] == p["label"] for p in per_image) / count,
-        "ref_top1": sum(p["ref_class"] == p["label"] for p in per_image) / count,
+        **comparison_totals(per_image),
         "cycles_per_image_measured": sum(cycles) / count,
         "steady_images": count,
         "cycles_per_image_estimated": program.total_cycles,

@@ -30,6 +30,7 @@ import torch
 from binaryvit.atomic import write_text_atomic
 from binaryvit.errors import DataError, OutputPathError, SimulationError
 from binaryvit.hw.streams.fixed_point_stream import encode_fixed_point
+from binaryvit.sim.image_comparison import comparison_totals
 from binaryvit.sim.simulator import Build, Design, build, run_test
 
 __all__ = ["NetworkRun", "build_network_sim", "run_network", "pixel_words", "decode_words",
@@ -287,11 +288,7 @@ def simulate(out_dir: str | os.PathLike, images: int = 20, waves: bool = False, 
     measured = float(np.mean(steady)) if steady else None
     cycles_simulated = sum(run.image_cycles)
     totals = {
-        "images": images,
-        "mismatches": sum(not p["match"] for p in per_image),
-        "class_mismatches": sum(p["rtl_class"] != p["ref_class"] for p in per_image),
-        "hw_top1": sum(p["rtl_class"] == p["label"] for p in per_image) / images,
-        "ref_top1": sum(p["ref_class"] == p["label"] for p in per_image) / images,
+        **comparison_totals(per_image),
         "cycles_per_image_measured": measured,
         "steady_images": len(steady),
         "cycles_per_image_estimated": estimated,

@@ -92,6 +92,13 @@ def board_formats(board) -> QuantFormats:
                         const_bits=board.const_bits or defaults.const_bits)
 
 
+def _integer_top1(intmodel, data) -> float:
+    """The integer model's top-1 accuracy on ``data``'s whole test split."""
+    test_images = torch.as_tensor(data.test_images).to(torch.int64)
+    test_labels = torch.as_tensor(data.test_labels).to(torch.int64)
+    return float((int_predict(intmodel, test_images) == test_labels).float().mean())
+
+
 def _engine_flow(args, out: Path, board, checkpoint: Path, data, float_top1: float,
                  accuracy: dict) -> int:
     """The engine's part of the flow, from quantize at its formats to the build."""
@@ -104,13 +111,10 @@ def _engine_flow(args, out: Path, board, checkpoint: Path, data, float_top1: flo
     _stage("quantize (the engine's formats)")
     formats = engine_formats()
     quantized = quantize_checkpoint(checkpoint, out, data=args.data, formats=formats, force=True)
-    test_images = torch.as_tensor(data.test_images).to(torch.int64)
-    test_labels = torch.as_tensor(data.test_labels).to(torch.int64)
-    int_top1 = float((int_predict(quantized.intmodel, test_images) == test_labels)
-                     .float().mean())
+    int_top1 = _integer_top1(quantized.intmodel, data)
     accuracy = {"the engine's formats": (formats, int_top1), **accuracy}
     line = format_accuracy_line({k: v[1] for k, v in accuracy.items()},
-                                {k: v[0] for k, v in accuracy.items()}, len(test_labels))
+                                {k: v[0] for k, v in accuracy.items()}, len(data.test_labels))
     print(line)
 
     _stage("generate (engine)")
@@ -126,7 +130,7 @@ def _engine_flow(args, out: Path, board, checkpoint: Path, data, float_top1: flo
 
     print()
     print(f"binaryvit flow (engine) on {data.source} -> {out}/")
-    for text in accuracy_lines(float_top1, int_top1, len(test_labels), sim_report):
+    for text in accuracy_lines(float_top1, int_top1, len(data.test_labels), sim_report):
         print(f"  {text}")
     print(f"  {line}")
     print(f"  cycles per image  {totals['cycles_per_image_measured']:.0f} on the RTL, "
@@ -167,10 +171,7 @@ def run(args: argparse.Namespace) -> int:
     formats = board_formats(board) if board is not None else QuantFormats()
     quantized = quantize_checkpoint(checkpoint, out, data=args.data, formats=formats,
                                     force=True)
-    test_images = torch.as_tensor(data.test_images).to(torch.int64)
-    test_labels = torch.as_tensor(data.test_labels).to(torch.int64)
-    int_top1 = float((int_predict(quantized.intmodel, test_images) == test_labels)
-                     .float().mean())
+    int_top1 = _integer_top1(quantized.intmodel, data)
 
     compared = {"the board formats" if board else "the default formats": (formats, int_top1)}
     if args.arch == "engine":
@@ -192,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
     print()
     print(f"binaryvit flow on {data.source} -> {out}/")
-    for line in accuracy_lines(float_top1, int_top1, len(test_labels), sim_report):
+    for line in accuracy_lines(float_top1, int_top1, len(data.test_labels), sim_report):
         print(f"  {line}")
     measured = totals["cycles_per_image_measured"]
     if measured is None:  # fewer than 3 images: no image ran in steady state

@@ -46,30 +46,33 @@ class BlockCost:
 
 CORE_COSTS: dict[str, dict[str, BlockCost]] = {
     "up5k": {
-        # engine-rtl 6e372c6 (running address pointers, one shared multiplier, shared
-        # registers) in the iCEBreaker board top, synth_ice40 -dsp: 6,870 SB_LUT4, 2,369 FF,
-        # 10 EBR, 5 SB_MAC16, 4 SPRAM (nextpnr 8,340 LC), less the loader of that build (512
-        # SB_LUT4, 347 FF) and the front end (FRONT_END_COST and its two buffers: 3 EBR):
-        # 6,028 LUT, 1,832 FF; then less the bare Engine's change from 6e372c6 to the header /
-        # stage slots of engine-rtl (synth_ice40 -dsp, top Engine: 5,962 -> 5,725 SB_LUT4,
-        # 1,754 -> 1,689 FF).
-        "ice40": BlockCost(luts=5791, ffs=1767, brams=7, dsps=5,
-                           source="engine-rtl 6e372c6 in the iCEBreaker board top, "
-                                  "synth_ice40 -dsp, less loader and front end, less the "
-                                  "bare Engine's change to the header slots"),
-        # the same core in the ULX3S board top (banks in block RAM), synth_ecp5: 8,580
-        # TRELLIS_COMB, 1,974 TRELLIS_FF, 65 DP16KD, 2 MULT18X18D, less the front end and
-        # the 64 DP16KD of the banks.
-        "ecp5": BlockCost(luts=8120, ffs=1747, brams=1, dsps=2,
-                          source="engine-rtl 6e372c6 in the ULX3S board top, synth_ecp5, "
+        # engine-rtl 79698ed (serial round-shift, saturation table in block RAM, shared stage
+        # and address adders) in micro's iCEBreaker board top, synth_ice40 -dsp, flattened:
+        # 6,095 SB_LUT4, 2,266 FF, 13 EBR, 5 SB_MAC16, 4 SPRAM (nextpnr 7,372 LCs), less the
+        # loader and the front end as that build's hierarchy counts them (LOADER_COST,
+        # FRONT_END_COST); tests/hw/engine/fixtures/engine_board_builds.json records it.
+        "ice40": BlockCost(luts=5035, ffs=1624, brams=10, dsps=5,
+                           source="engine-rtl 79698ed in the iCEBreaker board top, "
+                                  "synth_ice40 -dsp, less loader and front end"),
+        # the same core in micro's ULX3S board top (banks in block RAM, preloaded), engine-rtl
+        # 79698ed, synth_ecp5: 6,438 TRELLIS_COMB, 1,942 TRELLIS_FF, 67 DP16KD, 2 MULT18X18D
+        # (placed and routed: 40.8 MHz), less the front end as this model counts it (499
+        # LUT4, 310 FF) and the 64 DP16KD of the banks.
+        "ecp5": BlockCost(luts=5939, ffs=1632, brams=3, dsps=2,
+                          source="engine-rtl 79698ed in the ULX3S board top, synth_ecp5, "
                                  "less front end and banks"),
     },
 }
-LOADER_COST = BlockCost(luts=491, ffs=275,
-                        source="docs/engine-hardware.md, ParameterLoader alone, synth_ice40 -dsp")
-FRONT_END_COST = BlockCost(luts=330, ffs=190,
-                           source="UART receiver and transmitter, protocol FSM and image "
-                                  "runner; docs/boards.md's wrapper builds less their kernels")
+# in the same iCEBreaker build (synth_ice40 -noflatten): the flash reader and the receiver
+LOADER_COST = BlockCost(luts=479, ffs=275,
+                        source="engine-rtl 79698ed board top: ParameterLoader, synth_ice40 -dsp")
+# the board wrapper (protocol FSM, UART receiver and transmitter), the image runner, clock
+# and reset glue, the I/O: 581 SB_LUT4 and 367 FF in that build, less what map_memory
+# counts for its two buffers (added per design in engine_resources): 212 LUT4, 94 FF
+FRONT_END_COST = BlockCost(luts=369, ffs=273,
+                           source="engine-rtl 79698ed board top: UARTBoardWrapper, "
+                                  "EngineImageRunner, clock and reset, synth_ice40 -dsp, less "
+                                  "the modelled buffers")
 
 
 def engine_resources(target, *, pixels: int = 64, pixel_width: int = 8,

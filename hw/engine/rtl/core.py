@@ -31,10 +31,12 @@ Resources (the UP5K has 5,280 logic cells and 8 ``SB_MAC16``):
   (a context's tokens per head, a mask's bits per head) by repeated subtraction (``DIVIDE``).
 - One multiplier, ``(accumulator_bits + 1)``-bit signed × 18-bit signed, registered on both
   sides without reset so ``synth_ice40 -dsp`` packs it into ``SB_MAC16`` (five), followed by
-  one shared ``saturate(round_shift(product + addend, shift), width)``. Every multiply goes
-  through it: window scale, MAC products and bias, the mask's ``θ·Σ``, ``Affine``,
-  ``RPReLU``, ``Add`` (``× 1``), ``GroupAverage`` and the setup products: ``MULTIPLY`` then
-  ``FINISH``, which continues by a return code.
+  one shared ``saturate(round_shift(product + addend, shift), width)``
+  (:class:`~binaryvit.hw.engine.rtl.round_shift.RoundShiftSaturate`, one shift bit per
+  cycle). Every multiply goes through it: window scale, MAC products and bias, the mask's
+  ``θ·Σ``, ``Affine``, ``RPReLU``, ``Add`` (``× 1``), ``GroupAverage`` and the setup
+  products: ``MULTIPLY``, ``ROUND``, then ``FINISH`` (``shift + 1`` cycles), which continues
+  by a return code.
 - The datapath is ``accumulator_bits`` wide (36 on the UP5K): the overflow proof the
   compiler demands (``prove_no_overflow`` at that width) bounds every product and sum.
 
@@ -63,6 +65,7 @@ from binaryvit.hw.engine.encoding import record_words
 from binaryvit.hw.engine.isa import (
     STAGES, Add, Affine, GroupAverage, Mac, Mask, MatMul, MatMulMode, Pattern,
     RPReLU, Store, TensorKind, Threshold, Window, WindowMode)
+from binaryvit.hw.engine.rtl.round_shift import RoundShiftSaturate
 from binaryvit.hw.engine.rtl.fields import (
     HEADER_SLOTS, STAGE_SLOTS, load_slots, slot_field, slot_registers)
 from binaryvit.hw.kernels.popcount import xnor_popcount
@@ -74,39 +77,7 @@ SETUP_STEPS = 5        # products of instruction fields computed before an instr
 
 # FINISH's return codes: where the multiplier's result goes
 RET_SOURCE, RET_MAC, RET_THETA, RET_SETUP, RET_VALUE, RET_GROUP = range(6)
-
-
-def round_shift_saturate(m: Module, value, shift, width, rounding, name: str):
-    """``saturate(round_shift(value, shift), width)`` as in ``intref.fixed_point`` (width 0:
-    no saturation; ``rounding`` 0: a floor shift); ``shift`` and ``width`` are run-time
-    fields. Returns a signal as wide as ``value``.
-
-    Without a rounding constant or range comparators (logic cells on the iCE40): with
-    ``q = (2·value) >> shift``, ``round_shift(value, shift) = (q >> 1) + q[0]`` (for shift 0,
-    ``q[0]`` is 0); the result fits ``width`` bits when its bits from ``width − 1`` up all
-    equal its sign, else it is clamped to the bound on its sign's side.
-    """
-    bits = len(value)
-    q = Signal(signed(bits + 1), name=f"{name}_q")
-    rounded = Signal(signed(bits + 1), name=f"{name}_rounded")
-    upper = Signal(bits + 1, name=f"{name}_upper")      # bits width − 1 and up
-    out = Signal(signed(bits), name=f"{name}_out")
-    m.d.comb += [
-        q.eq(Cat(Const(0, 1), value).as_signed() >> shift),
-        rounded.eq((q >> 1) + (rounding & q[0])),
-        # bit i is set when i >= width − 1: a table of constants (a logic function of the
-        # width's bits per bit; compares or a shifter would cost carry chains or mux stages)
-        upper.eq(Array([Const(((1 << (bits + 1)) - 1) << max(k - 1, 0) & ((1 << (bits + 1)) - 1),
-                              bits + 1) for k in range(1 << len(width))])[width]),
-        out.eq(rounded),
-    ]
-    negative = rounded[-1]
-    with m.If(width != 0):
-        with m.If(~negative & (rounded & upper).any()):
-            m.d.comb += out.eq(~upper)
-        with m.Elif(negative & (~rounded & upper).any()):
-            m.d.comb += out.eq(upper)
-    return out
+RET_WAIT = 7           # FINISH while the round-shift still shifts: stay
 
 
 class EngineCore(wiring.Component):
@@ -194,8 +165,10 @@ class EngineCore(wiring.Component):
         fin_width = Signal(6)
         fin_round = Signal()
         ret = Signal(3)
-        result = round_shift_saturate(m, (product + addend)[:sb], fin_shift, fin_width,
-                                      fin_round, "finish")
+        m.submodules.round_shift = rounder = RoundShiftSaturate(sb)
+        m.d.comb += [rounder.value.eq((product + addend)[:sb]), rounder.shift.eq(fin_shift),
+                     rounder.width.eq(fin_width), rounder.rounding.eq(fin_round)]
+        result = rounder.result
 
         def multiply(x, y, add, shift, width, code, rounding=1):
             """``y`` or ``add`` None: the operand was loaded while the constants were
@@ -222,7 +195,6 @@ class EngineCore(wiring.Component):
         src_rows, cols = wf("source.rows"), wf("source.cols")
         kh = Mux(is_global, src_rows, wf("kh"))
         kw = Mux(is_global, 1, wf("kw"))
-        grid_h = Mux(is_global, src_rows, wf("grid_h"))
         grid_w = Mux(is_global, 1, wf("grid_w"))
         stride = Mux(is_global, 1, wf("stride"))
         pad_h = Mux(is_global, 0, wf("pad_h"))
@@ -240,15 +212,17 @@ class EngineCore(wiring.Component):
         y_base = Signal(16)     # the window's top-left tap on the padded grid
         x_base = Signal(16)
         ki = Signal(16)
-        kj = Signal(16)
+        kj = Signal(4)                              # kw is a 4-bit field (GLOBAL: 1)
         tap_valid = Signal()
         # the source's accumulator is the element's value register: a value is produced from
         # it (RET_SOURCE) and every stage has finished with it before the next element clears it
         acc = value = Signal(signed(vb), name="value")
         y = Signal(signed(18))
         x = Signal(signed(18))
-        m.d.comb += [y.eq(y_base + ki - pad_h), x.eq(x_base + kj - pad_w)]
-        inside = (y >= 0) & (y < grid_h) & (x >= 0) & (x < grid_w)
+        # a GLOBAL window's grid fields mean nothing (its taps are all the source's rows): its
+        # taps are all inside and its one output token ends the instruction
+        m.d.comb += [y.eq(y_base + ki - wf("pad_h")), x.eq(x_base + kj - wf("pad_w"))]
+        inside = is_global | ((y >= 0) & (y < wf("grid_h")) & (x >= 0) & (x < wf("grid_w")))
         # window pointers: setup0 = grid_w·cols (a grid row), setup1 = stride·cols,
         # setup2 = stride·grid row, setup4 = (pad_h·grid_w + pad_w)·cols
 
@@ -297,7 +271,8 @@ class EngineCore(wiring.Component):
         a_low, a_high, b_low = Signal(16), Signal(16), Signal(16)
         a_bits = (Cat(a_low, a_high) >> a_bit_base[0:4])[0:16]
         b_bits = (Cat(b_low, rdata) >> b_bit_base[0:4])[0:16]
-        a_word = a_ptr + a_bit_base[4:] + p_word
+        # a bit row's word, or a MAC source value's first word: one address source, one adder
+        a_word = a_ptr + Mux(is_mac, Mux(mac_wide, p_word << 1, p_word), a_bit_base[4:] + p_word)
         b_word = b_ptr + b_bit_base[4:] + p_word
         last_word = p_word == (segment - 1)[4:]
         valid = Mux(~last_word | (segment[0:4] == 0), 0xFFFF,
@@ -330,7 +305,6 @@ class EngineCore(wiring.Component):
         def sf(cls, path):
             return slot_field(stage_slots, STAGE_SLOTS, cls, path)
         params = sf(Affine, "params")      # Affine, RPReLU and Threshold share the place
-        two_c = c << 1
 
         # Per-stage state (a block RAM word per stage, read when the stage loads, written when
         # it ends): two pointers and four counters, stepped per element (t, c).
@@ -360,8 +334,6 @@ class EngineCore(wiring.Component):
         add_pitch = Mux(add_wide, add_cols << 1, add_cols)
         # Add: p0 the operand token's first word, p1 its source row's (UPSAMPLE), k0 the tiled
         # channel, k1 the source column, k2 / k3 the repeat counters along a row / column
-        add_channel = Mux(add_pattern == Pattern.TILE, k0, c)
-        add_address = p0 + Mux(add_wide, add_channel << 1, add_channel)
 
         out_kind = sf(Threshold, "out.kind")
         out_rows, out_cols = sf(Threshold, "out.rows"), sf(Threshold, "out.cols")
@@ -379,13 +351,13 @@ class EngineCore(wiring.Component):
         exp_sum = value                          # mask: the row's exp sum, and
         theta_limit = group_sum                  # floor(θ·Σ / 2^θs): e > it ⟺ e·2^θs > θ·Σ
         group_last = k0 + 1 == group                  # k0: c mod group
-        group_total = Mux(k0 == 0, value, group_sum + value)
         store_value = Signal(signed(vb))
         store_wide = Signal()
         store_address = ptr("store_address")
 
         # A stage's per-channel constants (docs/engine.md, "Memory"): word
-        # params + k·N + (c, 2c or c div 16) + lsb, k in 0…4; an Add operand's one or two words.
+        # params + k·N + (c, 2c or c div 16) + lsb, k in 0…4; an Add operand's one or two words
+        # at p0 + channel (wide: 2·channel + lsb).
         gather_count = Signal(3)
         gather_n = Signal(3)                 # k
         gather_c = Signal(2)                 # 0: c, 1: 2c + lsb, 2: c div 16
@@ -402,28 +374,40 @@ class EngineCore(wiring.Component):
                 gather(3, [(0, 0, 0), (1, 1, 0), (1, 1, 1)])
             with m.Case(RPReLU.OPCODE):        # pre[c] (wide), pos[c], neg[c], post[c] (wide)
                 gather(6, [(0, 1, 0), (0, 1, 1), (2, 0, 0), (3, 0, 0), (4, 1, 0), (4, 1, 1)])
-            with m.Case(Add.OPCODE):
-                m.d.comb += gather_count.eq(Mux(add_wide, 2, 1))
+            with m.Case(Add.OPCODE):           # operand[channel] (wide: 2·channel + lsb)
+                m.d.comb += [gather_count.eq(Mux(add_wide, 2, 1)), gather_c.eq(add_wide),
+                             gather_lsb.eq(gather_index[0])]
             with m.Case(GroupAverage.OPCODE):
                 m.d.comb += gather_count.eq(0)
             with m.Case(Threshold.OPCODE):     # threshold[c] (wide), flip bits[c div 16]
                 gather(3, [(0, 1, 0), (0, 1, 1), (2, 2, 0)])
         n_multiple = Array([0, n_out, n_out << 1, (n_out << 1) + n_out, n_out << 2])[gather_n]
-        c_term = Array([c, Cat(gather_lsb, c), c >> 4, c])[gather_c]
-        gather_address = Mux(stage_op == Add.OPCODE, add_address + gather_index,
-                             params + n_multiple + c_term)
+        # an Add's operand words through the same adder: from p0, its channel (tiled: k0)
+        is_add = stage_op == Add.OPCODE
+        channel = Mux(is_add & (add_pattern == Pattern.TILE), k0, c)
+        c_term = Array([channel, Cat(gather_lsb, channel), c >> 4, c])[gather_c]
+        gather_address = Mux(is_add, p0, params) + n_multiple + c_term
         g = gathered
         constant = g[0].as_signed()
         wide01 = Cat(g[0], g[1]).as_signed()
-        rp_t = Signal(signed(vb + 1))
-        m.d.comb += rp_t.eq(value + wide01)
-        at_least = value >= wide01
-        threshold_bit = Mux(flip, ~at_least | (value == wide01), at_least)
+        # One adder for the stages (never two in one): an RPReLU's value + pre, a
+        # GroupAverage's running group sum, and a Threshold's value − threshold − 1 (value +
+        # ~threshold), which is −1 when they are equal and at least −1 when value >= threshold.
+        stage_sum = Signal(signed(vb + 1))
+        is_threshold = stage_op == Threshold.OPCODE
+        m.d.comb += stage_sum.eq(value + Mux(
+            stage_op == GroupAverage.OPCODE, Mux(k0 == 0, 0, group_sum),
+            wide01 ^ is_threshold.replicate(len(wide01)).as_signed()))
+        rp_t = group_total = stage_sum
+        equal = stage_sum == -1
+        at_least = ~stage_sum[-1] | equal
+        threshold_bit = Mux(flip, ~at_least | equal, at_least)
 
         query_row_words = (kf("queries.cols") + 15) >> 4
         key_row_words = (kf("keys.cols") + 15) >> 4
         mask_row_words = (k_rows + 15) >> 4
-        mac_x_address = a_ptr + Mux(mac_wide, p_word << 1, p_word)
+        # a mask's exp-table entry or a MAC's bias (one slot): one address source, one adder
+        aux_address = kf("lut") + (Mux(is_mask, match_count, c) << 1)
 
         def step_stage_state():
             """The stage's state for element (t, c), from the state it ended the last with:
@@ -431,8 +415,6 @@ class EngineCore(wiring.Component):
             reloaded from ``p1`` (an UPSAMPLE row repeated); ``k0`` counts channels modulo the
             tile or the group; ``p1``, ``k1`` to ``k3`` walk an UPSAMPLE grid, or ``p1`` a
             ``BITS_T`` column."""
-            is_add = stage_op == Add.OPCODE
-            is_threshold = stage_op == Threshold.OPCODE
             is_store = stage_op == Store.OPCODE
             upsample = is_add & (add_pattern == Pattern.UPSAMPLE)
             start = Mux(is_store, sf(Store, "out.address"),
@@ -669,18 +651,19 @@ class EngineCore(wiring.Component):
                 with m.If(is_mask):                  # value holds the row's exp sum
                     m.next = "MASK_LUT_LOW"
                 with m.Else():
-                    m.d.sync += value.eq(Mux(is_context, match_count + one_count - m_cols,
-                                             (match_count << 1) - m_k))
+                    # XNOR: 2·matches − K; context: matches + ones − N (one adder for both)
+                    m.d.sync += value.eq(match_count + Mux(is_context, one_count, match_count)
+                                         - Mux(is_context, m_cols, m_k))
                     m.next = "STAGE"
             # -- mask: e = lut[(s + d) / 2] = lut[matches]; pass 0 sums a row, pass 1 compares --
             with m.State("MASK_LUT_LOW"):
                 m.d.comb += self.busy.eq(1)
-                read(kf("lut") + (match_count << 1))
+                read(aux_address)
                 m.next = "MASK_LUT_HIGH"
             with m.State("MASK_LUT_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += low_word.eq(rdata)
-                read(kf("lut") + (match_count << 1), 1)
+                read(aux_address, 1)
                 m.next = "MASK_EXP"
             with m.State("MASK_EXP"):
                 m.d.comb += self.busy.eq(1)
@@ -722,14 +705,14 @@ class EngineCore(wiring.Component):
                 m.next = "MAC_X_LOW"
             with m.State("MAC_X_LOW"):
                 m.d.comb += self.busy.eq(1)
-                read(mac_x_address)
+                read(a_word)
                 m.next = "MAC_X_HIGH"
             with m.State("MAC_X_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += mac_x.eq(rdata.as_signed())
                 with m.If(mac_wide):
                     m.d.sync += low_word.eq(rdata)
-                    read(mac_x_address, 1)
+                    read(a_word, 1)
                     m.next = "MAC_X_WIDE"
                 with m.Else():
                     read(w_ptr)
@@ -745,12 +728,12 @@ class EngineCore(wiring.Component):
                 multiply(mac_x, rdata.as_signed(), acc, 0, 0, RET_MAC)
             with m.State("MAC_BIAS_LOW"):
                 m.d.comb += self.busy.eq(1)
-                read(cf("bias") + two_c)
+                read(aux_address)
                 m.next = "MAC_BIAS_HIGH"
             with m.State("MAC_BIAS_HIGH"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += low_word.eq(rdata)
-                read(cf("bias") + two_c, 1)
+                read(aux_address, 1)
                 m.next = "MAC_DONE"
             with m.State("MAC_DONE"):
                 m.d.comb += self.busy.eq(1)
@@ -760,10 +743,13 @@ class EngineCore(wiring.Component):
             with m.State("MULTIPLY"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += product.eq(mul_a * mul_b)
+                m.next = "ROUND"
+            with m.State("ROUND"):
+                m.d.comb += [self.busy.eq(1), rounder.load.eq(1)]
                 m.next = "FINISH"
             with m.State("FINISH"):
                 m.d.comb += self.busy.eq(1)
-                with m.Switch(ret):
+                with m.Switch(Mux(rounder.ready, ret, RET_WAIT)):
                     with m.Case(RET_SOURCE):
                         m.d.sync += [value.eq(result), stage_index.eq(0),
                                      stage_ptr.eq(Mux(is_window, record_words(Window),
@@ -944,13 +930,15 @@ class EngineCore(wiring.Component):
                         m.next = "DOT"
                 with m.Else():
                     m.d.sync += [c.eq(0), t.eq(t + 1)]
-                    with m.If(x_base + stride + kw <= grid_w + 2 * pad_w):
-                        m.d.sync += [x_base.eq(x_base + stride),
+                    with m.If(~is_global & (x_base + wf("stride") + wf("kw")
+                                                  <= wf("grid_w") + 2 * wf("pad_w"))):
+                        m.d.sync += [x_base.eq(x_base + wf("stride")),
                                      win_origin.eq(win_origin + su[1])]
                     with m.Else():
                         m.d.sync += x_base.eq(0)
-                        with m.If(y_base + stride + kh <= grid_h + 2 * pad_h):
-                            m.d.sync += [y_base.eq(y_base + stride),
+                        with m.If(~is_global & (y_base + wf("stride") + wf("kh")
+                                                      <= wf("grid_h") + 2 * wf("pad_h"))):
+                            m.d.sync += [y_base.eq(y_base + wf("stride")),
                                          win_line.eq(win_line + su[2]),
                                          win_origin.eq(win_line + su[2])]
                         with m.Else():
@@ -963,4 +951,4 @@ class EngineCore(wiring.Component):
         return m
 
 
-__all__ = ["EngineCore", "round_shift_saturate"]
+__all__ = ["EngineCore"]

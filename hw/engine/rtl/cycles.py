@@ -4,19 +4,22 @@ computed from the program (never from a run).
 The core's loops do not depend on the data, so every instruction takes a fixed number of
 cycles; this module counts them state by state (``docs/engine-rtl.md``, "Cycles"):
 
+- every multiply: ``3 + shift`` from ``MULTIPLY`` on (``MULTIPLY``, ``ROUND``, then
+  ``FINISH`` waits while the round-shift shifts one bit per cycle);
 - fetch: 3 per 32-bit instruction word (two reads and the store into the instruction
   buffer); ``DISPATCH`` 1; a context's or mask's quotient by repeated subtraction
-  ``quotient + 1``; the setup products 16 (five multiplies of 3 cycles, then the exit; a
+  ``quotient + 1``; the setup products 21 (five multiplies of 4 cycles, then the exit; a
   ``MASK`` has none: 1); ``INIT`` 1;
 - per element (output token × channel) its source, then every stage, then 2 (the last
-  ``STAGE`` check and ``NEXT_ELEMENT``): a WINDOW ``4 + 2·kh·kw``; an XNOR or context
-  MATMUL ``2 + 5·words·f²`` (``words`` 16-bit words of one source row segment); a MAC
-  ``6 + K·5`` (``K·6`` for a wide input);
-- per stage ``11 + gathered words + tail``: the tail is 2 for a multiply (``Affine``,
-  ``RPReLU``, ``Add``) or a bit read-modify-write (``Threshold``), one per stored word
-  (``Store``), and for ``GroupAverage`` 2 plus the group's stored words at its last channel;
-- a ``MASK`` per head and query row: ``keys·(14 + 10·words) + 3`` (the exp-sum pass, the
-  ``θ·Σ`` multiply, the compare pass);
+  ``STAGE`` check and ``NEXT_ELEMENT``): a WINDOW ``5 + 2·kh·kw + shift`` (``SUM``: shift
+  0); an XNOR or context MATMUL ``2 + 5·words·f²`` (``words`` 16-bit words of one source
+  row segment); a MAC ``7 + shift + K·6`` (``K·7`` for a wide input);
+- per stage ``11 + gathered words + tail``: the tail is ``3 + shift`` for a multiply
+  (``Affine``, ``RPReLU``, ``Add`` with shift 0), 2 for a bit read-modify-write
+  (``Threshold``), one per stored word (``Store``), and for ``GroupAverage`` ``3 + shift``
+  plus the group's stored words at its last channel;
+- a ``MASK`` per head and query row: ``keys·(14 + 10·words) + 4 + θ shift`` (the exp-sum
+  pass, the ``θ·Σ`` multiply, the compare pass);
 - the program's ``HALT``: 3.
 """
 from __future__ import annotations
@@ -29,7 +32,8 @@ from binaryvit.hw.engine.isa import (
     RPReLU, Store, TensorKind, Threshold, Window, WindowMode)
 from binaryvit.hw.engine.program import Program
 
-SETUP_CYCLES = 16
+MULTIPLY_CYCLES = 3    # MULTIPLY, ROUND, FINISH; plus the shift
+SETUP_CYCLES = 5 * (1 + MULTIPLY_CYCLES) + 1
 HALT_CYCLES = 3
 
 
@@ -41,17 +45,18 @@ def _stage_cycles(stage, outputs: int) -> int:
     """One stage's cycles summed over the ``outputs`` channels of one token."""
     base = 1 + (max(record_words(cls) for cls in STAGES) + 1) + 1 + 1 + 1   # load … compute
     if isinstance(stage, Affine):
-        return outputs * (base + 3 + 2 + 1)
+        return outputs * (base + 3 + MULTIPLY_CYCLES + stage.shift + 1)
     if isinstance(stage, RPReLU):
-        return outputs * (base + 6 + 2 + 1)
+        return outputs * (base + 6 + MULTIPLY_CYCLES + stage.shift + 1)
     if isinstance(stage, Add):
-        return outputs * (base + _stored_words(stage.operand.tensor.kind) + 2 + 1)
+        return outputs * (base + _stored_words(stage.operand.tensor.kind) + MULTIPLY_CYCLES + 1)
     if isinstance(stage, Threshold):
         return outputs * (base + 3 + 2 + 1)
     if isinstance(stage, Store):
         return outputs * (base + _stored_words(stage.out.kind) + 1)
     if isinstance(stage, GroupAverage):
-        return outputs * (base + 2 + 1) + (outputs // stage.group) * _stored_words(stage.out.kind)
+        return outputs * (base + MULTIPLY_CYCLES + stage.shift + 1) \
+            + (outputs // stage.group) * _stored_words(stage.out.kind)
     raise TypeError(f"no cycle count for stage {type(stage).__name__}")
 
 
@@ -64,7 +69,7 @@ def instruction_core_cycles(instruction: Instruction) -> int:
         words, keys = ceil(d / 16), instruction.keys.rows
         cycles += d + 1 + 1                                       # DIVIDE, SETUP (none)
         return cycles + instruction.heads * instruction.queries.rows * (
-            keys * (14 + 10 * words) + 3)
+            keys * (14 + 10 * words) + 1 + MULTIPLY_CYCLES + instruction.theta_shift)
     cycles += SETUP_CYCLES
     n, tokens = instruction.outputs, instruction.tokens
     if isinstance(instruction, MatMul) and instruction.mode == MatMulMode.CONTEXT:
@@ -73,7 +78,8 @@ def instruction_core_cycles(instruction: Instruction) -> int:
     if isinstance(instruction, Window):
         kh, kw = (instruction.source.rows, 1) if instruction.mode == WindowMode.GLOBAL \
             else (instruction.kh, instruction.kw)
-        source = n * (4 + 2 * kh * kw)
+        shift = 0 if instruction.mode == WindowMode.SUM else instruction.shift
+        source = n * (2 + 2 * kh * kw + MULTIPLY_CYCLES + shift)
     elif isinstance(instruction, MatMul):
         access = instruction.source
         f = access.factor if access.pattern == Pattern.PATCHES else 1
@@ -84,8 +90,9 @@ def instruction_core_cycles(instruction: Instruction) -> int:
     elif isinstance(instruction, Mac):
         access = instruction.source
         f = access.factor if access.pattern == Pattern.PATCHES else 1
-        per_product = 6 if access.tensor.kind == TensorKind.WIDE else 5
-        source = n * (6 + access.tensor.cols * f * f * per_product)
+        per_product = (4 if access.tensor.kind == TensorKind.WIDE else 3) + MULTIPLY_CYCLES
+        source = n * (4 + MULTIPLY_CYCLES + instruction.shift
+                      + access.tensor.cols * f * f * per_product)
     else:
         raise TypeError(f"no cycle count for instruction {type(instruction).__name__}")
     return cycles + tokens * (source + per_token_stages)
@@ -96,4 +103,4 @@ def program_core_cycles(program: Program) -> int:
     return sum(instruction_core_cycles(i) for i in program.instructions) + HALT_CYCLES
 
 
-__all__ = ["instruction_core_cycles", "program_core_cycles"]
+__all__ = ["MULTIPLY_CYCLES", "instruction_core_cycles", "program_core_cycles"]

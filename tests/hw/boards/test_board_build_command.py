@@ -79,26 +79,35 @@ def test_build_refuses_a_design_the_estimate_says_does_not_fit(tmp_path, capsys)
 
 
 @pytest.mark.slow
-def test_flow_for_the_ulx3s_refuses_the_fixture_model_before_any_tool_runs(
+def test_flow_for_the_ulx3s_falls_back_to_the_engine_when_no_dataflow_folding_fits(
         trained_checkpoint, tmp_path, capsys):
     # The briefly trained fixture (3 epochs), quantized with the ULX3S formats, needs 211
-    # DP16KD at its smallest folding under every LUT-RAM option, 3 more than the
-    # LFE5U-85F has: the estimate refuses every folding, and the flow stops with one line
-    # before synthesis (this test used to expect a two-hour ECP5 build that could not
-    # happen). The ULX3S builds of the `make flow` checkpoint (186 DP16KD) are in
-    # docs/boards.md.
+    # DP16KD at its smallest dataflow folding under every LUT-RAM option, 3 more than the
+    # LFE5U-85F has. With --arch dataflow the flow stops with one line before any tool runs;
+    # by default it targets the layer-sequential engine instead and builds that (issue 12:
+    # "flow --board ulx3s works for every trained tiny-digits model").
     out = tmp_path / "out"
     out.mkdir()
     shutil.copy(trained_checkpoint, out / "model.pt")
-    assert main(["flow", "-o", str(out), "--board", "ulx3s", "--images", "4",
-                 "--no-progress"]) == 2
+    assert main(["flow", "-o", str(out), "--board", "ulx3s", "--arch", "dataflow",
+                 "--images", "4", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "no folding fits the Radiona ULX3S" in err
     assert "DP16KD: 211 needed of 208" in err
     assert json.loads((out / "manifest.json").read_text())["formats"]["stream_width"] == 17
     assert not (out / "rtl").exists() and not (out / "build").exists()
-    # the iCE40UP5K cannot hold it either: refused before any tool runs
-    assert main(["generate", str(out), "--board", "icebreaker"]) == 2
+    # the iCE40UP5K cannot hold the dataflow either: refused before any tool runs
+    assert main(["generate", str(out), "--board", "icebreaker", "--arch", "dataflow"]) == 2
     err = capsys.readouterr().err
     assert "no folding fits the 1BitSquared iCEBreaker" in err
     assert "ICESTORM_LC" in err and "ICESTORM_RAM" in err
+
+    assert main(["flow", "-o", str(out), "--board", "ulx3s", "--images", "1", "--seeds", "1",
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "no folding fits the Radiona ULX3S" in printed
+    assert "the flow targets the engine instead" in printed
+    assert "0 mismatching logits" in printed
+    assert (out / "params.bin").is_file() and (out / "rtl" / "engine.json").is_file()
+    build = json.loads((out / "build" / "ulx3s" / "build.json").read_text())
+    assert build["bitstream"] and (out / "build" / "ulx3s" / build["bitstream"]).is_file()

@@ -1,14 +1,14 @@
-"""The core's shared ``round_shift_saturate`` (shift-then-round, saturation from the high bits,
-no comparators) equals ``intref``'s ``saturate(round_shift(x, shift), width)`` — and, with
-rounding off, the floor shift the mask's ``θ·Σ`` compare uses — on corner and random values
-at run-time shifts and widths."""
+"""The core's shared ``RoundShiftSaturate`` (one shift bit per cycle, then round, saturation
+from the high bits, no comparators) equals ``intref``'s ``saturate(round_shift(x, shift),
+width)`` — and, with rounding off, the floor shift the mask's ``θ·Σ`` compare uses — on corner
+and random values at run-time shifts and widths, ready exactly ``shift + 1`` cycles after its
+load (``cycles.MULTIPLY_CYCLES`` counts on it)."""
 import random
 
-from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
 from binaryvit.golden.intref.fixed_point import round_shift, saturate
-from binaryvit.hw.engine.rtl.core import round_shift_saturate
+from binaryvit.hw.engine.rtl.round_shift import RoundShiftSaturate
 
 BITS = 38
 
@@ -30,23 +30,33 @@ def _want(v, s, w, r):
     return int(saturate(x, w if w else None))
 
 
-def test_round_shift_saturate_equals_intref():
-    m = Module()
-    value, shift, width, rounding = (Signal(signed(BITS)), Signal(6), Signal(6), Signal())
-    out = round_shift_saturate(m, value, shift, width, rounding, "t")
+def test_round_shift_saturate_equals_intref_after_shift_plus_one_cycles():
+    unit = RoundShiftSaturate(BITS)
     cases = _cases()
-    got = []
+    got, waits = [], []
 
     async def bench(ctx):
         for v, s, w, r in cases:
-            ctx.set(value, v)
-            ctx.set(shift, s)
-            ctx.set(width, w)
-            ctx.set(rounding, r)
-            got.append(ctx.get(out))
+            ctx.set(unit.value, v)
+            ctx.set(unit.shift, s)
+            ctx.set(unit.width, w)
+            ctx.set(unit.rounding, r)
+            ctx.set(unit.load, 1)
+            await ctx.tick()
+            ctx.set(unit.load, 0)
+            ctx.set(unit.value, 0)                # read only while loading
+            wait = 1
+            while not ctx.get(unit.ready):
+                await ctx.tick()
+                wait += 1
+            got.append(ctx.get(unit.result))
+            waits.append(wait)
 
-    sim = Simulator(m)
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
     sim.add_testbench(bench)
     sim.run()
     wrong = [(c, g, _want(*c)) for c, g in zip(cases, got) if g != _want(*c)]
     assert not wrong, f"{len(wrong)} of {len(cases)} differ, e.g. (case, got, want) {wrong[:3]}"
+    late = [(c, n) for c, n in zip(cases, waits) if n != c[1] + 1]
+    assert not late, f"ready after (case, cycles) {late[:3]}, not shift + 1"
