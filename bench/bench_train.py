@@ -1,7 +1,7 @@
 """Benchmark: train tiny-digits (float teacher, then binary student by distillation).
 
 Prints a table of test top-1, wall time, CPU time and seconds per epoch for the default
-recipe (or ``--epochs`` / ``--teacher-epochs`` / ``--student-init``). Target (issue 14):
+recipe (or the recipe options of ``golden/train/recipe_arguments.py``). Target (issue 14):
 >= 98 % binary top-1 trained in <= 10 minutes on 2 CPU cores, read as the process's CPU
 time (all threads, ``golden/train/cpu_time.py``) halved, since other processes sharing the
 cores inflate the wall time. One thread by default (bench/bench_accuracy.py says why); the
@@ -17,25 +17,23 @@ import torch
 from binaryvit.golden.float_model.checkpoint import save_checkpoint
 from binaryvit.golden.float_model.config import get_config
 from binaryvit.golden.train.data import load_digits_dataset
-from binaryvit.golden.train.training import STUDENT_INITS, TrainSettings, train_binaryvit
+from binaryvit.golden.train.recipe_arguments import (add_recipe_arguments, describe_recipe,
+                                                    recipe_settings)
+from binaryvit.golden.train.training import train_binaryvit
 
 TARGET_TOP1, TARGET_SECONDS = 98.0, 600.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=TrainSettings.epochs)
-    parser.add_argument("--teacher-epochs", type=int, default=TrainSettings.teacher_epochs)
-    parser.add_argument("--student-init", choices=STUDENT_INITS, default=TrainSettings.student_init)
-    parser.add_argument("--seed", type=int, default=TrainSettings.seed)
+    add_recipe_arguments(parser)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    result = train_binaryvit(get_config("tiny-digits"), load_digits_dataset(),
-                             TrainSettings(epochs=args.epochs, teacher_epochs=args.teacher_epochs,
-                                           student_init=args.student_init, seed=args.seed,
-                                           progress=False))
+    settings = recipe_settings(args, seed=args.seed, progress=False)
+    result = train_binaryvit(get_config("tiny-digits"), load_digits_dataset(), settings)
     m = result.metrics
     rows = [("threads", f"{args.threads}", ""),
             ("seed", f"{args.seed}", ""),
@@ -50,7 +48,8 @@ def main() -> None:
             ("CPU time (all threads)", f"{m['cpu_seconds']:.1f} s", ""),
             ("CPU time / 2 cores", f"{m['cpu_seconds'] / 2:.1f} s", f"<= {TARGET_SECONDS:.0f} s")]
     width = max(len(name) for name, _, _ in rows)
-    print("bench_train: tiny-digits on sklearn digits (1437 train / 360 test)")
+    print("bench_train: tiny-digits on sklearn digits (1437 train / 360 test); "
+          + describe_recipe(settings))
     print(f"  {'':<{width}}  {'measured':<14}  target")
     for name, value, target in rows:
         print(f"  {name:<{width}}  {value:<14}  {target}")

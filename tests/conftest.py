@@ -16,7 +16,7 @@ import torch
 from filelock import FileLock
 
 FIXTURE_SETTINGS = dict(epochs=3, teacher_epochs=0, lr=5e-3, batch_size=32, max_shift=0,
-                        seed=0, progress=False)
+                        warmup_epochs=0, seed=0, progress=False)
 
 
 def _train(path: Path) -> None:

@@ -111,7 +111,7 @@ class FinetuneSettings:
     epochs: int = 4
     batch_size: int = 64
     lr: float = 2e-4
-    max_shift: int = 1
+    max_shift: int = 0  # like the distilled student (TrainSettings.student_max_shift)
     seed: int = 0
     progress: bool = True
 
@@ -129,7 +129,9 @@ def integer_aware_finetune(model: BinaryViT, data: ImageDataset, names: list[str
     ``names`` are the modules to round (``quantize.calibrate.stream_module_names``) and
     ``(width, frac)`` the integer model's stream format (calibrate it first:
     ``quantize.calibrate.calibrate(model, images, QuantFormats(stream_width=W))``); fold
-    the fine-tuned model at exactly that format, not a re-calibrated one. AdamW at ``lr`` with cosine decay to 0, random shifts, loss the distillation loss
+    the fine-tuned model at exactly that format, not a re-calibrated one. AdamW at ``lr``
+    with cosine decay to 0, random shifts of up to ``max_shift`` pixels (default 0, as the
+    student was trained), loss the distillation loss
     against the un-rounded network as it was before fine-tuning. Metrics: ``seconds``,
     ``final_loss``.
     """

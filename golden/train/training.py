@@ -1,18 +1,23 @@
 """Training: a float teacher, then the binary student by knowledge distillation.
 
-Recipe (see docs/model.md): AdamW (lr 2e-3, weight decay 0), cosine decay per step to 0,
-batch 64, random shifts of up to ±1 pixel (zero fill). The teacher is the float network of
-the same config (``config.as_float()``) trained with cross-entropy; the student is the
+Recipe (see docs/model.md; chosen on a validation split, ``bench/bench_recipe_search.py``):
+AdamW (weight decay 0), batch 64, each network's learning rate rising linearly over
+``warmup_epochs`` (2) and then decaying by a cosine per step to 0. The teacher is the float
+network of the same config (``config.as_float()``), trained with cross-entropy at ``lr``
+(2e-3) on images shifted by up to ``max_shift`` (±1) pixels (zero fill). The student is the
 binary network, initialised at random (``student_init = "random"``) or with the trained
 teacher's parameters (``"teacher"``; the two networks have the same parameters, the student
-binarizes them; measured worse, docs/model.md), and trained with the paper's distillation loss, the soft
-cross-entropy ``-sum softmax(teacher) * log_softmax(student)`` (temperature 1, no label
-term). With ``teacher_epochs = 0`` the student starts at random and trains on
-cross-entropy alone. Each network keeps an exponential moving average of its parameters
-(``ema_decay`` per step, 0 = off; ``weight_average.py``) that replaces its parameters after
-its last epoch; then its BatchNorm statistics are recomputed exactly for those weights
-(``momentum=None``, a train-mode pass over the un-augmented training set). Together they
-remove the final-epoch noise of the last steps' weights and of running averages.
+binarizes them; measured worse, docs/model.md), and trained at ``student_lr`` (4e-3) on
+images shifted by up to ``student_max_shift`` (0: the binary student under-fits shifted
+images) with the paper's distillation loss, the soft cross-entropy
+``-sum softmax(teacher) * log_softmax(student)`` (temperature 1, no label term). With
+``teacher_epochs = 0`` the student starts at random and trains on cross-entropy alone, at
+``lr`` and ``max_shift`` like a teacher. Each network keeps an exponential moving average
+of its parameters (``ema_decay`` per step, 0 = off; ``weight_average.py``) that replaces its
+parameters after its last epoch; then its BatchNorm statistics are recomputed exactly for
+those weights (``momentum=None``, a train-mode pass over the un-augmented training set).
+Together they remove the final-epoch noise of the last steps' weights and of running
+averages.
 
 Under ``torchrun`` (``WORLD_SIZE > 1``) training is data-parallel with PyTorch's
 ``DistributedDataParallel`` over the gloo backend and a ``DistributedSampler``; a single
@@ -20,6 +25,7 @@ process needs no process group.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -46,7 +52,7 @@ class TrainSettings:
     """Hyper-parameters of one teacher + student run."""
 
     epochs: int = 80
-    teacher_epochs: int = 40
+    teacher_epochs: int = 60
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.0
@@ -54,6 +60,9 @@ class TrainSettings:
     seed: int = 0
     ema_decay: float = 0.995
     student_init: str = "random"
+    student_lr: float | None = 4e-3
+    student_max_shift: int | None = 0
+    warmup_epochs: int = 2
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -65,6 +74,13 @@ class TrainSettings:
             raise ConfigError(f"batch_size must be >= 2 (BatchNorm), got {self.batch_size}")
         if self.lr <= 0 or self.weight_decay < 0 or self.max_shift < 0:
             raise ConfigError("lr must be > 0, weight_decay and max_shift >= 0")
+        if self.student_lr is not None and self.student_lr <= 0:
+            raise ConfigError(f"student_lr must be > 0 (or None: lr), got {self.student_lr}")
+        if self.student_max_shift is not None and self.student_max_shift < 0:
+            raise ConfigError(f"student_max_shift must be >= 0 (or None: max_shift), "
+                              f"got {self.student_max_shift}")
+        if self.warmup_epochs < 0:
+            raise ConfigError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1) (0 = no averaging), "
                               f"got {self.ema_decay}")
@@ -127,6 +143,17 @@ def distillation_loss(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
     return -(soft * F.log_softmax(student_logits, dim=-1)).sum(dim=-1).mean()
 
 
+def warmup_cosine(warmup_steps: int, total_steps: int):
+    """The learning-rate factor of step ``t`` (``LambdaLR``): a linear rise ``(t + 1) / warmup``
+    over ``warmup_steps``, then cosine decay from 1 to 0 at ``total_steps``."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return factor
+
+
 def random_shift(images: Tensor, max_shift: int, generator: torch.Generator) -> Tensor:
     """Shift each image by up to ``max_shift`` pixels in x and y, filling with 0."""
     if max_shift == 0:
@@ -180,12 +207,17 @@ def _fit(model: BinaryViT, data: ImageDataset, epochs: int, settings: TrainSetti
     if context.enabled:
         train = nn.parallel.DistributedDataParallel(
             model, find_unused_parameters=not model.config.binary)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr,
+    student = teacher is not None
+    lr = settings.lr if not student or settings.student_lr is None else settings.student_lr
+    max_shift = (settings.max_shift if not student or settings.student_max_shift is None
+                 else settings.student_max_shift)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr,
                                   weight_decay=settings.weight_decay, foreach=True)
     sampler = DistributedSampler(range(len(data.train_images)), num_replicas=context.world_size,
                                  rank=context.rank, shuffle=True, seed=settings.seed)
     steps_per_epoch = -(-len(sampler) // settings.batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(
+        min(settings.warmup_epochs, epochs) * steps_per_epoch, epochs * steps_per_epoch))
     generator = torch.Generator().manual_seed(settings.seed + 1000 * context.rank)
     average = WeightAverage(model, settings.ema_decay) if settings.ema_decay > 0 else None
     epoch_seconds = []
@@ -198,7 +230,7 @@ def _fit(model: BinaryViT, data: ImageDataset, epochs: int, settings: TrainSetti
                    unit="batch", leave=False, disable=not (settings.progress and context.is_main))
         for first in bar:
             index = order[first:first + settings.batch_size]
-            images = random_shift(data.train_images[index], settings.max_shift, generator)
+            images = random_shift(data.train_images[index], max_shift, generator)
             logits = train(images)
             if teacher is None:
                 loss = F.cross_entropy(logits, data.train_labels[index])
@@ -236,10 +268,15 @@ def fit_config_to_data(config: BinaryViTConfig, data: ImageDataset) -> BinaryViT
 
 def train_binaryvit(config: BinaryViTConfig, data: ImageDataset,
                     settings: TrainSettings = TrainSettings(),
-                    context: DistributedContext = DistributedContext()) -> TrainResult:
+                    context: DistributedContext = DistributedContext(),
+                    teacher: BinaryViT | None = None) -> TrainResult:
     """Train the float teacher, then the binary student by distillation; see the module docstring.
 
     ``config`` must be binary; its class count and input statistics are taken from ``data``.
+    ``teacher``, if given, is an already trained float network of the same image shape and
+    classes, trained on the same data (e.g. the ``teacher`` of an earlier ``TrainResult``,
+    possibly of another architecture): it is used as is and ``settings.teacher_epochs`` is
+    ignored (to compare student recipes or architectures on one teacher).
     Metrics: ``test_accuracy``, ``train_accuracy``, ``teacher_test_accuracy`` (if a
     teacher), ``epochs``, ``teacher_epochs``, ``seconds`` (wall), ``cpu_seconds`` (this
     process's CPU time, all threads: ``cpu_time.py``), ``teacher_seconds_per_epoch``,
@@ -253,7 +290,7 @@ def train_binaryvit(config: BinaryViTConfig, data: ImageDataset,
     created_group = init_distributed(context)
     flush_denormal = torch.set_flush_denormal(True)
     try:
-        return _train_teacher_and_student(config, data, settings, context)
+        return _train_teacher_and_student(config, data, settings, context, teacher)
     finally:
         if flush_denormal:
             torch.set_flush_denormal(False)
@@ -262,15 +299,25 @@ def train_binaryvit(config: BinaryViTConfig, data: ImageDataset,
 
 
 def _train_teacher_and_student(config: BinaryViTConfig, data: ImageDataset,
-                               settings: TrainSettings, context: DistributedContext) -> TrainResult:
+                               settings: TrainSettings, context: DistributedContext,
+                               teacher: BinaryViT | None) -> TrainResult:
     started, cpu_started = time.perf_counter(), cpu_seconds()
     metrics: dict[str, float] = {"epochs": settings.epochs,
                                  "teacher_epochs": settings.teacher_epochs,
                                  "train_size": len(data.train_images),
                                  "test_size": len(data.test_images),
                                  "world_size": context.world_size}
-    teacher = None
-    if settings.teacher_epochs > 0:
+    if teacher is not None:
+        t = teacher.config
+        if t.binary or (t.in_channels, t.image_size, t.num_classes) != (
+                config.in_channels, config.image_size, config.num_classes):
+            raise ConfigError(f"the given teacher must be a float network of "
+                              f"{config.in_channels}x{config.image_size[0]}x{config.image_size[1]} "
+                              f"images and {config.num_classes} classes")
+        teacher.eval()
+        metrics["teacher_test_accuracy"] = evaluate(teacher, data.test_images, data.test_labels)
+        metrics["teacher_epochs"] = 0
+    elif settings.teacher_epochs > 0:
         torch.manual_seed(settings.seed)
         teacher = BinaryViT(config.as_float())
         seconds = _fit(teacher, data, settings.teacher_epochs, settings, context, "teacher", None)

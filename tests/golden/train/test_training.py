@@ -13,10 +13,11 @@ from binaryvit.errors import ConfigError
 from binaryvit.golden.float_model.checkpoint import load_checkpoint
 from binaryvit.golden.float_model.config import get_config
 from binaryvit.golden.float_model.network import BinaryViT, capture_activations
-from binaryvit.golden.train.data import ImageDataset, load_digits_dataset
+from binaryvit.golden.train.data import ImageDataset, load_digits_dataset, validation_dataset
 from binaryvit.golden.train.training import (DistributedContext, TrainSettings,
                                     distributed_context_from_env, distillation_loss,
-                                    random_shift, recalibrate_batchnorm, train_binaryvit)
+                                    random_shift, recalibrate_batchnorm, train_binaryvit,
+                                    warmup_cosine)
 
 TINY = get_config("tiny-digits")
 
@@ -99,7 +100,8 @@ def test_student_starts_from_the_trained_teacher_or_at_random(student_init):
     # lr 1e-9 and no EMA: one student epoch leaves the parameters where they started
     data = digits_subset(64, 16)
     result = train_binaryvit(TINY, data, TrainSettings(
-        epochs=1, teacher_epochs=1, lr=1e-9, ema_decay=0.0, student_init=student_init,
+        epochs=1, teacher_epochs=1, lr=1e-9, student_lr=1e-9, ema_decay=0.0,
+        student_init=student_init,
         progress=False))
     student, teacher = result.model.state_dict(), result.teacher.state_dict()
     assert student.keys() == teacher.keys()
@@ -115,6 +117,76 @@ def test_student_starts_from_the_trained_teacher_or_at_random(student_init):
 def test_settings_name_a_bad_student_init():
     with pytest.raises(ConfigError, match="student_init must be one of teacher, random"):
         TrainSettings(student_init="zeros")
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("student_lr", 0.0, "student_lr must be > 0"),
+    ("warmup_epochs", -1, "warmup_epochs must be >= 0"),
+    ("student_max_shift", -1, "student_max_shift must be >= 0")])
+def test_settings_name_a_bad_learning_rate_schedule(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainSettings(**{field: value})
+
+
+def test_warmup_rises_linearly_then_decays_by_a_cosine():
+    factor = warmup_cosine(4, 14)
+    assert [factor(t) for t in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    # after the warm-up, 10 steps of cosine: half-way 0.5, the end 0
+    assert factor(9) == pytest.approx(0.5)
+    assert factor(14) == pytest.approx(0.0, abs=1e-12)
+    plain = warmup_cosine(0, 8)
+    assert plain(0) == 1.0 and plain(2) == pytest.approx((1 + math.sqrt(0.5)) / 2)
+
+
+def test_student_lr_replaces_lr_for_the_student_only():
+    # the student starts from the teacher; with student_lr 1e-9 (and no EMA) its weights do
+    # not move, which they would at the teacher's lr 1e-2
+    data = digits_subset(64, 16)
+    result = train_binaryvit(TINY, data, TrainSettings(
+        epochs=1, teacher_epochs=1, batch_size=32, lr=1e-2, student_lr=1e-9, warmup_epochs=2,
+        ema_decay=0.0, student_init="teacher", progress=False))
+    student, teacher = result.model.state_dict(), result.teacher.state_dict()
+    moved = [k for k in student if k.endswith("weight") and "norm" not in k
+             and not torch.allclose(student[k], teacher[k], atol=1e-6)]
+    assert moved == []
+
+
+def test_student_max_shift_changes_the_student_only():
+    data = digits_subset(64, 16)
+    runs = [train_binaryvit(TINY, data, TrainSettings(
+        epochs=1, teacher_epochs=1, batch_size=32, max_shift=0, student_max_shift=shift,
+        progress=False)) for shift in (0, 2)]
+    teachers = [r.teacher.state_dict() for r in runs]
+    students = [r.model.state_dict() for r in runs]
+    assert all(torch.equal(teachers[0][k], teachers[1][k]) for k in teachers[0])
+    assert not all(torch.equal(students[0][k], students[1][k]) for k in students[0])
+
+
+def test_a_given_teacher_is_reused_without_training_another():
+    data = digits_subset(64, 16)
+    first = train_binaryvit(TINY, data, TrainSettings(epochs=1, teacher_epochs=1, batch_size=32,
+                                                      progress=False))
+    before = {k: v.clone() for k, v in first.teacher.state_dict().items()}
+    again = train_binaryvit(TINY, data, TrainSettings(epochs=1, teacher_epochs=5, batch_size=32,
+                                                      progress=False), teacher=first.teacher)
+    assert again.teacher is first.teacher
+    assert again.metrics["teacher_epochs"] == 0
+    assert all(torch.equal(before[k], v) for k, v in again.teacher.state_dict().items())
+    assert again.metrics["teacher_test_accuracy"] == first.metrics["teacher_test_accuracy"]
+    ablated = train_binaryvit(TINY.replace(multi_pool=False), data, TrainSettings(
+        epochs=1, batch_size=32, progress=False), teacher=first.teacher)
+    assert not ablated.model.config.multi_pool and ablated.teacher is first.teacher
+    with pytest.raises(ConfigError, match="must be a float network of 1x8x8 images and 10"):
+        train_binaryvit(TINY, data, TrainSettings(epochs=1, progress=False), teacher=again.model)
+
+
+def test_validation_split_is_a_stratified_part_of_the_training_split_only():
+    data = load_digits_dataset()
+    val = validation_dataset(data)
+    assert (len(val.train_images), len(val.test_images)) == (1149, 288)
+    rows = {tuple(x.flatten().tolist()) for x in data.train_images}
+    assert all(tuple(x.flatten().tolist()) in rows for x in val.test_images[:50])
+    assert np.bincount(val.test_labels.numpy()).min() >= 27  # about 28.8 per class
 
 
 def test_cli_train_then_eval_on_an_npz(tmp_path, capsys):
