@@ -47,7 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"float teacher epochs, 0 = no distillation "
                              f"(default {defaults.teacher_epochs})")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--lr", type=float, default=defaults.lr,
+                        help=f"the float teacher's learning rate, and the student's with "
+                             f"--teacher-epochs 0 (default {defaults.lr})")
+    parser.add_argument("--student-lr", type=float, default=defaults.student_lr,
+                        help=f"the distilled binary student's learning rate "
+                             f"(default {defaults.student_lr})")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for PyTorch (default: PyTorch's choice)")
@@ -88,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         global_pool=not args.no_global_pool, multi_pool=not args.no_multi_pool,
         layer_scale=not args.no_layer_scale, pyramid=not args.no_pyramid)
     settings = TrainSettings(epochs=args.epochs, teacher_epochs=args.teacher_epochs,
-                             batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                             batch_size=args.batch_size, lr=args.lr,
+                             student_lr=args.student_lr, seed=args.seed,
                              progress=not args.no_progress)
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))

@@ -52,6 +52,7 @@ def test_eval_images_of_the_wrong_size(tmp_path, capsys):
 @pytest.mark.parametrize("argv_tail, words", [
     (["--config", "nope"], ["unknown config 'nope'", "tiny-digits"]),
     (["--epochs", "0"], ["epochs must be >= 1"]),
+    (["--student-lr", "0"], ["student_lr must be > 0"]),
 ])
 def test_train_bad_options(tmp_path, capsys, argv_tail, words):
     out = tmp_path / "out" / "model.pt"
