@@ -99,6 +99,16 @@ def _integer_top1(intmodel, data) -> float:
     return float((int_predict(intmodel, test_images) == test_labels).float().mean())
 
 
+def _print_summary_head(title: str, out: Path, data, float_top1: float, int_top1: float,
+                        sim_report: dict) -> None:
+    """The summary's title line and its accuracy lines (float, integer, RTL on the same
+    images), shared by the dataflow and the engine flow."""
+    print()
+    print(f"{title} on {data.source} -> {out}/")
+    for text in accuracy_lines(float_top1, int_top1, len(data.test_labels), sim_report):
+        print(f"  {text}")
+
+
 def _engine_flow(args, out: Path, board, checkpoint: Path, data, float_top1: float,
                  accuracy: dict) -> int:
     """The engine's part of the flow, from quantize at its formats to the build."""
@@ -128,10 +138,7 @@ def _engine_flow(args, out: Path, board, checkpoint: Path, data, float_top1: flo
                                  data=args.data)
     totals = sim_report["totals"]
 
-    print()
-    print(f"binaryvit flow (engine) on {data.source} -> {out}/")
-    for text in accuracy_lines(float_top1, int_top1, len(data.test_labels), sim_report):
-        print(f"  {text}")
+    _print_summary_head("binaryvit flow (engine)", out, data, float_top1, int_top1, sim_report)
     print(f"  {line}")
     print(f"  cycles per image  {totals['cycles_per_image_measured']:.0f} on the RTL, "
           f"{totals['cycles_per_image_estimated']} in the cycle model")
@@ -191,10 +198,7 @@ def run(args: argparse.Namespace) -> int:
                           data=args.data)
     totals = sim_report["totals"]
 
-    print()
-    print(f"binaryvit flow on {data.source} -> {out}/")
-    for line in accuracy_lines(float_top1, int_top1, len(data.test_labels), sim_report):
-        print(f"  {line}")
+    _print_summary_head("binaryvit flow", out, data, float_top1, int_top1, sim_report)
     measured = totals["cycles_per_image_measured"]
     if measured is None:  # fewer than 3 images: no image ran in steady state
         print(f"  cycles per image  {totals['cycles_per_image_estimated']} estimated "
