@@ -39,6 +39,12 @@ VARIANTS = {
                                               "max_shift": 0},
     "student lr 8e-3, warm-up 2, no shifts": {"student_lr": 8e-3, "warmup_epochs": 2,
                                               "max_shift": 0},
+    "lr 4e-3, warm-up 2, no shifts, KD T 2": {"student_lr": 4e-3, "warmup_epochs": 2,
+                                              "max_shift": 0, "temperature": 2.0},
+    "lr 4e-3, warm-up 2, no shifts, KD T 4": {"student_lr": 4e-3, "warmup_epochs": 2,
+                                              "max_shift": 0, "temperature": 4.0},
+    "lr 4e-3, warm-up 2, no shifts, labels 0.5": {"student_lr": 4e-3, "warmup_epochs": 2,
+                                                  "max_shift": 0, "label_weight": 0.5},
 }
 
 

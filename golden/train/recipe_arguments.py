@@ -3,7 +3,7 @@
 ``add_recipe_arguments(parser)`` adds one option per :class:`TrainSettings` field that a
 recipe comparison varies (``--epochs``, ``--teacher-epochs``, ``--batch-size``,
 ``--student-lr``, ``--warmup-epochs``, ``--max-shift``, ``--student-max-shift``, ``--ema-decay``,
-``--student-init``), each defaulting to the ``TrainSettings`` default;
+``--student-init``, ``--temperature``, ``--label-weight``), each defaulting to the ``TrainSettings`` default;
 ``recipe_settings(args, **fixed)`` builds the settings from the parsed options, ``fixed``
 fields (``seed``, ``progress``, ...) added or overriding; ``describe_recipe(settings)`` is a one-line
 summary for a bench heading.
@@ -34,6 +34,10 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the distilled student's shifts (default: --max-shift)")
     group.add_argument("--ema-decay", type=float, default=_DEFAULTS.ema_decay)
     group.add_argument("--student-init", choices=STUDENT_INITS, default=_DEFAULTS.student_init)
+    group.add_argument("--temperature", type=float, default=_DEFAULTS.temperature,
+                       help="the distillation temperature T (loss scaled by T^2)")
+    group.add_argument("--label-weight", type=float, default=_DEFAULTS.label_weight,
+                       help="weight w of the student's label cross-entropy: (1-w) KD + w CE")
 
 
 def recipe_settings(args: argparse.Namespace, **fixed) -> TrainSettings:
@@ -42,19 +46,21 @@ def recipe_settings(args: argparse.Namespace, **fixed) -> TrainSettings:
                   batch_size=args.batch_size, lr=args.lr, student_lr=args.student_lr,
                   warmup_epochs=args.warmup_epochs, max_shift=args.max_shift,
                   student_max_shift=args.student_max_shift,
-                  ema_decay=args.ema_decay, student_init=args.student_init)
+                  ema_decay=args.ema_decay, student_init=args.student_init,
+                  temperature=args.temperature, label_weight=args.label_weight)
     return TrainSettings(**{**fields, **fixed})
 
 
 def describe_recipe(settings: TrainSettings) -> str:
-    """One line: epochs, batch, learning rates, warm-up, shifts, EMA, student init."""
+    """One line: epochs, batch, learning rates, warm-up, shifts, EMA, student init, loss."""
     student_lr = settings.lr if settings.student_lr is None else settings.student_lr
     student_shift = (settings.max_shift if settings.student_max_shift is None
                      else settings.student_max_shift)
     return (f"teacher {settings.teacher_epochs} + student {settings.epochs} epochs, batch "
             f"{settings.batch_size}, lr {settings.lr:g} (student {student_lr:g}), warm-up "
             f"{settings.warmup_epochs}, shifts ±{settings.max_shift} (student ±{student_shift}), "
-            f"EMA {settings.ema_decay:g}, student init {settings.student_init}")
+            f"EMA {settings.ema_decay:g}, student init {settings.student_init}, "
+            f"KD temperature {settings.temperature:g}, label weight {settings.label_weight:g}")
 
 
 __all__ = ["add_recipe_arguments", "recipe_settings", "describe_recipe"]

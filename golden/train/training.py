@@ -63,6 +63,8 @@ class TrainSettings:
     student_lr: float | None = 4e-3
     student_max_shift: int | None = 0
     warmup_epochs: int = 2
+    temperature: float = 1.0
+    label_weight: float = 0.0
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -79,6 +81,10 @@ class TrainSettings:
         if self.student_max_shift is not None and self.student_max_shift < 0:
             raise ConfigError(f"student_max_shift must be >= 0 (or None: max_shift), "
                               f"got {self.student_max_shift}")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.label_weight <= 1.0:
+            raise ConfigError(f"label_weight must be in [0, 1], got {self.label_weight}")
         if self.warmup_epochs < 0:
             raise ConfigError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -137,10 +143,28 @@ def init_distributed(context: DistributedContext) -> bool:
     return True
 
 
-def distillation_loss(student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-    """Mean over the batch of ``-sum_c softmax(teacher)_c * log_softmax(student)_c``."""
-    soft = torch.softmax(teacher_logits.detach(), dim=-1)
-    return -(soft * F.log_softmax(student_logits, dim=-1)).sum(dim=-1).mean()
+def distillation_loss(student_logits: Tensor, teacher_logits: Tensor,
+                      temperature: float = 1.0) -> Tensor:
+    """Mean over the batch of ``-T^2 · sum_c softmax(teacher/T)_c · log_softmax(student/T)_c``.
+
+    ``T^2`` keeps the gradient's size independent of the temperature (Hinton et al.); at
+    ``T = 1`` this is the plain soft cross-entropy.
+    """
+    soft = torch.softmax(teacher_logits.detach() / temperature, dim=-1)
+    log_student = F.log_softmax(student_logits / temperature, dim=-1)
+    return -(soft * log_student).sum(dim=-1).mean() * temperature ** 2
+
+
+def student_loss(student_logits: Tensor, teacher_logits: Tensor, labels: Tensor,
+                 temperature: float = 1.0, label_weight: float = 0.0) -> Tensor:
+    """``(1 − w) · distillation_loss(T) + w · cross_entropy(labels)``, ``w = label_weight``.
+
+    ``w = 0`` (the default) is the distillation loss alone and skips the label term.
+    """
+    loss = distillation_loss(student_logits, teacher_logits, temperature)
+    if label_weight == 0:
+        return loss
+    return (1 - label_weight) * loss + label_weight * F.cross_entropy(student_logits, labels)
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int):
@@ -237,7 +261,8 @@ def _fit(model: BinaryViT, data: ImageDataset, epochs: int, settings: TrainSetti
             else:
                 with torch.no_grad():
                     target = teacher(images)
-                loss = distillation_loss(logits, target)
+                loss = student_loss(logits, target, data.train_labels[index],
+                                    settings.temperature, settings.label_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

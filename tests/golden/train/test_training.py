@@ -16,6 +16,7 @@ from binaryvit.golden.float_model.network import BinaryViT, capture_activations
 from binaryvit.golden.train.data import ImageDataset, load_digits_dataset, validation_dataset
 from binaryvit.golden.train.training import (DistributedContext, TrainSettings,
                                     distributed_context_from_env, distillation_loss,
+                                    student_loss,
                                     random_shift, recalibrate_batchnorm, train_binaryvit,
                                     warmup_cosine)
 
@@ -43,6 +44,26 @@ def test_distillation_loss_is_soft_cross_entropy():
     # soft target (1/2, 1/2); log_softmax(student) = (log 1/4, log 3/4)
     expected = -(0.5 * math.log(0.25) + 0.5 * math.log(0.75))
     assert distillation_loss(student, teacher).item() == pytest.approx(expected)
+
+
+def test_distillation_at_a_temperature_is_scaled_by_its_square():
+    teacher = torch.tensor([[0.0, 2.0 * math.log(3.0)]])
+    student = torch.tensor([[0.0, 2.0 * math.log(7.0)]])
+    # at T = 2: soft target (1/4, 3/4), student softmax (1/8, 7/8); times T^2 = 4
+    expected = -4 * (0.25 * math.log(1 / 8) + 0.75 * math.log(7 / 8))
+    assert distillation_loss(student, teacher, 2.0).item() == pytest.approx(expected)
+
+
+def test_student_loss_mixes_distillation_and_label_cross_entropy():
+    teacher = torch.tensor([[0.0, 0.0]])
+    student = torch.tensor([[0.0, math.log(3.0)]])
+    labels = torch.tensor([0])
+    kd = -(0.5 * math.log(0.25) + 0.5 * math.log(0.75))
+    ce = -math.log(0.25)
+    assert student_loss(student, teacher, labels).item() == pytest.approx(kd)
+    assert student_loss(student, teacher, labels, 1.0, 0.25).item() == pytest.approx(
+        0.75 * kd + 0.25 * ce)
+    assert student_loss(student, teacher, labels, 1.0, 1.0).item() == pytest.approx(ce)
 
 
 def test_random_shift_moves_each_image_by_at_most_one_pixel():
@@ -122,7 +143,9 @@ def test_settings_name_a_bad_student_init():
 @pytest.mark.parametrize("field, value, message", [
     ("student_lr", 0.0, "student_lr must be > 0"),
     ("warmup_epochs", -1, "warmup_epochs must be >= 0"),
-    ("student_max_shift", -1, "student_max_shift must be >= 0")])
+    ("student_max_shift", -1, "student_max_shift must be >= 0"),
+    ("temperature", 0.0, "temperature must be > 0"),
+    ("label_weight", 1.5, r"label_weight must be in \[0, 1\]")])
 def test_settings_name_a_bad_learning_rate_schedule(field, value, message):
     with pytest.raises(ConfigError, match=message):
         TrainSettings(**{field: value})
@@ -156,6 +179,18 @@ def test_student_max_shift_changes_the_student_only():
     runs = [train_binaryvit(TINY, data, TrainSettings(
         epochs=1, teacher_epochs=1, batch_size=32, max_shift=0, student_max_shift=shift,
         progress=False)) for shift in (0, 2)]
+    teachers = [r.teacher.state_dict() for r in runs]
+    students = [r.model.state_dict() for r in runs]
+    assert all(torch.equal(teachers[0][k], teachers[1][k]) for k in teachers[0])
+    assert not all(torch.equal(students[0][k], students[1][k]) for k in students[0])
+
+
+@pytest.mark.parametrize("loss", [{"temperature": 2.0}, {"label_weight": 0.5}])
+def test_the_student_loss_settings_change_the_student_only(loss):
+    data = digits_subset(64, 16)
+    runs = [train_binaryvit(TINY, data, TrainSettings(
+        epochs=1, teacher_epochs=1, batch_size=32, progress=False, **fields))
+        for fields in ({}, loss)]
     teachers = [r.teacher.state_dict() for r in runs]
     students = [r.model.state_dict() for r in runs]
     assert all(torch.equal(teachers[0][k], teachers[1][k]) for k in teachers[0])
