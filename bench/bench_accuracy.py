@@ -5,11 +5,12 @@ teacher, binary student by distillation, weight EMA, BatchNorm re-estimation; or
 options of ``golden/train/recipe_arguments.py``) or load a checkpoint (``--checkpoints``),
 and report the binary network's top-1 on the 360-image test
 split and the training time. Then for each stream width: calibrate the integer model's
-format on 512 training images (``quantize.calibrate``), fold and prove it
-(``quantize.quantize_model``) and report the integer model's top-1; at the widths of
-``--finetune-widths`` also fine-tune a copy of the network under that format's rounding
-(``golden/train/integer_aware.py``, ``--finetune-epochs``) and report the fine-tuned
-integer model at the same format. The gaps are the float binary network's top-1 minus the
+format on 512 training images (``quantize.calibrate``) by each rule (``range``: the largest
+value fits; ``fidelity``: the binary point whose integer logits are closest to the float
+model's), fold and prove it (``quantize.quantize_model``) and report the integer model's
+top-1; at the widths of ``--finetune-widths`` also fine-tune a copy of the network under the
+rounding of the ``--finetune-rule`` format (``golden/train/integer_aware.py``,
+``--finetune-epochs``) and report the fine-tuned integer model at the same format. The gaps are the float binary network's top-1 minus the
 integer model's, in points, before and after fine-tuning, each as the mean and the worst
 seed.
 
@@ -41,7 +42,7 @@ from binaryvit.golden.train.integer_aware import FinetuneSettings, integer_aware
 from binaryvit.golden.train.recipe_arguments import (add_recipe_arguments, describe_recipe,
                                                     recipe_settings)
 from binaryvit.golden.train.training import evaluate, train_binaryvit
-from binaryvit.quantize.calibrate import calibrate, stream_module_names
+from binaryvit.quantize.calibrate import RULES, calibrate, stream_module_names
 from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.quantizer import quantize_model
 
@@ -55,26 +56,32 @@ def integer_top1(model, formats: QuantFormats, data) -> float:
                        .double().mean())
 
 
-def measure_widths(model, data, widths, finetune_widths, epochs, max_shift, seed) -> dict:
-    """Per width: format, plain integer top-1, and (if fine-tuned) float and integer top-1."""
+def measure_widths(model, data, widths, finetune_widths, epochs, max_shift, seed,
+                   finetune_rule: str) -> dict:
+    """Per width and calibration rule: the format and the plain integer top-1; at the
+    fine-tuned widths also the fine-tuned float and integer top-1 at the ``finetune_rule``
+    format."""
     out = {}
     names = stream_module_names(copy.deepcopy(model))
+    images = data.train_images[:CALIBRATION_IMAGES]
     for width in widths:
         row = {}
         try:
-            formats = calibrate(model, data.train_images[:CALIBRATION_IMAGES],
-                                QuantFormats(stream_width=width)).formats
-            row["frac"] = formats.stream_frac
-            row["int"] = integer_top1(model, formats, data)
+            formats = {rule: calibrate(model, images, QuantFormats(stream_width=width),
+                                       rule=rule).formats for rule in RULES}
+            for rule in RULES:
+                row[f"{rule}_frac"] = formats[rule].stream_frac
+                row[f"{rule}_int"] = integer_top1(model, formats[rule], data)
             if width in finetune_widths:
                 tuned = copy.deepcopy(model)
+                chosen = formats[finetune_rule]
                 metrics = integer_aware_finetune(
-                    tuned, data, names, formats.stream_frac, width,
+                    tuned, data, names, chosen.stream_frac, width,
                     FinetuneSettings(epochs=epochs, max_shift=max_shift, seed=seed,
                                      progress=False))
                 row["ft_seconds"] = metrics["seconds"]
                 row["ft_float"] = 100 * evaluate(tuned, data.test_images, data.test_labels)
-                row["ft_int"] = integer_top1(tuned, formats, data)
+                row["ft_int"] = integer_top1(tuned, chosen, data)
         except BinaryVitError as exc:
             row["refused"] = str(exc)
         out[width] = row
@@ -93,6 +100,8 @@ def main() -> None:
     parser.add_argument("--finetune-widths", type=int, nargs="*", default=[16, 12, 10, 8])
     parser.add_argument("--finetune-epochs", type=int, default=FinetuneSettings.epochs)
     parser.add_argument("--finetune-max-shift", type=int, default=FinetuneSettings.max_shift)
+    parser.add_argument("--finetune-rule", choices=RULES, default="fidelity",
+                        help="the calibration rule whose format is fine-tuned for")
     parser.add_argument("--threads", type=int, default=1)
     add_recipe_arguments(parser)
     args = parser.parse_args()
@@ -106,7 +115,7 @@ def main() -> None:
           f"{len(data.test_images)} test), seeds {' '.join(map(str, args.seeds))}, "
           f"{args.threads} threads; {recipe}; integer-aware fine-tuning "
           f"{args.finetune_epochs} epochs, shifts ±{args.finetune_max_shift}, at "
-          f"{args.finetune_widths} bits", flush=True)
+          f"{args.finetune_widths} bits, {args.finetune_rule} calibration", flush=True)
     runs = []
     for i, seed in enumerate(args.seeds):
         if args.checkpoints:
@@ -129,17 +138,18 @@ def main() -> None:
         print(f"  seed {seed}: binary top-1 {top1:.2f} % (float teacher {teacher:.2f} %), "
               f"training {wall:.0f} s wall, {cpu:.0f} s CPU", flush=True)
         widths = measure_widths(model, data, args.widths, set(args.finetune_widths),
-                                args.finetune_epochs, args.finetune_max_shift, seed)
+                                args.finetune_epochs, args.finetune_max_shift, seed,
+                                args.finetune_rule)
         runs.append({"seed": seed, "top1": top1, "teacher": teacher, "wall": wall, "cpu": cpu,
                      "widths": widths})
-    report(runs, args.widths)
+    report(runs, args.widths, args.finetune_rule)
 
 
 def _cells(values, fmt: str) -> str:
     return "  ".join(fmt.format(v) for v in values)
 
 
-def report(runs: list[dict], widths: list[int]) -> None:
+def report(runs: list[dict], widths: list[int], finetune_rule: str) -> None:
     seeds = "  ".join(f"seed {r['seed']:>2}" for r in runs)
     print(f"\n  {'training':<28}  {seeds}     mean  target")
     top1 = [r["top1"] for r in runs]
@@ -157,9 +167,11 @@ def report(runs: list[dict], widths: list[int]) -> None:
     half = [c / 2 for c in cpu]
     print(f"  {'CPU time / 2 cores (s)':<28}  {_cells(half, '{:7.0f}')}  {statistics.mean(half):7.0f}"
           f"  <= {TARGET_SECONDS:.0f}")
-    print(f"\n  {'width':>5}  {'frac':>5}  {'float bin':>9}  {'int plain':>9}  {'gap':>5}  "
-          f"{'worst':>5}  {'ft float':>8}  {'ft int':>7}  {'ft gap':>6}  {'worst':>5}  target"
-          f"   (means over seeds; gap = float bin - int, points; ft = after fine-tuning)")
+    print(f"\n  {'width':>5}  {'F range/fidelity':>16}  {'float bin':>9}  {'int range':>9}  "
+          f"{'gap':>5}  {'worst':>5}  {'int fid.':>8}  {'gap':>5}  {'worst':>5}  {'ft float':>8}  "
+          f"{'ft int':>7}  {'ft gap':>6}  {'worst':>5}  target\n  (means over seeds; gap = float "
+          f"binary - integer top-1 in points, worst = the largest over seeds; ft = fine-tuned "
+          f"at the {finetune_rule} format)")
     for width in widths:
         rows = [r["widths"][width] for r in runs]
         refused = [row["refused"] for row in rows if "refused" in row]
@@ -177,11 +189,26 @@ def report(runs: list[dict], widths: list[int]) -> None:
             if len(values) != len(rows):
                 return f"{'-':>{width}}  {'-':>5}"
             return f"{statistics.mean(values):{width}.2f}  {max(values):5.2f}"
+        def fracs(rule: str) -> str:
+            return "/".join(map(str, sorted({row[f"{rule}_frac"] for row in rows})))
         target = f"<= {TARGET_GAP}" if width >= TARGET_WIDTH else "-"
-        fracs = sorted({row["frac"] for row in rows})
-        print(f"  {width:>5}  {'/'.join(map(str, fracs)):>5}  {statistics.mean(top1):9.2f}  "
-              f"{mean('int', 9)}  {gaps('int', 5)}  {mean('ft_float', 8)}  {mean('ft_int', 7)}  "
-              f"{gaps('ft_int', 6)}  {target}")
+        print(f"  {width:>5}  {fracs('range') + ' | ' + fracs('fidelity'):>16}  "
+              f"{statistics.mean(top1):9.2f}  {mean('range_int', 9)}  {gaps('range_int', 5)}  "
+              f"{mean('fidelity_int', 8)}  {gaps('fidelity_int', 5)}  {mean('ft_float', 8)}  "
+              f"{mean('ft_int', 7)}  {gaps('ft_int', 6)}  {target}")
+    print("\n  per seed, integer top-1 (%) range / fidelity / fine-tuned:")
+    for width in widths:
+        cells = []
+        for r in runs:
+            row = r["widths"][width]
+            if "refused" in row:
+                cells.append(f"seed {r['seed']}: refused")
+                continue
+            cells.append(f"seed {r['seed']}: " + " / ".join(
+                f"{row[key]:.2f}" if key in row else "-"
+                for key in ("range_int", "fidelity_int", "ft_int")))
+        print(f"  {width:>5}  " + "   ".join(cells))
+
 
 if __name__ == "__main__":
     main()

@@ -3,7 +3,8 @@
 Keys: ``format`` (``"binaryvit-manifest"``), ``format_version`` (1), ``stage``
 (``"quantize"``), ``versions`` (binaryvit, python, torch, numpy), ``checkpoint`` (path,
 sha256, metrics), ``config``, ``formats``, ``calibration`` (images, margin, max_abs and
-where), ``bit_order``, ``steps`` (per step: name, op, inputs, params, array shapes),
+where, the rule and, for the fidelity rule, the divergence per candidate fraction width),
+``bit_order``, ``steps`` (per step: name, op, inputs, params, array shapes),
 ``folding`` (per binary layer: n, k, pe, simd, ROM width and depth, cycles per vector,
 files), ``overflow_proof`` (acc_width, max_bits, widest intermediate per step) and
 ``files`` (path relative to the output folder → sha256).

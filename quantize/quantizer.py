@@ -47,13 +47,15 @@ class Quantized:
 
 
 def quantize_model(model: BinaryViT, calibration_images: Tensor | None,
-                   formats: QuantFormats = QuantFormats()) -> Quantized:
-    """Calibrate (unless ``calibration_images`` is None: then ``formats`` is used as is),
-    fold and prove. Raises ConfigError or OverflowProofError naming the problem."""
+                   formats: QuantFormats = QuantFormats(),
+                   calibration_rule: str = "range") -> Quantized:
+    """Calibrate by ``calibration_rule`` (``quantize.calibrate.RULES``; unless
+    ``calibration_images`` is None: then ``formats`` is used as is), fold and prove.
+    Raises ConfigError or OverflowProofError naming the problem."""
     check_foldable(model)
     calibration = None
     if calibration_images is not None:
-        calibration = calibrate(model, calibration_images, formats)
+        calibration = calibrate(model, calibration_images, formats, rule=calibration_rule)
         formats = calibration.formats
     intmodel = fold_model(model, formats)
     proof = prove_no_overflow(intmodel)
@@ -78,7 +80,8 @@ def _manifest(q: Quantized, checkpoint_info: dict[str, Any], out: Path) -> dict[
         "input_range": list(q.intmodel.input_range),
         "calibration": None if cal is None else {
             "images": cal.images, "margin": MARGIN, "max_abs": cal.max_abs,
-            "max_abs_step": cal.argmax},
+            "max_abs_step": cal.argmax, "rule": cal.rule,
+            "divergence": {str(f): d for f, d in cal.divergence.items()}},
         "bit_order": mf.BIT_ORDER,
         "steps": [s.describe() for s in q.intmodel.steps],
         "overflow_proof": {"acc_width": q.proof.acc_width, "max_bits": q.proof.max_bits,
@@ -90,11 +93,12 @@ def _manifest(q: Quantized, checkpoint_info: dict[str, Any], out: Path) -> dict[
 def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike,
                         data: str | os.PathLike | None = None,
                         formats: QuantFormats = QuantFormats(), force: bool = False,
-                        calibration_images: int = DEFAULT_CALIBRATION_IMAGES) -> Quantized:
+                        calibration_images: int = DEFAULT_CALIBRATION_IMAGES,
+                        calibration_rule: str = "range") -> Quantized:
     """Quantize the checkpoint at ``checkpoint`` into the folder ``out``; see the module docstring.
 
     ``data``: the data set whose first ``calibration_images`` training images calibrate the
-    formats (None: the embedded digits).
+    formats (None: the embedded digits) by ``calibration_rule`` (``quantize.calibrate``).
     """
     checkpoint, out = Path(checkpoint), Path(out)
     _check_outputs(out, force)
@@ -106,7 +110,7 @@ def quantize_checkpoint(checkpoint: str | os.PathLike, out: str | os.PathLike,
     check_dataset_fits(dataset, (config.in_channels, *config.image_size), config.name)
     images = dataset.train_images[:max(1, calibration_images)]
     torch.manual_seed(0)
-    q = quantize_model(model, images, formats)
+    q = quantize_model(model, images, formats, calibration_rule)
     info = {"path": str(checkpoint), "sha256": mf.sha256_file(checkpoint),
             "metrics": ckpt.metrics, "data": dataset.source}
     check_parent_writable(out / "manifest.json")

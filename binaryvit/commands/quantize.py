@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from binaryvit.quantize.calibrate import FIDELITY_SEARCH_BITS, RULES
 from binaryvit.quantize.formats import QuantFormats
 from binaryvit.quantize.quantizer import DEFAULT_CALIBRATION_IMAGES, quantize_checkpoint
 
@@ -36,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration-images", type=int, default=DEFAULT_CALIBRATION_IMAGES,
                         metavar="N", help=f"training images used for calibration "
                                           f"(default {DEFAULT_CALIBRATION_IMAGES})")
+    parser.add_argument("--calibration", choices=RULES, default="range",
+                        help="how the stream's binary point is chosen: 'range' (the largest "
+                             "calibration value fits, default) or 'fidelity' (of that and up to "
+                             f"{FIDELITY_SEARCH_BITS} finer points, whose integer logits are "
+                             "closest to the float model's; saturates rare peaks; "
+                             "docs/quantization.md)")
     parser.add_argument("--engine", action="store_true",
                         help="quantize at the engine's formats and print the accuracy at "
                              "them beside the default formats'")
@@ -67,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     formats = base.replace(**given) if given else base
     q = quantize_checkpoint(args.checkpoint, args.out, data=args.data, formats=formats,
                             force=args.force,
-                            calibration_images=args.calibration_images)
+                            calibration_images=args.calibration_images,
+                            calibration_rule=args.calibration)
     f = q.intmodel.formats
     widest = q.proof.widest()
     print(f"quantized {q.intmodel.config.name}: {len(q.intmodel.steps)} steps, "
