@@ -10,7 +10,8 @@ teacher's parameters (``"teacher"``; the two networks have the same parameters, 
 binarizes them; measured worse, docs/model.md), and trained at ``student_lr`` (4e-3) on
 images shifted by up to ``student_max_shift`` (0: the binary student under-fits shifted
 images) with the paper's distillation loss, the soft cross-entropy
-``-sum softmax(teacher) * log_softmax(student)`` (temperature 1, no label term). With
+``-T^2 sum softmax(teacher/T) * log_softmax(student/T)`` at temperature ``temperature``
+(T = 2), plus ``label_weight`` (0) times the label cross-entropy. With
 ``teacher_epochs = 0`` the student starts at random and trains on cross-entropy alone, at
 ``lr`` and ``max_shift`` like a teacher. Each network keeps an exponential moving average
 of its parameters (``ema_decay`` per step, 0 = off; ``weight_average.py``) that replaces its
@@ -63,7 +64,7 @@ class TrainSettings:
     student_lr: float | None = 4e-3
     student_max_shift: int | None = 0
     warmup_epochs: int = 2
-    temperature: float = 1.0
+    temperature: float = 2.0
     label_weight: float = 0.0
     progress: bool = True
 

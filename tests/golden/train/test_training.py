@@ -185,7 +185,7 @@ def test_student_max_shift_changes_the_student_only():
     assert not all(torch.equal(students[0][k], students[1][k]) for k in students[0])
 
 
-@pytest.mark.parametrize("loss", [{"temperature": 2.0}, {"label_weight": 0.5}])
+@pytest.mark.parametrize("loss", [{"temperature": 4.0}, {"label_weight": 0.5}])
 def test_the_student_loss_settings_change_the_student_only(loss):
     data = digits_subset(64, 16)
     runs = [train_binaryvit(TINY, data, TrainSettings(
