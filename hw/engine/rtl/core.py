@@ -25,18 +25,18 @@ Resources (the UP5K has 5,280 logic cells and 8 ``SB_MAC16``):
 - Addresses are running pointers and wrap counters stepped with the loops (a window's tap,
   row and origin pointers; a patch walk's token, row and line pointers; per epilogue stage a
   state word in block RAM: an ``Add`` operand's token pointer, tile and upsample counters, a
-  ``Threshold`` / ``Store`` / ``GroupAverage`` output pointer). The few products of
-  instruction fields they step by (``grid_w·cols``, ``stride·cols``, ``factor·pitch``, …)
-  are computed once per instruction on the shared multiplier (``SETUP``); the two quotients
-  (a context's tokens per head, a mask's bits per head) by repeated subtraction (``DIVIDE``).
+  ``Threshold`` / ``Store`` / ``GroupAverage`` output pointer). The products, quotients and
+  word counts of instruction fields they step by and end at (``grid_w·cols``,
+  ``stride·cols``, ``factor·pitch``, a context's tokens per head, a mask's bits per head, a
+  window's last origin, the output tokens, words per row) are the instruction's derived
+  fields (``docs/engine.md``): the compiler computes them, the core reads them.
 - One multiplier, ``(accumulator_bits + 1)``-bit signed × 18-bit signed, registered on both
   sides without reset so ``synth_ice40 -dsp`` packs it into ``SB_MAC16`` (five), followed by
   one shared ``saturate(round_shift(product + addend, shift), width)``
   (:class:`~binaryvit.hw.engine.rtl.round_shift.RoundShiftSaturate`, one shift bit per
   cycle). Every multiply goes through it: window scale, MAC products and bias, the mask's
-  ``θ·Σ``, ``Affine``, ``RPReLU``, ``Add`` (``× 1``), ``GroupAverage`` and the setup
-  products: ``MULTIPLY``, ``ROUND``, then ``FINISH`` (``shift + 1`` cycles), which continues
-  by a return code.
+  ``θ·Σ``, ``Affine``, ``RPReLU``, ``Add`` (``× 1``) and ``GroupAverage``: ``MULTIPLY``,
+  ``ROUND``, then ``FINISH`` (``shift + 1`` cycles), which continues by a return code.
 - The datapath is ``accumulator_bits`` wide (36 on the UP5K): the overflow proof the
   compiler demands (``prove_no_overflow`` at that width) bounds every product and sum.
 
@@ -73,10 +73,9 @@ from binaryvit.hw.kernels.popcount import xnor_popcount
 BUFFER_WORDS = 256     # instruction buffer: an instruction is at most 255 words
 MAX_STAGES = 16        # the header's 4-bit stage count
 MUL_B_BITS = 18        # the widest multiplier constant field (a window's or group's mul)
-SETUP_STEPS = 5        # products of instruction fields computed before an instruction runs
 
 # FINISH's return codes: where the multiplier's result goes
-RET_SOURCE, RET_MAC, RET_THETA, RET_SETUP, RET_VALUE, RET_GROUP = range(6)
+RET_SOURCE, RET_MAC, RET_THETA, RET_VALUE, RET_GROUP = range(5)
 RET_WAIT = 7           # FINISH while the round-shift still shifts: stay
 
 
@@ -151,6 +150,10 @@ class EngineCore(wiring.Component):
         def cf(path):
             return slot_field(slots, HEADER_SLOTS, Mac, path)
 
+        # the derived fields' slots, shared by the part they play (fields.HEADER_SLOTS)
+        row_step, origin_step, line_step = slots["row_step"], slots["origin_step"], \
+            slots["line_step"]
+
         t = Signal(16)          # output token
         c = Signal(16)          # output channel
         first = (t == 0) & (c == 0)
@@ -181,33 +184,14 @@ class EngineCore(wiring.Component):
                 m.d.sync += addend.eq(add)
             m.next = "MULTIPLY"
 
-        # ---- per-instruction setup: products and quotients of fields ------------------------
-        setup_step = Signal(range(SETUP_STEPS + 1))
-        su = [Signal(a, name=f"setup{i}") for i in range(SETUP_STEPS)]
-        remainder = Signal(16)
-        divisor = kf("heads")                    # MASK and MATMUL share the slot
-        quotient = Signal(16)
-
         # ---- window unit ------------------------------------------------------------------
         mode = wf("mode")
         is_global = mode == WindowMode.GLOBAL
         src = wf("source.address")
-        src_rows, cols = wf("source.rows"), wf("source.cols")
-        kh = Mux(is_global, src_rows, wf("kh"))
+        cols = wf("source.cols")
+        kh = wf("taps_h")                           # GLOBAL: the source's rows
         kw = Mux(is_global, 1, wf("kw"))
-        grid_w = Mux(is_global, 1, wf("grid_w"))
-        stride = Mux(is_global, 1, wf("stride"))
-        pad_h = Mux(is_global, 0, wf("pad_h"))
-        pad_w = Mux(is_global, 0, wf("pad_w"))
-        n_out = Signal(16)
-        with m.Switch(opcode):
-            with m.Case(MatMul.OPCODE):
-                m.d.comb += n_out.eq(Mux(mf("mode") == MatMulMode.CONTEXT, mf("weights.cols"),
-                                         mf("weights.rows")))
-            with m.Case(Mac.OPCODE):
-                m.d.comb += n_out.eq(cf("outputs"))
-            with m.Default():
-                m.d.comb += n_out.eq(cols)                  # a window keeps the channels
+        n_out = slots["channels"]                  # a window keeps the channels
 
         y_base = Signal(16)     # the window's top-left tap on the padded grid
         x_base = Signal(16)
@@ -223,8 +207,8 @@ class EngineCore(wiring.Component):
         # taps are all inside and its one output token ends the instruction
         m.d.comb += [y.eq(y_base + ki - wf("pad_h")), x.eq(x_base + kj - wf("pad_w"))]
         inside = is_global | ((y >= 0) & (y < wf("grid_h")) & (x >= 0) & (x < wf("grid_w")))
-        # window pointers: setup0 = grid_w·cols (a grid row), setup1 = stride·cols,
-        # setup2 = stride·grid row, setup4 = (pad_h·grid_w + pad_w)·cols
+        # window pointers step by row_step (a grid row), origin_step (stride·cols) and
+        # line_step (stride grid rows) and start pad_offset words before the source
 
         # ---- bit-dot unit: XNOR matmul, context matmul, attention scores -------------------
         # One 16-bit word of a row segment per step; both operands are read as two words and
@@ -236,22 +220,17 @@ class EngineCore(wiring.Component):
             return Mux(is_mac, cf("source." + path), mf("source." + path))
         m_src = sf_access("tensor.address")
         m_kind = sf_access("tensor.kind")
-        m_rows, m_cols = sf_access("tensor.rows"), sf_access("tensor.cols")
+        m_cols = sf_access("tensor.cols")
         m_patches = sf_access("pattern") == Pattern.PATCHES
         m_f = Mux(m_patches, sf_access("factor"), 1)
-        m_gw = sf_access("grid_w")
         m_heads = mf("heads")
-        m_k = mf("weights.cols")
         mac_wide = m_kind == TensorKind.WIDE
-        row_words = (m_cols + 15) >> 4
-        # a source token's words: a bit row (MATMUL), or cols values (MAC)
-        pitch = Mux(is_mac, Mux(mac_wide, m_cols << 1, m_cols), row_words)
-        w_row_words = Mux(is_context, (mf("weights.rows") + 15) >> 4, (m_k + 15) >> 4)
-        # patch walk: setup0 = f·pitch (context: tokens per head · pitch), setup1 = grid_w·pitch,
-        # setup2 = f·grid_w·pitch, setup3 = f·f
+        # a source token's words (a bit row, or cols values), a weight row's words
+        pitch, w_row_words = slots["pitch"], mf("w_pitch")
+        # patch walk: origin_step = f·pitch (IDENTITY: pitch), row_step = grid_w·pitch,
+        # line_step = f·grid_w·pitch, offset = a context head's tokens · pitch
         p_i, p_j, p_word = Signal(8), Signal(8), Signal(12)
-        pj_base = Signal(16)
-        t_scaled = Signal(16)                    # t·f·f: the patch tokens' end test
+        patch_column = Signal(16)                # counts to row_patches (never 0: IDENTITY)
         patch_line, patch_origin, patch_row = ptr("patch_line"), ptr("patch_origin"), \
             ptr("patch_row")
         a_ptr, b_ptr, b_row = ptr("a_ptr"), ptr("b_ptr"), ptr("b_row")
@@ -264,7 +243,7 @@ class EngineCore(wiring.Component):
 
         head, key, mask_pass = Signal(8), Signal(16), Signal()
         q_ptr, k_ptr, out_row_ptr = patch_origin, b_row, patch_line      # mask: shared
-        head_bits = quotient                     # mask: q's bits per head
+        head_bits = kf("head_bits")              # mask: q's bits per head
         k_rows = kf("keys.rows")
         segment = Mux(is_mask, head_bits, m_cols)
 
@@ -403,9 +382,9 @@ class EngineCore(wiring.Component):
         at_least = ~stage_sum[-1] | equal
         threshold_bit = Mux(flip, ~at_least | equal, at_least)
 
-        query_row_words = (kf("queries.cols") + 15) >> 4
-        key_row_words = (kf("keys.cols") + 15) >> 4
-        mask_row_words = (k_rows + 15) >> 4
+        query_row_words = kf("query_pitch")
+        key_row_words = kf("key_pitch")
+        mask_row_words = kf("out_pitch")
         # a mask's exp-table entry or a MAC's bias (one slot): one address source, one adder
         aux_address = kf("lut") + (Mux(is_mask, match_count, c) << 1)
 
@@ -507,51 +486,25 @@ class EngineCore(wiring.Component):
                     m.next = "FETCH_LOW"
             with m.State("DISPATCH"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [t.eq(0), c.eq(0), y_base.eq(0), x_base.eq(0), pj_base.eq(0),
-                             t_scaled.eq(0), setup_step.eq(0), quotient.eq(0)]
+                m.d.sync += [t.eq(0), c.eq(0), y_base.eq(0), x_base.eq(0), patch_column.eq(0)]
                 with m.If(is_window & (wf("source.kind") == TensorKind.STREAM)):
-                    m.next = "SETUP"
+                    m.next = "INIT"
                 with m.Elif(is_matmul & (mf("source.tensor.kind") == TensorKind.BITS)
                             & ((mf("source.pattern") == Pattern.IDENTITY)
                                | (m_patches & (mf("mode") == MatMulMode.XNOR)))):
-                    m.next = "SETUP"
-                    with m.If(is_context):
-                        m.d.sync += remainder.eq(m_rows)
-                        m.next = "DIVIDE"
+                    m.next = "INIT"
                 with m.Elif(is_mask):
-                    m.d.sync += remainder.eq(kf("queries.cols"))
-                    m.next = "DIVIDE"
+                    m.next = "INIT"
                 with m.Elif(is_mac & ((m_kind == TensorKind.STREAM) | mac_wide)
                             & ((sf_access("pattern") == Pattern.IDENTITY) | m_patches)):
-                    m.next = "SETUP"
-                with m.Else():
-                    fail()
-            # -- setup: a quotient by repeated subtraction, then the products of fields --
-            with m.State("DIVIDE"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(divisor == 0):
-                    fail()
-                with m.Elif(remainder >= divisor):
-                    m.d.sync += [remainder.eq(remainder - divisor), quotient.eq(quotient + 1)]
-                with m.Else():
-                    m.next = "SETUP"
-            with m.State("SETUP"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(is_mask | (setup_step == SETUP_STEPS)):
                     m.next = "INIT"
-                with m.Elif(is_window):
-                    multiply(Array([grid_w, stride, stride, pad_h, su[3]])[setup_step],
-                             Array([cols, cols, su[0], grid_w, cols])[setup_step],
-                             Mux(setup_step == 3, pad_w, 0), 0, 0, RET_SETUP)
                 with m.Else():
-                    multiply(Array([Mux(is_context, quotient, m_f), m_gw, m_f, m_f,
-                                    0])[setup_step],
-                             Array([pitch, pitch, su[1], m_f, 0])[setup_step], 0, 0, 0,
-                             RET_SETUP)
+                    fail()
             with m.State("INIT"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(is_window):
-                    m.d.sync += [win_line.eq(src - su[4]), win_origin.eq(src - su[4])]
+                    start = src - wf("pad_offset")
+                    m.d.sync += [win_line.eq(start), win_origin.eq(start)]
                     m.next = "ELEMENT"
                 with m.Elif(is_mask):
                     m.d.sync += [head.eq(0), key.eq(0), mask_pass.eq(0), exp_sum.eq(0),
@@ -585,8 +538,8 @@ class EngineCore(wiring.Component):
                     m.d.sync += [kj.eq(kj + 1), tap_ptr.eq(tap_ptr + cols)]
                     m.next = "TAP"
                 with m.Elif(ki + 1 != kh):
-                    m.d.sync += [ki.eq(ki + 1), kj.eq(0), tap_row.eq(tap_row + su[0]),
-                                 tap_ptr.eq(tap_row + su[0])]
+                    m.d.sync += [ki.eq(ki + 1), kj.eq(0), tap_row.eq(tap_row + row_step),
+                                 tap_ptr.eq(tap_row + row_step)]
                     m.next = "TAP"
                 with m.Else():
                     m.next = "SCALE"
@@ -640,8 +593,9 @@ class EngineCore(wiring.Component):
                         m.d.sync += [p_j.eq(p_j + 1), a_ptr.eq(a_ptr + pitch),
                                      b_bit_base.eq(b_bit_base + m_cols)]
                     with m.Elif(walk & (p_i + 1 != m_f)):
-                        m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0), patch_row.eq(patch_row + su[1]),
-                                     a_ptr.eq(patch_row + su[1]),
+                        m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0),
+                                     patch_row.eq(patch_row + row_step),
+                                     a_ptr.eq(patch_row + row_step),
                                      b_bit_base.eq(b_bit_base + m_cols)]
                     with m.Else():
                         m.next = "DOT_DONE"
@@ -653,7 +607,7 @@ class EngineCore(wiring.Component):
                 with m.Else():
                     # XNOR: 2·matches − K; context: matches + ones − N (one adder for both)
                     m.d.sync += value.eq(match_count + Mux(is_context, one_count, match_count)
-                                         - Mux(is_context, m_cols, m_k))
+                                         - mf("dot_length"))
                     m.next = "STAGE"
             # -- mask: e = lut[(s + d) / 2] = lut[matches]; pass 0 sums a row, pass 1 compares --
             with m.State("MASK_LUT_LOW"):
@@ -766,19 +720,13 @@ class EngineCore(wiring.Component):
                                 m.d.sync += [p_j.eq(p_j + 1), a_ptr.eq(a_ptr + pitch)]
                             with m.Elif(p_i + 1 != m_f):
                                 m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0),
-                                             patch_row.eq(patch_row + su[1]),
-                                             a_ptr.eq(patch_row + su[1])]
+                                             patch_row.eq(patch_row + row_step),
+                                             a_ptr.eq(patch_row + row_step)]
                             with m.Else():
                                 m.next = "MAC_BIAS_LOW"
                     with m.Case(RET_THETA):
                         m.d.sync += theta_limit.eq(result)
                         m.next = "DOT"
-                    with m.Case(RET_SETUP):
-                        for i, s in enumerate(su):
-                            with m.If(setup_step == i):
-                                m.d.sync += s.eq(result)
-                        m.d.sync += setup_step.eq(setup_step + 1)
-                        m.next = "SETUP"
                     with m.Case(RET_VALUE):
                         m.d.sync += value.eq(result)
                         m.next = "STAGE_END"
@@ -898,9 +846,9 @@ class EngineCore(wiring.Component):
                     with m.If(is_matmul):
                         m.d.sync += b_row.eq(b_row + w_row_words)
                         phase = head_phase + m_heads
-                        with m.If(phase == m_k):     # c·heads reached a multiple of N
+                        with m.If(phase == n_out):   # c·heads reached a multiple of N
                             m.d.sync += [head_phase.eq(0),
-                                         head_offset.eq(head_offset + su[0])]
+                                         head_offset.eq(head_offset + mf("head_step"))]
                         with m.Else():
                             m.d.sync += head_phase.eq(phase)
                         m.next = "DOT"
@@ -909,19 +857,13 @@ class EngineCore(wiring.Component):
                 with m.Elif(is_matmul | is_mac):
                     m.d.sync += [c.eq(0), t.eq(t + 1), b_row.eq(mf("weights.address")),
                                  head_offset.eq(0), head_phase.eq(0), w_ptr.eq(cf("weights"))]
-                    with m.If(m_patches):
-                        m.d.sync += t_scaled.eq(t_scaled + su[3])
-                        with m.If(pj_base + m_f != m_gw):
-                            m.d.sync += [pj_base.eq(pj_base + m_f),
-                                         patch_origin.eq(patch_origin + su[0])]
-                        with m.Else():
-                            m.d.sync += [pj_base.eq(0), patch_line.eq(patch_line + su[2]),
-                                         patch_origin.eq(patch_line + su[2])]
+                    with m.If(patch_column + 1 != mf("row_patches")):
+                        m.d.sync += [patch_column.eq(patch_column + 1),
+                                     patch_origin.eq(patch_origin + origin_step)]
                     with m.Else():
-                        m.d.sync += patch_origin.eq(patch_origin + pitch)
-                    last = Mux(m_patches, t_scaled + su[3] == m_rows,
-                               Mux(is_context, t + 1 == quotient, t + 1 == m_rows))
-                    with m.If(last):
+                        m.d.sync += [patch_column.eq(0), patch_line.eq(patch_line + line_step),
+                                     patch_origin.eq(patch_line + line_step)]
+                    with m.If(t + 1 == mf("tokens")):
                         m.d.sync += self.instructions.eq(self.instructions + 1)
                         m.next = "FETCH_LOW"
                     with m.Elif(is_mac):
@@ -930,17 +872,16 @@ class EngineCore(wiring.Component):
                         m.next = "DOT"
                 with m.Else():
                     m.d.sync += [c.eq(0), t.eq(t + 1)]
-                    with m.If(~is_global & (x_base + wf("stride") + wf("kw")
-                                                  <= wf("grid_w") + 2 * wf("pad_w"))):
+                    # the last origin of a row and of the grid are derived fields (GLOBAL: 0)
+                    with m.If(x_base != wf("last_x")):
                         m.d.sync += [x_base.eq(x_base + wf("stride")),
-                                     win_origin.eq(win_origin + su[1])]
+                                     win_origin.eq(win_origin + origin_step)]
                     with m.Else():
                         m.d.sync += x_base.eq(0)
-                        with m.If(~is_global & (y_base + wf("stride") + wf("kh")
-                                                      <= wf("grid_h") + 2 * wf("pad_h"))):
+                        with m.If(y_base != wf("last_y")):
                             m.d.sync += [y_base.eq(y_base + wf("stride")),
-                                         win_line.eq(win_line + su[2]),
-                                         win_origin.eq(win_line + su[2])]
+                                         win_line.eq(win_line + line_step),
+                                         win_origin.eq(win_line + line_step)]
                         with m.Else():
                             m.d.sync += self.instructions.eq(self.instructions + 1)
                             m.next = "FETCH_LOW"

@@ -7,9 +7,7 @@ cycles; this module counts them state by state (``docs/engine-rtl.md``, "Cycles"
 - every multiply: ``3 + shift`` from ``MULTIPLY`` on (``MULTIPLY``, ``ROUND``, then
   ``FINISH`` waits while the round-shift shifts one bit per cycle);
 - fetch: 3 per 32-bit instruction word (two reads and the store into the instruction
-  buffer); ``DISPATCH`` 1; a context's or mask's quotient by repeated subtraction
-  ``quotient + 1``; the setup products 21 (five multiplies of 4 cycles, then the exit; a
-  ``MASK`` has none: 1); ``INIT`` 1;
+  buffer, derived fields included); ``DISPATCH`` 1; ``INIT`` 1;
 - per element (output token × channel) its source, then every stage, then 2 (the last
   ``STAGE`` check and ``NEXT_ELEMENT``): a WINDOW ``5 + 2·kh·kw + shift`` (``SUM``: shift
   0); an XNOR or context MATMUL ``2 + 5·words·f²`` (``words`` 16-bit words of one source
@@ -33,7 +31,6 @@ from binaryvit.hw.engine.isa import (
 from binaryvit.hw.engine.program import Program
 
 MULTIPLY_CYCLES = 3    # MULTIPLY, ROUND, FINISH; plus the shift
-SETUP_CYCLES = 5 * (1 + MULTIPLY_CYCLES) + 1
 HALT_CYCLES = 3
 
 
@@ -67,10 +64,8 @@ def instruction_core_cycles(instruction: Instruction) -> int:
     if isinstance(instruction, Mask):
         d = instruction.queries.cols // instruction.heads
         words, keys = ceil(d / 16), instruction.keys.rows
-        cycles += d + 1 + 1                                       # DIVIDE, SETUP (none)
         return cycles + instruction.heads * instruction.queries.rows * (
             keys * (14 + 10 * words) + 1 + MULTIPLY_CYCLES + instruction.theta_shift)
-    cycles += SETUP_CYCLES
     n, tokens = instruction.outputs, instruction.tokens
     if isinstance(instruction, MatMul) and instruction.mode == MatMulMode.CONTEXT:
         n = instruction.weights.cols          # heads·d channels (``outputs`` is the keys)
@@ -84,8 +79,6 @@ def instruction_core_cycles(instruction: Instruction) -> int:
         access = instruction.source
         f = access.factor if access.pattern == Pattern.PATCHES else 1
         words = ceil(access.tensor.cols / 16)
-        if instruction.mode == MatMulMode.CONTEXT:
-            cycles += access.tensor.rows // instruction.heads + 1  # DIVIDE
         source = n * (2 + 5 * words * f * f)
     elif isinstance(instruction, Mac):
         access = instruction.source

@@ -7,9 +7,10 @@ of the encoding changes the decoder with it.
 Neither the instruction header nor a stage record is kept whole: :data:`HEADER_SLOTS` and
 :data:`STAGE_SLOTS` map every field the core uses to a shared register ("slot"); fields of
 different instructions that play the same part (a MATMUL's, a MAC's and a WINDOW's source
-address, a MASK's query address; a ``Store``'s and a ``Threshold``'s output address) share
-one, so the units read one register instead of a multiplexer over the instruction classes,
-and the slot's load multiplexer fills the logic cell its flip-flop sits in.
+address, a MASK's query address; a ``Store``'s and a ``Threshold``'s output address; the
+derived steps of a window's and a patch walk's pointers) share one, so the units read one
+register instead of a multiplexer over the instruction classes, and the slot's load
+multiplexer fills the logic cell its flip-flop sits in.
 """
 from __future__ import annotations
 
@@ -28,16 +29,14 @@ HEADER_SLOTS = {
                            (Mac, "source.tensor.address"), (Mask, "queries.address")]),
     "src_kind": (2, [(Window, "source.kind"), (MatMul, "source.tensor.kind"),
                      (Mac, "source.tensor.kind")]),
-    "src_rows": (16, [(Window, "source.rows"), (MatMul, "source.tensor.rows"),
-                      (Mac, "source.tensor.rows"), (Mask, "queries.rows")]),
-    "src_cols": (16, [(Window, "source.cols"), (MatMul, "source.tensor.cols"),
-                      (Mac, "source.tensor.cols"), (Mask, "queries.cols")]),
+    "src_cols": (16, [(MatMul, "source.tensor.cols"), (Mac, "source.tensor.cols")]),
+    "channels": (16, [(Window, "source.cols"), (MatMul, "channels"), (Mac, "outputs")]),
+    "tokens": (16, [(MatMul, "tokens"), (Mac, "tokens"), (Mask, "queries.rows")]),
     "pattern": (2, [(MatMul, "source.pattern"), (Mac, "source.pattern")]),
     "factor": (8, [(MatMul, "source.factor"), (Mac, "source.factor")]),
-    "grid_w": (16, [(Window, "grid_w"), (MatMul, "source.grid_w"), (Mac, "source.grid_w")]),
+    "grid_w": (16, [(Window, "grid_w")]),
     "grid_h": (16, [(Window, "grid_h")]),
     "mode": (2, [(Window, "mode"), (MatMul, "mode")]),
-    "kh": (4, [(Window, "kh")]),
     "kw": (4, [(Window, "kw")]),
     "stride": (4, [(Window, "stride")]),
     "pad_h": (4, [(Window, "pad_h")]),
@@ -48,10 +47,21 @@ HEADER_SLOTS = {
     "heads": (8, [(MatMul, "heads"), (Mask, "heads")]),
     "w_address": (None, [(MatMul, "weights.address"), (Mac, "weights"),
                          (Mask, "keys.address")]),
-    "w_rows": (16, [(MatMul, "weights.rows"), (Mac, "outputs"), (Mask, "keys.rows")]),
-    "w_cols": (16, [(MatMul, "weights.cols"), (Mask, "keys.cols")]),
     "aux_address": (None, [(Mac, "bias"), (Mask, "lut")]),
     "out_address": (None, [(Mask, "out.address")]),
+    # derived fields (docs/engine.md): the walks' steps and loop ends
+    "row_step": (None, [(Window, "row_step"), (MatMul, "line_step"), (Mac, "line_step")]),
+    "origin_step": (None, [(Window, "stride_step"), (MatMul, "token_step"),
+                           (Mac, "token_step")]),
+    "line_step": (None, [(Window, "line_step"), (MatMul, "patch_line_step"),
+                         (Mac, "patch_line_step")]),
+    "offset": (None, [(Window, "pad_offset"), (MatMul, "head_step")]),
+    "pitch": (None, [(MatMul, "pitch"), (Mac, "pitch"), (Mask, "key_pitch")]),
+    "w_pitch": (16, [(MatMul, "w_pitch"), (Mask, "out_pitch")]),
+    "last_x": (16, [(Window, "last_x"), (MatMul, "row_patches"), (Mac, "row_patches"),
+                    (Mask, "head_bits")]),
+    "last_y": (16, [(Window, "last_y"), (Mask, "query_pitch")]),
+    "count": (16, [(Window, "taps_h"), (MatMul, "dot_length"), (Mask, "keys.rows")]),
 }
 
 # the same for a stage record (the opcode and length stay in their own register)
