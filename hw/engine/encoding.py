@@ -123,9 +123,14 @@ def _pack(cls: type, obj, header_values: dict[str, int]) -> list[int]:
     return words
 
 
-def _derived_values(record, wide_words: int) -> dict[str, int]:
-    """A record's derived fields (none for a record without ``DERIVED``)."""
-    return record.derived(wide_words) if _derived_fields(type(record)) else {}
+def _derived_values(record, wide_words: int, channels: int | None = None) -> dict[str, int]:
+    """A record's derived fields (none for a record without ``DERIVED``); a stage's depend on
+    its instruction's ``channels``."""
+    if not _derived_fields(type(record)):
+        return {}
+    if channels is None:
+        return record.derived(wide_words)
+    return record.derived(wide_words, channels)
 
 
 def encode_instruction(instruction: Instruction, wide_words: int) -> list[int]:
@@ -141,7 +146,8 @@ def encode_instruction(instruction: Instruction, wide_words: int) -> list[int]:
     for stage in instruction.stages:
         scls = type(stage)
         words += _pack(scls, stage, {"opcode": scls.OPCODE, "length": record_words(scls),
-                                     **_derived_values(stage, wide_words)})
+                                     **_derived_values(stage, wide_words,
+                                                       instruction.channels)})
     return words
 
 
@@ -182,9 +188,11 @@ def _field_names(cls: type) -> set[str]:
     return {f.name for f in dataclass_fields(cls)}
 
 
-def _checked(record, values: dict[str, int], wide_words: int, at: int):
-    """``record`` if its decoded derived ``values`` equal what its fields give."""
-    for name, want in _derived_values(record, wide_words).items():
+def _checked(record, values: dict[str, int], wide_words: int, at: int,
+             channels: int | None = None):
+    """``record`` if its decoded derived ``values`` equal what its fields give (a stage's:
+    with its instruction's ``channels``)."""
+    for name, want in _derived_values(record, wide_words, channels).items():
         if values[name] != want:
             raise CompileError(f"word {at}: {type(record).__name__}.{name} = {values[name]}, "
                                f"but its fields give {want}")
@@ -213,16 +221,20 @@ def decode_instructions(words: list[int], wide_words: int, start: int = 0) \
             raise CompileError(f"word {at}: {cls.__name__} of {length} words is truncated")
         values = _unpack_fields(cls, body)
         pos = record_words(cls)
-        stages: list[Stage] = []
+        stages: list[tuple[Stage, dict[str, int], int]] = []
         for _ in range(n_stages):
             scls = _STAGE_BY_OPCODE.get(body[pos] & 0xF)
             if scls is None:
                 raise CompileError(f"word {at + pos}: unknown stage opcode {body[pos] & 0xF}")
             stage_values = _unpack_fields(scls, body[pos:pos + record_words(scls)])
-            stages.append(_checked(_build(scls, stage_values), stage_values, wide_words, at + pos))
+            stages.append((_build(scls, stage_values), stage_values, at + pos))
             pos += record_words(scls)
-        extra = {"stages": tuple(stages)} if "stages" in _field_names(cls) else {}
-        yield at, _checked(_build(cls, values, extra=extra), values, wide_words, at)
+        extra = {"stages": tuple(s for s, _, _ in stages)} if "stages" in _field_names(cls) \
+            else {}
+        instruction = _checked(_build(cls, values, extra=extra), values, wide_words, at)
+        for stage, stage_values, stage_at in stages:
+            _checked(stage, stage_values, wide_words, stage_at, instruction.channels)
+        yield at, instruction
         at += length
 
 

@@ -30,9 +30,10 @@ Each stage saturates and rounds exactly like the integer-program step it stands 
 Each class lists its binary fields in ``FIELDS``: ``(name, bits)`` for an unsigned integer,
 ``(name, -bits)`` for a signed one, or ``(name, RecordClass)`` for a nested record;
 ``binaryvit.hw.engine.encoding`` packs them. A record the engine's core walks also lists
-``DERIVED`` fields (``(name, bits)``, unsigned) and computes them in ``derived(wide_words)``:
-the products, quotients and word counts of its fields that the core's address pointers and
-loop ends step by (``docs/engine.md``, "Derived fields"). The compiler's encoding carries
+``DERIVED`` fields (``(name, bits)``, unsigned) and computes them in ``derived(wide_words)``
+(a stage: ``derived(wide_words, channels)``, its instruction's ``channels``): the products,
+quotients, addresses and word counts of its fields that the core's address pointers and loop
+ends step by (``docs/engine.md``, "Derived fields"). The compiler's encoding carries
 them after the record's fields, so the core reads them instead of computing them; decoding
 checks them against the fields (a record whose derived fields disagree is refused).
 """
@@ -159,6 +160,11 @@ class Affine:
 
     OPCODE = 1
     FIELDS = (("params", ADDRESS_BITS), ("shift", SHIFT_BITS), ("width", WIDTH_BITS))
+    DERIVED = (("bias", ADDRESS_BITS),)
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """``bias`` the address of ``bias[N]`` (``params + N``)."""
+        return {"bias": self.params + channels}
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,12 @@ class RPReLU:
 
     OPCODE = 2
     FIELDS = (("params", ADDRESS_BITS), ("shift", SHIFT_BITS), ("width", WIDTH_BITS))
+    DERIVED = (("mul_pos", ADDRESS_BITS), ("mul_neg", ADDRESS_BITS), ("post_bias", ADDRESS_BITS))
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """The addresses of ``mul_pos[N]``, ``mul_neg[N]`` and ``post_bias[N]``."""
+        at = self.params + wide_words * channels
+        return {"mul_pos": at, "mul_neg": at + channels, "post_bias": at + 2 * channels}
 
 
 @dataclass(frozen=True)
@@ -184,6 +196,11 @@ class Add:
 
     OPCODE = 3
     FIELDS = (("width", WIDTH_BITS), ("operand", Access))
+    DERIVED = (("step", DIM_BITS),)
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """``step`` one operand token's words."""
+        return {"step": self.operand.tensor.row_words(wide_words)}
 
 
 @dataclass(frozen=True)
@@ -197,6 +214,13 @@ class Threshold:
 
     OPCODE = 4
     FIELDS = (("params", ADDRESS_BITS), ("out", TensorRef))
+    DERIVED = (("flip", ADDRESS_BITS), ("step", DIM_BITS))
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """``flip`` the address of the flip bits (``params + wide_words·N``); ``step`` one
+        stored row's words (``BITS``: a token's, ``BITS_T``: a channel's)."""
+        return {"flip": self.params + wide_words * channels,
+                "step": self.out.row_words(wide_words)}
 
 
 @dataclass(frozen=True)
@@ -213,6 +237,11 @@ class GroupAverage:
     OPCODE = 5
     FIELDS = (("group", 8), ("mul", -18), ("shift", SHIFT_BITS), ("width", WIDTH_BITS),
               ("out", TensorRef))
+    DERIVED = (("step", DIM_BITS),)
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """``step`` one stored value's words."""
+        return {"step": wide_words if self.out.kind == TensorKind.WIDE else 1}
 
 
 @dataclass(frozen=True)
@@ -223,6 +252,11 @@ class Store:
 
     OPCODE = 6
     FIELDS = (("out", TensorRef),)
+    DERIVED = (("step", DIM_BITS),)
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """``step`` one stored value's words."""
+        return {"step": wide_words if self.out.kind == TensorKind.WIDE else 1}
 
 
 Stage = Union[Affine, RPReLU, Add, Threshold, GroupAverage, Store]
@@ -262,8 +296,7 @@ class MatMul:
             raise CompileError("a context MatMul with 0 heads")
         walk = self.source.walk(wide_words)
         context = self.mode == MatMulMode.CONTEXT
-        return {"tokens": self.tokens,
-                "channels": self.weights.cols if context else self.weights.rows,
+        return {"tokens": self.tokens, "channels": self.channels,
                 "dot_length": self.source.tensor.cols if context else self.weights.cols,
                 "w_pitch": self.weights.row_words(wide_words), **walk,
                 "head_step": self.tokens * walk["pitch"] if context else 0}
@@ -276,6 +309,11 @@ class MatMul:
     @property
     def outputs(self) -> int:
         return self.weights.rows
+
+    @property
+    def channels(self) -> int:
+        """The epilogue's channels ``N`` (``CONTEXT``: the values' ``heads·d``)."""
+        return self.weights.cols if self.mode == MatMulMode.CONTEXT else self.weights.rows
 
 
 @dataclass(frozen=True)
@@ -381,6 +419,11 @@ class Window:
     def outputs(self) -> int:
         return self.source.cols
 
+    @property
+    def channels(self) -> int:
+        """The epilogue's channels ``N``."""
+        return self.source.cols
+
 
 @dataclass(frozen=True)
 class Mac:
@@ -412,6 +455,11 @@ class Mac:
     @property
     def tokens(self) -> int:
         return self.source.shape[0]
+
+    @property
+    def channels(self) -> int:
+        """The epilogue's channels ``N``."""
+        return self.outputs
 
 
 Instruction = Union[MatMul, Mask, Window, Mac]

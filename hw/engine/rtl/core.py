@@ -67,7 +67,7 @@ from binaryvit.hw.engine.isa import (
     RPReLU, Store, TensorKind, Threshold, Window, WindowMode)
 from binaryvit.hw.engine.rtl.round_shift import RoundShiftSaturate
 from binaryvit.hw.engine.rtl.fields import (
-    HEADER_SLOTS, STAGE_SLOTS, load_slots, slot_field, slot_registers)
+    HEADER_SLOTS, STAGE_SLOTS, field_word, load_slots, slot_field, slot_registers)
 from binaryvit.hw.kernels.popcount import xnor_popcount
 
 BUFFER_WORDS = 256     # instruction buffer: an instruction is at most 255 words
@@ -273,6 +273,8 @@ class EngineCore(wiring.Component):
         stage_index = Signal(4)
         stage_ptr = Signal(8)
         load_index = Signal(range(self.stage_words + 1))
+        ibuf_offset = Signal(range(self.stage_words + 1))    # the record word ibuf_r reads
+        m.d.comb += ibuf_r.addr.eq(stage_ptr + ibuf_offset)
         # the first two gathered words (a wide threshold or pre-shift, an Affine mul, an Add
         # operand); later ones go straight to the multiplier's operands or the flip bit
         gathered = [Signal(16, name=f"gathered{i}") for i in range(2)]
@@ -310,12 +312,13 @@ class EngineCore(wiring.Component):
         add_pattern = sf(Add, "operand.pattern")
         add_wide = add_kind == TensorKind.WIDE
         add_f, add_gw = sf(Add, "operand.factor"), sf(Add, "operand.grid_w")
-        add_pitch = Mux(add_wide, add_cols << 1, add_cols)
+        # p0's step (derived): an Add operand token's or a Threshold row's words, a stored
+        # value's words (Store, GroupAverage)
+        p0_step = stage_slots["step"]
         # Add: p0 the operand token's first word, p1 its source row's (UPSAMPLE), k0 the tiled
         # channel, k1 the source column, k2 / k3 the repeat counters along a row / column
 
         out_kind = sf(Threshold, "out.kind")
-        out_rows, out_cols = sf(Threshold, "out.rows"), sf(Threshold, "out.cols")
         # Threshold: p0 the token's bit row (BITS), p1 the channel's bit row word (BITS_T)
         bit_address = Mux(out_kind == TensorKind.BITS_T, p1, p0 + (c >> 4))
         bit_position = Mux(out_kind == TensorKind.BITS_T, t[0:4], c[0:4])
@@ -335,37 +338,47 @@ class EngineCore(wiring.Component):
         store_address = ptr("store_address")
 
         # A stage's per-channel constants (docs/engine.md, "Memory"): word
-        # params + k·N + (c, 2c or c div 16) + lsb, k in 0…4; an Add operand's one or two words
-        # at p0 + channel (wide: 2·channel + lsb).
+        # base + (c, 2c or c div 16) + lsb, the base params or one of the stage's derived
+        # array addresses (params + k·N), which is read from the instruction buffer one cycle
+        # ahead (no register holds it); an Add operand's one or two words at p0 + channel
+        # (wide: 2·channel + lsb).
         gather_count = Signal(3)
-        gather_n = Signal(3)                 # k
+        gather_from_record = Signal()        # the base is the record word ibuf_r reads
+        record_word = Signal(range(self.stage_words + 1))   # the next step's base, its word
         gather_c = Signal(2)                 # 0: c, 1: 2c + lsb, 2: c div 16
         gather_lsb = Signal()
 
-        def gather(count, table):
+        def gather(count, cls, table):
+            """``table``: per gathered word (the derived array address or None for
+            ``params``, c term, lsb)."""
             m.d.comb += gather_count.eq(count)
             with m.Switch(gather_index):
-                for i, (k, cterm, lsb) in enumerate(table):
+                for i, (path, cterm, lsb) in enumerate(table):
                     with m.Case(i):
-                        m.d.comb += [gather_n.eq(k), gather_c.eq(cterm), gather_lsb.eq(lsb)]
+                        m.d.comb += [gather_from_record.eq(path is not None),
+                                     gather_c.eq(cterm), gather_lsb.eq(lsb)]
+                        following = table[i + 1][0] if i + 1 < len(table) else None
+                        if following is not None:
+                            m.d.comb += record_word.eq(field_word(cls, following))
         with m.Switch(stage_op):
             with m.Case(Affine.OPCODE):        # mul[c], bias[c] (wide)
-                gather(3, [(0, 0, 0), (1, 1, 0), (1, 1, 1)])
+                gather(3, Affine, [(None, 0, 0), ("bias", 1, 0), ("bias", 1, 1)])
             with m.Case(RPReLU.OPCODE):        # pre[c] (wide), pos[c], neg[c], post[c] (wide)
-                gather(6, [(0, 1, 0), (0, 1, 1), (2, 0, 0), (3, 0, 0), (4, 1, 0), (4, 1, 1)])
+                gather(6, RPReLU, [(None, 1, 0), (None, 1, 1), ("mul_pos", 0, 0),
+                                   ("mul_neg", 0, 0), ("post_bias", 1, 0), ("post_bias", 1, 1)])
             with m.Case(Add.OPCODE):           # operand[channel] (wide: 2·channel + lsb)
                 m.d.comb += [gather_count.eq(Mux(add_wide, 2, 1)), gather_c.eq(add_wide),
                              gather_lsb.eq(gather_index[0])]
             with m.Case(GroupAverage.OPCODE):
                 m.d.comb += gather_count.eq(0)
             with m.Case(Threshold.OPCODE):     # threshold[c] (wide), flip bits[c div 16]
-                gather(3, [(0, 1, 0), (0, 1, 1), (2, 2, 0)])
-        n_multiple = Array([0, n_out, n_out << 1, (n_out << 1) + n_out, n_out << 2])[gather_n]
+                gather(3, Threshold, [(None, 1, 0), (None, 1, 1), ("flip", 2, 0)])
         # an Add's operand words through the same adder: from p0, its channel (tiled: k0)
         is_add = stage_op == Add.OPCODE
         channel = Mux(is_add & (add_pattern == Pattern.TILE), k0, c)
         c_term = Array([channel, Cat(gather_lsb, channel), c >> 4, c])[gather_c]
-        gather_address = Mux(is_add, p0, params) + n_multiple + c_term
+        gather_base = Mux(gather_from_record, ibuf_r.data[0:a], Mux(is_add, p0, params))
+        gather_address = gather_base + c_term
         g = gathered
         constant = g[0].as_signed()
         wide01 = Cat(g[0], g[1]).as_signed()
@@ -400,9 +413,6 @@ class EngineCore(wiring.Component):
                         Mux(stage_op == GroupAverage.OPCODE, sf(GroupAverage, "out.address"),
                             Mux(is_add, sf(Add, "operand.tensor.address"),
                                 sf(Threshold, "out.address"))))
-            p0_step = Mux(is_add, add_pitch,
-                          Mux(is_threshold, (out_cols + 15) >> 4,
-                              Mux(store_kind == TensorKind.WIDE, 2, 1)))
             p0_next = old_p0 + p0_step
             repeat = old["k2"] + 1 != add_f               # the same source token again
             column = old["k1"] + 1 != add_gw              # the next source token in the row
@@ -424,7 +434,7 @@ class EngineCore(wiring.Component):
                 with m.If(new_token):
                     m.d.sync += p1.eq(start + (t >> 4))
                 with m.Else():
-                    m.d.sync += p1.eq(old["p1"] + ((out_rows + 15) >> 4))
+                    m.d.sync += p1.eq(old["p1"] + p0_step)
             k0_limit = Mux(is_add, add_cols, group)
             with m.If(new_token | (old["k0"] + 1 == k0_limit)):
                 m.d.sync += k0.eq(0)
@@ -735,7 +745,7 @@ class EngineCore(wiring.Component):
                         with m.If(group_last):
                             wide = group_kind == TensorKind.WIDE
                             m.d.sync += [store_address.eq(p0), store_value.eq(result),
-                                         store_wide.eq(wide), p0.eq(p0 + Mux(wide, 2, 1))]
+                                         store_wide.eq(wide), p0.eq(p0 + p0_step)]
                             m.next = "STORE_LOW"
             # -- epilogue: every stage of the instruction on value (t, c) --
             with m.State("STAGE"):
@@ -746,7 +756,7 @@ class EngineCore(wiring.Component):
                     m.next = "STAGE_LOAD"
             with m.State("STAGE_LOAD"):
                 m.d.comb += self.busy.eq(1)
-                m.d.comb += ibuf_r.addr.eq(stage_ptr + load_index)
+                m.d.comb += ibuf_offset.eq(load_index)
                 with m.If(load_index == 1):
                     m.d.sync += stage_head.eq(ibuf_r.data[0:8])
                 load_slots(m, stage_slots, STAGE_SLOTS, ibuf_r.data, load_index - 1, stage_op)
@@ -758,7 +768,7 @@ class EngineCore(wiring.Component):
                 step_stage_state()
                 m.next = "GATHER"
             with m.State("GATHER"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), ibuf_offset.eq(record_word)]
                 with m.If(gather_index != gather_count):
                     read(gather_address)
                 for i, gw in enumerate(gathered):

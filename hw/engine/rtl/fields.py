@@ -74,8 +74,8 @@ STAGE_SLOTS = {
     "shift": (6, [(Affine, "shift"), (RPReLU, "shift"), (GroupAverage, "shift")]),
     "width": (6, [(Affine, "width"), (RPReLU, "width"), (Add, "width"),
                   (GroupAverage, "width")]),
-    "cols": (16, [(Add, "operand.tensor.cols"), (Threshold, "out.cols")]),
-    "rows": (16, [(Threshold, "out.rows")]),
+    "cols": (16, [(Add, "operand.tensor.cols")]),
+    "step": (16, [(Add, "step"), (Threshold, "step"), (GroupAverage, "step"), (Store, "step")]),
     "mul": (18, [(GroupAverage, "mul")]),
     "count": (8, [(GroupAverage, "group"), (Add, "operand.factor")]),
     "grid_w": (16, [(Add, "operand.grid_w")]),
@@ -89,6 +89,15 @@ def _field(cls: type, path: str) -> tuple[int, int, int, bool]:
         if name == path:
             return word, lsb, bits, signed
     raise ConfigError(f"{cls.__name__} has no field {path!r}")
+
+
+def field_word(cls: type, path: str) -> int:
+    """The word of record ``cls`` that holds field ``path`` from its bit 0 (a field the core
+    reads straight from the instruction buffer)."""
+    word, lsb, _, _ = _field(cls, path)
+    if lsb != 0:
+        raise ConfigError(f"{cls.__name__}.{path} starts at bit {lsb} of its word, not 0")
+    return word
 
 
 def slot_registers(table: dict, address_bits: int, prefix: str) -> dict:
@@ -122,5 +131,5 @@ def load_slots(m: Module, slots: dict, table: dict, word: Value, word_index: Val
                 m.d.sync += slot.eq(value.as_signed() if signed else value)
 
 
-__all__ = ["HEADER_SLOTS", "STAGE_SLOTS", "load_slots", "slot_field",
+__all__ = ["HEADER_SLOTS", "STAGE_SLOTS", "field_word", "load_slots", "slot_field",
            "slot_registers"]

@@ -37,11 +37,12 @@ from engine_models import engine_quantized
 
 def test_store_stage_words_by_hand():
     # stage header: opcode 6 in [3:0], length 3 in [7:4]; out.address fills [31:8];
-    # word 1: kind [1:0], rows [17:2]; cols (16 bits) would straddle, so it starts word 2
+    # word 1: kind [1:0], rows [17:2]; cols (16 bits) would straddle, so it starts word 2,
+    # and the derived step (one word per value) follows it
     words = encode_instruction(Window(WindowMode.SUM, TensorRef(0, TensorKind.STREAM, 1, 1),
                                       1, 1, 1, 1, 1, 0, 0, 1, 0, 0,
                                       (Store(TensorRef(0x123456, TensorKind.BITS, 5, 7)),)), 2)
-    assert words[-3:] == [6 | 3 << 4 | 0x123456 << 8, 2 | 5 << 2, 7]
+    assert words[-3:] == [6 | 3 << 4 | 0x123456 << 8, 2 | 5 << 2, 7 | 1 << 16]
     # instruction header: opcode 3, length 12 + 3 words, one stage
     assert words[0] & 0xFFFF == 3 | (12 + 3) << 4 | 1 << 12
     assert record_words(Window) == 12 and record_words(Store) == 3
