@@ -11,7 +11,9 @@ a header followed by its epilogue stages, each stage starting at a new word:
 
 Fields are packed LSB-first in the order of the class's ``FIELDS`` (nested records inline),
 then its ``DERIVED`` fields (computed by the record's ``derived(wide_words)``: the encoding
-depends on the engine's ``wide_words``); a field that would straddle a word boundary starts
+depends on the engine's ``wide_words``), or in the order of its ``LAYOUT`` (a stage record
+puts the fields that several stages share at one place, so the core selects them without a
+multiplexer); a field that would straddle a word boundary starts
 the next word instead. Signed fields are two's complement. :func:`field_table` lists every
 field's word, bit and width — the table ``docs/engine.md`` prints for the RTL. Decoding
 checks every derived field against the record's fields.
@@ -39,19 +41,25 @@ def _hints(cls: type) -> dict[str, type]:
     return typing.get_type_hints(cls)
 
 
+def _derived_fields(cls: type) -> list[tuple[str, int]]:
+    return list(getattr(cls, "DERIVED", ()))
+
+
 def _flat_fields(cls: type, prefix: str = "") -> list[tuple[str, int]]:
-    """``(path, bits)`` of every scalar field of ``cls``, nested records expanded."""
+    """``(path, bits)`` of every scalar field of ``cls``, nested records expanded, in the
+    order of its ``FIELDS`` then ``DERIVED``, or of its ``LAYOUT`` (every name once)."""
+    specs = dict(cls.FIELDS) | dict(_derived_fields(cls))
+    order = getattr(cls, "LAYOUT", None) or list(specs)
+    if sorted(order) != sorted(specs):
+        raise CompileError(f"{cls.__name__}.LAYOUT {list(order)} does not list each of its fields "
+                           f"once: {list(specs)}")
     out = []
-    for name, spec in cls.FIELDS:
+    for name, spec in ((name, specs[name]) for name in order):
         if isinstance(spec, int):
             out.append((prefix + name, spec))
         else:
             out.extend(_flat_fields(spec, f"{prefix}{name}."))
     return out
-
-
-def _derived_fields(cls: type) -> list[tuple[str, int]]:
-    return list(getattr(cls, "DERIVED", ()))
 
 
 def _layout(header: tuple[tuple[str, int], ...], body: list[tuple[str, int]]) \
@@ -70,7 +78,7 @@ def _layout(header: tuple[tuple[str, int], ...], body: list[tuple[str, int]]) \
 @lru_cache(maxsize=None)
 def record_layout(cls: type) -> tuple[tuple[str, int, int, int], ...]:
     header = INSTRUCTION_HEADER if cls in INSTRUCTIONS else STAGE_HEADER
-    return tuple(_layout(header, _flat_fields(cls) + _derived_fields(cls)))
+    return tuple(_layout(header, _flat_fields(cls)))
 
 
 def record_words(cls: type) -> int:

@@ -27,7 +27,8 @@ read through an address pattern), :class:`Threshold` (writes bits, the value pas
 :class:`GroupAverage` (writes channel-group averages, the value passes on), :class:`Store`.
 Each stage saturates and rounds exactly like the integer-program step it stands for.
 
-Each class lists its binary fields in ``FIELDS``: ``(name, bits)`` for an unsigned integer,
+Each class lists its binary fields in ``FIELDS`` (in encoding order, unless its ``LAYOUT``
+orders them with its derived fields): ``(name, bits)`` for an unsigned integer,
 ``(name, -bits)`` for a signed one, or ``(name, RecordClass)`` for a nested record;
 ``binaryvit.hw.engine.encoding`` packs them. A record the engine's core walks also lists
 ``DERIVED`` fields (``(name, bits)``, unsigned) and computes them in ``derived(wide_words)``
@@ -197,6 +198,7 @@ class Add:
     OPCODE = 3
     FIELDS = (("width", WIDTH_BITS), ("operand", Access))
     DERIVED = (("step", DIM_BITS),)
+    LAYOUT = ("step", "width", "operand")
 
     def derived(self, wide_words: int, channels: int) -> dict[str, int]:
         """``step`` one operand token's words."""
@@ -238,6 +240,7 @@ class GroupAverage:
     FIELDS = (("group", 8), ("mul", -18), ("shift", SHIFT_BITS), ("width", WIDTH_BITS),
               ("out", TensorRef))
     DERIVED = (("step", DIM_BITS),)
+    LAYOUT = ("step", "group", "out", "shift", "width", "mul")
 
     def derived(self, wide_words: int, channels: int) -> dict[str, int]:
         """``step`` one stored value's words."""
@@ -253,6 +256,7 @@ class Store:
     OPCODE = 6
     FIELDS = (("out", TensorRef),)
     DERIVED = (("step", DIM_BITS),)
+    LAYOUT = ("step", "out")
 
     def derived(self, wide_words: int, channels: int) -> dict[str, int]:
         """``step`` one stored value's words."""

@@ -2,8 +2,9 @@
 sized for the iCE40UP5K (no multiplier or divider in any address, one shared multiplier).
 
 The sequencer fetches the program from memory (each 32-bit instruction word as two 16-bit
-words, low half first, from the halfword address ``pc``), keeps the instruction's record in
-registers and all its words in an instruction buffer (block RAM, 256 × 32), and decodes the
+words, low half first, from the halfword address ``pc``), loads the instruction record's
+fields into registers and writes each stage record into its row of the stage-record memory
+(block RAM, ``MAX_STAGES`` × 32·5 bits, the record's words side by side), and decodes the
 fields through :mod:`~binaryvit.hw.engine.rtl.fields` (the encoding's field
 tables). It dispatches on the opcode; a ``HALT`` word ends the program (``done``).
 
@@ -67,10 +68,10 @@ from binaryvit.hw.engine.isa import (
     RPReLU, Store, TensorKind, Threshold, Window, WindowMode)
 from binaryvit.hw.engine.rtl.round_shift import RoundShiftSaturate
 from binaryvit.hw.engine.rtl.fields import (
-    HEADER_SLOTS, STAGE_SLOTS, field_word, load_slots, slot_field, slot_registers)
+    HEADER_SLOTS, STAGE_SLOTS, load_slots, record_field, record_slots, slot_field,
+    slot_registers)
 from binaryvit.hw.kernels.popcount import xnor_popcount
 
-BUFFER_WORDS = 256     # instruction buffer: an instruction is at most 255 words
 MAX_STAGES = 16        # the header's 4-bit stage count
 MUL_B_BITS = 18        # the widest multiplier constant field (a window's or group's mul)
 
@@ -127,9 +128,17 @@ class EngineCore(wiring.Component):
         word_index = Signal(8)
         length = Signal(8)
         head0 = Signal(16)          # the header word's opcode, length and stage count
-        m.submodules.ibuf = ibuf = Memory(shape=32, depth=BUFFER_WORDS, init=[])
-        ibuf_w = ibuf.write_port()
-        ibuf_r = ibuf.read_port()
+        # The stage records, one row per stage with its words side by side (block RAM,
+        # MAX_STAGES × 32·stage_words), written word by word as the instruction is fetched
+        # and read by the stage that runs: its fields are slices of the row (no registers).
+        sw = self.stage_words
+        m.submodules.stage_records = records = Memory(shape=32 * sw, depth=MAX_STAGES, init=[])
+        record_w = records.write_port(granularity=32)
+        record_r = records.read_port()
+        fetch_stage = Signal(4)                  # the stage record a fetched word belongs to,
+        fetch_stage_word = Signal(range(sw))     # its word in that record,
+        fetch_stage_len = Signal(4)              # that record's length (from its word 0)
+        header_words = Signal(8)                 # the instruction record's words
         opcode = head0[0:4]
         stage_count = head0[12:16]
         is_window = opcode == Window.OPCODE
@@ -268,20 +277,16 @@ class EngineCore(wiring.Component):
         mac_x = Signal(signed(32))
 
         # ---- epilogue unit ------------------------------------------------------------------
-        stage_head = Signal(8)                   # the stage record's opcode and length
-        stage_slots = slot_registers(STAGE_SLOTS, a, "stage")
         stage_index = Signal(4)
-        stage_ptr = Signal(8)
-        load_index = Signal(range(self.stage_words + 1))
-        ibuf_offset = Signal(range(self.stage_words + 1))    # the record word ibuf_r reads
-        m.d.comb += ibuf_r.addr.eq(stage_ptr + ibuf_offset)
+        # the running stage's record, valid from STAGE_STEP on (read while in STAGE)
+        m.d.comb += record_r.addr.eq(stage_index)
+        stage_op = record_r.data[0:4]
+        stage_slots = record_slots(m, STAGE_SLOTS, record_r.data, stage_op, a, "stage")
         # the first two gathered words (a wide threshold or pre-shift, an Affine mul, an Add
         # operand); later ones go straight to the multiplier's operands or the flip bit
         gathered = [Signal(16, name=f"gathered{i}") for i in range(2)]
         flip = Signal()
         gather_index = Signal(3)
-        stage_op = stage_head[0:4]
-        stage_len = stage_head[4:8]
 
         def sf(cls, path):
             return slot_field(stage_slots, STAGE_SLOTS, cls, path)
@@ -339,12 +344,11 @@ class EngineCore(wiring.Component):
 
         # A stage's per-channel constants (docs/engine.md, "Memory"): word
         # base + (c, 2c or c div 16) + lsb, the base params or one of the stage's derived
-        # array addresses (params + k·N), which is read from the instruction buffer one cycle
-        # ahead (no register holds it); an Add operand's one or two words at p0 + channel
+        # array addresses (params + k·N); an Add operand's one or two words at p0 + channel
         # (wide: 2·channel + lsb).
         gather_count = Signal(3)
-        gather_from_record = Signal()        # the base is the record word ibuf_r reads
-        record_word = Signal(range(self.stage_words + 1))   # the next step's base, its word
+        gather_from_record = Signal()        # the base is an array address of the record
+        record_base = Signal(a)
         gather_c = Signal(2)                 # 0: c, 1: 2c + lsb, 2: c div 16
         gather_lsb = Signal()
 
@@ -357,9 +361,8 @@ class EngineCore(wiring.Component):
                     with m.Case(i):
                         m.d.comb += [gather_from_record.eq(path is not None),
                                      gather_c.eq(cterm), gather_lsb.eq(lsb)]
-                        following = table[i + 1][0] if i + 1 < len(table) else None
-                        if following is not None:
-                            m.d.comb += record_word.eq(field_word(cls, following))
+                        if path is not None:
+                            m.d.comb += record_base.eq(record_field(record_r.data, cls, path))
         with m.Switch(stage_op):
             with m.Case(Affine.OPCODE):        # mul[c], bias[c] (wide)
                 gather(3, Affine, [(None, 0, 0), ("bias", 1, 0), ("bias", 1, 1)])
@@ -377,7 +380,7 @@ class EngineCore(wiring.Component):
         is_add = stage_op == Add.OPCODE
         channel = Mux(is_add & (add_pattern == Pattern.TILE), k0, c)
         c_term = Array([channel, Cat(gather_lsb, channel), c >> 4, c])[gather_c]
-        gather_base = Mux(gather_from_record, ibuf_r.data[0:a], Mux(is_add, p0, params))
+        gather_base = Mux(gather_from_record, record_base, Mux(is_add, p0, params))
         gather_address = gather_base + c_term
         g = gathered
         constant = g[0].as_signed()
@@ -474,9 +477,23 @@ class EngineCore(wiring.Component):
             with m.State("FETCH_STORE"):
                 m.d.comb += self.busy.eq(1)
                 word = Cat(low, rdata)
-                m.d.comb += [ibuf_w.addr.eq(word_index), ibuf_w.data.eq(word), ibuf_w.en.eq(1)]
+                # a stage record's word goes to its stage's row of the record memory
+                m.d.comb += [record_w.addr.eq(fetch_stage), record_w.data.eq(word.replicate(sw))]
+                with m.If((word_index != 0) & (word_index >= header_words)):
+                    m.d.comb += record_w.en.eq(1 << fetch_stage_word)
+                    stage_len = Mux(fetch_stage_word == 0, word[4:8], fetch_stage_len)
+                    with m.If(fetch_stage_word == 0):
+                        m.d.sync += fetch_stage_len.eq(word[4:8])
+                    with m.If(fetch_stage_word + 1 == stage_len):
+                        m.d.sync += [fetch_stage.eq(fetch_stage + 1), fetch_stage_word.eq(0)]
+                    with m.Else():
+                        m.d.sync += fetch_stage_word.eq(fetch_stage_word + 1)
                 with m.If(word_index == 0):
-                    m.d.sync += head0.eq(word[0:16])
+                    m.d.sync += [head0.eq(word[0:16]), fetch_stage.eq(0), fetch_stage_word.eq(0)]
+                    with m.Switch(word[0:4]):
+                        for cls in (Window, MatMul, Mac, Mask):
+                            with m.Case(cls.OPCODE):
+                                m.d.sync += header_words.eq(record_words(cls))
                 load_slots(m, slots, HEADER_SLOTS, word, word_index, opcode)
                 m.d.sync += pc.eq(pc + 2)
                 with m.If((word_index == 0) & (word[0:4] == 0)):
@@ -611,7 +628,7 @@ class EngineCore(wiring.Component):
                         m.next = "DOT_DONE"
             with m.State("DOT_DONE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [stage_index.eq(0), stage_ptr.eq(record_words(MatMul))]
+                m.d.sync += stage_index.eq(0)
                 with m.If(is_mask):                  # value holds the row's exp sum
                     m.next = "MASK_LUT_LOW"
                 with m.Else():
@@ -715,9 +732,7 @@ class EngineCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.Switch(Mux(rounder.ready, ret, RET_WAIT)):
                     with m.Case(RET_SOURCE):
-                        m.d.sync += [value.eq(result), stage_index.eq(0),
-                                     stage_ptr.eq(Mux(is_window, record_words(Window),
-                                                      record_words(Mac)))]
+                        m.d.sync += [value.eq(result), stage_index.eq(0)]
                         m.next = "STAGE"
                     with m.Case(RET_MAC):
                         m.d.sync += acc.eq(result)
@@ -750,25 +765,16 @@ class EngineCore(wiring.Component):
             # -- epilogue: every stage of the instruction on value (t, c) --
             with m.State("STAGE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += load_index.eq(0)
+                m.d.sync += gather_index.eq(0)
                 m.next = "NEXT_ELEMENT"
                 with m.If(stage_index != stage_count):
-                    m.next = "STAGE_LOAD"
-            with m.State("STAGE_LOAD"):
-                m.d.comb += self.busy.eq(1)
-                m.d.comb += ibuf_offset.eq(load_index)
-                with m.If(load_index == 1):
-                    m.d.sync += stage_head.eq(ibuf_r.data[0:8])
-                load_slots(m, stage_slots, STAGE_SLOTS, ibuf_r.data, load_index - 1, stage_op)
-                m.d.sync += [load_index.eq(load_index + 1), gather_index.eq(0)]
-                with m.If(load_index == self.stage_words):
                     m.next = "STAGE_STEP"
             with m.State("STAGE_STEP"):
                 m.d.comb += self.busy.eq(1)
                 step_stage_state()
                 m.next = "GATHER"
             with m.State("GATHER"):
-                m.d.comb += [self.busy.eq(1), ibuf_offset.eq(record_word)]
+                m.d.comb += self.busy.eq(1)
                 with m.If(gather_index != gather_count):
                     read(gather_address)
                 for i, gw in enumerate(gathered):
@@ -845,7 +851,7 @@ class EngineCore(wiring.Component):
             with m.State("STAGE_END"):
                 m.d.comb += self.busy.eq(1)
                 m.d.comb += state_w.en.eq(1)
-                m.d.sync += [stage_ptr.eq(stage_ptr + stage_len), stage_index.eq(stage_index + 1)]
+                m.d.sync += stage_index.eq(stage_index + 1)
                 m.next = "STAGE"
             # -- the next element, the next output token, or the next instruction --
             with m.State("NEXT_ELEMENT"):

@@ -12,7 +12,8 @@ cycles; this module counts them state by state (``docs/engine-rtl.md``, "Cycles"
   ``STAGE`` check and ``NEXT_ELEMENT``): a WINDOW ``5 + 2·kh·kw + shift`` (``SUM``: shift
   0); an XNOR or context MATMUL ``2 + 5·words·f²`` (``words`` 16-bit words of one source
   row segment); a MAC ``7 + shift + K·6`` (``K·7`` for a wide input);
-- per stage ``11 + gathered words + tail``: the tail is ``3 + shift`` for a multiply
+- per stage ``4 + gathered words + tail`` (its record is read from the stage-record memory
+  while in ``STAGE``, no load walk): the tail is ``3 + shift`` for a multiply
   (``Affine``, ``RPReLU``, ``Add`` with shift 0), 2 for a bit read-modify-write
   (``Threshold``), one per stored word (``Store``), and for ``GroupAverage`` ``3 + shift``
   plus the group's stored words at its last channel;
@@ -24,9 +25,9 @@ from __future__ import annotations
 
 from math import ceil
 
-from binaryvit.hw.engine.encoding import instruction_words, record_words
+from binaryvit.hw.engine.encoding import instruction_words
 from binaryvit.hw.engine.isa import (
-    STAGES, Add, Affine, GroupAverage, Instruction, Mac, Mask, MatMul, MatMulMode, Pattern,
+    Add, Affine, GroupAverage, Instruction, Mac, Mask, MatMul, MatMulMode, Pattern,
     RPReLU, Store, TensorKind, Threshold, Window, WindowMode)
 from binaryvit.hw.engine.program import Program
 
@@ -40,7 +41,7 @@ def _stored_words(kind: TensorKind) -> int:
 
 def _stage_cycles(stage, outputs: int) -> int:
     """One stage's cycles summed over the ``outputs`` channels of one token."""
-    base = 1 + (max(record_words(cls) for cls in STAGES) + 1) + 1 + 1 + 1   # load … compute
+    base = 1 + 1 + 1 + 1          # STAGE, STAGE_STEP, GATHER's last cycle, COMPUTE
     if isinstance(stage, Affine):
         return outputs * (base + 3 + MULTIPLY_CYCLES + stage.shift + 1)
     if isinstance(stage, RPReLU):

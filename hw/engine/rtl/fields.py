@@ -4,13 +4,15 @@ The RTL never repeats a bit position: every field is looked up in
 ``binaryvit.hw.engine.encoding.field_table`` (the table ``docs/engine.md`` prints), so a change
 of the encoding changes the decoder with it.
 
-Neither the instruction header nor a stage record is kept whole: :data:`HEADER_SLOTS` and
-:data:`STAGE_SLOTS` map every field the core uses to a shared register ("slot"); fields of
-different instructions that play the same part (a MATMUL's, a MAC's and a WINDOW's source
-address, a MASK's query address; a ``Store``'s and a ``Threshold``'s output address; the
-derived steps of a window's and a patch walk's pointers) share one, so the units read one
-register instead of a multiplexer over the instruction classes, and the slot's load
-multiplexer fills the logic cell its flip-flop sits in.
+The instruction header is not kept whole: :data:`HEADER_SLOTS` maps every field the core
+uses to a shared register ("slot"); fields of different instructions that play the same
+part (a MATMUL's, a MAC's and a WINDOW's source address, a MASK's query address; the derived
+steps of a window's and a patch walk's pointers) share one, so the units read one register
+instead of a multiplexer over the instruction classes, and the slot's load multiplexer
+fills the logic cell its flip-flop sits in (:func:`load_slots`). A stage record is held
+whole in a block RAM row; :data:`STAGE_SLOTS` names the same parts (a ``Store``'s and a
+``Threshold``'s output address, …) and :func:`record_slots` selects each from the row by the
+stage's opcode, without registers.
 """
 from __future__ import annotations
 
@@ -91,13 +93,32 @@ def _field(cls: type, path: str) -> tuple[int, int, int, bool]:
     raise ConfigError(f"{cls.__name__} has no field {path!r}")
 
 
-def field_word(cls: type, path: str) -> int:
-    """The word of record ``cls`` that holds field ``path`` from its bit 0 (a field the core
-    reads straight from the instruction buffer)."""
-    word, lsb, _, _ = _field(cls, path)
-    if lsb != 0:
-        raise ConfigError(f"{cls.__name__}.{path} starts at bit {lsb} of its word, not 0")
-    return word
+def record_field(data: Value, cls: type, path: str) -> Value:
+    """Field ``path`` of record ``cls`` held whole in ``data`` (its 32-bit words side by
+    side), signed if the field is."""
+    word, lsb, bits, signed = _field(cls, path)
+    value = data[32 * word + lsb:32 * word + lsb + bits]
+    return value.as_signed() if signed else value
+
+
+def record_slots(m: Module, table: dict, data: Value, opcode: Value, address_bits: int,
+                 prefix: str) -> dict:
+    """A signal per slot of ``table`` driven (combinationally) from the record held whole
+    in ``data``: the slot's field of the record whose opcode is ``opcode``; fields of
+    several records at one position need no multiplexer."""
+    slots = slot_registers(table, address_bits, prefix)
+    for name, (_, fields) in table.items():
+        groups: dict[tuple, tuple[Value, list[int]]] = {}      # by (word, lsb, bits, signed)
+        for cls, path in fields:
+            position = _field(cls, path)
+            if position not in groups:
+                groups[position] = (record_field(data, cls, path), [])
+            groups[position][1].append(cls.OPCODE)
+        with m.Switch(opcode):
+            for i, (value, opcodes) in enumerate(groups.values()):
+                with (m.Default() if i == len(groups) - 1 else m.Case(*opcodes)):
+                    m.d.comb += slots[name].eq(value)
+    return slots
 
 
 def slot_registers(table: dict, address_bits: int, prefix: str) -> dict:
@@ -131,5 +152,5 @@ def load_slots(m: Module, slots: dict, table: dict, word: Value, word_index: Val
                 m.d.sync += slot.eq(value.as_signed() if signed else value)
 
 
-__all__ = ["HEADER_SLOTS", "STAGE_SLOTS", "field_word", "load_slots", "slot_field",
-           "slot_registers"]
+__all__ = ["HEADER_SLOTS", "STAGE_SLOTS", "load_slots", "record_field", "record_slots",
+           "slot_field", "slot_registers"]

@@ -36,13 +36,13 @@ from engine_models import engine_quantized
 
 
 def test_store_stage_words_by_hand():
-    # stage header: opcode 6 in [3:0], length 3 in [7:4]; out.address fills [31:8];
-    # word 1: kind [1:0], rows [17:2]; cols (16 bits) would straddle, so it starts word 2,
-    # and the derived step (one word per value) follows it
+    # stage header: opcode 6 in [3:0], length 3 in [7:4]; its LAYOUT puts the derived step
+    # (one word per value) in [23:8]; out.address (24 bits) would straddle, so it starts
+    # word 1, kind [25:24]; cols would straddle after rows, so word 2 holds rows and cols
     words = encode_instruction(Window(WindowMode.SUM, TensorRef(0, TensorKind.STREAM, 1, 1),
                                       1, 1, 1, 1, 1, 0, 0, 1, 0, 0,
                                       (Store(TensorRef(0x123456, TensorKind.BITS, 5, 7)),)), 2)
-    assert words[-3:] == [6 | 3 << 4 | 0x123456 << 8, 2 | 5 << 2, 7 | 1 << 16]
+    assert words[-3:] == [6 | 3 << 4 | 1 << 8, 0x123456 | 2 << 24, 5 | 7 << 16]
     # instruction header: opcode 3, length 12 + 3 words, one stage
     assert words[0] & 0xFFFF == 3 | (12 + 3) << 4 | 1 << 12
     assert record_words(Window) == 12 and record_words(Store) == 3
@@ -74,6 +74,14 @@ def test_patch_walk_derived_fields_by_hand():
     assert context.derived(2) == {"tokens": 4, "channels": 6, "dot_length": 20, "w_pitch": 2,
                                   "row_patches": 0, "pitch": 2, "token_step": 2, "line_step": 0,
                                   "patch_line_step": 0, "head_step": 8}
+
+
+def test_a_layout_must_list_every_field_once():
+    class Broken(Store):
+        LAYOUT = ("out",)
+    with pytest.raises(CompileError, match=r"Broken.LAYOUT \['out'\] does not list each of "
+                                           r"its fields once: \['out', 'step'\]"):
+        record_words(Broken)
 
 
 def test_no_field_straddles_a_word():
