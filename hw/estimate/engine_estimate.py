@@ -10,7 +10,7 @@ memories through the resource model:
   the ECP5 they are block RAM initialised by the bitstream (``map_memory``: 16 ``DP16KD``
   a 16 Ki-word bank);
 - **core**: ``CORE_COSTS[config.name][family]`` (logic, flip-flops, block RAM of its
-  instruction buffer and stage state, DSPs), measured in the board top's build;
+  stage records, stage state and saturation table, DSPs), measured in the board top's build;
 - **boot loader** (flash boot only) and the **UART front end** (the board wrapper and the
   image runner; its two small buffers through ``map_memory``).
 
@@ -46,20 +46,20 @@ class BlockCost:
 
 CORE_COSTS: dict[str, dict[str, BlockCost]] = {
     "up5k": {
-        # engine-rtl 79698ed (serial round-shift, saturation table in block RAM, shared stage
-        # and address adders) in micro's iCEBreaker board top, synth_ice40 -dsp, flattened:
-        # 6,095 SB_LUT4, 2,266 FF, 13 EBR, 5 SB_MAC16, 4 SPRAM (nextpnr 7,372 LCs), less the
-        # loader and the front end as that build's hierarchy counts them (LOADER_COST,
-        # FRONT_END_COST); tests/hw/engine/fixtures/engine_board_builds.json records it.
-        "ice40": BlockCost(luts=5035, ffs=1624, brams=10, dsps=5,
-                           source="engine-rtl 79698ed in the iCEBreaker board top, "
+        # engine-rtl ed32177 (derived fields in the instructions, stage records in a block RAM
+        # row per stage) in micro's iCEBreaker board top, synth_ice40 -dsp, flattened: 5,418
+        # SB_LUT4, 2,137 FF, 20 EBR, 5 SB_MAC16, 4 SPRAM (nextpnr 6,583 LCs), less the loader
+        # and the front end (LOADER_COST, FRONT_END_COST and the front end's 3 EBR);
+        # tests/hw/engine/fixtures/engine_board_builds.json records it.
+        "ice40": BlockCost(luts=4358, ffs=1495, brams=17, dsps=5,
+                           source="engine-rtl ed32177 in the iCEBreaker board top, "
                                   "synth_ice40 -dsp, less loader and front end"),
         # the same core in micro's ULX3S board top (banks in block RAM, preloaded), engine-rtl
-        # 79698ed, synth_ecp5: 6,438 TRELLIS_COMB, 1,942 TRELLIS_FF, 67 DP16KD, 2 MULT18X18D
-        # (placed and routed: 40.8 MHz), less the front end as this model counts it (499
-        # LUT4, 310 FF) and the 64 DP16KD of the banks.
-        "ecp5": BlockCost(luts=5939, ffs=1632, brams=3, dsps=2,
-                          source="engine-rtl 79698ed in the ULX3S board top, synth_ecp5, "
+        # ed32177, synth_ecp5: 5,688 TRELLIS_COMB, 1,859 TRELLIS_FF, 66 DP16KD, 2 MULT18X18D
+        # (placed and routed: 41.2 MHz; the stage records and state in LUT RAM), less the
+        # front end as this model counts it (499 LUT4, 310 FF) and the 64 DP16KD of the banks.
+        "ecp5": BlockCost(luts=5189, ffs=1549, brams=2, dsps=2,
+                          source="engine-rtl ed32177 in the ULX3S board top, synth_ecp5, "
                                  "less front end and banks"),
     },
 }
