@@ -30,6 +30,7 @@ from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError
+from binaryvit.hw.boards.definitions import connect_uart
 from binaryvit.hw.engine.board.design import EngineDesign
 from binaryvit.hw.engine.board.uart_front_end import EngineUARTFrontEnd
 from binaryvit.hw.engine.flash_reader import SPI_FLASH_SIGNATURE
@@ -184,10 +185,7 @@ class EngineBoardTop(Elaboratable):
         m.submodules.board = board = self.board
         if platform is None:
             return m
-        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
-        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
-        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
-        m.d.comb += [board.rx.eq(rx.i), tx.o.eq(board.tx)]
+        connect_uart(m, platform, board)
         names = {r[0] for r in platform.resources}
         leds = [("led_g", 0), ("led_r", 0)] if {"led_g", "led_r"} <= names else [("led", 0), ("led", 1)]
         for (name, number), value in zip(leds, (board.led_loaded, board.led_refused)):
