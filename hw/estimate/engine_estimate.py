@@ -11,8 +11,8 @@ memories through the resource model:
   a 16 Ki-word bank);
 - **core**: ``CORE_COSTS[config.name][family]`` (logic, flip-flops, block RAM of its
   stage records, stage state and saturation table, DSPs), measured in the board top's build;
-- **boot loader** (flash boot only) and the **UART front end** (the board wrapper and the
-  image runner; its two small buffers through ``map_memory``).
+- **boot loader** (flash boot only) and the **UART front end** (``EngineUARTFrontEnd``: no
+  buffers of its own, pixels and logits go through the engine's memory).
 
 Logic cells: ``Family.cells`` (LUTs plus the flip-flops that do not share a cell with one).
 ``tests/hw/engine/test_engine_board_build.py`` (slow) checks the estimate against nextpnr's
@@ -66,17 +66,15 @@ CORE_COSTS: dict[str, dict[str, BlockCost]] = {
 # in the same iCEBreaker build (synth_ice40 -noflatten): the flash reader and the receiver
 LOADER_COST = BlockCost(luts=479, ffs=275,
                         source="engine-rtl 79698ed board top: ParameterLoader, synth_ice40 -dsp")
-# the board wrapper (protocol FSM, UART receiver and transmitter), the image runner, clock
-# and reset glue, the I/O: 581 SB_LUT4 and 367 FF in that build, less what map_memory
-# counts for its two buffers (added per design in engine_resources): 212 LUT4, 94 FF
-FRONT_END_COST = BlockCost(luts=369, ffs=273,
-                           source="engine-rtl 79698ed board top: UARTBoardWrapper, "
-                                  "EngineImageRunner, clock and reset, synth_ice40 -dsp, less "
-                                  "the modelled buffers")
+# EngineUARTFrontEnd (protocol FSM, argmax, UART receiver and transmitter), clock and reset
+# glue, the I/O, in the iCEBreaker board top (engine-board, synth_ice40 -dsp -noflatten):
+# front end 276 + UART 65 + clock 13 + board glue and I/O 38 SB_LUT4; 147 + 53 + 9 FF
+FRONT_END_COST = BlockCost(luts=392, ffs=209,
+                           source="engine-board EngineUARTFrontEnd in the iCEBreaker board top: "
+                                  "front end, UART, clock and reset, synth_ice40 -dsp")
 
 
-def engine_resources(target, *, pixels: int = 64, pixel_width: int = 8,
-                     classes: int = 10, logit_bits: int = 32):
+def engine_resources(target):
     """``(family name, {part: Resources})`` of the board top of ``target``
     (:class:`~binaryvit.hw.engine.board.generate.EngineTarget`)."""
     family_name = "ice40" if target.memory == "spram" else "ecp5"
@@ -95,18 +93,14 @@ def engine_resources(target, *, pixels: int = 64, pixel_width: int = 8,
         parts["memories (block RAM)"] = memory
     if target.boot == "flash":
         parts["boot loader"] = LOADER_COST.resources(family)
-    front = FRONT_END_COST.resources(family)
-    for name, width, depth in (("image buffer", pixel_width, pixels),
-                               ("logits buffer", logit_bits, classes)):
-        front = front + map_memory(MemoryShape(name, width, depth, writable=True), family).resources
-    parts["UART front end"] = front
+    parts["UART front end"] = FRONT_END_COST.resources(family)
     return family_name, parts
 
 
-def engine_resource_report(target, board, **sizes) -> dict:
+def engine_resource_report(target, board) -> dict:
     """What ``estimate.json`` records for an engine: ``resources`` (the target's family:
     total and parts, as the dataflow's report) and ``device`` (the fit on ``board``)."""
-    family_name, parts = engine_resources(target, **sizes)
+    family_name, parts = engine_resources(target)
     total = Resources()
     for part in parts.values():
         total = total + part
