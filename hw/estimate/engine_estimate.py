@@ -46,32 +46,32 @@ class BlockCost:
 
 CORE_COSTS: dict[str, dict[str, BlockCost]] = {
     "up5k": {
-        # engine-rtl ed32177 (derived fields in the instructions, stage records in a block RAM
-        # row per stage) in micro's iCEBreaker board top, synth_ice40 -dsp, flattened: 5,418
-        # SB_LUT4, 2,137 FF, 20 EBR, 5 SB_MAC16, 4 SPRAM (nextpnr 6,583 LCs), less the loader
-        # and the front end (LOADER_COST, FRONT_END_COST and the front end's 3 EBR);
-        # tests/hw/engine/fixtures/engine_board_builds.json records it.
-        "ice40": BlockCost(luts=4358, ffs=1495, brams=17, dsps=5,
-                           source="engine-rtl ed32177 in the iCEBreaker board top, "
+        # engine-rtl 3650fd2 (derived fields in the instructions, stage records in a block RAM
+        # row per stage) in micro's iCEBreaker board top with EngineUARTFrontEnd (integration
+        # a2d6bb5), synth_ice40 -dsp, flattened: 5,249 SB_LUT4, 1,946 FF, 17 EBR, 5 SB_MAC16,
+        # 4 SPRAM (nextpnr 6,264 LCs), less the loader and the front end (LOADER_COST,
+        # FRONT_END_COST); tests/hw/engine/fixtures/engine_board_builds.json records it.
+        "ice40": BlockCost(luts=4380, ffs=1495, brams=17, dsps=5,
+                           source="engine-rtl 3650fd2 in the iCEBreaker board top, "
                                   "synth_ice40 -dsp, less loader and front end"),
-        # the same core in micro's ULX3S board top (banks in block RAM, preloaded), engine-rtl
-        # ed32177, synth_ecp5: 5,688 TRELLIS_COMB, 1,859 TRELLIS_FF, 66 DP16KD, 2 MULT18X18D
-        # (placed and routed: 41.2 MHz; the stage records and state in LUT RAM), less the
-        # front end as this model counts it (499 LUT4, 310 FF) and the 64 DP16KD of the banks.
-        "ecp5": BlockCost(luts=5189, ffs=1549, brams=2, dsps=2,
-                          source="engine-rtl ed32177 in the ULX3S board top, synth_ecp5, "
+        # the same core in micro's ULX3S board top (banks in block RAM, preloaded), synth_ecp5:
+        # 5,414 TRELLIS_COMB, 1,752 TRELLIS_FF, 66 DP16KD, 2 MULT18X18D (placed and routed:
+        # 42.8 MHz; the stage records and state in LUT RAM), less the front end (392 LUT4,
+        # 209 FF) and the 64 DP16KD of the banks.
+        "ecp5": BlockCost(luts=5022, ffs=1543, brams=2, dsps=2,
+                          source="engine-rtl 3650fd2 in the ULX3S board top, synth_ecp5, "
                                  "less front end and banks"),
     },
 }
 # in the same iCEBreaker build (synth_ice40 -noflatten): the flash reader and the receiver
-LOADER_COST = BlockCost(luts=479, ffs=275,
-                        source="engine-rtl 79698ed board top: ParameterLoader, synth_ice40 -dsp")
+LOADER_COST = BlockCost(luts=477, ffs=242,
+                        source="integration a2d6bb5 board top: ParameterLoader, synth_ice40 -dsp")
 # EngineUARTFrontEnd (protocol FSM, argmax, UART receiver and transmitter), clock and reset
-# glue, the I/O, in the iCEBreaker board top (engine-board, synth_ice40 -dsp -noflatten):
-# front end 276 + UART 65 + clock 13 + board glue and I/O 38 SB_LUT4; 147 + 53 + 9 FF
+# glue, the I/O, in the same build (-noflatten): front end 276 + UART 65 + clock 13 + board
+# glue and I/O 38 SB_LUT4; 147 + 53 + 9 FF
 FRONT_END_COST = BlockCost(luts=392, ffs=209,
-                           source="engine-board EngineUARTFrontEnd in the iCEBreaker board top: "
-                                  "front end, UART, clock and reset, synth_ice40 -dsp")
+                           source="integration a2d6bb5 board top: EngineUARTFrontEnd, UART, "
+                                  "clock and reset, synth_ice40 -dsp")
 
 
 def engine_resources(target):
