@@ -29,10 +29,9 @@ from amaranth.lib import io
 
 from binaryvit.hw.boards.board_build import build_board, place_and_route
 from binaryvit.hw.boards.definitions import get_board, yowasp_env
-from binaryvit.hw.boards.board_wrapper import UARTBoardWrapper
 from binaryvit.hw.boards.uart import baud_divisor
 from binaryvit.hw.engine.board.design import EngineDesign
-from binaryvit.hw.engine.board.image_runner import EngineImageRunner
+from binaryvit.hw.engine.board.uart_front_end import EngineUARTFrontEnd
 from binaryvit.hw.engine.config import UP5K
 from binaryvit.hw.engine.flash_reader import FlashReader
 from binaryvit.hw.engine.loader import ParameterLoader
@@ -120,15 +119,13 @@ class VectorMultiplyBenchTop(Elaboratable):
         return m
 
 
-def engine_front_end() -> UARTBoardWrapper:
+def engine_front_end() -> EngineUARTFrontEnd:
     """The engine board's UART front end for tiny-digits' I/O (64 5-bit pixels, 10 logits of
     two words), 115,200 Bd at 12 MHz, as ``EngineBoard`` builds it."""
     design = EngineDesign(config=UP5K, design_id=DESIGN, program_address=0, input_address=0,
                           pixels=64, pixel_width=5, pixel_signed=False, output_address=64,
                           classes=10, logit_words=2, image_shape=(1, 8, 8), plan={})
-    return UARTBoardWrapper(EngineImageRunner(design), pixels=64, num_logits=10,
-                            divisor=baud_divisor(12e6, 115_200), boot_status=True,
-                            pixel_order="hwc")
+    return EngineUARTFrontEnd(design, divisor=baud_divisor(12e6, 115_200))
 
 
 def yosys_cells(component, name: str, folder: Path) -> dict[str, int]:
@@ -148,7 +145,7 @@ def yosys_table(folder: Path) -> None:
         ("ParameterLoader (FlashReader + receiver)", ParameterLoader(design_id=DESIGN)),
         ("BootLoadedSPRAM (loader + bank + port mux)",
          BootLoadedSPRAM(design_id=DESIGN, implementation="primitive")),
-        ("UART front end (wrapper + EngineImageRunner)", engine_front_end()),
+        ("EngineUARTFrontEnd", engine_front_end()),
         ("VectorMultiply, 1 lane", VectorMultiply(lanes=1)),
         ("VectorMultiply, 2 lanes", VectorMultiply(lanes=2)),
         ("VectorMultiply, 1 lane, x 18-bit, acc 36-bit", wide_vector_multiply(lanes=1)),

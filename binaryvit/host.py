@@ -17,6 +17,7 @@ from binaryvit.errors import ConfigError, DataError, ToolError
 __all__ = ["COMMAND_INFO", "COMMAND_CLASSIFY", "COMMAND_LOAD", "encode_load", "decode_load_answer",
            "load_parameters", "RESPONSE_SYNC", "PROTOCOL_VERSION",
            "STATUS_CHECKSUM", "STATUS_PIXEL_RANGE", "STATUS_LENGTH", "STATUS_PARAMETERS",
+           "STATUS_NOT_READY",
            "PIXEL_ORDERS", "DesignInfo",
            "Classification", "checksum", "encode_request", "decode_response", "SerialPort",
            "query_info", "classify"]
@@ -34,10 +35,12 @@ STATUS_CHECKSUM = 0x01     # the request's checksum did not match (nothing was c
 STATUS_PIXEL_RANGE = 0x02  # a pixel byte does not fit the accelerator's input element
 STATUS_LENGTH = 0x04       # the accelerator gave a different number of output words
 STATUS_PARAMETERS = 0x08   # the engine refused its parameter image at boot (class byte: why)
+STATUS_NOT_READY = 0x10    # the engine was still loading its parameters (nothing computed)
 STATUS_NAMES = {STATUS_CHECKSUM: "request checksum mismatch",
                 STATUS_PIXEL_RANGE: "a pixel does not fit the input element",
                 STATUS_LENGTH: "the accelerator's output had the wrong length",
-                STATUS_PARAMETERS: "the board refused its parameter image"}
+                STATUS_PARAMETERS: "the board refused its parameter image",
+                STATUS_NOT_READY: "the board was still loading its parameters; send it again"}
 PIXEL_ORDERS = ("patches", "hwc")
 """Info flag bit 2 clear: pixels in the generated network's patch order; set: ``[H, W, C]``
 (pixel by pixel in raster order, each pixel's channels together: the engine's input)."""

@@ -21,7 +21,8 @@ from binaryvit.errors import ConfigError
 from binaryvit.hw.boards.uart import UARTReceiver, UARTTransmitter, check_divisor
 from binaryvit.hw.kernels.parameter_checks import check_int
 
-__all__ = ["StreamFormat", "stream_format", "UARTBoardWrapper"]
+__all__ = ["StreamFormat", "stream_format", "UARTBoardWrapper", "pixel_out_of_range",
+           "uart_load_states"]
 
 
 @dataclass(frozen=True)
@@ -183,10 +184,7 @@ class UARTBoardWrapper(wiring.Component):
         checksum = Signal(8)
         status = Signal(8)
         element = byte[:fin.width]
-        if fin.signed:  # the byte is a two's-complement int8: bits [width-1, 8) must agree
-            out_of_range = ~((byte[fin.width - 1:] == 0) | (byte[fin.width - 1:] == (1 << (9 - fin.width)) - 1))
-        else:
-            out_of_range = (byte >> fin.width) != 0 if fin.width < 8 else Const(0)
+        out_of_range = pixel_out_of_range(byte, fin.width, fin.signed)
         m.d.comb += [image_write.data.eq(Cat(assembling[fin.width:], element)),
                      image_write.addr.eq(word_index)]
 
@@ -257,7 +255,7 @@ class UARTBoardWrapper(wiring.Component):
                             m.d.sync += [load_left.eq(0), length_index.eq(0)]
                             m.next = "load_length"
             if self.parameter_load:
-                self._load_states(m, receiver, transmitter, load_left, length_index)
+                uart_load_states(m, self, receiver, transmitter, load_left, length_index)
             with m.State("receive"):
                 m.d.comb += receiver.o.ready.eq(1)
                 with m.If(receiver.o.valid):
@@ -362,38 +360,56 @@ class UARTBoardWrapper(wiring.Component):
             m.d.sync += [send_checksum.eq(0), logit_word.eq(0), logit_lane.eq(0), logit_byte.eq(0)]
         return m
 
-    def _load_states(self, m: Module, receiver, transmitter, load_left, length_index) -> None:
-        """The FSM states of ``COMMAND_LOAD`` (inside the wrapper's FSM)."""
-        byte = receiver.o.payload
-        settle = Signal(5)             # cycles since the last byte, while waiting for the loader
-        answer = Signal(2)
-        status = Mux(self.boot_done, 0, host.STATUS_PARAMETERS)
-        code = Mux(self.boot_done, 0, self.boot_code)
-        frame = Array([Const(host.RESPONSE_SYNC, 8), status, code, (status + code)[:8]])
-        with m.State("load_length"):
-            m.d.comb += receiver.o.ready.eq(1)
-            with m.If(receiver.o.valid):
-                length = Cat(load_left[8:], byte)
-                m.d.sync += [load_left.eq(length), length_index.eq(length_index + 1)]
-                with m.If(length_index == 3):
-                    m.d.sync += settle.eq(0)
-                    m.next = "load_bytes"
-        with m.State("load_bytes"):
-            m.d.comb += [self.load.valid.eq(receiver.o.valid & ~self.load_finished),
-                         self.load.payload.eq(byte),
-                         receiver.o.ready.eq(self.load_finished | self.load.ready)]
-            with m.If(load_left == 0):
-                m.next = "load_wait"
-            with m.Elif(receiver.o.valid & receiver.o.ready):
-                m.d.sync += load_left.eq(load_left - 1)
-        with m.State("load_wait"):
-            m.d.sync += settle.eq(settle + 1)
-            with m.If(self.load_finished | (settle == 16)):
-                m.d.sync += answer.eq(0)
-                m.next = "load_answer"
-        with m.State("load_answer"):
-            m.d.comb += [transmitter.i.valid.eq(1), transmitter.i.payload.eq(frame[answer])]
-            with m.If(transmitter.i.valid & transmitter.i.ready):
-                m.d.sync += answer.eq(answer + 1)
-                with m.If(answer == 3):
-                    m.next = "idle"
+
+def pixel_out_of_range(byte: Value, width: int, signed: bool) -> Value:
+    """1 when the received ``byte`` does not fit a pixel element of ``width`` bits: for a
+    signed element the byte is a two's-complement int8 whose bits ``[width - 1, 8)`` must
+    agree; for an unsigned one its bits from ``width`` up must be 0."""
+    if signed:
+        top = byte[width - 1:]
+        return ~((top == 0) | (top == (1 << (9 - width)) - 1))
+    return (byte >> width) != 0 if width < 8 else Const(0)
+
+
+def uart_load_states(m: Module, ports, receiver, transmitter, load_left: Signal,
+                     length_index: Signal) -> None:
+    """The FSM states of ``COMMAND_LOAD`` (inside the caller's FSM, entered at
+    ``"load_length"`` with ``load_left`` and ``length_index`` cleared; they return to
+    ``"idle"``): the 4-byte length, the image bytes forwarded to ``ports.load`` until
+    ``ports.load_finished``, then (``load_finished``, or 16 cycles after the last byte) the
+    answer ``0xA5, status, code, checksum`` from ``ports.boot_done`` / ``ports.boot_code``.
+    ``ports`` is a front end with the ``parameter_load`` members of
+    :class:`UARTBoardWrapper`."""
+    byte = receiver.o.payload
+    settle = Signal(5)             # cycles since the last byte, while waiting for the loader
+    answer = Signal(2)
+    status = Mux(ports.boot_done, 0, host.STATUS_PARAMETERS)
+    code = Mux(ports.boot_done, 0, ports.boot_code)
+    frame = Array([Const(host.RESPONSE_SYNC, 8), status, code, (status + code)[:8]])
+    with m.State("load_length"):
+        m.d.comb += receiver.o.ready.eq(1)
+        with m.If(receiver.o.valid):
+            length = Cat(load_left[8:], byte)
+            m.d.sync += [load_left.eq(length), length_index.eq(length_index + 1)]
+            with m.If(length_index == 3):
+                m.d.sync += settle.eq(0)
+                m.next = "load_bytes"
+    with m.State("load_bytes"):
+        m.d.comb += [ports.load.valid.eq(receiver.o.valid & ~ports.load_finished),
+                     ports.load.payload.eq(byte),
+                     receiver.o.ready.eq(ports.load_finished | ports.load.ready)]
+        with m.If(load_left == 0):
+            m.next = "load_wait"
+        with m.Elif(receiver.o.valid & receiver.o.ready):
+            m.d.sync += load_left.eq(load_left - 1)
+    with m.State("load_wait"):
+        m.d.sync += settle.eq(settle + 1)
+        with m.If(ports.load_finished | (settle == 16)):
+            m.d.sync += answer.eq(0)
+            m.next = "load_answer"
+    with m.State("load_answer"):
+        m.d.comb += [transmitter.i.valid.eq(1), transmitter.i.payload.eq(frame[answer])]
+        with m.If(transmitter.i.valid & transmitter.i.ready):
+            m.d.sync += answer.eq(answer + 1)
+            with m.If(answer == 3):
+                m.next = "idle"

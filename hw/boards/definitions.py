@@ -22,7 +22,7 @@ from amaranth.lib import io
 from binaryvit.errors import ConfigError, ToolError
 from binaryvit.executables import find_executable
 
-__all__ = ["Board", "BOARDS", "get_board", "yowasp_env", "BoardTop", "YOWASP_TOOLS"]
+__all__ = ["Board", "BOARDS", "get_board", "yowasp_env", "BoardTop", "connect_uart", "YOWASP_TOOLS"]
 
 # Amaranth's tool name -> the YoWASP executable that provides it.
 YOWASP_TOOLS = {
@@ -161,11 +161,16 @@ class BoardTop(Elaboratable):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.submodules.wrapper = wrapper = self.wrapper
-        if platform is None:
-            return m
-        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
-        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
-        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
-        m.d.comb += [wrapper.rx.eq(rx.i), tx.o.eq(wrapper.tx)]
+        m.submodules.wrapper = self.wrapper
+        if platform is not None:
+            connect_uart(m, platform, self.wrapper)
         return m
+
+
+def connect_uart(m: Module, platform, component) -> None:
+    """``component``'s ``rx`` / ``tx`` (idle high) on the board's UART 0, through I/O buffers
+    (submodules ``rx_buffer`` and ``tx_buffer`` of ``m``)."""
+    uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
+    m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+    m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+    m.d.comb += [component.rx.eq(rx.i), tx.o.eq(component.tx)]

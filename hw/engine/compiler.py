@@ -433,7 +433,7 @@ class _Compiler:
         placements = self._place(self._choose_banks(params, fetch, usable), usable)
         refs = {n: p.ref for n, p in placements.items()}
         instructions = [self.build(g, refs, params) for g in self.groups]
-        words = encode_program(instructions)
+        words = encode_program(instructions, self.wide)
         memory = {"program": np.stack([np.asarray(words) & 0xFFFF, np.asarray(words) >> 16],
                                       axis=1).reshape(-1).astype(np.uint16)}
         memory.update(blocks)

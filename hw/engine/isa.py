@@ -27,15 +27,24 @@ read through an address pattern), :class:`Threshold` (writes bits, the value pas
 :class:`GroupAverage` (writes channel-group averages, the value passes on), :class:`Store`.
 Each stage saturates and rounds exactly like the integer-program step it stands for.
 
-Each class lists its binary fields in ``FIELDS``: ``(name, bits)`` for an unsigned integer,
+Each class lists its binary fields in ``FIELDS`` (in encoding order, unless its ``LAYOUT``
+orders them with its derived fields): ``(name, bits)`` for an unsigned integer,
 ``(name, -bits)`` for a signed one, or ``(name, RecordClass)`` for a nested record;
-``binaryvit.hw.engine.encoding`` packs them.
+``binaryvit.hw.engine.encoding`` packs them. A record the engine's core walks also lists
+``DERIVED`` fields (``(name, bits)``, unsigned) and computes them in ``derived(wide_words)``
+(a stage: ``derived(wide_words, channels)``, its instruction's ``channels``): the products,
+quotients, addresses and word counts of its fields that the core's address pointers and loop
+ends step by (``docs/engine.md``, "Derived fields"). The compiler's encoding carries
+them after the record's fields, so the core reads them instead of computing them; decoding
+checks them against the fields (a record whose derived fields disagree is refused).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Union
+
+from binaryvit.errors import CompileError
 
 ADDRESS_BITS = 24
 DIM_BITS = 16
@@ -122,6 +131,22 @@ class Access:
             return t.rows // self.factor ** 2, t.cols * self.factor ** 2
         return t.rows, t.cols
 
+    def walk(self, wide_words: int) -> dict[str, int]:
+        """The steps of a source walk in words (``MatMul``'s and ``Mac``'s derived fields):
+        ``pitch`` one source token's words; ``token_step`` from one output token's first
+        source token to the next along a row (``PATCHES``: ``f`` tokens); ``line_step`` one
+        grid row (``grid_w`` tokens) and ``patch_line_step`` one row of patches (``f`` grid
+        rows, ``PATCHES`` only); ``row_patches`` patches per grid row (0: not ``PATCHES``)."""
+        pitch = self.tensor.row_words(wide_words)
+        if self.pattern != Pattern.PATCHES:
+            return {"pitch": pitch, "token_step": pitch, "line_step": 0, "patch_line_step": 0,
+                    "row_patches": 0}
+        f = self.factor
+        if f == 0:
+            raise CompileError("a PATCHES source with factor 0")
+        return {"pitch": pitch, "token_step": f * pitch, "line_step": self.grid_w * pitch,
+                "patch_line_step": f * self.grid_w * pitch, "row_patches": self.grid_w // f}
+
 
 # ---- epilogue stages ------------------------------------------------------------------------
 
@@ -136,6 +161,11 @@ class Affine:
 
     OPCODE = 1
     FIELDS = (("params", ADDRESS_BITS), ("shift", SHIFT_BITS), ("width", WIDTH_BITS))
+    DERIVED = (("bias", ADDRESS_BITS),)
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """``bias`` the address of ``bias[N]`` (``params + N``)."""
+        return {"bias": self.params + channels}
 
 
 @dataclass(frozen=True)
@@ -149,6 +179,12 @@ class RPReLU:
 
     OPCODE = 2
     FIELDS = (("params", ADDRESS_BITS), ("shift", SHIFT_BITS), ("width", WIDTH_BITS))
+    DERIVED = (("mul_pos", ADDRESS_BITS), ("mul_neg", ADDRESS_BITS), ("post_bias", ADDRESS_BITS))
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """The addresses of ``mul_pos[N]``, ``mul_neg[N]`` and ``post_bias[N]``."""
+        at = self.params + wide_words * channels
+        return {"mul_pos": at, "mul_neg": at + channels, "post_bias": at + 2 * channels}
 
 
 @dataclass(frozen=True)
@@ -161,6 +197,12 @@ class Add:
 
     OPCODE = 3
     FIELDS = (("width", WIDTH_BITS), ("operand", Access))
+    DERIVED = (("step", DIM_BITS),)
+    LAYOUT = ("step", "width", "operand")
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """``step`` one operand token's words."""
+        return {"step": self.operand.tensor.row_words(wide_words)}
 
 
 @dataclass(frozen=True)
@@ -174,6 +216,13 @@ class Threshold:
 
     OPCODE = 4
     FIELDS = (("params", ADDRESS_BITS), ("out", TensorRef))
+    DERIVED = (("flip", ADDRESS_BITS), ("step", DIM_BITS))
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """``flip`` the address of the flip bits (``params + wide_words·N``); ``step`` one
+        stored row's words (``BITS``: a token's, ``BITS_T``: a channel's)."""
+        return {"flip": self.params + wide_words * channels,
+                "step": self.out.row_words(wide_words)}
 
 
 @dataclass(frozen=True)
@@ -190,6 +239,12 @@ class GroupAverage:
     OPCODE = 5
     FIELDS = (("group", 8), ("mul", -18), ("shift", SHIFT_BITS), ("width", WIDTH_BITS),
               ("out", TensorRef))
+    DERIVED = (("step", DIM_BITS),)
+    LAYOUT = ("step", "group", "out", "shift", "width", "mul")
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """``step`` one stored value's words."""
+        return {"step": wide_words if self.out.kind == TensorKind.WIDE else 1}
 
 
 @dataclass(frozen=True)
@@ -200,6 +255,12 @@ class Store:
 
     OPCODE = 6
     FIELDS = (("out", TensorRef),)
+    DERIVED = (("step", DIM_BITS),)
+    LAYOUT = ("step", "out")
+
+    def derived(self, wide_words: int, channels: int) -> dict[str, int]:
+        """``step`` one stored value's words."""
+        return {"step": wide_words if self.out.kind == TensorKind.WIDE else 1}
 
 
 Stage = Union[Affine, RPReLU, Add, Threshold, GroupAverage, Store]
@@ -224,6 +285,25 @@ class MatMul:
 
     OPCODE = 1
     FIELDS = (("mode", 2), ("heads", 8), ("source", Access), ("weights", TensorRef))
+    DERIVED = (("tokens", DIM_BITS), ("channels", DIM_BITS), ("dot_length", DIM_BITS),
+               ("w_pitch", DIM_BITS), ("row_patches", DIM_BITS), ("pitch", ADDRESS_BITS),
+               ("token_step", ADDRESS_BITS), ("line_step", ADDRESS_BITS),
+               ("patch_line_step", ADDRESS_BITS), ("head_step", ADDRESS_BITS))
+
+    def derived(self, wide_words: int) -> dict[str, int]:
+        """``tokens`` and ``channels`` the output's (:attr:`tokens`; ``CONTEXT``: the values'
+        ``heads·d`` channels), ``dot_length`` the ``K`` of ``2·matches − K`` (``CONTEXT``: the
+        keys, ``matches + ones − keys``), ``w_pitch`` a weight row's words, the source walk
+        (:meth:`Access.walk`), and ``head_step`` one head's mask rows in words
+        (``CONTEXT``: ``tokens·pitch``; else 0)."""
+        if self.mode == MatMulMode.CONTEXT and self.heads == 0:
+            raise CompileError("a context MatMul with 0 heads")
+        walk = self.source.walk(wide_words)
+        context = self.mode == MatMulMode.CONTEXT
+        return {"tokens": self.tokens, "channels": self.channels,
+                "dot_length": self.source.tensor.cols if context else self.weights.cols,
+                "w_pitch": self.weights.row_words(wide_words), **walk,
+                "head_step": self.tokens * walk["pitch"] if context else 0}
 
     @property
     def tokens(self) -> int:
@@ -233,6 +313,11 @@ class MatMul:
     @property
     def outputs(self) -> int:
         return self.weights.rows
+
+    @property
+    def channels(self) -> int:
+        """The epilogue's channels ``N`` (``CONTEXT``: the values' ``heads·d``)."""
+        return self.weights.cols if self.mode == MatMulMode.CONTEXT else self.weights.rows
 
 
 @dataclass(frozen=True)
@@ -254,7 +339,19 @@ class Mask:
     OPCODE = 2
     FIELDS = (("heads", 8), ("theta", 16), ("theta_shift", SHIFT_BITS), ("lut", ADDRESS_BITS),
               ("queries", TensorRef), ("keys", TensorRef), ("out", TensorRef))
+    DERIVED = (("head_bits", DIM_BITS), ("query_pitch", DIM_BITS), ("key_pitch", DIM_BITS),
+               ("out_pitch", DIM_BITS))
     stages: tuple = ()
+
+    def derived(self, wide_words: int) -> dict[str, int]:
+        """``head_bits`` = ``d`` (a head's query and key bits), and the words of a query, a
+        key and an output row."""
+        if self.heads == 0:
+            raise CompileError("a Mask with 0 heads")
+        return {"head_bits": self.queries.cols // self.heads,
+                "query_pitch": self.queries.row_words(wide_words),
+                "key_pitch": self.keys.row_words(wide_words),
+                "out_pitch": self.out.row_words(wide_words)}
 
 
 @dataclass(frozen=True)
@@ -282,6 +379,33 @@ class Window:
     FIELDS = (("mode", 2), ("kh", 4), ("kw", 4), ("stride", 4), ("pad_h", 4), ("pad_w", 4),
               ("grid_h", DIM_BITS), ("grid_w", DIM_BITS), ("mul", -18), ("shift", SHIFT_BITS),
               ("width", WIDTH_BITS), ("source", TensorRef))
+    DERIVED = (("taps_h", DIM_BITS), ("last_x", DIM_BITS), ("last_y", DIM_BITS),
+               ("row_step", ADDRESS_BITS), ("stride_step", ADDRESS_BITS),
+               ("line_step", ADDRESS_BITS), ("pad_offset", ADDRESS_BITS))
+
+    def derived(self, wide_words: int) -> dict[str, int]:
+        """``taps_h`` tap rows (``GLOBAL``: every source row); ``last_x``, ``last_y`` the last
+        output token's top-left tap on the padded grid (``(out − 1)·stride``: the end-of-row
+        tests); in words, ``row_step`` one grid row (``grid_w·cols``), ``stride_step`` the next
+        origin along a row (``stride·cols``), ``line_step`` the next row of origins
+        (``stride·grid_w·cols``), ``pad_offset`` the padding before the first tap
+        (``(pad_h·grid_w + pad_w)·cols``). ``GLOBAL`` walks the source as one column of
+        ``rows`` tokens."""
+        cols = self.source.cols
+        if self.mode == WindowMode.GLOBAL:
+            return {"taps_h": self.source.rows, "last_x": 0, "last_y": 0, "row_step": cols,
+                    "stride_step": 0, "line_step": 0, "pad_offset": 0}
+        if self.stride == 0:
+            raise CompileError("a Window with stride 0")
+        out_h, out_w = self.out_grid
+        if out_h < 1 or out_w < 1:
+            raise CompileError(f"a {self.kh} × {self.kw} Window over a {self.grid_h} × "
+                               f"{self.grid_w} grid (padding {self.pad_h}, {self.pad_w}) has "
+                               "no output")
+        return {"taps_h": self.kh, "last_x": (out_w - 1) * self.stride,
+                "last_y": (out_h - 1) * self.stride, "row_step": self.grid_w * cols,
+                "stride_step": self.stride * cols, "line_step": self.stride * self.grid_w * cols,
+                "pad_offset": (self.pad_h * self.grid_w + self.pad_w) * cols}
 
     @property
     def out_grid(self) -> tuple[int, int]:
@@ -297,6 +421,11 @@ class Window:
 
     @property
     def outputs(self) -> int:
+        return self.source.cols
+
+    @property
+    def channels(self) -> int:
+        """The epilogue's channels ``N``."""
         return self.source.cols
 
 
@@ -317,10 +446,24 @@ class Mac:
     OPCODE = 4
     FIELDS = (("outputs", DIM_BITS), ("shift", SHIFT_BITS), ("width", WIDTH_BITS),
               ("weights", ADDRESS_BITS), ("bias", ADDRESS_BITS), ("source", Access))
+    DERIVED = (("tokens", DIM_BITS), ("row_patches", DIM_BITS), ("pitch", ADDRESS_BITS),
+               ("token_step", ADDRESS_BITS), ("line_step", ADDRESS_BITS),
+               ("patch_line_step", ADDRESS_BITS))
+
+    def derived(self, wide_words: int) -> dict[str, int]:
+        """The output ``tokens`` and the source walk (:meth:`Access.walk`)."""
+        if self.source.pattern == Pattern.PATCHES and self.source.factor == 0:
+            raise CompileError("a PATCHES source with factor 0")
+        return {"tokens": self.tokens, **self.source.walk(wide_words)}
 
     @property
     def tokens(self) -> int:
         return self.source.shape[0]
+
+    @property
+    def channels(self) -> int:
+        """The epilogue's channels ``N``."""
+        return self.outputs
 
 
 Instruction = Union[MatMul, Mask, Window, Mac]

@@ -190,7 +190,7 @@ class EngineSimulator:
         """Logits ``int64 [B, classes]`` read from the program's output tensor."""
         memory = self.load(images)
         words = self.fetch(memory)
-        for _, ins in decode_instructions(words):
+        for _, ins in decode_instructions(words, self.wide):
             if trace is not None:
                 trace.append(type(ins).__name__)
             self.execute(memory, ins)

@@ -138,15 +138,15 @@ class ParameterImageReceiver(wiring.Component):
                                                        # header's length goes straight in)
         in_header = Signal()                           # the words are a segment header
         header_word = Signal(2)                        # which of its 4 words comes next
-        segment_address = Signal(16)
-        segment_count = Signal(17)
         segment_too_far = Signal()                     # starts or ends past the memory
         segment_overruns = Signal()                    # longer than the payload left
         segment_end = Signal(18)
         segment_left = Signal(17)                      # data words of the segment still to come
+                                                       # (its header's count goes straight in)
         payload_last = Signal()                        # payload_left == 1, kept as a flip-flop
         segment_last = Signal()                        # segment_left == 1, likewise
-        address = Signal(16)                           # the write port's address
+        address = Signal(16)                           # the write port's address (a segment
+                                                       # header's address goes straight in)
 
         # registered, so the header compares and the word counters stay off the source's paths
         m.d.sync += self.stop.eq(0)
@@ -245,14 +245,14 @@ class ParameterImageReceiver(wiring.Component):
                             m.d.sync += header_word.eq(header_word + 1)
                             with m.Switch(header_word):
                                 with m.Case(0):
-                                    m.d.sync += [segment_address.eq(word), segment_too_far.eq(0)]
+                                    m.d.sync += [address.eq(word), segment_too_far.eq(0)]
                                 with m.Case(1):
                                     with m.If(word != 0):
                                         m.d.sync += segment_too_far.eq(1)
                                 with m.Case(2):
-                                    m.d.sync += segment_count[:16].eq(word)
+                                    m.d.sync += segment_left[:16].eq(word)
                                 with m.Case(3):
-                                    m.d.sync += segment_count[16].eq(word[0])
+                                    m.d.sync += segment_left[16].eq(word[0])
                                     with m.If(word[1:] != 0):
                                         m.d.sync += segment_too_far.eq(1)
                                     m.next = "SEGMENT"
@@ -272,8 +272,8 @@ class ParameterImageReceiver(wiring.Component):
             with m.State("SEGMENT"):
                 # a segment header is in: check it over three cycles, no two carry chains
                 # or compares in a row (the UP5K's 40 MHz)
-                m.d.sync += [segment_end.eq(segment_address + segment_count),
-                             segment_overruns.eq(segment_count > payload_left)]
+                m.d.sync += [segment_end.eq(address + segment_left),
+                             segment_overruns.eq(segment_left > payload_left)]
                 m.next = "SEGMENT_END"
             with m.State("SEGMENT_END"):
                 m.d.sync += segment_too_far.eq(segment_too_far | (segment_end > self.capacity_words))
@@ -283,15 +283,14 @@ class ParameterImageReceiver(wiring.Component):
                     fail(LoaderError.BAD_SEGMENT)
                 with m.Elif(segment_too_far):
                     fail(LoaderError.TOO_LONG)
-                with m.Elif(segment_count == 0):
+                with m.Elif(segment_left == 0):
                     m.d.sync += header_word.eq(0)
                     with m.If(payload_left == 0):
                         finish()
                     with m.Else():
                         m.next = "PAYLOAD"
                 with m.Else():
-                    m.d.sync += [in_header.eq(0), address.eq(segment_address),
-                                 segment_left.eq(segment_count), segment_last.eq(segment_count == 1)]
+                    m.d.sync += [in_header.eq(0), segment_last.eq(segment_left == 1)]
                     m.next = "PAYLOAD"
             with m.State("CHECK"):
                 with m.If(~crc_busy):

@@ -10,9 +10,9 @@ memories through the resource model:
   the ECP5 they are block RAM initialised by the bitstream (``map_memory``: 16 ``DP16KD``
   a 16 Ki-word bank);
 - **core**: ``CORE_COSTS[config.name][family]`` (logic, flip-flops, block RAM of its
-  instruction buffer and stage state, DSPs), measured in the board top's build;
-- **boot loader** (flash boot only) and the **UART front end** (the board wrapper and the
-  image runner; its two small buffers through ``map_memory``).
+  stage records, stage state and saturation table, DSPs), measured in the board top's build;
+- **boot loader** (flash boot only) and the **UART front end** (``EngineUARTFrontEnd``: no
+  buffers of its own, pixels and logits go through the engine's memory).
 
 Logic cells: ``Family.cells`` (LUTs plus the flip-flops that do not share a cell with one).
 ``tests/hw/engine/test_engine_board_build.py`` (slow) checks the estimate against nextpnr's
@@ -46,37 +46,35 @@ class BlockCost:
 
 CORE_COSTS: dict[str, dict[str, BlockCost]] = {
     "up5k": {
-        # engine-rtl 79698ed (serial round-shift, saturation table in block RAM, shared stage
-        # and address adders) in micro's iCEBreaker board top, synth_ice40 -dsp, flattened:
-        # 6,095 SB_LUT4, 2,266 FF, 13 EBR, 5 SB_MAC16, 4 SPRAM (nextpnr 7,372 LCs), less the
-        # loader and the front end as that build's hierarchy counts them (LOADER_COST,
+        # engine-rtl 3650fd2 (derived fields in the instructions, stage records in a block RAM
+        # row per stage) in micro's iCEBreaker board top with EngineUARTFrontEnd (integration
+        # a2d6bb5), synth_ice40 -dsp, flattened: 5,249 SB_LUT4, 1,946 FF, 17 EBR, 5 SB_MAC16,
+        # 4 SPRAM (nextpnr 6,264 LCs), less the loader and the front end (LOADER_COST,
         # FRONT_END_COST); tests/hw/engine/fixtures/engine_board_builds.json records it.
-        "ice40": BlockCost(luts=5035, ffs=1624, brams=10, dsps=5,
-                           source="engine-rtl 79698ed in the iCEBreaker board top, "
+        "ice40": BlockCost(luts=4380, ffs=1495, brams=17, dsps=5,
+                           source="engine-rtl 3650fd2 in the iCEBreaker board top, "
                                   "synth_ice40 -dsp, less loader and front end"),
-        # the same core in micro's ULX3S board top (banks in block RAM, preloaded), engine-rtl
-        # 79698ed, synth_ecp5: 6,438 TRELLIS_COMB, 1,942 TRELLIS_FF, 67 DP16KD, 2 MULT18X18D
-        # (placed and routed: 40.8 MHz), less the front end as this model counts it (499
-        # LUT4, 310 FF) and the 64 DP16KD of the banks.
-        "ecp5": BlockCost(luts=5939, ffs=1632, brams=3, dsps=2,
-                          source="engine-rtl 79698ed in the ULX3S board top, synth_ecp5, "
+        # the same core in micro's ULX3S board top (banks in block RAM, preloaded), synth_ecp5:
+        # 5,414 TRELLIS_COMB, 1,752 TRELLIS_FF, 66 DP16KD, 2 MULT18X18D (placed and routed:
+        # 42.8 MHz; the stage records and state in LUT RAM), less the front end (392 LUT4,
+        # 209 FF) and the 64 DP16KD of the banks.
+        "ecp5": BlockCost(luts=5022, ffs=1543, brams=2, dsps=2,
+                          source="engine-rtl 3650fd2 in the ULX3S board top, synth_ecp5, "
                                  "less front end and banks"),
     },
 }
 # in the same iCEBreaker build (synth_ice40 -noflatten): the flash reader and the receiver
-LOADER_COST = BlockCost(luts=479, ffs=275,
-                        source="engine-rtl 79698ed board top: ParameterLoader, synth_ice40 -dsp")
-# the board wrapper (protocol FSM, UART receiver and transmitter), the image runner, clock
-# and reset glue, the I/O: 581 SB_LUT4 and 367 FF in that build, less what map_memory
-# counts for its two buffers (added per design in engine_resources): 212 LUT4, 94 FF
-FRONT_END_COST = BlockCost(luts=369, ffs=273,
-                           source="engine-rtl 79698ed board top: UARTBoardWrapper, "
-                                  "EngineImageRunner, clock and reset, synth_ice40 -dsp, less "
-                                  "the modelled buffers")
+LOADER_COST = BlockCost(luts=477, ffs=242,
+                        source="integration a2d6bb5 board top: ParameterLoader, synth_ice40 -dsp")
+# EngineUARTFrontEnd (protocol FSM, argmax, UART receiver and transmitter), clock and reset
+# glue, the I/O, in the same build (-noflatten): front end 276 + UART 65 + clock 13 + board
+# glue and I/O 38 SB_LUT4; 147 + 53 + 9 FF
+FRONT_END_COST = BlockCost(luts=392, ffs=209,
+                           source="integration a2d6bb5 board top: EngineUARTFrontEnd, UART, "
+                                  "clock and reset, synth_ice40 -dsp")
 
 
-def engine_resources(target, *, pixels: int = 64, pixel_width: int = 8,
-                     classes: int = 10, logit_bits: int = 32):
+def engine_resources(target):
     """``(family name, {part: Resources})`` of the board top of ``target``
     (:class:`~binaryvit.hw.engine.board.generate.EngineTarget`)."""
     family_name = "ice40" if target.memory == "spram" else "ecp5"
@@ -95,18 +93,14 @@ def engine_resources(target, *, pixels: int = 64, pixel_width: int = 8,
         parts["memories (block RAM)"] = memory
     if target.boot == "flash":
         parts["boot loader"] = LOADER_COST.resources(family)
-    front = FRONT_END_COST.resources(family)
-    for name, width, depth in (("image buffer", pixel_width, pixels),
-                               ("logits buffer", logit_bits, classes)):
-        front = front + map_memory(MemoryShape(name, width, depth, writable=True), family).resources
-    parts["UART front end"] = front
+    parts["UART front end"] = FRONT_END_COST.resources(family)
     return family_name, parts
 
 
-def engine_resource_report(target, board, **sizes) -> dict:
+def engine_resource_report(target, board) -> dict:
     """What ``estimate.json`` records for an engine: ``resources`` (the target's family:
     total and parts, as the dataflow's report) and ``device`` (the fit on ``board``)."""
-    family_name, parts = engine_resources(target, **sizes)
+    family_name, parts = engine_resources(target)
     total = Resources()
     for part in parts.values():
         total = total + part

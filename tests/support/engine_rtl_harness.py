@@ -22,7 +22,7 @@ def iss_states(program: Program, image) -> tuple[EngineSimulator, np.ndarray, li
     of every instruction."""
     sim = EngineSimulator(program)
     memory = sim.load(image)
-    return sim, memory, list(decode_instructions(sim.fetch(memory)))
+    return sim, memory, list(decode_instructions(sim.fetch(memory), sim.wide))
 
 
 def run_rtl(program: Program, memory: np.ndarray, pc: int, max_cycles: int):

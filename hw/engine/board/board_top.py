@@ -5,14 +5,14 @@
 ```
  flash pins ─▶ ParameterLoader ──(writes, until done)──┐
                   │ done / error / code                ▼
- rx ─▶ UARTBoardWrapper ─i─▶ EngineImageRunner ──▶ Engine (core + SPRAM / block RAM)
- tx ◀─      (protocol)   ◀o─      (host port, start, logits)
+ rx ─▶ EngineUARTFrontEnd ──(host port, start)──▶ Engine (core + SPRAM / block RAM)
+ tx ◀─   (protocol)      ◀─(pixels in, logits out)─
 ```
 
 At reset the :class:`~binaryvit.hw.engine.loader.ParameterLoader` reads the parameter image
 from the SPI flash and writes its payload through the engine's host port (it owns the port
 until ``done``). Its checks (magic, version, design id, segment bounds, CRC) are the
-bitstream's guard: after ``error`` the port never passes to the image runner, every classify
+bitstream's guard: after ``error`` the port never passes to the UART front end, every classify
 request is answered with ``STATUS_PARAMETERS`` and the :class:`LoaderError` code in the class
 byte, and the red LED lights; the green LED lights once the image has loaded. With
 ``boot="preloaded"`` (the ECP5, whose block RAM the bitstream initialises) there is no loader:
@@ -30,9 +30,9 @@ from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from binaryvit.errors import ConfigError
-from binaryvit.hw.boards.board_wrapper import UARTBoardWrapper
+from binaryvit.hw.boards.definitions import connect_uart
 from binaryvit.hw.engine.board.design import EngineDesign
-from binaryvit.hw.engine.board.image_runner import EngineImageRunner
+from binaryvit.hw.engine.board.uart_front_end import EngineUARTFrontEnd
 from binaryvit.hw.engine.flash_reader import SPI_FLASH_SIGNATURE
 from binaryvit.hw.engine.loader import DEFAULT_FLASH_OFFSET, LoaderError, ParameterLoader
 from binaryvit.hw.engine.loader_receiver import ParameterImageReceiver
@@ -90,11 +90,8 @@ class EngineBoard(wiring.Component):
         self.engine = Engine(design.config, implementation=memory,
                              init=None if init is None else np.asarray(init))
         address_bits = self.engine.core.address_bits
-        self.runner = EngineImageRunner(design, address_bits=address_bits)
-        self.wrapper = UARTBoardWrapper(self.runner, pixels=design.pixels,
-                                        num_logits=design.classes, divisor=divisor,
-                                        boot_status=True, pixel_order="hwc",
-                                        parameter_load=uart_load)
+        self.front_end = EngineUARTFrontEnd(design, divisor=divisor, address_bits=address_bits,
+                                            parameter_load=uart_load)
         self.uart_receiver = None
         if uart_load:
             self.uart_receiver = ParameterImageReceiver(
@@ -116,17 +113,17 @@ class EngineBoard(wiring.Component):
     @property
     def info(self):
         """The info block the board answers with (``binaryvit.host.DesignInfo``)."""
-        return self.wrapper.info
+        return self.front_end.info
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.engine = engine = self.engine
-        m.submodules.wrapper = wrapper = self.wrapper
-        runner = self.runner.engine
-        m.d.comb += [wrapper.rx.eq(self.rx), self.tx.eq(wrapper.tx),
-                     runner.busy.eq(engine.busy), runner.done.eq(engine.done),
-                     runner.error.eq(engine.error), runner.host_read_data.eq(engine.host_read_data),
-                     engine.pc_start.eq(runner.pc_start)]
+        m.submodules.front_end = front = self.front_end
+        port = front.engine
+        m.d.comb += [front.rx.eq(self.rx), self.tx.eq(front.tx),
+                     port.busy.eq(engine.busy), port.done.eq(engine.done),
+                     port.error.eq(engine.error), port.host_read_data.eq(engine.host_read_data),
+                     engine.pc_start.eq(port.pc_start)]
         if self.loader is None:
             flash_busy = 0
             load_addr = load_write = load_data = 0
@@ -144,32 +141,32 @@ class EngineBoard(wiring.Component):
             # the parameters' state: the flash's verdict until a UART load overrides it
             ok, bad, code = Signal(), Signal(), Signal(8)
             overridden = Signal()
-            m.submodules.uart_receiver = ResetInserter(wrapper.load_start)(self.uart_receiver)
+            m.submodules.uart_receiver = ResetInserter(front.load_start)(self.uart_receiver)
             uart = self.uart_receiver
-            wiring.connect(m, wrapper.load, uart.i)
-            m.d.comb += [uart.start.eq(1), wrapper.load_finished.eq(uart.done | uart.error)]
+            wiring.connect(m, front.load, uart.i)
+            m.d.comb += [uart.start.eq(1), front.load_finished.eq(uart.done | uart.error)]
             with m.If(~overridden):
                 m.d.comb += [ok.eq(booted_ok), bad.eq(booted_bad), code.eq(booted_code)]
             with m.Else():
                 m.d.comb += [ok.eq(uart.done), bad.eq(~uart.done),
                              code.eq(Mux(uart.error, uart.error_code,
                                          Mux(uart.done, 0, LoaderError.BAD_CHECKSUM)))]
-            with m.If(wrapper.load_start):
+            with m.If(front.load_start):
                 m.d.sync += overridden.eq(1)
             load_addr = Mux(flash_busy, load_addr, uart.write_addr)
             load_data = Mux(flash_busy, load_data, uart.write_data)
             load_write = Mux(flash_busy, load_write, uart.write_enable)
-        m.d.comb += [wrapper.boot_done.eq(ok), wrapper.boot_error.eq(bad),
-                     wrapper.boot_code.eq(code)]
-        # The loaders own the host port while they write; the image runner otherwise (it
-        # only runs after the wrapper saw the parameters loaded).
+        m.d.comb += [front.boot_done.eq(ok), front.boot_error.eq(bad),
+                     front.boot_code.eq(code)]
+        # The loaders own the host port while they write; the front end otherwise (it writes
+        # pixels and runs only when the parameters were loaded at the request).
         loading = flash_busy if self.uart_receiver is None else (flash_busy | load_write)
         m.d.comb += [
-            engine.host_addr.eq(Mux(loading, load_addr, runner.host_addr)),
-            engine.host_write.eq(Mux(loading, load_write, runner.host_write)),
-            engine.host_write_data.eq(Mux(loading, load_data, runner.host_write_data)),
-            engine.host_read.eq(~loading & runner.host_read),
-            engine.start.eq(ok & runner.start),
+            engine.host_addr.eq(Mux(loading, load_addr, port.host_addr)),
+            engine.host_write.eq(Mux(loading, load_write, port.host_write)),
+            engine.host_write_data.eq(Mux(loading, load_data, port.host_write_data)),
+            engine.host_read.eq(~loading & port.host_read),
+            engine.start.eq(ok & port.start),
             self.led_loaded.eq(ok), self.led_refused.eq(bad),
         ]
         return m
@@ -188,10 +185,7 @@ class EngineBoardTop(Elaboratable):
         m.submodules.board = board = self.board
         if platform is None:
             return m
-        uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
-        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
-        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
-        m.d.comb += [board.rx.eq(rx.i), tx.o.eq(board.tx)]
+        connect_uart(m, platform, board)
         names = {r[0] for r in platform.resources}
         leds = [("led_g", 0), ("led_r", 0)] if {"led_g", "led_r"} <= names else [("led", 0), ("led", 1)]
         for (name, number), value in zip(leds, (board.led_loaded, board.led_refused)):

@@ -99,9 +99,7 @@ def _estimate(program: Program, design, target: EngineTarget) -> dict:
         "payload_bytes": program.payload_bytes,
         "activation_bytes": program.activation_bytes(),
         "memory_bytes": program.memory_bytes,
-        **engine_resource_report(target, board, pixels=design.pixels,
-                                 pixel_width=design.pixel_width, classes=design.classes,
-                                 logit_bits=design.logit_bits),
+        **engine_resource_report(target, board),
     }
 
 

@@ -2,8 +2,9 @@
 sized for the iCE40UP5K (no multiplier or divider in any address, one shared multiplier).
 
 The sequencer fetches the program from memory (each 32-bit instruction word as two 16-bit
-words, low half first, from the halfword address ``pc``), keeps the instruction's record in
-registers and all its words in an instruction buffer (block RAM, 256 × 32), and decodes the
+words, low half first, from the halfword address ``pc``), loads the instruction record's
+fields into registers and writes each stage record into its row of the stage-record memory
+(block RAM, ``MAX_STAGES`` × 32·5 bits, the record's words side by side), and decodes the
 fields through :mod:`~binaryvit.hw.engine.rtl.fields` (the encoding's field
 tables). It dispatches on the opcode; a ``HALT`` word ends the program (``done``).
 
@@ -25,18 +26,18 @@ Resources (the UP5K has 5,280 logic cells and 8 ``SB_MAC16``):
 - Addresses are running pointers and wrap counters stepped with the loops (a window's tap,
   row and origin pointers; a patch walk's token, row and line pointers; per epilogue stage a
   state word in block RAM: an ``Add`` operand's token pointer, tile and upsample counters, a
-  ``Threshold`` / ``Store`` / ``GroupAverage`` output pointer). The few products of
-  instruction fields they step by (``grid_w·cols``, ``stride·cols``, ``factor·pitch``, …)
-  are computed once per instruction on the shared multiplier (``SETUP``); the two quotients
-  (a context's tokens per head, a mask's bits per head) by repeated subtraction (``DIVIDE``).
+  ``Threshold`` / ``Store`` / ``GroupAverage`` output pointer). The products, quotients and
+  word counts of instruction fields they step by and end at (``grid_w·cols``,
+  ``stride·cols``, ``factor·pitch``, a context's tokens per head, a mask's bits per head, a
+  window's last origin, the output tokens, words per row) are the instruction's derived
+  fields (``docs/engine.md``): the compiler computes them, the core reads them.
 - One multiplier, ``(accumulator_bits + 1)``-bit signed × 18-bit signed, registered on both
   sides without reset so ``synth_ice40 -dsp`` packs it into ``SB_MAC16`` (five), followed by
   one shared ``saturate(round_shift(product + addend, shift), width)``
   (:class:`~binaryvit.hw.engine.rtl.round_shift.RoundShiftSaturate`, one shift bit per
   cycle). Every multiply goes through it: window scale, MAC products and bias, the mask's
-  ``θ·Σ``, ``Affine``, ``RPReLU``, ``Add`` (``× 1``), ``GroupAverage`` and the setup
-  products: ``MULTIPLY``, ``ROUND``, then ``FINISH`` (``shift + 1`` cycles), which continues
-  by a return code.
+  ``θ·Σ``, ``Affine``, ``RPReLU``, ``Add`` (``× 1``) and ``GroupAverage``: ``MULTIPLY``,
+  ``ROUND``, then ``FINISH`` (``shift + 1`` cycles), which continues by a return code.
 - The datapath is ``accumulator_bits`` wide (36 on the UP5K): the overflow proof the
   compiler demands (``prove_no_overflow`` at that width) bounds every product and sum.
 
@@ -67,16 +68,15 @@ from binaryvit.hw.engine.isa import (
     RPReLU, Store, TensorKind, Threshold, Window, WindowMode)
 from binaryvit.hw.engine.rtl.round_shift import RoundShiftSaturate
 from binaryvit.hw.engine.rtl.fields import (
-    HEADER_SLOTS, STAGE_SLOTS, load_slots, slot_field, slot_registers)
+    HEADER_SLOTS, STAGE_SLOTS, load_slots, record_field, record_slots, slot_field,
+    slot_registers)
 from binaryvit.hw.kernels.popcount import xnor_popcount
 
-BUFFER_WORDS = 256     # instruction buffer: an instruction is at most 255 words
 MAX_STAGES = 16        # the header's 4-bit stage count
 MUL_B_BITS = 18        # the widest multiplier constant field (a window's or group's mul)
-SETUP_STEPS = 5        # products of instruction fields computed before an instruction runs
 
 # FINISH's return codes: where the multiplier's result goes
-RET_SOURCE, RET_MAC, RET_THETA, RET_SETUP, RET_VALUE, RET_GROUP = range(6)
+RET_SOURCE, RET_MAC, RET_THETA, RET_VALUE, RET_GROUP = range(5)
 RET_WAIT = 7           # FINISH while the round-shift still shifts: stay
 
 
@@ -128,9 +128,17 @@ class EngineCore(wiring.Component):
         word_index = Signal(8)
         length = Signal(8)
         head0 = Signal(16)          # the header word's opcode, length and stage count
-        m.submodules.ibuf = ibuf = Memory(shape=32, depth=BUFFER_WORDS, init=[])
-        ibuf_w = ibuf.write_port()
-        ibuf_r = ibuf.read_port()
+        # The stage records, one row per stage with its words side by side (block RAM,
+        # MAX_STAGES × 32·stage_words), written word by word as the instruction is fetched
+        # and read by the stage that runs: its fields are slices of the row (no registers).
+        sw = self.stage_words
+        m.submodules.stage_records = records = Memory(shape=32 * sw, depth=MAX_STAGES, init=[])
+        record_w = records.write_port(granularity=32)
+        record_r = records.read_port()
+        fetch_stage = Signal(4)                  # the stage record a fetched word belongs to,
+        fetch_stage_word = Signal(range(sw))     # its word in that record,
+        fetch_stage_len = Signal(4)              # that record's length (from its word 0)
+        header_words = Signal(8)                 # the instruction record's words
         opcode = head0[0:4]
         stage_count = head0[12:16]
         is_window = opcode == Window.OPCODE
@@ -150,6 +158,10 @@ class EngineCore(wiring.Component):
 
         def cf(path):
             return slot_field(slots, HEADER_SLOTS, Mac, path)
+
+        # the derived fields' slots, shared by the part they play (fields.HEADER_SLOTS)
+        row_step, origin_step, line_step = slots["row_step"], slots["origin_step"], \
+            slots["line_step"]
 
         t = Signal(16)          # output token
         c = Signal(16)          # output channel
@@ -181,33 +193,14 @@ class EngineCore(wiring.Component):
                 m.d.sync += addend.eq(add)
             m.next = "MULTIPLY"
 
-        # ---- per-instruction setup: products and quotients of fields ------------------------
-        setup_step = Signal(range(SETUP_STEPS + 1))
-        su = [Signal(a, name=f"setup{i}") for i in range(SETUP_STEPS)]
-        remainder = Signal(16)
-        divisor = kf("heads")                    # MASK and MATMUL share the slot
-        quotient = Signal(16)
-
         # ---- window unit ------------------------------------------------------------------
         mode = wf("mode")
         is_global = mode == WindowMode.GLOBAL
         src = wf("source.address")
-        src_rows, cols = wf("source.rows"), wf("source.cols")
-        kh = Mux(is_global, src_rows, wf("kh"))
+        cols = wf("source.cols")
+        kh = wf("taps_h")                           # GLOBAL: the source's rows
         kw = Mux(is_global, 1, wf("kw"))
-        grid_w = Mux(is_global, 1, wf("grid_w"))
-        stride = Mux(is_global, 1, wf("stride"))
-        pad_h = Mux(is_global, 0, wf("pad_h"))
-        pad_w = Mux(is_global, 0, wf("pad_w"))
-        n_out = Signal(16)
-        with m.Switch(opcode):
-            with m.Case(MatMul.OPCODE):
-                m.d.comb += n_out.eq(Mux(mf("mode") == MatMulMode.CONTEXT, mf("weights.cols"),
-                                         mf("weights.rows")))
-            with m.Case(Mac.OPCODE):
-                m.d.comb += n_out.eq(cf("outputs"))
-            with m.Default():
-                m.d.comb += n_out.eq(cols)                  # a window keeps the channels
+        n_out = slots["channels"]                  # a window keeps the channels
 
         y_base = Signal(16)     # the window's top-left tap on the padded grid
         x_base = Signal(16)
@@ -223,8 +216,8 @@ class EngineCore(wiring.Component):
         # taps are all inside and its one output token ends the instruction
         m.d.comb += [y.eq(y_base + ki - wf("pad_h")), x.eq(x_base + kj - wf("pad_w"))]
         inside = is_global | ((y >= 0) & (y < wf("grid_h")) & (x >= 0) & (x < wf("grid_w")))
-        # window pointers: setup0 = grid_w·cols (a grid row), setup1 = stride·cols,
-        # setup2 = stride·grid row, setup4 = (pad_h·grid_w + pad_w)·cols
+        # window pointers step by row_step (a grid row), origin_step (stride·cols) and
+        # line_step (stride grid rows) and start pad_offset words before the source
 
         # ---- bit-dot unit: XNOR matmul, context matmul, attention scores -------------------
         # One 16-bit word of a row segment per step; both operands are read as two words and
@@ -236,22 +229,17 @@ class EngineCore(wiring.Component):
             return Mux(is_mac, cf("source." + path), mf("source." + path))
         m_src = sf_access("tensor.address")
         m_kind = sf_access("tensor.kind")
-        m_rows, m_cols = sf_access("tensor.rows"), sf_access("tensor.cols")
+        m_cols = sf_access("tensor.cols")
         m_patches = sf_access("pattern") == Pattern.PATCHES
         m_f = Mux(m_patches, sf_access("factor"), 1)
-        m_gw = sf_access("grid_w")
         m_heads = mf("heads")
-        m_k = mf("weights.cols")
         mac_wide = m_kind == TensorKind.WIDE
-        row_words = (m_cols + 15) >> 4
-        # a source token's words: a bit row (MATMUL), or cols values (MAC)
-        pitch = Mux(is_mac, Mux(mac_wide, m_cols << 1, m_cols), row_words)
-        w_row_words = Mux(is_context, (mf("weights.rows") + 15) >> 4, (m_k + 15) >> 4)
-        # patch walk: setup0 = f·pitch (context: tokens per head · pitch), setup1 = grid_w·pitch,
-        # setup2 = f·grid_w·pitch, setup3 = f·f
+        # a source token's words (a bit row, or cols values), a weight row's words
+        pitch, w_row_words = slots["pitch"], mf("w_pitch")
+        # patch walk: origin_step = f·pitch (IDENTITY: pitch), row_step = grid_w·pitch,
+        # line_step = f·grid_w·pitch, offset = a context head's tokens · pitch
         p_i, p_j, p_word = Signal(8), Signal(8), Signal(12)
-        pj_base = Signal(16)
-        t_scaled = Signal(16)                    # t·f·f: the patch tokens' end test
+        patch_column = Signal(16)                # counts to row_patches (never 0: IDENTITY)
         patch_line, patch_origin, patch_row = ptr("patch_line"), ptr("patch_origin"), \
             ptr("patch_row")
         a_ptr, b_ptr, b_row = ptr("a_ptr"), ptr("b_ptr"), ptr("b_row")
@@ -264,7 +252,7 @@ class EngineCore(wiring.Component):
 
         head, key, mask_pass = Signal(8), Signal(16), Signal()
         q_ptr, k_ptr, out_row_ptr = patch_origin, b_row, patch_line      # mask: shared
-        head_bits = quotient                     # mask: q's bits per head
+        head_bits = kf("head_bits")              # mask: q's bits per head
         k_rows = kf("keys.rows")
         segment = Mux(is_mask, head_bits, m_cols)
 
@@ -289,18 +277,16 @@ class EngineCore(wiring.Component):
         mac_x = Signal(signed(32))
 
         # ---- epilogue unit ------------------------------------------------------------------
-        stage_head = Signal(8)                   # the stage record's opcode and length
-        stage_slots = slot_registers(STAGE_SLOTS, a, "stage")
         stage_index = Signal(4)
-        stage_ptr = Signal(8)
-        load_index = Signal(range(self.stage_words + 1))
+        # the running stage's record, valid from STAGE_STEP on (read while in STAGE)
+        m.d.comb += record_r.addr.eq(stage_index)
+        stage_op = record_r.data[0:4]
+        stage_slots = record_slots(m, STAGE_SLOTS, record_r.data, stage_op, a, "stage")
         # the first two gathered words (a wide threshold or pre-shift, an Affine mul, an Add
         # operand); later ones go straight to the multiplier's operands or the flip bit
         gathered = [Signal(16, name=f"gathered{i}") for i in range(2)]
         flip = Signal()
         gather_index = Signal(3)
-        stage_op = stage_head[0:4]
-        stage_len = stage_head[4:8]
 
         def sf(cls, path):
             return slot_field(stage_slots, STAGE_SLOTS, cls, path)
@@ -331,12 +317,13 @@ class EngineCore(wiring.Component):
         add_pattern = sf(Add, "operand.pattern")
         add_wide = add_kind == TensorKind.WIDE
         add_f, add_gw = sf(Add, "operand.factor"), sf(Add, "operand.grid_w")
-        add_pitch = Mux(add_wide, add_cols << 1, add_cols)
+        # p0's step (derived): an Add operand token's or a Threshold row's words, a stored
+        # value's words (Store, GroupAverage)
+        p0_step = stage_slots["step"]
         # Add: p0 the operand token's first word, p1 its source row's (UPSAMPLE), k0 the tiled
         # channel, k1 the source column, k2 / k3 the repeat counters along a row / column
 
         out_kind = sf(Threshold, "out.kind")
-        out_rows, out_cols = sf(Threshold, "out.rows"), sf(Threshold, "out.cols")
         # Threshold: p0 the token's bit row (BITS), p1 the channel's bit row word (BITS_T)
         bit_address = Mux(out_kind == TensorKind.BITS_T, p1, p0 + (c >> 4))
         bit_position = Mux(out_kind == TensorKind.BITS_T, t[0:4], c[0:4])
@@ -356,37 +343,45 @@ class EngineCore(wiring.Component):
         store_address = ptr("store_address")
 
         # A stage's per-channel constants (docs/engine.md, "Memory"): word
-        # params + k·N + (c, 2c or c div 16) + lsb, k in 0…4; an Add operand's one or two words
-        # at p0 + channel (wide: 2·channel + lsb).
+        # base + (c, 2c or c div 16) + lsb, the base params or one of the stage's derived
+        # array addresses (params + k·N); an Add operand's one or two words at p0 + channel
+        # (wide: 2·channel + lsb).
         gather_count = Signal(3)
-        gather_n = Signal(3)                 # k
+        gather_from_record = Signal()        # the base is an array address of the record
+        record_base = Signal(a)
         gather_c = Signal(2)                 # 0: c, 1: 2c + lsb, 2: c div 16
         gather_lsb = Signal()
 
-        def gather(count, table):
+        def gather(count, cls, table):
+            """``table``: per gathered word (the derived array address or None for
+            ``params``, c term, lsb)."""
             m.d.comb += gather_count.eq(count)
             with m.Switch(gather_index):
-                for i, (k, cterm, lsb) in enumerate(table):
+                for i, (path, cterm, lsb) in enumerate(table):
                     with m.Case(i):
-                        m.d.comb += [gather_n.eq(k), gather_c.eq(cterm), gather_lsb.eq(lsb)]
+                        m.d.comb += [gather_from_record.eq(path is not None),
+                                     gather_c.eq(cterm), gather_lsb.eq(lsb)]
+                        if path is not None:
+                            m.d.comb += record_base.eq(record_field(record_r.data, cls, path))
         with m.Switch(stage_op):
             with m.Case(Affine.OPCODE):        # mul[c], bias[c] (wide)
-                gather(3, [(0, 0, 0), (1, 1, 0), (1, 1, 1)])
+                gather(3, Affine, [(None, 0, 0), ("bias", 1, 0), ("bias", 1, 1)])
             with m.Case(RPReLU.OPCODE):        # pre[c] (wide), pos[c], neg[c], post[c] (wide)
-                gather(6, [(0, 1, 0), (0, 1, 1), (2, 0, 0), (3, 0, 0), (4, 1, 0), (4, 1, 1)])
+                gather(6, RPReLU, [(None, 1, 0), (None, 1, 1), ("mul_pos", 0, 0),
+                                   ("mul_neg", 0, 0), ("post_bias", 1, 0), ("post_bias", 1, 1)])
             with m.Case(Add.OPCODE):           # operand[channel] (wide: 2·channel + lsb)
                 m.d.comb += [gather_count.eq(Mux(add_wide, 2, 1)), gather_c.eq(add_wide),
                              gather_lsb.eq(gather_index[0])]
             with m.Case(GroupAverage.OPCODE):
                 m.d.comb += gather_count.eq(0)
             with m.Case(Threshold.OPCODE):     # threshold[c] (wide), flip bits[c div 16]
-                gather(3, [(0, 1, 0), (0, 1, 1), (2, 2, 0)])
-        n_multiple = Array([0, n_out, n_out << 1, (n_out << 1) + n_out, n_out << 2])[gather_n]
+                gather(3, Threshold, [(None, 1, 0), (None, 1, 1), ("flip", 2, 0)])
         # an Add's operand words through the same adder: from p0, its channel (tiled: k0)
         is_add = stage_op == Add.OPCODE
         channel = Mux(is_add & (add_pattern == Pattern.TILE), k0, c)
         c_term = Array([channel, Cat(gather_lsb, channel), c >> 4, c])[gather_c]
-        gather_address = Mux(is_add, p0, params) + n_multiple + c_term
+        gather_base = Mux(gather_from_record, record_base, Mux(is_add, p0, params))
+        gather_address = gather_base + c_term
         g = gathered
         constant = g[0].as_signed()
         wide01 = Cat(g[0], g[1]).as_signed()
@@ -403,9 +398,9 @@ class EngineCore(wiring.Component):
         at_least = ~stage_sum[-1] | equal
         threshold_bit = Mux(flip, ~at_least | equal, at_least)
 
-        query_row_words = (kf("queries.cols") + 15) >> 4
-        key_row_words = (kf("keys.cols") + 15) >> 4
-        mask_row_words = (k_rows + 15) >> 4
+        query_row_words = kf("query_pitch")
+        key_row_words = kf("key_pitch")
+        mask_row_words = kf("out_pitch")
         # a mask's exp-table entry or a MAC's bias (one slot): one address source, one adder
         aux_address = kf("lut") + (Mux(is_mask, match_count, c) << 1)
 
@@ -421,9 +416,6 @@ class EngineCore(wiring.Component):
                         Mux(stage_op == GroupAverage.OPCODE, sf(GroupAverage, "out.address"),
                             Mux(is_add, sf(Add, "operand.tensor.address"),
                                 sf(Threshold, "out.address"))))
-            p0_step = Mux(is_add, add_pitch,
-                          Mux(is_threshold, (out_cols + 15) >> 4,
-                              Mux(store_kind == TensorKind.WIDE, 2, 1)))
             p0_next = old_p0 + p0_step
             repeat = old["k2"] + 1 != add_f               # the same source token again
             column = old["k1"] + 1 != add_gw              # the next source token in the row
@@ -445,7 +437,7 @@ class EngineCore(wiring.Component):
                 with m.If(new_token):
                     m.d.sync += p1.eq(start + (t >> 4))
                 with m.Else():
-                    m.d.sync += p1.eq(old["p1"] + ((out_rows + 15) >> 4))
+                    m.d.sync += p1.eq(old["p1"] + p0_step)
             k0_limit = Mux(is_add, add_cols, group)
             with m.If(new_token | (old["k0"] + 1 == k0_limit)):
                 m.d.sync += k0.eq(0)
@@ -485,9 +477,23 @@ class EngineCore(wiring.Component):
             with m.State("FETCH_STORE"):
                 m.d.comb += self.busy.eq(1)
                 word = Cat(low, rdata)
-                m.d.comb += [ibuf_w.addr.eq(word_index), ibuf_w.data.eq(word), ibuf_w.en.eq(1)]
+                # a stage record's word goes to its stage's row of the record memory
+                m.d.comb += [record_w.addr.eq(fetch_stage), record_w.data.eq(word.replicate(sw))]
+                with m.If((word_index != 0) & (word_index >= header_words)):
+                    m.d.comb += record_w.en.eq(1 << fetch_stage_word)
+                    stage_len = Mux(fetch_stage_word == 0, word[4:8], fetch_stage_len)
+                    with m.If(fetch_stage_word == 0):
+                        m.d.sync += fetch_stage_len.eq(word[4:8])
+                    with m.If(fetch_stage_word + 1 == stage_len):
+                        m.d.sync += [fetch_stage.eq(fetch_stage + 1), fetch_stage_word.eq(0)]
+                    with m.Else():
+                        m.d.sync += fetch_stage_word.eq(fetch_stage_word + 1)
                 with m.If(word_index == 0):
-                    m.d.sync += head0.eq(word[0:16])
+                    m.d.sync += [head0.eq(word[0:16]), fetch_stage.eq(0), fetch_stage_word.eq(0)]
+                    with m.Switch(word[0:4]):
+                        for cls in (Window, MatMul, Mac, Mask):
+                            with m.Case(cls.OPCODE):
+                                m.d.sync += header_words.eq(record_words(cls))
                 load_slots(m, slots, HEADER_SLOTS, word, word_index, opcode)
                 m.d.sync += pc.eq(pc + 2)
                 with m.If((word_index == 0) & (word[0:4] == 0)):
@@ -507,51 +513,25 @@ class EngineCore(wiring.Component):
                     m.next = "FETCH_LOW"
             with m.State("DISPATCH"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [t.eq(0), c.eq(0), y_base.eq(0), x_base.eq(0), pj_base.eq(0),
-                             t_scaled.eq(0), setup_step.eq(0), quotient.eq(0)]
+                m.d.sync += [t.eq(0), c.eq(0), y_base.eq(0), x_base.eq(0), patch_column.eq(0)]
                 with m.If(is_window & (wf("source.kind") == TensorKind.STREAM)):
-                    m.next = "SETUP"
+                    m.next = "INIT"
                 with m.Elif(is_matmul & (mf("source.tensor.kind") == TensorKind.BITS)
                             & ((mf("source.pattern") == Pattern.IDENTITY)
                                | (m_patches & (mf("mode") == MatMulMode.XNOR)))):
-                    m.next = "SETUP"
-                    with m.If(is_context):
-                        m.d.sync += remainder.eq(m_rows)
-                        m.next = "DIVIDE"
+                    m.next = "INIT"
                 with m.Elif(is_mask):
-                    m.d.sync += remainder.eq(kf("queries.cols"))
-                    m.next = "DIVIDE"
+                    m.next = "INIT"
                 with m.Elif(is_mac & ((m_kind == TensorKind.STREAM) | mac_wide)
                             & ((sf_access("pattern") == Pattern.IDENTITY) | m_patches)):
-                    m.next = "SETUP"
-                with m.Else():
-                    fail()
-            # -- setup: a quotient by repeated subtraction, then the products of fields --
-            with m.State("DIVIDE"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(divisor == 0):
-                    fail()
-                with m.Elif(remainder >= divisor):
-                    m.d.sync += [remainder.eq(remainder - divisor), quotient.eq(quotient + 1)]
-                with m.Else():
-                    m.next = "SETUP"
-            with m.State("SETUP"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(is_mask | (setup_step == SETUP_STEPS)):
                     m.next = "INIT"
-                with m.Elif(is_window):
-                    multiply(Array([grid_w, stride, stride, pad_h, su[3]])[setup_step],
-                             Array([cols, cols, su[0], grid_w, cols])[setup_step],
-                             Mux(setup_step == 3, pad_w, 0), 0, 0, RET_SETUP)
                 with m.Else():
-                    multiply(Array([Mux(is_context, quotient, m_f), m_gw, m_f, m_f,
-                                    0])[setup_step],
-                             Array([pitch, pitch, su[1], m_f, 0])[setup_step], 0, 0, 0,
-                             RET_SETUP)
+                    fail()
             with m.State("INIT"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(is_window):
-                    m.d.sync += [win_line.eq(src - su[4]), win_origin.eq(src - su[4])]
+                    start = src - wf("pad_offset")
+                    m.d.sync += [win_line.eq(start), win_origin.eq(start)]
                     m.next = "ELEMENT"
                 with m.Elif(is_mask):
                     m.d.sync += [head.eq(0), key.eq(0), mask_pass.eq(0), exp_sum.eq(0),
@@ -585,8 +565,8 @@ class EngineCore(wiring.Component):
                     m.d.sync += [kj.eq(kj + 1), tap_ptr.eq(tap_ptr + cols)]
                     m.next = "TAP"
                 with m.Elif(ki + 1 != kh):
-                    m.d.sync += [ki.eq(ki + 1), kj.eq(0), tap_row.eq(tap_row + su[0]),
-                                 tap_ptr.eq(tap_row + su[0])]
+                    m.d.sync += [ki.eq(ki + 1), kj.eq(0), tap_row.eq(tap_row + row_step),
+                                 tap_ptr.eq(tap_row + row_step)]
                     m.next = "TAP"
                 with m.Else():
                     m.next = "SCALE"
@@ -640,20 +620,21 @@ class EngineCore(wiring.Component):
                         m.d.sync += [p_j.eq(p_j + 1), a_ptr.eq(a_ptr + pitch),
                                      b_bit_base.eq(b_bit_base + m_cols)]
                     with m.Elif(walk & (p_i + 1 != m_f)):
-                        m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0), patch_row.eq(patch_row + su[1]),
-                                     a_ptr.eq(patch_row + su[1]),
+                        m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0),
+                                     patch_row.eq(patch_row + row_step),
+                                     a_ptr.eq(patch_row + row_step),
                                      b_bit_base.eq(b_bit_base + m_cols)]
                     with m.Else():
                         m.next = "DOT_DONE"
             with m.State("DOT_DONE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [stage_index.eq(0), stage_ptr.eq(record_words(MatMul))]
+                m.d.sync += stage_index.eq(0)
                 with m.If(is_mask):                  # value holds the row's exp sum
                     m.next = "MASK_LUT_LOW"
                 with m.Else():
                     # XNOR: 2·matches − K; context: matches + ones − N (one adder for both)
                     m.d.sync += value.eq(match_count + Mux(is_context, one_count, match_count)
-                                         - Mux(is_context, m_cols, m_k))
+                                         - mf("dot_length"))
                     m.next = "STAGE"
             # -- mask: e = lut[(s + d) / 2] = lut[matches]; pass 0 sums a row, pass 1 compares --
             with m.State("MASK_LUT_LOW"):
@@ -751,9 +732,7 @@ class EngineCore(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.Switch(Mux(rounder.ready, ret, RET_WAIT)):
                     with m.Case(RET_SOURCE):
-                        m.d.sync += [value.eq(result), stage_index.eq(0),
-                                     stage_ptr.eq(Mux(is_window, record_words(Window),
-                                                      record_words(Mac)))]
+                        m.d.sync += [value.eq(result), stage_index.eq(0)]
                         m.next = "STAGE"
                     with m.Case(RET_MAC):
                         m.d.sync += acc.eq(result)
@@ -766,19 +745,13 @@ class EngineCore(wiring.Component):
                                 m.d.sync += [p_j.eq(p_j + 1), a_ptr.eq(a_ptr + pitch)]
                             with m.Elif(p_i + 1 != m_f):
                                 m.d.sync += [p_i.eq(p_i + 1), p_j.eq(0),
-                                             patch_row.eq(patch_row + su[1]),
-                                             a_ptr.eq(patch_row + su[1])]
+                                             patch_row.eq(patch_row + row_step),
+                                             a_ptr.eq(patch_row + row_step)]
                             with m.Else():
                                 m.next = "MAC_BIAS_LOW"
                     with m.Case(RET_THETA):
                         m.d.sync += theta_limit.eq(result)
                         m.next = "DOT"
-                    with m.Case(RET_SETUP):
-                        for i, s in enumerate(su):
-                            with m.If(setup_step == i):
-                                m.d.sync += s.eq(result)
-                        m.d.sync += setup_step.eq(setup_step + 1)
-                        m.next = "SETUP"
                     with m.Case(RET_VALUE):
                         m.d.sync += value.eq(result)
                         m.next = "STAGE_END"
@@ -787,23 +760,14 @@ class EngineCore(wiring.Component):
                         with m.If(group_last):
                             wide = group_kind == TensorKind.WIDE
                             m.d.sync += [store_address.eq(p0), store_value.eq(result),
-                                         store_wide.eq(wide), p0.eq(p0 + Mux(wide, 2, 1))]
+                                         store_wide.eq(wide), p0.eq(p0 + p0_step)]
                             m.next = "STORE_LOW"
             # -- epilogue: every stage of the instruction on value (t, c) --
             with m.State("STAGE"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += load_index.eq(0)
+                m.d.sync += gather_index.eq(0)
                 m.next = "NEXT_ELEMENT"
                 with m.If(stage_index != stage_count):
-                    m.next = "STAGE_LOAD"
-            with m.State("STAGE_LOAD"):
-                m.d.comb += self.busy.eq(1)
-                m.d.comb += ibuf_r.addr.eq(stage_ptr + load_index)
-                with m.If(load_index == 1):
-                    m.d.sync += stage_head.eq(ibuf_r.data[0:8])
-                load_slots(m, stage_slots, STAGE_SLOTS, ibuf_r.data, load_index - 1, stage_op)
-                m.d.sync += [load_index.eq(load_index + 1), gather_index.eq(0)]
-                with m.If(load_index == self.stage_words):
                     m.next = "STAGE_STEP"
             with m.State("STAGE_STEP"):
                 m.d.comb += self.busy.eq(1)
@@ -887,7 +851,7 @@ class EngineCore(wiring.Component):
             with m.State("STAGE_END"):
                 m.d.comb += self.busy.eq(1)
                 m.d.comb += state_w.en.eq(1)
-                m.d.sync += [stage_ptr.eq(stage_ptr + stage_len), stage_index.eq(stage_index + 1)]
+                m.d.sync += stage_index.eq(stage_index + 1)
                 m.next = "STAGE"
             # -- the next element, the next output token, or the next instruction --
             with m.State("NEXT_ELEMENT"):
@@ -898,9 +862,9 @@ class EngineCore(wiring.Component):
                     with m.If(is_matmul):
                         m.d.sync += b_row.eq(b_row + w_row_words)
                         phase = head_phase + m_heads
-                        with m.If(phase == m_k):     # c·heads reached a multiple of N
+                        with m.If(phase == n_out):   # c·heads reached a multiple of N
                             m.d.sync += [head_phase.eq(0),
-                                         head_offset.eq(head_offset + su[0])]
+                                         head_offset.eq(head_offset + mf("head_step"))]
                         with m.Else():
                             m.d.sync += head_phase.eq(phase)
                         m.next = "DOT"
@@ -909,19 +873,13 @@ class EngineCore(wiring.Component):
                 with m.Elif(is_matmul | is_mac):
                     m.d.sync += [c.eq(0), t.eq(t + 1), b_row.eq(mf("weights.address")),
                                  head_offset.eq(0), head_phase.eq(0), w_ptr.eq(cf("weights"))]
-                    with m.If(m_patches):
-                        m.d.sync += t_scaled.eq(t_scaled + su[3])
-                        with m.If(pj_base + m_f != m_gw):
-                            m.d.sync += [pj_base.eq(pj_base + m_f),
-                                         patch_origin.eq(patch_origin + su[0])]
-                        with m.Else():
-                            m.d.sync += [pj_base.eq(0), patch_line.eq(patch_line + su[2]),
-                                         patch_origin.eq(patch_line + su[2])]
+                    with m.If(patch_column + 1 != mf("row_patches")):
+                        m.d.sync += [patch_column.eq(patch_column + 1),
+                                     patch_origin.eq(patch_origin + origin_step)]
                     with m.Else():
-                        m.d.sync += patch_origin.eq(patch_origin + pitch)
-                    last = Mux(m_patches, t_scaled + su[3] == m_rows,
-                               Mux(is_context, t + 1 == quotient, t + 1 == m_rows))
-                    with m.If(last):
+                        m.d.sync += [patch_column.eq(0), patch_line.eq(patch_line + line_step),
+                                     patch_origin.eq(patch_line + line_step)]
+                    with m.If(t + 1 == mf("tokens")):
                         m.d.sync += self.instructions.eq(self.instructions + 1)
                         m.next = "FETCH_LOW"
                     with m.Elif(is_mac):
@@ -930,17 +888,16 @@ class EngineCore(wiring.Component):
                         m.next = "DOT"
                 with m.Else():
                     m.d.sync += [c.eq(0), t.eq(t + 1)]
-                    with m.If(~is_global & (x_base + wf("stride") + wf("kw")
-                                                  <= wf("grid_w") + 2 * wf("pad_w"))):
+                    # the last origin of a row and of the grid are derived fields (GLOBAL: 0)
+                    with m.If(x_base != wf("last_x")):
                         m.d.sync += [x_base.eq(x_base + wf("stride")),
-                                     win_origin.eq(win_origin + su[1])]
+                                     win_origin.eq(win_origin + origin_step)]
                     with m.Else():
                         m.d.sync += x_base.eq(0)
-                        with m.If(~is_global & (y_base + wf("stride") + wf("kh")
-                                                      <= wf("grid_h") + 2 * wf("pad_h"))):
+                        with m.If(y_base != wf("last_y")):
                             m.d.sync += [y_base.eq(y_base + wf("stride")),
-                                         win_line.eq(win_line + su[2]),
-                                         win_origin.eq(win_line + su[2])]
+                                         win_line.eq(win_line + line_step),
+                                         win_origin.eq(win_line + line_step)]
                         with m.Else():
                             m.d.sync += self.instructions.eq(self.instructions + 1)
                             m.next = "FETCH_LOW"

@@ -7,14 +7,13 @@ cycles; this module counts them state by state (``docs/engine-rtl.md``, "Cycles"
 - every multiply: ``3 + shift`` from ``MULTIPLY`` on (``MULTIPLY``, ``ROUND``, then
   ``FINISH`` waits while the round-shift shifts one bit per cycle);
 - fetch: 3 per 32-bit instruction word (two reads and the store into the instruction
-  buffer); ``DISPATCH`` 1; a context's or mask's quotient by repeated subtraction
-  ``quotient + 1``; the setup products 21 (five multiplies of 4 cycles, then the exit; a
-  ``MASK`` has none: 1); ``INIT`` 1;
+  buffer, derived fields included); ``DISPATCH`` 1; ``INIT`` 1;
 - per element (output token × channel) its source, then every stage, then 2 (the last
   ``STAGE`` check and ``NEXT_ELEMENT``): a WINDOW ``5 + 2·kh·kw + shift`` (``SUM``: shift
   0); an XNOR or context MATMUL ``2 + 5·words·f²`` (``words`` 16-bit words of one source
   row segment); a MAC ``7 + shift + K·6`` (``K·7`` for a wide input);
-- per stage ``11 + gathered words + tail``: the tail is ``3 + shift`` for a multiply
+- per stage ``4 + gathered words + tail`` (its record is read from the stage-record memory
+  while in ``STAGE``, no load walk): the tail is ``3 + shift`` for a multiply
   (``Affine``, ``RPReLU``, ``Add`` with shift 0), 2 for a bit read-modify-write
   (``Threshold``), one per stored word (``Store``), and for ``GroupAverage`` ``3 + shift``
   plus the group's stored words at its last channel;
@@ -26,14 +25,13 @@ from __future__ import annotations
 
 from math import ceil
 
-from binaryvit.hw.engine.encoding import instruction_words, record_words
+from binaryvit.hw.engine.encoding import instruction_words
 from binaryvit.hw.engine.isa import (
-    STAGES, Add, Affine, GroupAverage, Instruction, Mac, Mask, MatMul, MatMulMode, Pattern,
+    Add, Affine, GroupAverage, Instruction, Mac, Mask, MatMul, MatMulMode, Pattern,
     RPReLU, Store, TensorKind, Threshold, Window, WindowMode)
 from binaryvit.hw.engine.program import Program
 
 MULTIPLY_CYCLES = 3    # MULTIPLY, ROUND, FINISH; plus the shift
-SETUP_CYCLES = 5 * (1 + MULTIPLY_CYCLES) + 1
 HALT_CYCLES = 3
 
 
@@ -43,7 +41,7 @@ def _stored_words(kind: TensorKind) -> int:
 
 def _stage_cycles(stage, outputs: int) -> int:
     """One stage's cycles summed over the ``outputs`` channels of one token."""
-    base = 1 + (max(record_words(cls) for cls in STAGES) + 1) + 1 + 1 + 1   # load … compute
+    base = 1 + 1 + 1 + 1          # STAGE, STAGE_STEP, GATHER's last cycle, COMPUTE
     if isinstance(stage, Affine):
         return outputs * (base + 3 + MULTIPLY_CYCLES + stage.shift + 1)
     if isinstance(stage, RPReLU):
@@ -67,10 +65,8 @@ def instruction_core_cycles(instruction: Instruction) -> int:
     if isinstance(instruction, Mask):
         d = instruction.queries.cols // instruction.heads
         words, keys = ceil(d / 16), instruction.keys.rows
-        cycles += d + 1 + 1                                       # DIVIDE, SETUP (none)
         return cycles + instruction.heads * instruction.queries.rows * (
             keys * (14 + 10 * words) + 1 + MULTIPLY_CYCLES + instruction.theta_shift)
-    cycles += SETUP_CYCLES
     n, tokens = instruction.outputs, instruction.tokens
     if isinstance(instruction, MatMul) and instruction.mode == MatMulMode.CONTEXT:
         n = instruction.weights.cols          # heads·d channels (``outputs`` is the keys)
@@ -84,8 +80,6 @@ def instruction_core_cycles(instruction: Instruction) -> int:
         access = instruction.source
         f = access.factor if access.pattern == Pattern.PATCHES else 1
         words = ceil(access.tensor.cols / 16)
-        if instruction.mode == MatMulMode.CONTEXT:
-            cycles += access.tensor.rows // instruction.heads + 1  # DIVIDE
         source = n * (2 + 5 * words * f * f)
     elif isinstance(instruction, Mac):
         access = instruction.source

@@ -18,7 +18,7 @@ BUILDS = json.loads((Path(__file__).parent / "fixtures" / "engine_board_builds.j
 
 @pytest.mark.parametrize("build", BUILDS, ids=[b["board"] for b in BUILDS])
 def test_the_engine_estimate_matches_the_recorded_board_build(build):
-    family, parts = engine_resources(engine_target(build["board"]), **build["design"])
+    family, parts = engine_resources(engine_target(build["board"]))
     assert family == build["family"]
     total = sum(parts.values(), start=Resources())
     got = total.rounded()

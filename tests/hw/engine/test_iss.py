@@ -95,7 +95,7 @@ def test_binaryvit_s_on_a_random_image():
     EngineConfig(name="three-banks", pe=2, simd=8, vector_lanes=1, lane_multipliers=1,
                  banks=tuple(MemoryBank(f"m{i}", 3000) for i in range(3)), bit_buffer_bits=64),
     EngineConfig(name="eight-banks", pe=16, simd=64, vector_lanes=4,
-                 banks=tuple(MemoryBank(f"m{i}", 2048) for i in range(8)), wide_words=3),
+                 banks=tuple(MemoryBank(f"m{i}", 2560) for i in range(8)), wide_words=3),
 ], ids=lambda c: c.name)
 def test_micro_on_other_engines(config):
     """Other bank counts, sizes, array shapes and wide-word widths: the plan changes, the
