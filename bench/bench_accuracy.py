@@ -10,9 +10,9 @@ value fits; ``fidelity``: the binary point whose integer logits are closest to t
 model's), fold and prove it (``quantize.quantize_model``) and report the integer model's
 top-1; at the widths of ``--finetune-widths`` also fine-tune a copy of the network under the
 rounding of the ``--finetune-rule`` format (``golden/train/integer_aware.py``,
-``--finetune-epochs``) and report the fine-tuned integer model at the same format. The gaps are the float binary network's top-1 minus the
-integer model's, in points, before and after fine-tuning, each as the mean and the worst
-seed.
+``--finetune-epochs``) and report the fine-tuned integer model at the same format. The gaps
+are the float binary network's top-1 minus the integer model's, in points, per rule and
+after fine-tuning, each as the mean and the worst seed; then every seed's figures.
 
 Targets (issue 14): binary top-1 >= 98 % trained in <= 10 minutes on 2 cores; integer
 within 0.5 point of the float binary model down to a 12-bit stream. Other processes on the

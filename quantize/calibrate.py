@@ -17,8 +17,8 @@ is folded and must pass ``prove_no_overflow`` (a stream that saturates is allowe
 accumulator that could overflow is not); the one whose integer logits are closest to the
 float model's on the calibration images — the least mean ``KL(softmax(float) ||
 softmax(integer))`` — is kept, the smaller ``F`` on a tie. It reads no labels. On the
-tiny-digits students the largest values are rare attention sums (docs/model.md), and at 12
-bits and below the fidelity rule keeps 1–3 more fraction bits.
+tiny-digits students the largest values are rare attention sums (docs/model.md), and at 8
+to 12 bits the fidelity rule keeps up to 3 more fraction bits (2–3 at 8 bits).
 """
 from __future__ import annotations
 
