@@ -1,7 +1,7 @@
 """The integer model's test accuracy against the width of its stream format.
 
 For each width the checkpoint that ``OUT/manifest.json`` names is quantized again in memory
-(``quantize_model``: calibration on the manifest's number of training images, the
+(``quantize_model``: calibration on the manifest's number of training images by its rule, the
 manifest's other formats kept) and the integer program runs on the whole test split. About
 3 s per width for tiny-digits on one thread (15 s for the five default widths). The result
 is kept in ``OUT/reports/stream_width_accuracy.json`` and reused while the checkpoint
@@ -75,10 +75,11 @@ def stream_width_sweep(out: str | Path, manifest: dict, widths: tuple[int, ...] 
     widths = tuple(sorted(set(widths) | {model_width}, reverse=True))
     source = (manifest.get("checkpoint") or {}).get("data", "digits")
     calibration_images = (manifest.get("calibration") or {}).get("images", 512)
+    rule = (manifest.get("calibration") or {}).get("rule", "range")
     base = {k: formats[k] for k in ("const_bits", "logit_width", "theta_bits", "acc_width")
             if k in formats}
     key = {"checkpoint_sha256": manifest["checkpoint"]["sha256"], "data": source,
-           "formats": base, "calibration_images": calibration_images}
+           "formats": base, "calibration_images": calibration_images, "rule": rule}
     cache = out / "reports" / SWEEP_JSON
     float_top1 = ((manifest.get("checkpoint") or {}).get("metrics") or {}).get("test_accuracy")
     if cache.is_file():
@@ -89,12 +90,13 @@ def stream_width_sweep(out: str | Path, manifest: dict, widths: tuple[int, ...] 
         if saved.get("key") == key and [w["stream_width"] for w in saved["widths"]] == list(widths):
             return StreamWidthSweep([WidthAccuracy(**w) for w in saved["widths"]], model_width,
                                     saved["test_images"], float_top1, saved["seconds"], True)
-    return _measure(checkpoint, source, widths, base, calibration_images, model_width,
+    return _measure(checkpoint, source, widths, base, calibration_images, rule, model_width,
                     float_top1, key, cache, progress)
 
 
 def _measure(checkpoint: Path, source: str, widths: tuple[int, ...], base: dict,
-             calibration_images: int, model_width: int, float_top1: float | None, key: dict,
+             calibration_images: int, rule: str, model_width: int, float_top1: float | None,
+             key: dict,
              cache: Path, progress: bool) -> StreamWidthSweep | str:
     import torch
 
@@ -115,7 +117,7 @@ def _measure(checkpoint: Path, source: str, widths: tuple[int, ...], base: dict,
     try:
         for width in widths:
             results.append(_width_accuracy(model, calibration, images, labels, width, base,
-                                           progress))
+                                           rule, progress))
     finally:
         torch.set_num_threads(threads)
     seconds = time.monotonic() - start
@@ -125,7 +127,7 @@ def _measure(checkpoint: Path, source: str, widths: tuple[int, ...], base: dict,
     return StreamWidthSweep(results, model_width, len(labels), float_top1, seconds, False)
 
 
-def _width_accuracy(model, calibration, images, labels, width: int, base: dict,
+def _width_accuracy(model, calibration, images, labels, width: int, base: dict, rule: str,
                     progress: bool) -> WidthAccuracy:
     import torch
 
@@ -138,7 +140,8 @@ def _width_accuracy(model, calibration, images, labels, width: int, base: dict,
               f"{len(labels)} test images", file=sys.stderr, flush=True)
     torch.manual_seed(0)
     try:
-        q = quantize_model(model, calibration, QuantFormats(stream_width=width, **base))
+        q = quantize_model(model, calibration, QuantFormats(stream_width=width, **base),
+                           calibration_rule=rule)
     except BinaryVitError as exc:
         return WidthAccuracy(width, error=str(exc))
     top1 = float((int_predict(q.intmodel, images) == labels).double().mean())
