@@ -56,8 +56,7 @@ FINETUNE_FLIPS = 0.5   # % of calibration images whose class the integer model c
 TARGET_TOP1, TARGET_SECONDS, TARGET_GAP, TARGET_WIDTH = 98.0, 600.0, 0.5, 12
 
 
-def integer_top1(model, formats: QuantFormats, data) -> float:
-    intmodel = quantize_model(model, None, formats).intmodel
+def integer_top1(intmodel, data) -> float:
     return 100 * float((int_predict(intmodel, data.test_images) == data.test_labels)
                        .double().mean())
 
@@ -78,12 +77,13 @@ def measure_widths(model, data, widths, finetune_widths, epochs, max_shift, seed
         try:
             formats = {rule: calibrate(model, images, QuantFormats(stream_width=width),
                                        rule=rule).formats for rule in RULES}
+            intmodels = {rule: quantize_model(model, None, formats[rule]).intmodel
+                         for rule in RULES}
             for rule in RULES:
                 row[f"{rule}_frac"] = formats[rule].stream_frac
-                row[f"{rule}_int"] = integer_top1(model, formats[rule], data)
-            intmodel = quantize_model(model, None, formats["fidelity"]).intmodel
-            row["flips"] = 100 * float((int_predict(intmodel, images) != float_classes)
-                                       .double().mean())
+                row[f"{rule}_int"] = integer_top1(intmodels[rule], data)
+            row["flips"] = 100 * float((int_predict(intmodels["fidelity"], images)
+                                        != float_classes).double().mean())
             row["hw_int"] = row["fidelity_int"]
             if width in finetune_widths:
                 tuned = copy.deepcopy(model)
@@ -94,7 +94,7 @@ def measure_widths(model, data, widths, finetune_widths, epochs, max_shift, seed
                                      progress=False))
                 row["ft_seconds"] = metrics["seconds"]
                 row["ft_float"] = 100 * evaluate(tuned, data.test_images, data.test_labels)
-                row["ft_int"] = integer_top1(tuned, chosen, data)
+                row["ft_int"] = integer_top1(quantize_model(tuned, None, chosen).intmodel, data)
                 if finetune_rule == "fidelity" and row["flips"] > FINETUNE_FLIPS:
                     row["hw_int"] = row["ft_int"]
                     row["hw_tuned"] = True
